@@ -1,0 +1,31 @@
+# facelake: `make demo` runs the main job end to end; `make test` runs the tests.
+# Both create or refresh .venv first (re-installed when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.facelake-installed
+DEMO   ?= demo
+
+.PHONY: demo test venv bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/facelake sample --out $(DEMO)/siw
+	$(BIN)/facelake ingest --source $(DEMO)/siw --lake $(DEMO)/lake
+	$(BIN)/facelake sql --lake $(DEMO)/lake --query video_detection
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

@@ -1,0 +1,76 @@
+"""Typed job configuration that validates in its constructor and names allowed values."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+CROP_FORMATS = ("none", "jpeg", "png")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Face detector settings. Defaults are the notes' MTCNN settings.
+
+    backend: `mtcnn` (the `mtcnn` package, weights shipped inside it) or
+    `insightface:DIR` (an SCRFD/RetinaFace `.onnx` from a folder you provide).
+    """
+
+    backend: str = "mtcnn"
+    stage_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    min_face_size: int = 40  # frame pixels; smaller detections are ignored
+    accept_score: float = 0.8  # best face below this -> det_status low_score
+    roi_margin: float = 0.35  # .face box grown by this share of its size on each side
+    roi_size: int = 160  # the search region is resampled to roi_size x roi_size pixels
+    full_frame_max_side: int = 960  # full-frame fallback downsamples larger frames to this
+    batch_size: int = 32  # regions per detector call
+    threads: int = 1  # TensorFlow/ONNX threads per worker (one Ray CPU each)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.backend == "mtcnn" or self.backend.startswith("insightface:"),
+            f"detector backend {self.backend!r} is not one of: 'mtcnn', 'insightface:DIR'",
+        )
+        _require(
+            len(self.stage_thresholds) == 3 and all(0.0 < t < 1.0 for t in self.stage_thresholds),
+            f"stage_thresholds must be three numbers in (0, 1), got {self.stage_thresholds!r}",
+        )
+        _require(self.min_face_size >= 12, f"min_face_size must be >= 12 pixels (MTCNN's input), got {self.min_face_size}")
+        _require(0.0 <= self.accept_score <= 1.0, f"accept_score must be in [0, 1], got {self.accept_score}")
+        _require(0.0 <= self.roi_margin <= 2.0, f"roi_margin must be in [0, 2], got {self.roi_margin}")
+        _require(48 <= self.roi_size <= 640, f"roi_size must be in [48, 640], got {self.roi_size}")
+        _require(self.full_frame_max_side >= 64, f"full_frame_max_side must be >= 64, got {self.full_frame_max_side}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(self.threads >= 1, f"threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    crops: str = "none"  # also store the .face-box crop: none | jpeg | png
+    frame_stride: int = 1
+    workers: int = 2
+    gpus_per_worker: float = 0.0
+    full: bool = False  # reprocess every video, even unchanged ones
+    commit_every: int = 4  # videos per Delta commit
+    max_task_retries: int = 3  # Ray retries of a video whose worker died
+
+    def __post_init__(self) -> None:
+        _require(self.crops in CROP_FORMATS, f"crops {self.crops!r} is not one of {', '.join(CROP_FORMATS)}")
+        _require(self.frame_stride >= 1, f"frame_stride must be >= 1, got {self.frame_stride}")
+        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        _require(0.0 <= self.gpus_per_worker <= 8.0, f"gpus_per_worker must be in [0, 8], got {self.gpus_per_worker}")
+        _require(self.commit_every >= 1, f"commit_every must be >= 1, got {self.commit_every}")
+        _require(self.max_task_retries >= 0, f"max_task_retries must be >= 0, got {self.max_task_retries}")
+
+    def processing_hash(self) -> str:
+        """A hash of every setting that changes what a video's rows contain."""
+        settings = {"detector": asdict(self.detector), "crops": self.crops, "frame_stride": self.frame_stride}
+        settings["detector"].pop("batch_size")
+        settings["detector"].pop("threads")
+        return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()

@@ -1,0 +1,26 @@
+"""Image encoding for table cells (PNG for aligned faces, JPEG or PNG for crops)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+JPEG_QUALITY = 90
+
+
+def encode_image(rgb: np.ndarray, fmt: str) -> bytes:
+    """Encode an RGB image as `png` or `jpeg` bytes."""
+    if fmt not in ("png", "jpeg"):
+        raise ValueError(f"image format {fmt!r} is not one of png, jpeg")
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if fmt == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buffer = cv2.imencode(".png" if fmt == "png" else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")
+    return buffer.tobytes()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode PNG/JPEG bytes to an RGB array."""
+    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("bytes are not a decodable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,128 @@
+"""Read SiW `.face` files (one `x1 y1 x2 y2` line per frame), repairing while reading.
+
+The source file is never modified. Known defects and what we do:
+- a line with a missing number, left as a double space (`120  260 310`): the missing
+  coordinate is interpolated from the same coordinate of the nearest well-formed lines
+  before and after (within `NEIGHBOUR_WINDOW` lines; their mean, or the one that exists).
+  With no neighbour it gets 48, the value the original notes put back with
+  `sed 's/  / 48 /'`. Interpolation is preferred because the missing number is not
+  always 48 and a box moves little between neighbouring frames.
+- `0 0 0 0`: the annotator found no face; the frame has no box (not a repair).
+- anything else unreadable (wrong count, not integers, x2 <= x1): the line gives no box
+  and is recorded as a repair of kind `unparseable`/`invalid_box` with method `dropped`.
+- a UTF-8 BOM and CRLF line ends are tolerated and recorded once each.
+Every repair is returned as a record: line, kind, original text, position, value, method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NEIGHBOUR_WINDOW = 30
+NOTES_FILL_VALUE = 48
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class FaceAnnotations:
+    boxes: list[Box | None]  # one per line, None when the line gives no box
+    sources: list[str]  # per line: face_file | repaired | zero_box | unparseable | invalid_box
+    repairs: list[dict] = field(default_factory=list)
+
+    @property
+    def n_lines(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def n_zero(self) -> int:
+        return sum(1 for s in self.sources if s == "zero_box")
+
+    def box_for_frame(self, index: int) -> tuple[Box | None, str]:
+        """The box of frame `index` and where it came from (missing_line past the end)."""
+        if index >= len(self.boxes):
+            return None, "missing_line"
+        return self.boxes[index], self.sources[index]
+
+
+def _repair(line: int, kind: str, original: str, *, position=None, value=None, method: str) -> dict:
+    return {"line": line, "kind": kind, "original": original, "position": position, "value": value, "method": method}
+
+
+def parse_face_text(text: str) -> FaceAnnotations:
+    repairs: list[dict] = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        repairs.append(_repair(1, "bom", "", method="stripped"))
+    if "\r\n" in text:
+        repairs.append(_repair(1, "crlf", "", method="stripped"))
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline does not start a frame
+
+    boxes: list[Box | None] = []
+    sources: list[str] = []
+    gaps: list[tuple[int, int, list[int], str]] = []  # (line index, position, known values, original)
+    for i, raw in enumerate(lines):
+        tokens = raw.strip("\r\t").split(" ")
+        # strip leading/trailing empties from stray edge spaces but keep inner ones (the defect)
+        while tokens and tokens[0] == "" and len(tokens) > 4:
+            tokens.pop(0)
+        while tokens and tokens[-1] == "" and len(tokens) > 4:
+            tokens.pop()
+        numbers = [t for t in tokens if t != ""]
+        if len(tokens) == 4 and len(numbers) == 3 and all(_is_int(t) for t in numbers) and tokens[0] != "" and tokens[-1] != "":
+            position = tokens.index("")
+            gaps.append((i, position, [int(t) for t in numbers], raw))
+            boxes.append(None)
+            sources.append("repaired")
+            continue
+        if len(tokens) != 4 or not all(_is_int(t) for t in tokens):
+            boxes.append(None)
+            sources.append("unparseable")
+            repairs.append(_repair(i + 1, "unparseable", raw, method="dropped"))
+            continue
+        x1, y1, x2, y2 = (int(t) for t in tokens)
+        if (x1, y1, x2, y2) == (0, 0, 0, 0):
+            boxes.append(None)
+            sources.append("zero_box")
+        elif x2 <= x1 or y2 <= y1:
+            boxes.append(None)
+            sources.append("invalid_box")
+            repairs.append(_repair(i + 1, "invalid_box", raw, method="dropped"))
+        else:
+            boxes.append((x1, y1, x2, y2))
+            sources.append("face_file")
+
+    for i, position, known, raw in gaps:
+        value, method = _fill_value(boxes, sources, i, position)
+        values = known[:position] + [value] + known[position:]
+        boxes[i] = (values[0], values[1], values[2], values[3])
+        repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=value, method=method))
+    repairs.sort(key=lambda r: (r["line"], r["kind"]))
+    return FaceAnnotations(boxes=boxes, sources=sources, repairs=repairs)
+
+
+def _fill_value(boxes: list, sources: list[str], index: int, position: int) -> tuple[int, str]:
+    def nearest(step: int) -> int | None:
+        j = index + step
+        while 0 <= j < len(boxes) and abs(j - index) <= NEIGHBOUR_WINDOW:
+            if sources[j] == "face_file":
+                return boxes[j][position]
+            j += step
+        return None
+
+    before, after = nearest(-1), nearest(+1)
+    found = [v for v in (before, after) if v is not None]
+    if not found:
+        return NOTES_FILL_VALUE, "notes_48"
+    return int(round(sum(found) / len(found))), "interpolated"
+
+
+def _is_int(token: str) -> bool:
+    return token.lstrip("-").isdigit()
+
+
+def read_face_file(path: Path) -> FaceAnnotations:
+    """Parse a `.face` file; raises OSError/UnicodeDecodeError for unreadable files."""
+    return parse_face_text(path.read_bytes().decode("utf-8"))

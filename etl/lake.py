@@ -1,0 +1,171 @@
+"""The lake: every Delta read and write goes through here (the only module importing deltalake).
+
+Writes are cast to the table's schema first, with an explicit mode: `append`, or
+`replace_where` (an atomic predicate overwrite, used to make per-video commits
+idempotent: rerunning a video replaces its rows instead of adding a second copy).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from schemas import TableSpec
+
+log = logging.getLogger(__name__)
+
+# delta-rs refuses custom table properties, so the schema version lives in the table's
+# description, written when the table is created: "facelake <name> schema v<N>".
+DESCRIPTION_PATTERN = re.compile(r"^facelake (?P<name>\w+) schema v(?P<version>\d+)$")
+
+
+def table_description(spec: TableSpec) -> str:
+    return f"facelake {spec.name} schema v{spec.version}"
+
+
+class LakeError(RuntimeError):
+    """A lake table cannot be used as asked (missing, or from a newer facelake)."""
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal for a delta-rs predicate (quotes doubled, never formatted raw)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_predicate(column: str, values: Iterable[str]) -> str:
+    items = sorted(set(values))
+    if not items:
+        raise ValueError(f"in_predicate({column!r}) needs at least one value")
+    return f"{column} IN ({', '.join(sql_string(v) for v in items)})"
+
+
+def cast_to_spec(table: pa.Table, spec: TableSpec) -> pa.Table:
+    """Reorder and cast `table` to the spec's schema; a missing or extra column is an error."""
+    missing = [n for n in spec.schema.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in spec.schema.names]
+    if missing or extra:
+        raise ValueError(f"table {spec.name!r}: rows do not match the schema (missing {missing}, unexpected {extra})")
+    return table.select(spec.schema.names).cast(spec.schema)
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake root (local folder or object-store URI) holding one Delta table per spec."""
+
+    root: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.root:
+            raise ValueError("lake root is empty; pass a folder path or an s3:// URI")
+        if "://" not in self.root:
+            object.__setattr__(self, "root", os.path.abspath(self.root))
+
+    def uri(self, spec: TableSpec) -> str:
+        return f"{self.root.rstrip('/')}/{spec.name}"
+
+    def exists(self, spec: TableSpec) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options or None)
+
+    def _table(self, spec: TableSpec, version: int | None = None):
+        from deltalake import DeltaTable
+
+        table = DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options or None)
+        match = DESCRIPTION_PATTERN.match(table.metadata().description or "")
+        written = int(match["version"]) if match else 1
+        if written > spec.version:
+            raise LakeError(
+                f"table {spec.name!r} at {self.uri(spec)} has schema version {written}, newer than this "
+                f"facelake's {spec.version}; upgrade facelake to read it"
+            )
+        return table
+
+    def version(self, spec: TableSpec) -> int | None:
+        return self._table(spec).version() if self.exists(spec) else None
+
+    def read(
+        self,
+        spec: TableSpec,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: list[tuple] | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """The table's rows (empty with the spec's schema when the table does not exist yet)."""
+        if not self.exists(spec):
+            schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
+            return schema.empty_table()
+        dataset = self._table(spec, version).to_pyarrow_dataset()
+        expression = None
+        if filters:
+            import pyarrow.compute as pc
+
+            for name, op, value in filters:
+                if op != "=":
+                    raise ValueError(f"Lake.read supports only '=' filters, got {op!r}")
+                term = pc.field(name) == value
+                expression = term if expression is None else expression & term
+        return dataset.to_table(columns=list(columns) if columns else None, filter=expression)
+
+    def dataset(self, spec: TableSpec, *, version: int | None = None):
+        """A pyarrow dataset of the table (for DuckDB and scans); the table must exist."""
+        return self._table(spec, version).to_pyarrow_dataset()
+
+    def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
+        from deltalake import write_deltalake
+
+        write_deltalake(
+            self.uri(spec),
+            cast_to_spec(table, spec),
+            mode=mode,
+            predicate=predicate,
+            partition_by=list(spec.partition_by) or None,
+            description=table_description(spec),
+            storage_options=self.storage_options or None,
+        )
+
+    def append(self, spec: TableSpec, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._write(spec, table, mode="append")
+
+    def replace_where(self, spec: TableSpec, table: pa.Table, *, predicate: str) -> None:
+        """Atomically replace every row matching `predicate` with `table` (one Delta commit).
+
+        Every row of `table` must itself match the predicate. With no rows, the matching
+        rows are deleted.
+        """
+        if not self.exists(spec):
+            if table.num_rows:
+                self._write(spec, table, mode="append")
+            return
+        if table.num_rows == 0:
+            self._table(spec).delete(predicate)
+            return
+        self._write(spec, table, mode="overwrite", predicate=predicate)
+
+    def ensure(self, spec: TableSpec) -> None:
+        """Create the table empty if it does not exist, so readers find it."""
+        if self.exists(spec):
+            self._table(spec)  # version check
+            return
+        from deltalake import write_deltalake
+
+        write_deltalake(
+            self.uri(spec),
+            spec.schema.empty_table(),
+            mode="append",
+            partition_by=list(spec.partition_by) or None,
+            description=table_description(spec),
+            storage_options=self.storage_options or None,
+        )
+        log.debug("created table %s", self.uri(spec))
+
+    def file_uris(self, spec: TableSpec) -> list[str]:
+        return self._table(spec).file_uris() if self.exists(spec) else []

@@ -1,0 +1,191 @@
+"""One video in, its `frames` rows and its `videos` row out (no Ray, no lake I/O).
+
+decode sequentially -> .face box -> locate (region, then full frame) -> align ->
+sharpness -> encode. Frames are handled in chunks so memory stays bounded for long
+1080p videos and the detector sees full batches.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+
+from etl.align import align_face
+from etl.config import IngestConfig
+from etl.decode import StreamInfo, VideoDecodeError, iter_frames, probe_video
+from etl.detect import FaceDetector
+from etl.encode import encode_image
+from etl.locate import Located, locate_faces
+from etl.scan import VideoSource
+from etl.sharpness import android_sharpness_count, laplacian_variance
+from schemas import FRAMES, VIDEOS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoResult:
+    video_id: str
+    frames: pa.Table
+    video: pa.Table  # one row
+    seconds: float
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames.num_rows
+
+
+def _clip_box(box, width: int, height: int):
+    if box is None:
+        return None
+    x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(width, box[2]), min(height, box[3])
+    return (x1, y1, x2, y2) if x2 - x1 >= 2 and y2 - y1 >= 2 else None
+
+
+def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: str, config_hash: str,
+              stream: StreamInfo | None = None, n_frames: int | None = None, n_ok: int | None = None) -> pa.Table:
+    """The `videos` row of a video, processed or not."""
+    name, ann = video.name, video.annotations
+    row = {
+        "video_id": video.video_id,
+        "source_root": video.source_root,
+        "path": video.rel_path,
+        "name_form": name.name_form if name else "unknown",
+        "split": name.split if name else None,
+        "label": name.label if name else None,
+        "attack_type": name.attack_type if name else None,
+        "subject": name.subject if name else None,
+        "sensor": name.sensor if name else None,
+        "type_id": name.type_id if name else None,
+        "medium": name.medium if name else None,
+        "session": name.session if name else None,
+        "size_bytes": video.size_bytes,
+        "fingerprint": video.fingerprint,
+        "face_path": video.face_rel_path,
+        "face_lines": ann.n_lines if ann else None,
+        "face_zero_lines": ann.n_zero if ann else None,
+        "face_repairs": ann.repairs if ann else [],
+        "n_face_repairs": len(ann.repairs) if ann else 0,
+        "stream_frames": stream.frames if stream else None,
+        "fps": stream.fps if stream else None,
+        "width": stream.width if stream else None,
+        "height": stream.height if stream else None,
+        "n_frames": n_frames,
+        "n_ok": n_ok,
+        "status": status,
+        "status_reason": reason,
+        "source_present": True,
+        "config_hash": config_hash,
+        "run_id": run_id,
+        "processed_at": datetime.now(timezone.utc),
+    }
+    return pa.Table.from_pylist([row], schema=VIDEOS.schema)
+
+
+class _FrameRows:
+    """Column buffers for the frames of one video."""
+
+    def __init__(self, video: VideoSource, detector: FaceDetector, run_id: str) -> None:
+        self.columns: dict[str, list] = {name: [] for name in FRAMES.schema.names}
+        self.constant = {
+            "video_id": video.video_id,
+            "split": video.name.split,
+            "label": video.name.label,
+            "attack_type": video.name.attack_type,
+            "subject": video.name.subject,
+            "sensor": video.name.sensor,
+            "medium": video.name.medium,
+            "session": video.name.session,
+            "detector": detector.name,
+            "detector_version": detector.version,
+            "run_id": run_id,
+        }
+
+    def add(self, **values) -> None:
+        values.update(self.constant)
+        for name, column in self.columns.items():
+            column.append(values.get(name))
+
+    def table(self) -> pa.Table:
+        return pa.table({name: pa.array(values, type=FRAMES.schema.field(name).type) for name, values in self.columns.items()}, schema=FRAMES.schema)
+
+
+def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetector, *, run_id: str) -> VideoResult:
+    """Decode, detect, align and score every frame of a processable video."""
+    started = time.perf_counter()
+    config_hash = config.processing_hash()
+    empty = FRAMES.schema.empty_table()
+    try:
+        stream = probe_video(video.abs_path)
+    except VideoDecodeError as error:
+        return VideoResult(video.video_id, empty, video_row(video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash), time.perf_counter() - started)
+
+    rows = _FrameRows(video, detector, run_id)
+    chunk: list[tuple[int, np.ndarray]] = []
+    for index, frame in iter_frames(video.abs_path, stride=config.frame_stride):
+        chunk.append((index, frame))
+        if len(chunk) >= config.detector.batch_size:
+            _process_chunk(chunk, video, config, detector, rows)
+            chunk = []
+    if chunk:
+        _process_chunk(chunk, video, config, detector, rows)
+
+    frames = rows.table()
+    if frames.num_rows == 0:
+        reason = f"{video.rel_path} opened but no frame could be decoded"
+        row = video_row(video, status="corrupt", reason=reason, run_id=run_id, config_hash=config_hash, stream=stream, n_frames=0, n_ok=0)
+        return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
+    n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
+    if video.annotations is None:
+        status, reason = "no_face_file", "no readable .face beside the video; faces searched on full frames"
+    else:
+        status, reason = "ok", None
+    row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream, n_frames=frames.num_rows, n_ok=n_ok)
+    return VideoResult(video.video_id, frames, row, time.perf_counter() - started)
+
+
+def _process_chunk(chunk, video: VideoSource, config: IngestConfig, detector: FaceDetector, rows: _FrameRows) -> None:
+    height, width = chunk[0][1].shape[:2]
+    raw_boxes, box_sources, search_boxes = [], [], []
+    for index, _ in chunk:
+        if video.annotations is None:
+            box, source = None, "no_face_file"
+        else:
+            box, source = video.annotations.box_for_frame(index)
+        raw_boxes.append(box)
+        box_sources.append(source)
+        search_boxes.append(_clip_box(box, width, height))
+    located = locate_faces([f for _, f in chunk], search_boxes, detector, config.detector)
+    for (index, frame), box, source, search_box, found in zip(chunk, raw_boxes, box_sources, search_boxes, located):
+        rows.add(frame_index=index, face_box=list(box) if box else None, face_box_source=source,
+                 **_frame_values(frame, search_box, found, config))
+
+
+def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestConfig) -> dict:
+    crop = frame[search_box[1] : search_box[3], search_box[0] : search_box[2]] if search_box else None
+    values: dict = {"det_source": found.source}
+    face = found.face
+    if face is None:
+        values["det_status"] = "no_face"
+    else:
+        values.update(det_score=face.score, det_box=face.box.tolist(), landmarks=face.landmarks.tolist())
+        values["det_status"] = "ok" if face.score >= config.detector.accept_score else "low_score"
+    # sharpness of the aligned face when there is one, else of the .face crop
+    scored = None
+    if values["det_status"] == "ok":
+        aligned = align_face(frame, face.landmarks)
+        values["aligned"] = encode_image(aligned, "png")
+        scored = aligned
+    elif crop is not None and crop.size:
+        scored = crop
+    if scored is not None:
+        values["sharpness_lapvar"] = laplacian_variance(scored)
+        values["sharpness_count"] = android_sharpness_count(scored)
+    if config.crops != "none" and crop is not None and crop.size:
+        values["crop"] = encode_image(crop, config.crops)
+        values["crop_format"] = config.crops
+    return values

@@ -1,0 +1,28 @@
+"""The `facelake` command: one sub-command per job, each also runnable as `python -m jobs.<name>`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "sample": ("jobs.sample", "write a small SiW-layout sample tree made from real face photos"),
+    "ingest": ("jobs.ingest", "ingest a SiW tree into the lake's videos and frames tables"),
+    "sql": ("jobs.sql", "run a read-only SQL query (or a named query) over the lake with DuckDB"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="facelake", description="Face anti-spoofing datasets as a data lake.")
+    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    args = parser.parse_args(argv[:1])
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Where jobs get their Ray: a cluster when an address is given (or RAY_ADDRESS is set),
+else a local Ray started in-process with as many CPUs as the job has workers."""
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+# Quiet TensorFlow's C++ start-up chatter in every worker's log.
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+
+
+def init_ray(*, address: str | None, num_cpus: int):
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    runtime_env = {"env_vars": dict(WORKER_ENV)}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        log.info("connecting to the Ray cluster at %s", address)
+        ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+    else:
+        log.info("starting a local Ray with %d CPUs", num_cpus)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, logging_level=logging.WARNING)
+    return ray

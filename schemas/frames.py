@@ -1,0 +1,45 @@
+"""`frames`: one row per decoded frame of a processed video.
+
+det_status vocabulary: ok (a face at or above the accept score, aligned) | no_face (the
+detector found none) | low_score (best face below the accept score).
+face_box_source: face_file (as read) | repaired (a repaired .face line) | zero_box (the
+annotator wrote 0 0 0 0) | missing_line (the .face file has no line for this frame) |
+unparseable (the line could not be read) | no_face_file.
+"""
+import pyarrow as pa
+
+from schemas.spec import TableSpec
+
+FRAMES = TableSpec(
+    name="frames",
+    version=1,
+    partition_by=("split", "label"),
+    schema=pa.schema(
+        [
+            pa.field("video_id", pa.string(), nullable=False),
+            pa.field("frame_index", pa.int32(), nullable=False),
+            pa.field("split", pa.string(), nullable=False),
+            pa.field("label", pa.string(), nullable=False),
+            pa.field("attack_type", pa.string()),
+            pa.field("subject", pa.int32()),
+            pa.field("sensor", pa.int32()),
+            pa.field("medium", pa.int32()),
+            pa.field("session", pa.int32()),
+            pa.field("face_box", pa.list_(pa.int32())),  # x1 y1 x2 y2 from .face; null when absent
+            pa.field("face_box_source", pa.string()),
+            pa.field("det_status", pa.string(), nullable=False),
+            pa.field("det_source", pa.string()),  # roi | full_frame; null when nothing found
+            pa.field("det_score", pa.float32()),
+            pa.field("det_box", pa.list_(pa.float32())),  # x1 y1 x2 y2 in frame pixels
+            pa.field("landmarks", pa.list_(pa.list_(pa.float32()))),  # 5 x [x, y]
+            pa.field("aligned", pa.binary()),  # 112x112 PNG, null unless det_status = ok
+            pa.field("crop", pa.binary()),  # optional .face-box crop (jpeg/png)
+            pa.field("crop_format", pa.string()),
+            pa.field("sharpness_lapvar", pa.float32()),
+            pa.field("sharpness_count", pa.int32()),
+            pa.field("detector", pa.string()),
+            pa.field("detector_version", pa.string()),
+            pa.field("run_id", pa.string()),
+        ]
+    ),
+)
