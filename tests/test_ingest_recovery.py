@@ -1,0 +1,159 @@
+"""Incremental runs and crashes: changed and gone videos, a SIGKILLed driver, a killed Ray worker.
+
+Each crash case is followed by a rerun and compared with the clean ingest by a checksum
+of the sorted table contents (run ids and timestamps excluded).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import psutil
+import pyarrow.compute as pc
+import pytest
+
+from etl.checksum import table_checksum
+from etl.lake import Lake
+from schemas import FRAMES, RUNS, VIDEOS
+from tests.conftest import REPO, ingest_command, run_ingest_cli, subprocess_env, tree_digest
+
+KEYS = {VIDEOS.name: ["video_id"], FRAMES.name: ["video_id", "frame_index"]}
+
+
+def contents(lake_path) -> dict[str, str]:
+    lake = Lake(str(lake_path))
+    return {spec.name: table_checksum(lake.read(spec), keys=KEYS[spec.name]) for spec in (VIDEOS, FRAMES)}
+
+
+def assert_no_duplicate_frames(lake_path) -> None:
+    frames = Lake(str(lake_path)).read(FRAMES, columns=["video_id", "frame_index"])
+    keys = [f"{v}#{i}" for v, i in zip(frames.column("video_id").to_pylist(), frames.column("frame_index").to_pylist())]
+    assert len(keys) == len(set(keys))
+
+
+def ok_videos(lake_path) -> int:
+    try:
+        videos = Lake(str(lake_path)).read(VIDEOS, columns=["status"])
+    except Exception:  # noqa: BLE001 - the table may be mid-creation while we poll
+        return 0
+    return videos.column("status").to_pylist().count("ok")
+
+
+def start_ingest(source, lake, *extra) -> subprocess.Popen:
+    return subprocess.Popen(ingest_command(source, lake, *extra), cwd=REPO, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def kill_tree_later(process: psutil.Process) -> list[psutil.Process]:
+    return process.children(recursive=True)
+
+
+def reap(processes: list[psutil.Process]) -> None:
+    for proc in processes:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=20)
+
+
+@pytest.fixture()
+def private_source(sample, tmp_path):
+    root = tmp_path / "siw"
+    shutil.copytree(sample.root, root)
+    return root
+
+
+def test_changed_video_is_replaced_and_gone_video_is_marked(sample, private_source, tmp_path):
+    lake = tmp_path / "lake"
+    run_ingest_cli(private_source, lake)
+    first_run = Lake(str(lake)).read(RUNS).to_pylist()[0]["run_id"]
+
+    live = [v for v in sample.manifest.videos if v.label == "live" and not v.defects]
+    changed, gone = live[0], live[1]
+    face = private_source / changed.face_path
+    lines = face.read_text().splitlines()
+    x1, y1, x2, y2 = (int(t) for t in lines[0].split())
+    lines[0] = f"{x1 + 2} {y1 + 2} {x2 + 2} {y2 + 2}"
+    face.write_text("\n".join(lines) + "\n")
+    (private_source / gone.path).unlink()
+    (private_source / gone.face_path).unlink()
+    frames_before = Lake(str(lake)).read(FRAMES)
+
+    result = run_ingest_cli(private_source, lake)
+    assert "1 processed" in result.stderr and "1 gone from source" in result.stderr
+
+    videos = {r["video_id"]: r for r in Lake(str(lake)).read(VIDEOS).to_pylist()}
+    frames = Lake(str(lake)).read(FRAMES)
+    changed_id, gone_id = changed.path[: -len(".mov")], gone.path[: -len(".mov")]
+    assert videos[gone_id]["source_present"] is False and videos[gone_id]["status"] == "ok"
+    assert sum(1 for r in videos.values() if not r["source_present"]) == 1
+    assert videos[changed_id]["run_id"] != first_run
+    changed_frames = frames.filter(pc.equal(frames.column("video_id"), changed_id)).to_pylist()
+    assert len(changed_frames) == changed.frames
+    assert {r["run_id"] for r in changed_frames} == {videos[changed_id]["run_id"]}
+    assert next(r for r in changed_frames if r["frame_index"] == 0)["face_box"] == [x1 + 2, y1 + 2, x2 + 2, y2 + 2]
+    # the gone video's frames are kept; nothing else changed
+    assert frames.num_rows == frames_before.num_rows
+    assert_no_duplicate_frames(lake)
+
+
+def test_driver_sigkill_then_rerun_equals_clean_run(sample, clean_ingest, tmp_path):
+    lake = tmp_path / "lake"
+    before = tree_digest(sample.root)
+    process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
+    driver = psutil.Process(process.pid)
+    deadline = time.monotonic() + 300
+    while ok_videos(lake) < 2:
+        assert process.poll() is None, f"ingest ended before it could be killed: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no video committed in time"
+        time.sleep(0.2)
+    leftovers = kill_tree_later(driver)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    reap(leftovers)  # the local Ray the driver had started
+    partial = ok_videos(lake)
+    assert 2 <= partial < len(sample.manifest.videos) - 1, "the kill must land mid-run"
+    assert_no_duplicate_frames(lake)
+
+    run_ingest_cli(sample.root, lake)
+    assert contents(lake) == contents(clean_ingest.lake)
+    assert tree_digest(sample.root) == before
+    statuses = sorted(r["status"] for r in Lake(str(lake)).read(RUNS).to_pylist())
+    assert statuses == ["running", "succeeded"]  # the killed run stays visible as never finished
+
+
+def _task_workers(root: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for proc in root.children(recursive=True):
+        try:
+            if any("_process_remote" in part for part in proc.cmdline()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_killed_ray_worker_then_rerun_equals_clean_run(sample, clean_ingest, tmp_path):
+    lake = tmp_path / "lake"
+    process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
+    driver = psutil.Process(process.pid)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None:
+        assert process.poll() is None, f"ingest ended before a worker was seen busy: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no busy Ray worker seen"
+        busy = _task_workers(driver)
+        if busy and ok_videos(lake) >= 1:
+            victim = busy[0]
+        time.sleep(0.1)
+    victim.kill()
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    assert_no_duplicate_frames(lake)
+    run_ingest_cli(sample.root, lake)
+    assert contents(lake) == contents(clean_ingest.lake)
