@@ -32,6 +32,13 @@ class DetectorConfig:
     threads: int = 1  # TensorFlow/ONNX threads per worker (one Ray CPU each)
 
     def __post_init__(self) -> None:
+        # normalise numbers so equal settings hash (and cache) equally: 1 and 1.0, list and tuple
+        try:
+            object.__setattr__(self, "stage_thresholds", tuple(float(t) for t in self.stage_thresholds))
+            object.__setattr__(self, "accept_score", float(self.accept_score))
+            object.__setattr__(self, "roi_margin", float(self.roi_margin))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"detector thresholds must be numbers: {error}") from error
         _require(
             self.backend == "mtcnn" or self.backend.startswith("insightface:"),
             f"detector backend {self.backend!r} is not one of: 'mtcnn', 'insightface:DIR'",

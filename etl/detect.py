@@ -90,10 +90,10 @@ class MtcnnDetector:
         )
         faces: list[list[Face]] = [[] for _ in images]
         for row in np.asarray(raw, dtype=np.float64).reshape(-1, 16):
-            # row: image id, x1 y1 x2 y2, confidence, then 5 (x, y) landmarks in template order
-            faces[int(row[0])].append(
-                Face(box=row[1:5].astype(np.float32), score=float(row[5]), landmarks=row[6:16].reshape(5, 2).astype(np.float32))
-            )
+            # row: image id, x1 y1 x2 y2, confidence, then the 5 landmarks' x values followed by
+            # their 5 y values (mtcnn/utils/landmarks.py), in template order
+            landmarks = np.stack([row[6:11], row[11:16]], axis=1).astype(np.float32)
+            faces[int(row[0])].append(Face(box=row[1:5].astype(np.float32), score=float(row[5]), landmarks=landmarks))
         return faces
 
 

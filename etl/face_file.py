@@ -15,6 +15,8 @@ Every repair is returned as a record: line, kind, original text, position, value
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +98,13 @@ def parse_face_text(text: str) -> FaceAnnotations:
 
     for i, position, known, raw in gaps:
         value, method = _fill_value(boxes, sources, i, position)
-        values = known[:position] + [value] + known[position:]
-        boxes[i] = (values[0], values[1], values[2], values[3])
+        x1, y1, x2, y2 = known[:position] + [value] + known[position:]
+        if x2 <= x1 or y2 <= y1:
+            # the filled value does not give a box: drop the line rather than invent one
+            sources[i] = "invalid_box"
+            repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=None, method="dropped"))
+            continue
+        boxes[i] = (x1, y1, x2, y2)
         repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=value, method=method))
     repairs.sort(key=lambda r: (r["line"], r["kind"]))
     return FaceAnnotations(boxes=boxes, sources=sources, repairs=repairs)
@@ -116,11 +123,14 @@ def _fill_value(boxes: list, sources: list[str], index: int, position: int) -> t
     found = [v for v in (before, after) if v is not None]
     if not found:
         return NOTES_FILL_VALUE, "notes_48"
-    return int(round(sum(found) / len(found))), "interpolated"
+    return math.floor(sum(found) / len(found) + 0.5), "interpolated"  # half rounds up
+
+
+_INT_TOKEN = re.compile(r"-?[0-9]+")
 
 
 def _is_int(token: str) -> bool:
-    return token.lstrip("-").isdigit()
+    return _INT_TOKEN.fullmatch(token) is not None
 
 
 def read_face_file(path: Path) -> FaceAnnotations:

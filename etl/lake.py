@@ -120,6 +120,8 @@ class Lake:
     def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         from deltalake import write_deltalake
 
+        if self.exists(spec):
+            self._table(spec)  # refuses a table written by a newer facelake
         write_deltalake(
             self.uri(spec),
             cast_to_spec(table, spec),

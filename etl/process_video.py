@@ -141,7 +141,8 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
         return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
     n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
     if video.annotations is None:
-        status, reason = "no_face_file", "no readable .face beside the video; faces searched on full frames"
+        missing = video.face_error or "no .face beside the video"
+        status, reason = "no_face_file", f"{missing}; faces searched on full frames"
     else:
         status, reason = "ok", None
     row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream, n_frames=frames.num_rows, n_ok=n_ok)

@@ -33,6 +33,7 @@ class VideoSource:
     annotations: FaceAnnotations | None = None
     status: str | None = None  # None: ready to process; else why it cannot be
     status_reason: str | None = None
+    face_error: str | None = None  # why the .face beside it could not be read
 
     @property
     def abs_path(self) -> Path:
@@ -152,7 +153,7 @@ def _scan_one(root: Path, rel: str, face_paths: set[str], used_faces: set[str], 
         except (OSError, UnicodeDecodeError) as error:
             log.warning("unreadable .face %s: %s", face_rel, error)
             video.annotations = None
-            video.face_rel_path = None
+            video.face_error = f"{face_rel} is unreadable ({type(error).__name__}: {error})"
     return video
 
 

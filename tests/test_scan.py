@@ -1,0 +1,288 @@
+"""scan_source on small SiW-like trees (videos are arbitrary bytes: scan does not decode)."""
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from etl.scan import FINGERPRINT_EDGE_BYTES, ScanResult, fingerprint_file, scan_source
+
+FACE_TEXT = "100 120 260 310\n101 121 261 311\n0 0 0 0\n"
+
+
+def _write(root: Path, rel: str, data: bytes | str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def _by_path(result: ScanResult) -> dict:
+    return {v.rel_path: v for v in result.videos}
+
+
+def _snapshot(root: Path) -> dict:
+    """Every entry under root: sha256 of its bytes (or its link target) and its lstat mtime."""
+    out = {}
+    for directory, subdirs, files in os.walk(root):
+        for name in subdirs + files:
+            path = Path(directory) / name
+            st = os.lstat(path)
+            if path.is_symlink():
+                digest = "link:" + os.readlink(path)
+            elif path.is_dir():
+                digest = "dir"
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[path.relative_to(root).as_posix()] = (digest, st.st_mtime_ns, st.st_size)
+    return out
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Train/live/003/003-1-1-1-1.mov", b"video-a" * 10)
+    _write(root, "Train/live/003/003-1-1-1-1.face", FACE_TEXT)
+    _write(root, "Train/spoof/003/003-1-2-1-1.mov", b"video-b" * 10)
+    _write(root, "Train/spoof/003/003-1-2-1-1.face", "100  260 310\n")
+    _write(root, "Test/spoof/006/006-2-3-4-1.mov", b"video-c" * 10)
+    _write(root, "Test/spoof/006/006-2-3-4-1.face", FACE_TEXT)
+    return root
+
+
+def test_results_sorted_by_video_id_and_fields(tree):
+    result = scan_source(tree)
+    assert result.source_root == str(tree.resolve())
+    ids = [v.video_id for v in result.videos]
+    assert ids == ["Test/spoof/006/006-2-3-4-1", "Train/live/003/003-1-1-1-1", "Train/spoof/003/003-1-2-1-1"]
+    assert ids == sorted(ids)
+    assert all(v.processable and v.status is None and v.status_reason is None for v in result.videos)
+    assert result.orphan_face_files == []
+    assert result.ignored_files == 0
+    video = _by_path(result)["Train/live/003/003-1-1-1-1.mov"]
+    assert video.size_bytes == 70
+    assert video.face_rel_path == "Train/live/003/003-1-1-1-1.face"
+    assert video.name.label == "live" and video.name.split == "train"
+    assert video.abs_path == tree.resolve() / "Train/live/003/003-1-1-1-1.mov"
+    assert video.annotations.boxes == [(100, 120, 260, 310), (101, 121, 261, 311), None]
+    assert video.annotations.n_zero == 1
+    repaired = _by_path(result)["Train/spoof/003/003-1-2-1-1.mov"].annotations
+    assert repaired.boxes == [(100, 48, 260, 310)]
+    assert repaired.repairs[0]["method"] == "notes_48"
+    fingerprints = [v.fingerprint for v in result.videos]
+    assert all(isinstance(f, str) and len(f) == 32 for f in fingerprints)
+    assert len(set(fingerprints)) == 3
+
+
+def test_bad_name(tree):
+    _write(tree, "Train/live/003/foo.mov", b"x" * 5)
+    _write(tree, "Train/spoof/003/003-1-1-1-1.mov", b"y" * 5)  # type 1 under spoof
+    result = scan_source(tree)
+    videos = _by_path(result)
+    bad = videos["Train/live/003/foo.mov"]
+    assert bad.status == "bad_name"
+    assert bad.video_id == "Train/live/003/foo.mov"
+    assert bad.name is None
+    assert not bad.processable
+    assert "does not match" in bad.status_reason
+    contradiction = videos["Train/spoof/003/003-1-1-1-1.mov"]
+    assert contradiction.status == "bad_name"
+    assert contradiction.video_id == "Train/spoof/003/003-1-1-1-1.mov"
+    assert "contradicts its folder 'spoof'" in contradiction.status_reason
+    assert len(result.videos) == 5
+    assert sum(v.processable for v in result.videos) == 3
+
+
+def test_empty_file(tree):
+    _write(tree, "Train/live/007/007-1-1-1-1.mov", b"")
+    result = scan_source(tree)
+    video = _by_path(result)["Train/live/007/007-1-1-1-1.mov"]
+    assert video.status == "empty_file"
+    assert video.video_id == "Train/live/007/007-1-1-1-1"
+    assert video.size_bytes == 0
+    assert video.status_reason == "Train/live/007/007-1-1-1-1.mov is empty (0 bytes)"
+    assert not video.processable
+
+
+def test_plain_beside_m_mov_keeps_canonical_id(tree):
+    _write(tree, "Test/spoof/006/006-2-3-4-1.m.mov", b"video-m" * 10)
+    result = scan_source(tree)
+    videos = _by_path(result)
+    plain = videos["Test/spoof/006/006-2-3-4-1.mov"]
+    dup = videos["Test/spoof/006/006-2-3-4-1.m.mov"]
+    assert plain.video_id == "Test/spoof/006/006-2-3-4-1"
+    assert plain.processable
+    assert plain.name.name_form == "plain"
+    assert dup.status == "duplicate_name"
+    assert dup.video_id == "Test/spoof/006/006-2-3-4-1.m.mov"
+    assert dup.status_reason == "same SiW video as Test/spoof/006/006-2-3-4-1.mov; not processed twice"
+    assert [v.video_id for v in result.videos].count("Test/spoof/006/006-2-3-4-1") == 1
+    assert len(result.videos) == 4
+
+
+def test_m_mov_alone_uses_plain_stem_face(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Test/spoof/042/042-2-3-2-1.m.mov", b"m" * 100)
+    _write(root, "Test/spoof/042/042-2-3-2-1.face", FACE_TEXT)
+    result = scan_source(root)
+    assert len(result.videos) == 1
+    video = result.videos[0]
+    assert video.video_id == "Test/spoof/042/042-2-3-2-1"
+    assert video.rel_path == "Test/spoof/042/042-2-3-2-1.m.mov"
+    assert video.name.name_form == "m_mov"
+    assert video.processable
+    assert video.face_rel_path == "Test/spoof/042/042-2-3-2-1.face"
+    assert video.annotations.n_lines == 3
+    assert result.orphan_face_files == []
+
+
+def test_missing_face_is_processable_without_annotations(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Train/live/003/003-1-1-1-1.mov", b"v" * 10)
+    result = scan_source(root)
+    video = result.videos[0]
+    assert video.processable
+    assert video.annotations is None
+    assert video.face_rel_path is None
+    assert video.fingerprint == fingerprint_file(root / "Train/live/003/003-1-1-1-1.mov")
+
+
+def test_orphan_face(tree):
+    _write(tree, "Train/live/009/009-1-1-1-1.face", FACE_TEXT)
+    _write(tree, "Test/live/009/009-1-1-1-2.face", FACE_TEXT)
+    result = scan_source(tree)
+    assert result.orphan_face_files == ["Test/live/009/009-1-1-1-2.face", "Train/live/009/009-1-1-1-1.face"]
+    assert len(result.videos) == 3
+
+
+def test_broken_symlink_is_unreadable(tree):
+    link = tree / "Train/live/003/003-1-1-1-2.mov"
+    link.symlink_to(tree / "nowhere" / "gone.mov")
+    result = scan_source(tree)
+    video = _by_path(result)["Train/live/003/003-1-1-1-2.mov"]
+    assert video.status == "unreadable"
+    assert video.video_id == "Train/live/003/003-1-1-1-2"
+    assert video.fingerprint is None
+    assert video.status_reason.startswith("cannot read Train/live/003/003-1-1-1-2.mov: ")
+    assert not video.processable
+    assert sum(v.processable for v in result.videos) == 3
+
+
+def test_other_files_are_counted_as_ignored(tree):
+    _write(tree, "README.txt", "hello")
+    _write(tree, "Train/.DS_Store", b"\0")
+    _write(tree, "Train/live/003/003-1-1-1-1.mp4", b"not a mov")
+    result = scan_source(tree)
+    assert result.ignored_files == 3
+    assert len(result.videos) == 3
+
+
+def test_uppercase_mov_suffix_is_a_video(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Train/live/003/003-1-1-1-1.MOV", b"v" * 10)
+    _write(root, "Train/live/003/003-1-1-1-1.face", FACE_TEXT)
+    result = scan_source(root)
+    assert [v.video_id for v in result.videos] == ["Train/live/003/003-1-1-1-1"]
+    assert result.videos[0].face_rel_path == "Train/live/003/003-1-1-1-1.face"
+
+
+def test_prefix_folder_in_source(tmp_path):
+    root = tmp_path / "src"
+    _write(root, "SiW/Train/live/003/003-1-1-1-1.mov", b"v" * 10)
+    result = scan_source(root)
+    assert [v.video_id for v in result.videos] == ["SiW/Train/live/003/003-1-1-1-1"]
+
+
+def _fingerprints(root: Path) -> dict:
+    return {v.video_id: v.fingerprint for v in scan_source(root).videos}
+
+
+def test_fingerprint_stable_across_rescans_and_touches(tree):
+    first = _fingerprints(tree)
+    video = tree / "Train/live/003/003-1-1-1-1.mov"
+    os.utime(video, (1_000_000, 1_000_000))
+    assert _fingerprints(tree) == first
+
+
+def test_fingerprint_changes_with_face_file(tree):
+    first = _fingerprints(tree)
+    (tree / "Train/live/003/003-1-1-1-1.face").write_text(FACE_TEXT + "0 0 0 0\n")
+    second = _fingerprints(tree)
+    assert second["Train/live/003/003-1-1-1-1"] != first["Train/live/003/003-1-1-1-1"]
+    others = [k for k in first if k != "Train/live/003/003-1-1-1-1"]
+    assert {k: second[k] for k in others} == {k: first[k] for k in others}
+
+
+def test_fingerprint_changes_with_video_bytes(tree):
+    first = _fingerprints(tree)
+    path = tree / "Train/live/003/003-1-1-1-1.mov"
+    data = bytearray(path.read_bytes())
+    data[3] ^= 0xFF  # same size, one byte different
+    path.write_bytes(bytes(data))
+    second = _fingerprints(tree)
+    assert second["Train/live/003/003-1-1-1-1"] != first["Train/live/003/003-1-1-1-1"]
+    path.write_bytes(bytes(data) + b"!")  # one byte longer
+    third = _fingerprints(tree)
+    assert third["Train/live/003/003-1-1-1-1"] not in (first["Train/live/003/003-1-1-1-1"], second["Train/live/003/003-1-1-1-1"])
+
+
+def test_fingerprint_reads_both_edges_of_large_files(tmp_path):
+    path = tmp_path / "big.mov"
+    size = 3 * FINGERPRINT_EDGE_BYTES
+    data = bytearray(size)
+    path.write_bytes(bytes(data))
+    base = fingerprint_file(path)
+    data[-1] = 1  # last byte
+    path.write_bytes(bytes(data))
+    tail = fingerprint_file(path)
+    assert tail != base
+    data[-1] = 0
+    data[0] = 1
+    path.write_bytes(bytes(data))
+    assert fingerprint_file(path) not in (base, tail)
+    assert fingerprint_file(path, extra=b"face") != fingerprint_file(path)
+
+
+def test_scan_never_modifies_the_tree(tree):
+    _write(tree, "Test/spoof/006/006-2-3-4-1.m.mov", b"dup" * 5)
+    _write(tree, "Train/live/007/007-1-1-1-1.mov", b"")
+    _write(tree, "Train/live/003/bad.mov", b"bad")
+    _write(tree, "Train/live/009/009-1-1-1-1.face", "\ufeff120  260 310\r\n")
+    _write(tree, "notes.txt", "x")
+    (tree / "Train/live/003/003-1-1-1-3.mov").symlink_to(tree / "missing.mov")
+    before = _snapshot(tree)
+    result = scan_source(tree)
+    assert len(result.videos) == 7
+    assert sorted(v.status or "ok" for v in result.videos) == ["bad_name", "duplicate_name", "empty_file", "ok", "ok", "ok", "unreadable"]
+    assert result.orphan_face_files == ["Train/live/009/009-1-1-1-1.face"]
+    assert _snapshot(tree) == before
+
+
+def test_source_not_a_folder(tmp_path):
+    missing = tmp_path / "no_such_source"
+    with pytest.raises(FileNotFoundError) as info:
+        scan_source(missing)
+    assert str(missing.resolve()) in str(info.value)
+    a_file = tmp_path / "file.mov"
+    a_file.write_bytes(b"x")
+    with pytest.raises(FileNotFoundError) as info:
+        scan_source(str(a_file))
+    assert str(a_file.resolve()) in str(info.value)
+
+
+def test_undecodable_face_file_leaves_video_processable_without_annotations(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Train/live/003/003-1-1-1-1.mov", b"v" * 10)
+    _write(root, "Train/live/003/003-1-1-1-1.face", b"\xff\xfe100 120 260 310\n")
+    result = scan_source(root)
+    video = result.videos[0]
+    assert video.processable
+    assert video.annotations is None
+    assert video.face_rel_path == "Train/live/003/003-1-1-1-1.face"
+    assert "is unreadable (UnicodeDecodeError" in video.face_error
+    assert result.orphan_face_files == []  # it was found, just not readable
+    # the unreadable .face still counts in the fingerprint
+    assert video.fingerprint == fingerprint_file(root / "Train/live/003/003-1-1-1-1.mov", extra=b"\xff\xfe100 120 260 310\n")
