@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -155,6 +156,11 @@ def _run_tasks(videos: list[VideoSource], *, lake: Lake, config: IngestConfig, a
             if len(pending_rows) >= config.commit_every or (not queue and not by_ref):
                 commit_videos(lake, frames=pending_frames, videos=pending_rows)
                 pending_frames, pending_rows = [], []
+    except KeyboardInterrupt:
+        # keep what finished; videos still running are abandoned and redone next run
+        log.warning("interrupted: committing %d finished videos, abandoning %d in flight", len(pending_rows), len(by_ref))
+        commit_videos(lake, frames=pending_frames, videos=pending_rows)
+        raise
     finally:
         bar.close()
 
@@ -170,10 +176,15 @@ def _result_or_crash(ray, ref, video: VideoSource, config: IngestConfig, run_id:
         return VideoResult(video.video_id, FRAMES.schema.empty_table(), row, 0.0)
 
 
+def _interrupt_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from jobs.logs import setup_logging
 
     setup_logging()
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
@@ -183,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.source).is_dir():
         log.error("--source %s is not a folder; pass the root of a SiW tree", args.source)
         return 2
-    summary = run_ingest(source=args.source, lake=Lake(args.lake), config=config,
-                         address=args.address or os.environ.get("RAY_ADDRESS"), progress=not args.no_progress)
+    try:
+        summary = run_ingest(source=args.source, lake=Lake(args.lake), config=config,
+                             address=args.address or os.environ.get("RAY_ADDRESS"), progress=not args.no_progress)
+    except KeyboardInterrupt:
+        log.warning("ingest interrupted; finished videos are committed, rerun to complete")
+        return 130
     for line in summary.lines():
         log.info("%s", line)
     return 1 if args.strict and summary.failures else 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,9 @@ def init_ray(*, address: str | None, num_cpus: int):
 
     if ray.is_initialized():
         return ray
+    # ray.init installs its own SIGTERM handler in the driver (exit at once); keep the
+    # job's, so SIGTERM still stops the job cleanly and records the run as interrupted
+    sigterm_handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     runtime_env = {"env_vars": dict(WORKER_ENV)}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
@@ -24,4 +29,6 @@ def init_ray(*, address: str | None, num_cpus: int):
     else:
         log.info("starting a local Ray with %d CPUs", num_cpus)
         ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, logging_level=logging.WARNING)
+    if callable(sigterm_handler):
+        signal.signal(signal.SIGTERM, sigterm_handler)
     return ray

@@ -157,3 +157,25 @@ def test_killed_ray_worker_then_rerun_equals_clean_run(sample, clean_ingest, tmp
     assert_no_duplicate_frames(lake)
     run_ingest_cli(sample.root, lake)
     assert contents(lake) == contents(clean_ingest.lake)
+
+
+def test_sigterm_stops_cleanly_then_rerun_equals_clean_run(sample, clean_ingest, tmp_path):
+    lake = tmp_path / "lake"
+    process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
+    driver = psutil.Process(process.pid)
+    deadline = time.monotonic() + 300
+    while ok_videos(lake) < 1:
+        assert process.poll() is None, f"ingest ended before it could be stopped: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no video committed in time"
+        time.sleep(0.2)
+    leftovers = kill_tree_later(driver)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    reap(leftovers)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "interrupted" in stderr
+    (run,) = Lake(str(lake)).read(RUNS).to_pylist()
+    assert run["status"] == "interrupted" and run["ended_at"] is not None
+    assert_no_duplicate_frames(lake)
+    run_ingest_cli(sample.root, lake)
+    assert contents(lake) == contents(clean_ingest.lake)
