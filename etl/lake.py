@@ -52,6 +52,15 @@ def cast_to_spec(table: pa.Table, spec: TableSpec) -> pa.Table:
     return table.select(spec.schema.names).cast(spec.schema)
 
 
+def _writer_properties(spec: TableSpec):
+    if not spec.blob_columns:
+        return None
+    from deltalake import ColumnProperties, WriterProperties
+
+    blob = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+    return WriterProperties(column_properties={name: blob for name in spec.blob_columns})
+
+
 @dataclass(frozen=True)
 class Lake:
     """A lake root (local folder or object-store URI) holding one Delta table per spec."""
@@ -127,6 +136,7 @@ class Lake:
             cast_to_spec(table, spec),
             mode=mode,
             predicate=predicate,
+            writer_properties=_writer_properties(spec),
             partition_by=list(spec.partition_by) or None,
             description=table_description(spec),
             storage_options=self.storage_options or None,

@@ -14,6 +14,7 @@ FRAMES = TableSpec(
     name="frames",
     version=1,
     partition_by=("split", "label"),
+    blob_columns=("aligned", "crop"),
     schema=pa.schema(
         [
             pa.field("video_id", pa.string(), nullable=False),

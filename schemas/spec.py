@@ -12,8 +12,11 @@ class TableSpec:
     schema: pa.Schema
     partition_by: tuple[str, ...] = ()
     version: int = 1
+    # encoded images: written without dictionary encoding or min/max statistics, which
+    # cost CPU on the committing driver and mean nothing for PNG/JPEG bytes
+    blob_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        missing = [c for c in self.partition_by if c not in self.schema.names]
+        missing = [c for c in self.partition_by + self.blob_columns if c not in self.schema.names]
         if missing:
-            raise ValueError(f"table {self.name!r}: partition columns {missing} are not in its schema")
+            raise ValueError(f"table {self.name!r}: partition/blob columns {missing} are not in its schema")

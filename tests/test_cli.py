@@ -1,0 +1,78 @@
+"""The `facelake` command: dispatch, early refusal of bad arguments, and `sql` over a real lake."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from jobs import cli, ingest, sql
+
+
+def test_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("sample", "ingest", "sql"):
+        assert command in out
+
+
+def test_unknown_command_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["frobnicate"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "0"], "workers must be >= 1, got 0"),
+        (["--frame-stride", "0"], "frame_stride must be >= 1, got 0"),
+        (["--detector", "yolo"], "detector backend 'yolo' is not one of"),
+        (["--accept-score", "1.5"], "accept_score must be in [0, 1], got 1.5"),
+        (["--min-face-size", "5"], "min_face_size must be >= 12 pixels"),
+    ],
+)
+def test_ingest_refuses_bad_settings_before_any_work(tmp_path, caplog, extra, message):
+    lake = tmp_path / "lake"
+    with caplog.at_level(logging.ERROR):
+        code = ingest.main(["--source", str(tmp_path), "--lake", str(lake), *extra])
+    assert code == 2
+    assert message in caplog.text
+    assert not lake.exists()
+
+
+def test_ingest_refuses_a_missing_source(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        code = ingest.main(["--source", str(tmp_path / "nope"), "--lake", str(tmp_path / "lake")])
+    assert code == 2
+    assert "is not a folder" in caplog.text
+    assert not (tmp_path / "lake").exists()
+
+
+def test_insightface_detector_without_a_model_names_the_folder(tmp_path):
+    from etl.config import DetectorConfig
+    from etl.detect import build_detector
+
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        build_detector(DetectorConfig(backend=f"insightface:{tmp_path}"))
+
+
+def test_sql_named_query_over_the_lake(clean_ingest, sample, capsys):
+    code = sql.main(["--lake", str(clean_ingest.lake), "--query", "video_detection", "--param", "split=test", "--format", "csv"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "video_id,split,label,attack_type,status,original,detect,sub,detect_pct"
+    expected = sum(1 for v in sample.manifest.videos if v.split == "test")
+    assert len(lines) - 1 == expected
+    assert all(line.split(",")[1] == "test" for line in lines[1:])
+
+
+def test_sql_text_and_unknown_parameter(clean_ingest, sample, capsys, caplog):
+    assert sql.main(["--lake", str(clean_ingest.lake), "SELECT count(*) AS n FROM videos", "--format", "json"]) == 0
+    assert capsys.readouterr().out.strip() == '{"n": %d}' % len(sample.manifest.videos)
+    with caplog.at_level(logging.ERROR):
+        assert sql.main(["--lake", str(clean_ingest.lake), "--query", "video_detection", "--param", "nope=1"]) == 2
+    assert "parameters ['nope'] are not used by the query" in caplog.text
+    with caplog.at_level(logging.ERROR):
+        assert sql.main(["--lake", str(clean_ingest.lake), "--query", "no_such_query"]) == 2
+    assert "no query named 'no_such_query'" in caplog.text
