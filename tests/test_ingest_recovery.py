@@ -51,6 +51,15 @@ def kill_tree_later(process: psutil.Process) -> list[psutil.Process]:
     return process.children(recursive=True)
 
 
+def wait_for_commits(process: subprocess.Popen, lake, videos: int, *, timeout: float = 300) -> None:
+    """Wait until `videos` videos are committed `ok`, failing if the run ends first."""
+    deadline = time.monotonic() + timeout
+    while ok_videos(lake) < videos:
+        assert process.poll() is None, f"ingest ended before it could be interrupted: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, f"{videos} videos not committed within {timeout} s"
+        time.sleep(0.2)
+
+
 def reap(processes: list[psutil.Process]) -> None:
     for proc in processes:
         try:
@@ -106,11 +115,7 @@ def test_driver_sigkill_then_rerun_equals_clean_run(sample, clean_ingest, tmp_pa
     before = tree_digest(sample.root)
     process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
     driver = psutil.Process(process.pid)
-    deadline = time.monotonic() + 300
-    while ok_videos(lake) < 2:
-        assert process.poll() is None, f"ingest ended before it could be killed: {process.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline, "no video committed in time"
-        time.sleep(0.2)
+    wait_for_commits(process, lake, 2)
     leftovers = kill_tree_later(driver)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
@@ -163,11 +168,7 @@ def test_sigterm_stops_cleanly_then_rerun_equals_clean_run(sample, clean_ingest,
     lake = tmp_path / "lake"
     process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
     driver = psutil.Process(process.pid)
-    deadline = time.monotonic() + 300
-    while ok_videos(lake) < 1:
-        assert process.poll() is None, f"ingest ended before it could be stopped: {process.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline, "no video committed in time"
-        time.sleep(0.2)
+    wait_for_commits(process, lake, 1)
     leftovers = kill_tree_later(driver)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
