@@ -3,6 +3,11 @@
 Tables are registered as pyarrow datasets of their current Delta snapshot, so DuckDB
 reads only the files of that version. Queries take DuckDB named parameters (`$name`),
 bound by DuckDB, never formatted into the SQL text.
+
+Queries are read-only, enforced twice: only SELECT/EXPLAIN statements are accepted
+(DuckDB's own parser says what each statement is), and the connection runs with
+external access disabled and its configuration locked, so no statement can write a
+file, attach a database or load an extension.
 """
 from __future__ import annotations
 
@@ -15,7 +20,15 @@ from schemas import ALL_TABLES
 QUERIES_DIR = Path(__file__).resolve().parents[1] / "queries"
 
 
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+class ReadOnlyError(ValueError):
+    """A statement that could change the lake, the catalog or the filesystem."""
+
+
 def connect(lake: Lake):
+    """An in-memory DuckDB with every table as a view, locked against writes and file access."""
     import duckdb
 
     connection = duckdb.connect()
@@ -24,7 +37,28 @@ def connect(lake: Lake):
             connection.register(name, lake.dataset(spec))
         else:
             connection.register(name, spec.schema.empty_table())
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
     return connection
+
+
+def check_read_only(connection, sql: str) -> None:
+    """Refuse any statement that is not a SELECT or EXPLAIN, naming what was found."""
+    import duckdb
+
+    try:
+        statements = connection.extract_statements(sql)
+    except duckdb.Error as error:
+        raise ValueError(f"the query does not parse: {error}") from error
+    if not statements:
+        raise ValueError("the query is empty")
+    for statement in statements:
+        kind = str(statement.type).rsplit(".", 1)[-1]
+        if kind not in READ_ONLY_STATEMENTS:
+            raise ReadOnlyError(
+                f"facelake sql is read-only: a statement of type {kind} is refused (only {', '.join(READ_ONLY_STATEMENTS)}); "
+                "change the lake through facelake's jobs"
+            )
 
 
 def query_names() -> list[str]:
@@ -54,6 +88,7 @@ def run_query(lake: Lake, sql: str, params: dict | None = None):
     bound = {name: params.get(name) for name in wanted}
     connection = connect(lake)
     try:
+        check_read_only(connection, sql)
         return connection.sql(sql, params=bound).to_arrow_table()
     finally:
         connection.close()

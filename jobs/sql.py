@@ -37,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.sql) == bool(args.query):
         log.error("give either SQL text or --query NAME (named queries: %s)", ", ".join(query_names()))
         return 2
+    import duckdb
+
     try:
         sql = load_query(args.query) if args.query else args.sql
         result = run_query(Lake(args.lake), sql, dict(args.param))
-    except ValueError as error:
+    except (ValueError, duckdb.Error) as error:
         log.error("%s", error)
         return 2
     sys.stdout.write(format_table(result, args.format) + "\n")
