@@ -179,5 +179,24 @@ class Lake:
         )
         log.debug("created table %s", self.uri(spec))
 
+    def file_stats(self, spec: TableSpec) -> pa.Table:
+        """One row per data file of the current version: table, partition, path, bytes, rows."""
+        schema = pa.schema([("table_name", pa.string()), ("partition", pa.string()), ("path", pa.string()),
+                            ("size_bytes", pa.int64()), ("num_records", pa.int64())])
+        if not self.exists(spec):
+            return schema.empty_table()
+        actions = pa.table(self._table(spec).get_add_actions(flatten=True))
+        partitions = [""] * actions.num_rows
+        for column in spec.partition_by:
+            values = actions.column(f"partition.{column}").to_pylist()
+            partitions = [f"{p}/{column}={v}" if p else f"{column}={v}" for p, v in zip(partitions, values)]
+        return pa.table({
+            "table_name": [spec.name] * actions.num_rows,
+            "partition": partitions,
+            "path": actions.column("path").cast(pa.string()),
+            "size_bytes": actions.column("size_bytes").cast(pa.int64()),
+            "num_records": actions.column("num_records").cast(pa.int64()),
+        }, schema=schema)
+
     def file_uris(self, spec: TableSpec) -> list[str]:
         return self._table(spec).file_uris() if self.exists(spec) else []

@@ -175,15 +175,14 @@ def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestC
     else:
         values.update(det_score=face.score, det_box=face.box.tolist(), landmarks=face.landmarks.tolist())
         values["det_status"] = "ok" if face.score >= config.detector.accept_score else "low_score"
-    # sharpness of the aligned face when there is one, else of the .face crop
-    scored = None
     if values["det_status"] == "ok":
-        aligned = align_face(frame, face.landmarks)
-        values["aligned"] = encode_image(aligned, "png")
-        scored = aligned
-    elif crop is not None and crop.size:
-        scored = crop
-    if scored is not None:
+        values["aligned"] = encode_image(align_face(frame, face.landmarks), "png")
+    # sharpness of the face as the camera saw it (the Android gate resizes the face crop to
+    # 256x256): the detected box when there is one, else the .face box
+    height, width = frame.shape[:2]
+    face_box = _clip_box([int(round(v)) for v in face.box], width, height) if face is not None else None
+    scored = frame[face_box[1] : face_box[3], face_box[0] : face_box[2]] if face_box else crop
+    if scored is not None and scored.size:
         values["sharpness_lapvar"] = laplacian_variance(scored)
         values["sharpness_count"] = android_sharpness_count(scored)
     if config.crops != "none" and crop is not None and crop.size:

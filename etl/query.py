@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyarrow as pa
+
 from etl.lake import Lake
 from schemas import ALL_TABLES
 
@@ -37,6 +39,8 @@ def connect(lake: Lake):
             connection.register(name, lake.dataset(spec))
         else:
             connection.register(name, spec.schema.empty_table())
+    # the data files of every table's current version, from the Delta logs (storage audits)
+    connection.register("lake_files", pa.concat_tables([lake.file_stats(spec) for spec in ALL_TABLES.values()]))
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
     return connection
@@ -78,17 +82,32 @@ def query_parameters(sql: str) -> list[str]:
     return sorted(set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", body)))
 
 
-def run_query(lake: Lake, sql: str, params: dict | None = None):
-    """Run `sql` with named parameters; parameters it uses but not given are NULL."""
+def query_title(sql: str) -> str:
+    """The first line of a query's leading comment (what it answers)."""
+    for line in sql.splitlines():
+        if line.startswith("--"):
+            return line.lstrip("- ").strip()
+        if line.strip():
+            break
+    return ""
+
+
+def execute(connection, sql: str, params: dict | None = None):
+    """Run read-only `sql` on an open `connect()` connection; unknown parameters are an
+    error, parameters the query uses but not given are NULL."""
     params = dict(params or {})
     wanted = query_parameters(sql)
     unknown = sorted(set(params) - set(wanted))
     if unknown:
         raise ValueError(f"parameters {unknown} are not used by the query (it takes {wanted or 'none'})")
-    bound = {name: params.get(name) for name in wanted}
+    check_read_only(connection, sql)
+    return connection.sql(sql, params={name: params.get(name) for name in wanted}).to_arrow_table()
+
+
+def run_query(lake: Lake, sql: str, params: dict | None = None):
+    """Run one read-only query over the lake."""
     connection = connect(lake)
     try:
-        check_read_only(connection, sql)
-        return connection.sql(sql, params=bound).to_arrow_table()
+        return execute(connection, sql, params)
     finally:
         connection.close()

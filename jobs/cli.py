@@ -9,6 +9,7 @@ COMMANDS = {
     "sample": ("jobs.sample", "write a small SiW-layout sample tree made from real face photos"),
     "ingest": ("jobs.ingest", "ingest a SiW tree into the lake's videos and frames tables"),
     "sql": ("jobs.sql", "run a read-only SQL query (or a named query) over the lake with DuckDB"),
+    "audit": ("jobs.audit", "run every audit question in queries/ over the lake and print the answers"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from etl.lake import Lake
 from etl.query import load_query, query_names, run_query
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lake", required=True)
     parser.add_argument("sql", nargs="?", help="SQL text (SELECT ...)")
     parser.add_argument("--query", help=f"a named query: {', '.join(query_names())}")
+    parser.add_argument("-f", "--file", type=Path, help="a .sql file to run")
     parser.add_argument("--param", type=_param, action="append", default=[], help="name=value for $name in the query")
     parser.add_argument("--format", choices=FORMATS, default="table")
     return parser
@@ -34,13 +36,18 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     args = build_parser().parse_args(argv)
-    if bool(args.sql) == bool(args.query):
-        log.error("give either SQL text or --query NAME (named queries: %s)", ", ".join(query_names()))
+    if sum(bool(x) for x in (args.sql, args.query, args.file)) != 1:
+        log.error("give exactly one of: SQL text, --query NAME, -f FILE.sql (named queries: %s)", ", ".join(query_names()))
         return 2
     import duckdb
 
     try:
-        sql = load_query(args.query) if args.query else args.sql
+        if args.file:
+            if not args.file.is_file():
+                raise ValueError(f"-f {args.file}: no such file")
+            sql = args.file.read_text()
+        else:
+            sql = load_query(args.query) if args.query else args.sql
         result = run_query(Lake(args.lake), sql, dict(args.param))
     except (ValueError, duckdb.Error) as error:
         log.error("%s", error)

@@ -5,6 +5,8 @@ detector found none) | low_score (best face below the accept score).
 face_box_source: face_file (as read) | repaired (a repaired .face line) | zero_box (the
 annotator wrote 0 0 0 0) | missing_line (the .face file has no line for this frame) |
 unparseable (the line could not be read) | no_face_file.
+Sharpness is scored on the face region of the frame (the detected box, else the .face
+box): Laplacian variance, and the notes' Android count (256x256, |response| > 50).
 """
 import pyarrow as pa
 

@@ -76,3 +76,33 @@ def test_sql_text_and_unknown_parameter(clean_ingest, sample, capsys, caplog):
     with caplog.at_level(logging.ERROR):
         assert sql.main(["--lake", str(clean_ingest.lake), "--query", "no_such_query"]) == 2
     assert "no query named 'no_such_query'" in caplog.text
+
+
+def test_sql_runs_a_file_with_parameters(clean_ingest, sample, tmp_path, capsys):
+    query = tmp_path / "count.sql"
+    query.write_text("-- frames of one split\nSELECT count(*) AS n FROM frames WHERE split = $split\n")
+    assert sql.main(["--lake", str(clean_ingest.lake), "-f", str(query), "--param", "split=train", "--format", "csv"]) == 0
+    expected = sum(v.frames for v in sample.manifest.videos if v.split == "train" and "truncated" not in v.defects)
+    assert capsys.readouterr().out.strip().splitlines() == ["n", str(expected)]
+
+
+def test_audit_prints_every_question_with_its_title(clean_ingest, capsys):
+    from etl.query import query_names
+    from jobs import audit
+
+    assert audit.main(["--lake", str(clean_ingest.lake)]) == 0
+    out = capsys.readouterr().out
+    for name in query_names():
+        assert f"== {name}: " in out
+    assert audit.main(["--lake", str(clean_ingest.lake), "--only", "video_detection", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## video_detection: Per video: decoded frames")
+    assert "| video_id | split |" in out
+
+
+def test_audit_refuses_an_unknown_query(clean_ingest, caplog):
+    from jobs import audit
+
+    with caplog.at_level(logging.ERROR):
+        assert audit.main(["--lake", str(clean_ingest.lake), "--only", "nope"]) == 2
+    assert "unknown queries ['nope']" in caplog.text
