@@ -19,13 +19,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/facelake sample --out $(DEMO)/siw
 	$(BIN)/facelake ingest --source $(DEMO)/siw --lake $(DEMO)/lake
-	$(BIN)/facelake sql --lake $(DEMO)/lake --query video_detection
+	$(BIN)/facelake audit --lake $(DEMO)/lake
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/audit.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
