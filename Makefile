@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/facelake sample --out $(DEMO)/siw
 	$(BIN)/facelake ingest --source $(DEMO)/siw --lake $(DEMO)/lake
 	$(BIN)/facelake audit --lake $(DEMO)/lake
+	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

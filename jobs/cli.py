@@ -10,6 +10,7 @@ COMMANDS = {
     "ingest": ("jobs.ingest", "ingest a SiW tree into the lake's videos and frames tables"),
     "sql": ("jobs.sql", "run a read-only SQL query (or a named query) over the lake with DuckDB"),
     "audit": ("jobs.audit", "run every audit question in queries/ over the lake and print the answers"),
+    "report": ("jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
 }
 
 
