@@ -6,7 +6,7 @@ face_box_source: face_file (as read) | repaired (a repaired .face line) | zero_b
 annotator wrote 0 0 0 0) | missing_line (the .face file has no line for this frame) |
 unparseable (the line could not be read) | no_face_file.
 Sharpness is scored on the face region of the frame (the detected box, else the .face
-box): Laplacian variance, and the notes' Android count (256x256, |response| > 50).
+box): Laplacian variance, and the notes' Android count (256x256, signed response > 50).
 """
 import pyarrow as pa
 
