@@ -84,7 +84,10 @@ def histogram_svg(values: Sequence[float], *, title: str, bins: int = 30, width:
         if marker is not None:
             x = left + plot_w * (marker - low) / (high - low)
             parts.append(f"<line x1='{x:.1f}' y1='{bottom - plot_h}' x2='{x:.1f}' y2='{bottom}' stroke='{LOST_COLOUR}' stroke-width='2'/>")
-            parts.append(f"<text x='{x + 4:.1f}' y='{bottom - plot_h + 12}' font-size='11' fill='{LOST_COLOUR}'>{esc(marker_label)}</text>")
+            near_right = x > left + 0.8 * plot_w  # keep the label inside the chart
+            anchor, label_x = ("end", x - 4) if near_right else ("start", x + 4)
+            parts.append(f"<text x='{label_x:.1f}' y='{bottom - plot_h + 12}' font-size='11' fill='{LOST_COLOUR}' "
+                         f"text-anchor='{anchor}'>{esc(marker_label)}</text>")
     else:
         parts.append("<text x='0' y='40' font-size='12'>no values</text>")
     parts.append("</svg>")
