@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
@@ -91,7 +92,7 @@ def run_ingest(*, source: str, lake: Lake, config: IngestConfig, address: str | 
                progress: bool = True, run_id: str | None = None) -> IngestSummary:
     started = time.perf_counter()
     scan = scan_source(source)
-    record = RunRecord(lake, job="ingest", source=scan.source_root, args={"config": config, "address": address}, run_id=run_id)
+    record = RunRecord(lake, job="ingest", source=scan.source_root, args={"config": asdict(config), "address": address}, run_id=run_id)
     for spec in (VIDEOS, FRAMES, RUNS):
         lake.ensure(spec)
     record.start()

@@ -175,3 +175,11 @@ def test_rerun_adds_nothing(sample, clean_ingest):
     assert "0 processed" in result.stderr
     runs = lake.read(RUNS).to_pylist()
     assert sorted(r["status"] for r in runs) == ["succeeded", "succeeded"]
+
+
+def test_run_records_its_settings_as_json(tables):
+    _, _, runs = tables
+    args = json.loads(runs.to_pylist()[0]["args_json"])
+    assert args["config"]["detector"]["stage_thresholds"] == [0.6, 0.7, 0.7]
+    assert args["config"]["detector"]["min_face_size"] == 40
+    assert args["config"]["crops"] == "none" and args["config"]["frame_stride"] == 1
