@@ -45,24 +45,39 @@ def probe_video(path: Path) -> StreamInfo:
     return info
 
 
-def iter_frames(path: Path, *, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame index, RGB frame) for every `stride`-th frame, decoding sequentially.
+class FrameReader:
+    """Sequential frames of a video, keeping every `stride`-th; counts the frames it saw.
 
     Frames skipped by the stride are grabbed, not decoded to images, which is cheaper.
+    After iteration, `frames_seen` is the number of frames in the stream (kept or not),
+    the figure to compare with a `.face` line count.
     """
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    capture = _open(path)
-    try:
-        index = 0
-        while True:
-            if index % stride == 0:
-                ok, bgr = capture.read()
-                if not ok:
+
+    def __init__(self, path: Path, *, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.path, self.stride, self.frames_seen = path, stride, 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        capture = _open(self.path)
+        try:
+            index = 0
+            while True:
+                if index % self.stride == 0:
+                    ok, bgr = capture.read()
+                    if not ok:
+                        break
+                    self.frames_seen = index + 1
+                    yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                elif not capture.grab():
                     break
-                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            elif not capture.grab():
-                break
-            index += 1
-    finally:
-        capture.release()
+                else:
+                    self.frames_seen = index + 1
+                index += 1
+        finally:
+            capture.release()
+
+
+def iter_frames(path: Path, *, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, RGB frame) for every `stride`-th frame, decoding sequentially."""
+    return iter(FrameReader(path, stride=stride))

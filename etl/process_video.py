@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from etl.align import align_face
 from etl.config import IngestConfig
-from etl.decode import StreamInfo, VideoDecodeError, iter_frames, probe_video
+from etl.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
 from etl.detect import FaceDetector
 from etl.encode import encode_image
 from etl.locate import Located, locate_faces
@@ -47,7 +47,8 @@ def _clip_box(box, width: int, height: int):
 
 
 def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: str, config_hash: str,
-              stream: StreamInfo | None = None, n_frames: int | None = None, n_ok: int | None = None) -> pa.Table:
+              stream: StreamInfo | None = None, n_frames: int | None = None, n_ok: int | None = None,
+              source_frames: int | None = None) -> pa.Table:
     """The `videos` row of a video, processed or not."""
     name, ann = video.name, video.annotations
     row = {
@@ -71,6 +72,7 @@ def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: st
         "face_repairs": ann.repairs if ann else [],
         "n_face_repairs": len(ann.repairs) if ann else 0,
         "stream_frames": stream.frames if stream else None,
+        "source_frames": source_frames,
         "fps": stream.fps if stream else None,
         "width": stream.width if stream else None,
         "height": stream.height if stream else None,
@@ -126,7 +128,8 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
 
     rows = _FrameRows(video, detector, run_id)
     chunk: list[tuple[int, np.ndarray]] = []
-    for index, frame in iter_frames(video.abs_path, stride=config.frame_stride):
+    reader = FrameReader(video.abs_path, stride=config.frame_stride)
+    for index, frame in reader:
         chunk.append((index, frame))
         if len(chunk) >= config.detector.batch_size:
             _process_chunk(chunk, video, config, detector, rows)
@@ -137,7 +140,8 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
     frames = rows.table()
     if frames.num_rows == 0:
         reason = f"{video.rel_path} opened but no frame could be decoded"
-        row = video_row(video, status="corrupt", reason=reason, run_id=run_id, config_hash=config_hash, stream=stream, n_frames=0, n_ok=0)
+        row = video_row(video, status="corrupt", reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
+                        n_frames=0, n_ok=0, source_frames=reader.frames_seen)
         return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
     n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
     if video.annotations is None:
@@ -145,7 +149,8 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
         status, reason = "no_face_file", f"{missing}; faces searched on full frames"
     else:
         status, reason = "ok", None
-    row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream, n_frames=frames.num_rows, n_ok=n_ok)
+    row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
+                    n_frames=frames.num_rows, n_ok=n_ok, source_frames=reader.frames_seen)
     return VideoResult(video.video_id, frames, row, time.perf_counter() - started)
 
 

@@ -63,6 +63,7 @@ VIDEOS = TableSpec(
             pa.field("face_repairs", pa.list_(FACE_REPAIR)),
             pa.field("n_face_repairs", pa.int32()),
             pa.field("stream_frames", pa.int32()),  # frame count the container claims
+            pa.field("source_frames", pa.int32()),  # frames that decoded, before --frame-stride
             pa.field("fps", pa.float32()),
             pa.field("width", pa.int32()),
             pa.field("height", pa.int32()),

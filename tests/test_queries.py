@@ -418,13 +418,13 @@ def test_face_repairs_by_kind(lake, data, sample):
 
 def test_face_line_mismatch(lake, data, sample):
     expected = [{"video_id": v["video_id"], "split": v["split"], "label": v["label"], "attack_type": v["attack_type"],
-                 "face_lines": v["face_lines"], "n_frames": v["n_frames"], "stream_frames": v["stream_frames"],
-                 "difference": v["face_lines"] - v["n_frames"]}
+                 "face_lines": v["face_lines"], "source_frames": v["source_frames"], "n_frames": v["n_frames"],
+                 "stream_frames": v["stream_frames"], "difference": v["face_lines"] - v["source_frames"]}
                 for v in data["videos"]
-                if v["face_lines"] is not None and v["n_frames"] is not None and v["face_lines"] != v["n_frames"]]
+                if v["face_lines"] is not None and v["source_frames"] is not None and v["face_lines"] != v["source_frames"]]
     expected.sort(key=lambda r: (-abs(r["difference"]), r["video_id"]))
     (short,) = sample.manifest.by_defect("face_short")
-    assert [(r["video_id"], r["face_lines"], r["n_frames"], r["difference"]) for r in expected] == [
+    assert [(r["video_id"], r["face_lines"], r["source_frames"], r["difference"]) for r in expected] == [
         (canonical_id(short.path), short.face_lines, short.frames, short.face_lines - short.frames)]
     assert expected[0]["difference"] == -5
     assert_rows(query(lake, "face_line_mismatch"), list(expected[0]), expected)
