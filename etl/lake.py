@@ -120,7 +120,12 @@ class Lake:
                     raise ValueError(f"Lake.read supports only '=' filters, got {op!r}")
                 term = pc.field(name) == value
                 expression = term if expression is None else expression & term
-        return dataset.to_table(columns=list(columns) if columns else None, filter=expression)
+        missing = [c for c in (columns or spec.schema.names) if c not in dataset.schema.names]
+        present = [c for c in (columns or spec.schema.names) if c in dataset.schema.names]
+        table = dataset.to_table(columns=present, filter=expression)
+        for name in missing:  # a column added to the spec after this table was written
+            table = table.append_column(spec.schema.field(name), pa.nulls(table.num_rows, spec.schema.field(name).type))
+        return table.select(list(columns or spec.schema.names))
 
     def dataset(self, spec: TableSpec, *, version: int | None = None):
         """A pyarrow dataset of the table (for DuckDB and scans); the table must exist."""
@@ -129,13 +134,18 @@ class Lake:
     def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         from deltalake import write_deltalake
 
+        schema_mode = None
         if self.exists(spec):
-            self._table(spec)  # refuses a table written by a newer facelake
+            existing = self._table(spec)  # refuses a table written by a newer facelake
+            written = {f.name for f in existing.schema().fields}
+            if any(name not in written for name in spec.schema.names):
+                schema_mode = "merge"  # adds the columns this facelake has and the table lacks
         write_deltalake(
             self.uri(spec),
             cast_to_spec(table, spec),
             mode=mode,
             predicate=predicate,
+            schema_mode=schema_mode,
             writer_properties=_writer_properties(spec),
             partition_by=list(spec.partition_by) or None,
             description=table_description(spec),
@@ -178,6 +188,10 @@ class Lake:
             storage_options=self.storage_options or None,
         )
         log.debug("created table %s", self.uri(spec))
+
+    def written_columns(self, spec: TableSpec) -> list[str]:
+        """The columns the table's current version has (an older table may lack new ones)."""
+        return [f.name for f in self._table(spec).schema().fields] if self.exists(spec) else []
 
     def file_stats(self, spec: TableSpec) -> pa.Table:
         """One row per data file of the current version: table, partition, path, bytes, rows."""

@@ -44,7 +44,7 @@ def connect(lake: Lake):
     for name, spec in ALL_TABLES.items():
         files = lake.file_uris(spec) if lake.exists(spec) else []
         if files and local:
-            connection.execute(_parquet_view(name, spec, files))
+            connection.execute(_parquet_view(name, spec, files, lake.written_columns(spec), _duckdb_types(connection, spec)))
         elif files:
             connection.register(name, lake.dataset(spec))
         else:
@@ -62,13 +62,28 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parquet_view(name: str, spec, files: list[str]) -> str:
-    """A view over the table's Parquet files; partition columns come from the folder names
-    (Delta writes them as hive-style `split=train/label=live`), columns in schema order."""
-    columns = ", ".join(f'"{c}"' for c in spec.schema.names)
+def _duckdb_types(connection, spec) -> dict[str, str]:
+    """DuckDB's type name for every column of the spec."""
+    connection.register("_spec_types", spec.schema.empty_table())
+    types = {row[0]: row[1] for row in connection.sql("DESCRIBE _spec_types").fetchall()}
+    connection.unregister("_spec_types")
+    return types
+
+
+def _parquet_view(name: str, spec, files: list[str], written: list[str], types: dict[str, str]) -> str:
+    """A view over the table's Parquet files, columns in schema order.
+
+    Partition columns come from the folder names (Delta writes them hive-style,
+    `split=train/label=live`). Files written before a column was added lack it
+    (union_by_name fills NULL), and a column no file has yet is a typed NULL.
+    """
+    columns = ", ".join(
+        f'"{c}"' if c in written else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names
+    )
     listing = ", ".join(_literal(f) for f in files)
     hive = "true" if spec.partition_by else "false"
-    return f'CREATE VIEW "{name}" AS SELECT {columns} FROM read_parquet([{listing}], hive_partitioning = {hive})'
+    return (f'CREATE VIEW "{name}" AS SELECT {columns} FROM '
+            f"read_parquet([{listing}], hive_partitioning = {hive}, union_by_name = true)")
 
 
 def check_read_only(connection, sql: str) -> None:
