@@ -81,3 +81,32 @@ class IngestConfig:
         settings["detector"].pop("batch_size")
         settings["detector"].pop("threads")
         return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+# The notes re-ran "another detector" on the no-face bucket. Ours by default: MTCNN again,
+# more permissive (lower stage thresholds, smaller faces, a larger working image).
+RETRY_DETECTOR = DetectorConfig(stage_thresholds=(0.5, 0.6, 0.6), min_face_size=20, accept_score=0.7,
+                                full_frame_max_side=1600)
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    """`facelake register`: detection settings of both passes and how work is spread."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    retry_detector: DetectorConfig | None = RETRY_DETECTOR  # None: no second pass
+    workers: int = 2
+    photos_per_task: int = 16
+    full: bool = False  # reprocess every photo, even unchanged ones
+
+    def __post_init__(self) -> None:
+        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        _require(self.photos_per_task >= 1, f"photos_per_task must be >= 1, got {self.photos_per_task}")
+
+    def processing_hash(self) -> str:
+        settings = {"detector": asdict(self.detector), "retry": asdict(self.retry_detector) if self.retry_detector else None}
+        for detector in (settings["detector"], settings["retry"]):
+            if detector:
+                detector.pop("batch_size")
+                detector.pop("threads")
+        return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()

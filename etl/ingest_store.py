@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.lake import Lake, in_predicate
-from schemas import FRAMES, VIDEOS
+from schemas import FRAMES, VIDEOS, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,15 @@ def commit_videos(lake: Lake, *, frames: list[pa.Table], videos: list[pa.Table])
     log.debug("committed %d videos, %d frames", len(ids), frame_rows.num_rows)
 
 
-def set_source_present(lake: Lake, video_ids: list[str], *, present: bool) -> None:
-    """Mark videos as (no longer) found in their source tree, keeping every other field."""
+def set_source_present(lake: Lake, video_ids: list[str], *, present: bool, spec: TableSpec = VIDEOS,
+                       key: str = "video_id") -> None:
+    """Mark videos (or photos) as (no longer) found in their source tree, keeping every other field."""
     if not video_ids:
         return
-    predicate = in_predicate("video_id", video_ids)
-    current = lake.read(VIDEOS)
-    rows = current.filter(pc.is_in(current.column("video_id"), pa.array(video_ids)))
+    predicate = in_predicate(key, video_ids)
+    current = lake.read(spec)
+    rows = current.filter(pc.is_in(current.column(key), pa.array(video_ids)))
     rows = rows.set_column(rows.schema.get_field_index("source_present"), "source_present",
                            pa.array([present] * rows.num_rows, type=pa.bool_()))
-    lake.replace_where(VIDEOS, rows, predicate=predicate)
-    log.info("marked %d videos source_present=%s", rows.num_rows, present)
+    lake.replace_where(spec, rows, predicate=predicate)
+    log.info("marked %d %s rows source_present=%s", rows.num_rows, spec.name, present)

@@ -11,6 +11,9 @@ COMMANDS = {
     "sql": ("jobs.sql", "run a read-only SQL query (or a named query) over the lake with DuckDB"),
     "audit": ("jobs.audit", "run every audit question in queries/ over the lake and print the answers"),
     "report": ("jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
+    "register": ("jobs.register", "register a photo tree <root>/<user>/*.jpg into the lake's photos table"),
+    "embed": ("jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
+    "dedup": ("jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
 }
 
 

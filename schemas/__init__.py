@@ -3,10 +3,17 @@
 Data is cast to these schemas at the write boundary (``etl.lake``), never inferred.
 """
 from schemas.spec import TableSpec
+from schemas.embeddings import EMBEDDINGS
 from schemas.frames import FRAMES
+from schemas.identities import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
+from schemas.photos import PHOTOS
 from schemas.runs import RUNS
 from schemas.videos import VIDEOS
 
-ALL_TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (VIDEOS, FRAMES, RUNS)}
+ALL_TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (VIDEOS, FRAMES, PHOTOS, EMBEDDINGS, IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS, RUNS)
+}
 
-__all__ = ["TableSpec", "VIDEOS", "FRAMES", "RUNS", "ALL_TABLES"]
+__all__ = ["TableSpec", "VIDEOS", "FRAMES", "PHOTOS", "EMBEDDINGS", "IDENTITY_PAIRS", "IDENTITY_MERGES",
+           "LABEL_CHECKS", "RUNS", "ALL_TABLES"]

@@ -47,6 +47,15 @@ def run_ingest_cli(source: Path, lake: Path, *extra: str, timeout: float = 600) 
     return result
 
 
+def run_job_cli(module: str, *args: str, timeout: float = 600, expect: int = 0) -> subprocess.CompletedProcess:
+    """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray."""
+    result = subprocess.run([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != expect:
+        raise AssertionError(f"{module} exited {result.returncode}, expected {expect}:\n{result.stderr[-4000:]}")
+    return result
+
+
 @dataclass
 class Sample:
     root: Path

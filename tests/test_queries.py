@@ -38,6 +38,13 @@ EXPECTED_QUERIES = {
     "video_status",
     "videos_without_detection",
     "worst_videos",
+    # identity cleaning: tested in test_identity_jobs.py on registries with known answers
+    "identity_pairs",
+    "label_suspects",
+    "merge_groups",
+    "photo_routes",
+    "resolved_identities",
+    "split_leakage",
 }
 DIMENSIONS = ("split", "label", "attack_type", "sensor", "medium")
 FRAME_COLUMNS = [c for c in FRAMES.schema.names if c not in FRAMES.blob_columns]

@@ -1,0 +1,213 @@
+"""`facelake register` / `python -m jobs.register`: a photo tree `<root>/<user>/*.jpg` into `photos`.
+
+Ray tasks detect the faces of a few photos each; the driver commits their rows in
+batches (a predicate overwrite by photo_id, so a rerun after a crash replaces rows
+instead of duplicating them). Unchanged photos are skipped, so a rerun adds nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from etl.config import RETRY_DETECTOR, DetectorConfig, RegisterConfig
+from etl.ingest_plan import plan_sources
+from etl.ingest_store import set_source_present
+from etl.catalog import refresh_catalog_if_local
+from etl.lake import Lake, in_predicate
+from etl.photo_tree import PhotoSource, scan_photo_tree
+from etl.runs import RunRecord
+from jobs.ray_runtime import init_ray
+from schemas import PHOTOS, RUNS
+
+log = logging.getLogger("facelake.register")
+
+
+@dataclass
+class RegisterSummary:
+    run_id: str
+    photos_found: int = 0
+    photos_processed: int = 0
+    photos_unchanged: int = 0
+    photos_gone: int = 0
+    ignored_files: int = 0
+    status: Counter = field(default_factory=Counter)
+    routes: Counter = field(default_factory=Counter)
+    second_pass_found: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def add(self, rows: pa.Table) -> None:
+        for row in rows.select(["photo_id", "status", "status_reason", "route", "detect_pass"]).to_pylist():
+            self.status[row["status"]] += 1
+            if row["route"]:
+                self.routes[row["route"]] += 1
+            if row["detect_pass"] == "second":
+                self.second_pass_found += 1
+            if row["status"] != "ok":
+                self.failures.append((row["photo_id"], row["status"], row["status_reason"] or ""))
+
+    def counts(self) -> dict:
+        data = asdict(self)
+        data.update(status=dict(self.status), routes=dict(self.routes), failures=[list(f) for f in self.failures])
+        return data
+
+    def lines(self) -> list[str]:
+        routes = ", ".join(f"{k} {v}" for k, v in sorted(self.routes.items())) or "none"
+        out = [
+            f"run {self.run_id}",
+            f"photos: {self.photos_found} found, {self.photos_processed} processed, {self.photos_unchanged} unchanged, "
+            f"{self.photos_gone} gone from source, {self.ignored_files} other files ignored",
+            f"routes (this run): {routes}; {self.second_pass_found} found only by the second detector pass",
+            f"elapsed {self.elapsed_s:.1f} s",
+        ]
+        out += [f"FAILED {pid}: {status}: {reason}" for pid, status, reason in self.failures]
+        return out
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="facelake register", description=__doc__)
+    parser.add_argument("--source", required=True, help="root of the photo tree: one folder per user")
+    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing)")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--workers", type=int, default=2, help="Ray tasks in flight")
+    parser.add_argument("--photos-per-task", type=int, default=16)
+    parser.add_argument("--full", action="store_true", help="reprocess every photo, even unchanged ones")
+    parser.add_argument("--detector", default="mtcnn", help="first pass: mtcnn | insightface:DIR")
+    parser.add_argument("--accept-score", type=float, default=0.8, help="first pass: faces below this score are not counted")
+    parser.add_argument("--min-face-size", type=int, default=40, help="first pass: smallest face in photo pixels")
+    parser.add_argument("--retry-detector", default="mtcnn",
+                        help="second pass over photos with no face: mtcnn (permissive settings) | insightface:DIR | none")
+    parser.add_argument("--strict", action="store_true", help="exit non-zero when any photo failed")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RegisterConfig:
+    detector = DetectorConfig(backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size)
+    retry = None
+    if args.retry_detector != "none":
+        retry = DetectorConfig(**{**asdict(RETRY_DETECTOR), "backend": args.retry_detector})
+    return RegisterConfig(detector=detector, retry_detector=retry, workers=args.workers,
+                          photos_per_task=args.photos_per_task, full=args.full)
+
+
+def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: str) -> pa.Table:
+    from etl.process_photo import process_photos
+
+    return process_photos(photos, config, run_id=run_id)
+
+
+def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: str | None = None,
+                 run_id: str | None = None) -> RegisterSummary:
+    started = time.perf_counter()
+    scan = scan_photo_tree(source)
+    record = RunRecord(lake, job="register", source=scan.source_root, args={"config": asdict(config), "address": address},
+                       run_id=run_id)
+    for spec in (PHOTOS, RUNS):
+        lake.ensure(spec)
+    record.start()
+    summary = RegisterSummary(run_id=record.run_id, photos_found=len(scan.photos), ignored_files=len(scan.ignored))
+    plan = plan_sources(scan.photos, lake.read(PHOTOS), key="photo_id", source_root=scan.source_root,
+                        full=config.full, config_hash=config.processing_hash())
+    summary.photos_unchanged, summary.photos_gone = plan.unchanged, len(plan.gone_ids)
+    log.info("scan of %s: %d photos; %d to process, %d status-only, %d unchanged, %d gone", scan.source_root,
+             len(scan.photos), len(plan.to_process), len(plan.status_only), plan.unchanged, len(plan.gone_ids))
+    try:
+        if plan.status_only:
+            from etl.process_photo import photo_row
+
+            rows = pa.Table.from_pylist([photo_row(p, run_id=record.run_id, config_hash=config.processing_hash())
+                                         for p in plan.status_only], schema=PHOTOS.schema)
+            _commit(lake, [rows], summary)
+        set_source_present(lake, plan.gone_ids, present=False, spec=PHOTOS, key="photo_id")
+        set_source_present(lake, plan.returned_ids, present=True, spec=PHOTOS, key="photo_id")
+        if plan.to_process:
+            _run_tasks(plan.to_process, lake=lake, config=config, address=address, run_id=record.run_id, summary=summary)
+    except BaseException as error:
+        summary.elapsed_s = time.perf_counter() - started
+        interrupted = isinstance(error, KeyboardInterrupt)
+        record.finish(status="interrupted" if interrupted else "failed", counts=summary.counts(), error=repr(error))
+        raise
+    summary.elapsed_s = time.perf_counter() - started
+    record.finish(status="succeeded", counts=summary.counts())
+    refresh_catalog_if_local(lake)
+    return summary
+
+
+def _commit(lake: Lake, tables: list[pa.Table], summary: RegisterSummary) -> None:
+    rows = pa.concat_tables(tables)
+    if rows.num_rows == 0:
+        return
+    lake.replace_where(PHOTOS, rows, predicate=in_predicate("photo_id", rows.column("photo_id").to_pylist()))
+    summary.add(rows)
+
+
+def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig, address: str | None, run_id: str,
+               summary: RegisterSummary) -> None:
+    ray = init_ray(address=address, num_cpus=config.workers)
+    task = ray.remote(_process_remote).options(num_cpus=1, max_retries=3, retry_exceptions=False)
+    chunks = [photos[i : i + config.photos_per_task] for i in range(0, len(photos), config.photos_per_task)]
+    by_ref: dict = {}
+    pending: list[pa.Table] = []
+    in_flight = max(1, config.workers * 2)
+    try:
+        while chunks or by_ref:
+            while chunks and len(by_ref) < in_flight:
+                chunk = chunks.pop(0)
+                by_ref[task.remote(chunk, config, run_id)] = chunk
+            done, _ = ray.wait(list(by_ref), num_returns=1)
+            for ref in done:
+                chunk = by_ref.pop(ref)
+                pending.append(ray.get(ref))
+                summary.photos_processed += len(chunk)
+            if sum(t.num_rows for t in pending) >= config.photos_per_task * config.workers or (not chunks and not by_ref):
+                _commit(lake, pending, summary)
+                log.info("%d / %d photos done", summary.photos_processed, len(photos))
+                pending = []
+    except KeyboardInterrupt:
+        log.warning("interrupted: committing %d finished photos, abandoning %d tasks in flight",
+                    sum(t.num_rows for t in pending), len(by_ref))
+        if pending:
+            _commit(lake, pending, summary)
+        raise
+
+
+def _interrupt_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.logs import setup_logging
+
+    setup_logging()
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    if not Path(args.source).is_dir():
+        log.error("--source %s is not a folder; pass the root holding one folder per user", args.source)
+        return 2
+    try:
+        summary = run_register(source=args.source, lake=Lake(args.lake), config=config,
+                               address=args.address or os.environ.get("RAY_ADDRESS"))
+    except KeyboardInterrupt:
+        log.warning("register interrupted; finished photos are committed, rerun to complete")
+        return 130
+    for line in summary.lines():
+        log.info("%s", line)
+    return 1 if args.strict and summary.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
