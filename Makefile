@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/facelake sample --out $(DEMO)/siw
+	$(BIN)/facelake sample --out $(DEMO)/siw --photos $(DEMO)/photos
 	$(BIN)/facelake ingest --source $(DEMO)/siw --lake $(DEMO)/lake
+	$(BIN)/facelake register --source $(DEMO)/photos --lake $(DEMO)/lake
+	$(BIN)/facelake embed --lake $(DEMO)/lake --source photos
+	$(BIN)/facelake dedup --lake $(DEMO)/lake --source photos
+	$(BIN)/facelake embed --lake $(DEMO)/lake --source frames --every-k 10
+	$(BIN)/facelake dedup --lake $(DEMO)/lake --source frames --leakage
 	$(BIN)/facelake audit --lake $(DEMO)/lake
 	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
 
@@ -29,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/dedup.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -4,8 +4,9 @@ DuckDB cannot download its `delta` extension here; the `duckdb-extension-delta` 
 ships it for exactly our pinned DuckDB version. The catalog installs it from the wheel
 (into DuckDB's own extension folder, so later DuckDB sessions of this user load it by
 themselves) and defines `CREATE VIEW frames AS SELECT * FROM delta_scan('<abs path>')`
-for every table that exists. Views hold absolute paths: move the lake, then refresh.
-Jobs refresh the catalog when they finish; `facelake catalog --lake L` does it by hand.
+for every table that exists (an empty view with the table's columns for one not
+written yet). Views hold absolute paths: move the lake, then run any job to refresh.
+Every job that writes refreshes the catalog when it finishes.
 """
 from __future__ import annotations
 
@@ -47,6 +48,26 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
+def _empty_select(connection, spec) -> str:
+    connection.register("_spec_types", spec.schema.empty_table())
+    try:
+        types = connection.sql("DESCRIBE _spec_types").fetchall()
+    finally:
+        connection.unregister("_spec_types")
+    columns = ", ".join(f'CAST(NULL AS {kind}) AS "{column}"' for column, kind, *_ in types)
+    return f"SELECT {columns} LIMIT 0"
+
+
+def refresh_catalog_if_local(lake: Lake) -> None:
+    """Keep LAKE/catalog.duckdb current after a job; a lake is complete without it, so only warn."""
+    if "://" in lake.root:
+        return
+    try:
+        refresh_catalog(lake)
+    except Exception as error:  # noqa: BLE001 - e.g. another process holds the catalog open
+        log.warning("could not refresh %s/%s (%s); rerun a job to refresh it", lake.root, CATALOG_NAME, error)
+
+
 def catalog_path(lake: Lake) -> Path:
     if "://" in lake.root:
         raise ValueError(f"the DuckDB catalog file needs a local lake folder, got {lake.root}")
@@ -67,7 +88,8 @@ def refresh_catalog(lake: Lake) -> Path:
                 uri = _quote(lake.uri(spec))
                 connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM delta_scan(\'{uri}\')')
             else:
-                connection.execute(f'DROP VIEW IF EXISTS "{name}"')
+                # a table no job has written yet: an empty view with its columns, so queries run
+                connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_empty_select(connection, spec)}')
     finally:
         connection.close()
     log.info("catalog refreshed: %s", path)

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from etl.catalog import refresh_catalog_if_local
 from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
 from etl.ingest_plan import plan_ingest
 from etl.ingest_store import commit_videos, set_source_present
@@ -115,20 +116,8 @@ def run_ingest(*, source: str, lake: Lake, config: IngestConfig, address: str | 
         raise
     summary.elapsed_s = time.perf_counter() - started
     record.finish(status="succeeded", counts=summary.counts())
-    _refresh_catalog(lake)
+    refresh_catalog_if_local(lake)
     return summary
-
-
-def _refresh_catalog(lake: Lake) -> None:
-    """Keep LAKE/catalog.duckdb current; a lake is still complete without it, so only warn."""
-    if "://" in lake.root:
-        return
-    from etl.catalog import refresh_catalog
-
-    try:
-        refresh_catalog(lake)
-    except Exception as error:  # noqa: BLE001 - e.g. another process holds the catalog open
-        log.warning("could not refresh %s/catalog.duckdb (%s); rerun to refresh it", lake.root, error)
 
 
 def _commit_status_rows(lake: Lake, plan, run_id: str, config: IngestConfig, summary: IngestSummary) -> None:
