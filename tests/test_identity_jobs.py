@@ -278,8 +278,19 @@ def test_embed_with_a_second_model_keeps_both_and_dedup_asks_which(registry, tmp
     lake_dir = tmp_path / "lake"
     shutil.copytree(registry.lake, lake_dir)
     model_file = write_fake_arcface_onnx(tmp_path / "fake_arcface_r0.onnx")
-    run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", f"insightface:{model_file}")
+    model = f"insightface:{model_file}"
+    # --where filters the source table: only two users first, then the rest incrementally
+    run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model,
+                "--where", "\"user\" IN ('user_01', 'user_03')")
     lake = Lake(str(lake_dir))
+    singles = sorted(pid for pid, route in registry.manifest.routes.items() if route == "single")
+    first = lake.read(EMBEDDINGS).filter(pc.starts_with(pc.field("model"), "insightface:"))
+    assert sorted(first.column("face_key").to_pylist()) == [k for k in singles if k.split("/")[0] in ("user_01", "user_03")]
+    log = run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model).stderr
+    assert f"{len(singles) - first.num_rows} lacked a current vector" in log
+    log = run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model,
+                      "--where", "no_such_column = 1", expect=2).stderr
+    assert "--where" in log and "no_such_column" in log
     vectors = lake.read(EMBEDDINGS)
     models = sorted(set(vectors.column("model").to_pylist()))
     assert len(models) == 2 and models[0] == "dlib_resnet_v1" and models[1].startswith("insightface:fake_arcface_r0@")
