@@ -110,3 +110,40 @@ class RegisterConfig:
                 detector.pop("batch_size")
                 detector.pop("threads")
         return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+LR_SCHEDULES = ("plateau", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`facelake train`: the notes' classifier settings by default (48 px, batch 160, MobileNet)."""
+
+    protocols: str = "p1"  # p1 | p2:K | p3:K | p2 | p3 | all (comma-separated)
+    epochs: int = 10
+    batch_size: int = 160
+    input_size: int = 48
+    backbone: str = "MobileNet"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "plateau"
+    warmup_epochs: int = 1
+    patience: int = 10  # EarlyStopping on val_loss
+    workers: int = 2
+    use_gpu: bool = False
+    validation_fraction: float = 0.2
+    min_sharpness: int | None = None  # keep faces whose Android sharpness count >= this
+    seed: int = 0
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(32 <= self.input_size <= 512, f"input_size must be in [32, 512], got {self.input_size}")
+        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        _require(self.lr_schedule in LR_SCHEDULES, f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
+        _require(0 <= self.warmup_epochs < self.epochs or self.lr_schedule != "cosine",
+                 f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
+        _require(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        _require(self.batch_size >= self.workers, f"batch_size {self.batch_size} is smaller than workers {self.workers}")
+        _require(0.0 < self.validation_fraction < 1.0, f"validation_fraction must be in (0, 1), got {self.validation_fraction}")

@@ -13,7 +13,9 @@ COMMANDS = {
     "report": ("jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
     "register": ("jobs.register", "register a photo tree <root>/<user>/*.jpg into the lake's photos table"),
     "embed": ("jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
+    "train": ("jobs.train", "train the live/spoof classifier with Ray Train on SiW protocols; metrics, TFLite, model card"),
     "dedup": ("jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
+    "predict": ("jobs.predict", "score images or videos with a trained live/spoof model (Keras or TFLite), JSON lines out"),
 }
 
 

@@ -8,12 +8,13 @@ from schemas.frames import FRAMES
 from schemas.identities import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
 from schemas.photos import PHOTOS
 from schemas.runs import RUNS
+from schemas.train_runs import TRAIN_RUNS
 from schemas.videos import VIDEOS
 
 ALL_TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (VIDEOS, FRAMES, PHOTOS, EMBEDDINGS, IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS, RUNS)
+    for spec in (VIDEOS, FRAMES, PHOTOS, EMBEDDINGS, IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS, TRAIN_RUNS, RUNS)
 }
 
 __all__ = ["TableSpec", "VIDEOS", "FRAMES", "PHOTOS", "EMBEDDINGS", "IDENTITY_PAIRS", "IDENTITY_MERGES",
-           "LABEL_CHECKS", "RUNS", "ALL_TABLES"]
+           "LABEL_CHECKS", "TRAIN_RUNS", "RUNS", "ALL_TABLES"]

@@ -1,0 +1,75 @@
+"""Score faces with a trained classifier, and export it: Keras, SavedModel, float and int8 TFLite.
+
+Every format takes the same raw RGB 0..255 float input of the model's input size (the
+[-1, 1] scaling is a layer), and gives (live, spoof) probabilities.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from etl.spoof_model import SPOOF_CLASS, keras_module
+
+log = logging.getLogger(__name__)
+
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+TFLITE_FILE = "model.tflite"
+TFLITE_INT8_FILE = "model_int8.tflite"
+REPRESENTATIVE_FACES = 200  # int8 calibration sample
+
+
+def keras_scores(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Spoof probability per face; faces (n, s, s, 3) at the model's input size."""
+    if len(faces) == 0:
+        return np.empty(0, dtype=np.float32)
+    probs = model.predict(faces.astype(np.float32), batch_size=batch_size, verbose=0)
+    return probs[:, SPOOF_CLASS].astype(np.float32)
+
+
+class TfliteScorer:
+    """A TFLite interpreter that scores one face at a time (as on a phone)."""
+
+    def __init__(self, path: Path | str) -> None:
+        import tensorflow as tf
+
+        self.interpreter = tf.lite.Interpreter(model_path=str(path))
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        scores = np.empty(len(faces), dtype=np.float32)
+        for i, face in enumerate(faces):
+            self.interpreter.set_tensor(self.input["index"], face[None].astype(np.float32))
+            self.interpreter.invoke()
+            scores[i] = self.interpreter.get_tensor(self.output["index"])[0, SPOOF_CLASS]
+        return scores
+
+
+def export_model(model, out_dir: Path, representative: np.ndarray) -> dict[str, str]:
+    """Write every format into out_dir; returns {format: file name}."""
+    import tensorflow as tf
+
+    keras_module()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / KERAS_FILE)
+    model.save(out_dir / SAVED_MODEL_DIR, save_format="tf")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    (out_dir / TFLITE_FILE).write_bytes(converter.convert())
+    sample = representative[:REPRESENTATIVE_FACES].astype(np.float32)
+
+    def calibration():
+        for face in sample:
+            yield [face[None]]
+
+    # weights and activations in int8; input and output stay float, so the same code feeds both
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = calibration
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    (out_dir / TFLITE_INT8_FILE).write_bytes(converter.convert())
+    log.info("exported %s, %s, %s and %s to %s", KERAS_FILE, SAVED_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, out_dir)
+    return {"keras": KERAS_FILE, "saved_model": SAVED_MODEL_DIR, "tflite": TFLITE_FILE, "tflite_int8": TFLITE_INT8_FILE}

@@ -1,0 +1,126 @@
+"""The body of each Ray Train worker: build the model under MultiWorkerMirroredStrategy and fit.
+
+Every epoch each worker reports its metrics to Ray Train; rank 0 also saves the model
+as the epoch's checkpoint, and Ray Train keeps the best by `val_loss`. The learning
+rate follows ReduceLROnPlateau(0.1, 5) or a cosine decay with linear warm-up; training
+stops early after `patience` epochs without a better `val_loss`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _materialize(shard, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    from etl.train_input import base_size, decode_faces
+
+    images, labels = [], []
+    for batch in shard.iter_batches(batch_size=512, batch_format="numpy"):
+        images.append(decode_faces(list(batch["aligned"]), base_size(input_size)))
+        labels.append(batch["target"].astype(np.int32))
+    if not images:
+        return np.empty((0, base_size(input_size), base_size(input_size), 3), np.uint8), np.empty(0, np.int32)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def cosine_with_warmup(epoch: int, *, base_lr: float, epochs: int, warmup: int) -> float:
+    if epoch < warmup:
+        return base_lr * (epoch + 1) / warmup
+    progress = (epoch - warmup) / max(1, epochs - warmup)
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_loop_per_worker(config: dict) -> None:
+    from etl.spoof_model import build_model, keras_module
+
+    keras = keras_module()
+    import ray.train
+    import tensorflow as tf
+
+    from etl.train_input import make_dataset
+
+    context = ray.train.get_context()
+    rank, workers = context.get_world_rank(), context.get_world_size()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    x_train, y_train = _materialize(ray.train.get_dataset_shard("train"), config["input_size"])
+    x_val, y_val = _materialize(ray.train.get_dataset_shard("validation"), config["input_size"])
+    log.warning("worker %d/%d: %d training and %d validation faces", rank, workers, len(x_train), len(x_val))
+    per_worker_batch = max(1, config["batch_size"] // workers)
+    # every worker must run the same number of steps: both come from the driver's totals
+    steps = max(1, math.ceil(config["n_train"] / config["batch_size"]))
+    val_steps = max(1, math.ceil(len(x_val) / per_worker_batch))
+    train_ds = make_dataset(x_train, y_train, input_size=config["input_size"], batch_size=per_worker_batch, training=True,
+                            seed=config["seed"] + rank, repeat=True)
+    val_ds = make_dataset(x_val, y_val, input_size=config["input_size"], batch_size=per_worker_batch, training=False,
+                          repeat=True)
+    with strategy.scope():
+        model = build_model(backbone=config["backbone"], input_size=config["input_size"], seed=config["seed"])
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config["patience"])]
+    if config["lr_schedule"] == "cosine":
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch: cosine_with_warmup(epoch, base_lr=config["learning_rate"], epochs=config["epochs"],
+                                             warmup=config["warmup_epochs"])))
+    else:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
+    callbacks.append(_ReportEachEpoch(rank, config.get("history_path")))
+    initial_epoch = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:  # --resume: continue from the last reported epoch
+        with checkpoint.as_directory() as folder:
+            model.load_weights(os.path.join(folder, "weights.h5"))
+            initial_epoch = int(open(os.path.join(folder, "epoch.txt")).read()) + 1
+    model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
+              validation_steps=val_steps, callbacks=callbacks, verbose=0, initial_epoch=initial_epoch,
+              class_weight=config.get("class_weight"))
+
+
+def _append_history(path: str, metrics: dict) -> None:
+    """history.json: one list per metric, an entry per epoch (rank 0 only; resumed runs continue it)."""
+    import json
+
+    history = json.loads(open(path).read()) if os.path.isfile(path) else {}
+    epochs = history.get("epoch", [])
+    if metrics["epoch"] in epochs:  # a resumed run redoing an epoch: keep the new values
+        keep = epochs.index(metrics["epoch"])
+        history = {k: v[:keep] for k, v in history.items()}
+    for key, value in metrics.items():
+        history.setdefault(key, []).append(value)
+    with open(path, "w") as handle:
+        json.dump(history, handle, indent=1)
+
+
+class _ReportEachEpoch:
+    """A Keras callback (built lazily so tf_keras is imported only in workers)."""
+
+    def __new__(cls, rank: int, history_path: str | None):
+        from etl.spoof_model import keras_module
+
+        keras = keras_module()
+        import ray.train
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                metrics = {k: float(v) for k, v in (logs or {}).items()}
+                metrics["epoch"] = epoch
+                metrics["lr"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+                if rank == 0 and history_path:
+                    _append_history(history_path, metrics)
+                with tempfile.TemporaryDirectory() as folder:
+                    # every worker saves: saving reads mirrored variables through collective
+                    # ops that all workers must join (rank 0 alone would deadlock)
+                    self.model.save(os.path.join(folder, "model.keras"))
+                    self.model.save_weights(os.path.join(folder, "weights.h5"))
+                    with open(os.path.join(folder, "epoch.txt"), "w") as handle:
+                        handle.write(str(epoch))
+                    checkpoint = ray.train.Checkpoint.from_directory(folder) if rank == 0 else None
+                    ray.train.report(metrics, checkpoint=checkpoint)
+
+        return Report()

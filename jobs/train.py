@@ -1,0 +1,241 @@
+"""`facelake train` / `python -m jobs.train`: the live/spoof classifier, trained with Ray Train.
+
+For each SiW protocol fold: read `frames` at one pinned table version (recorded), split
+by protocol (validation split off the training subjects), hand the faces to Ray Data,
+train with `TensorflowTrainer` (MultiWorkerMirroredStrategy) keeping the best
+`val_loss` checkpoint, then evaluate (threshold on validation, metrics on test at frame
+and video level), export Keras / SavedModel / TFLite float and int8, and write the
+metrics, history, plots and model card into OUT/<protocol>/ and a `train_runs` row.
+"""
+from __future__ import annotations
+
+# tf-keras must be chosen before TensorFlow is imported anywhere in this process
+from etl.spoof_model import use_legacy_keras
+
+use_legacy_keras()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import asdict  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+
+from etl.catalog import refresh_catalog_if_local  # noqa: E402
+from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
+from etl.lake import Lake, sql_string  # noqa: E402
+from etl.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
+from etl.runs import RunRecord  # noqa: E402
+from jobs.ray_runtime import init_ray  # noqa: E402
+from schemas import FRAMES, RUNS, TRAIN_RUNS  # noqa: E402
+
+log = logging.getLogger("facelake.train")
+
+FRAME_COLUMNS = ["video_id", "frame_index", "split", "label", "attack_type", "subject", "medium", "det_status",
+                 "sharpness_count", "aligned"]
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="facelake train", description=__doc__)
+    parser.add_argument("--lake", required=True, help="lake root")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the models (one sub-folder per protocol)")
+    parser.add_argument("--protocol", default="p1", help="p1 | p2:K | p3:K | p2 | p3 | all (comma-separated)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=160, help="global batch (the notes: 160)")
+    parser.add_argument("--input-size", type=int, default=48, help="model input side in px (the notes: 48)")
+    parser.add_argument("--backbone", default="MobileNet", help="any keras.applications model (random init)")
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="plateau",
+                        help="plateau: ReduceLROnPlateau(0.1, 5); cosine: cosine decay with warm-up")
+    parser.add_argument("--warmup-epochs", type=int, default=1)
+    parser.add_argument("--patience", type=int, default=10, help="EarlyStopping patience on val_loss")
+    parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
+    parser.add_argument("--use-gpu", action="store_true", help="one GPU per Ray Train worker")
+    parser.add_argument("--min-sharpness", type=int, default=None, help="train only on faces whose Android sharpness count >= this")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue the same --out's runs from their last checkpoint")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(protocols=args.protocol, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
+                       backbone=args.backbone, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
+                       warmup_epochs=args.warmup_epochs, patience=args.patience, workers=args.workers,
+                       use_gpu=args.use_gpu, min_sharpness=args.min_sharpness, seed=args.seed, resume=args.resume)
+
+
+def _with_target(table: pa.Table) -> pa.Table:
+    target = pc.cast(pc.equal(table.column("label"), "spoof"), pa.int32())
+    return table.append_column("target", target)
+
+
+def read_frames(lake: Lake, config: TrainConfig) -> tuple[pa.Table, int]:
+    """The frames the protocols need, at the table's current version (returned, and recorded)."""
+    version = lake.version(FRAMES)
+    if version is None:
+        raise ValueError(f"the lake at {lake.root} has no frames table; run facelake ingest first")
+    table = lake.read(FRAMES, columns=FRAME_COLUMNS, filters=[("det_status", "=", "ok")], version=version)
+    if config.min_sharpness is not None:
+        table = table.filter(pc.greater_equal(table.column("sharpness_count"), config.min_sharpness))
+    return table, version
+
+
+def run_train(*, lake: Lake, out: Path, config: TrainConfig, address: str | None = None,
+              run_id: str | None = None) -> list[dict]:
+    protocols = parse_protocols(config.protocols)
+    record = RunRecord(lake, job="train", source=lake.root, args={"config": asdict(config), "out": str(out)}, run_id=run_id)
+    for spec in (TRAIN_RUNS, RUNS):
+        lake.ensure(spec)
+    record.start()
+    results: list[dict] = []
+    try:
+        frames, version = read_frames(lake, config)
+        log.info("frames version %d: %d ok faces", version, frames.num_rows)
+        # Ray Data needs CPU slots beside the training workers to feed them (logical CPUs)
+        ray = init_ray(address=address, num_cpus=config.workers + 2)
+        for protocol in protocols:
+            results.append(_train_protocol(ray, lake, frames, version, protocol, config, out, record.run_id))
+    except BaseException as error:
+        record.finish(status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+                      counts={"protocols": results}, error=repr(error))
+        raise
+    record.finish(status="succeeded", counts={"protocols": results})
+    (out / "metrics.md").write_text(_summary_table(results))
+    refresh_catalog_if_local(lake)
+    return results
+
+
+def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: Protocol, config: TrainConfig,
+                    out: Path, run_id: str) -> dict:
+    from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+
+    from etl.train_loop import train_loop_per_worker
+
+    started = time.perf_counter()
+    split = split_protocol(frames, protocol, validation_fraction=config.validation_fraction, seed=config.seed)
+    folder = out / protocol.label
+    folder.mkdir(parents=True, exist_ok=True)
+    train, validation = _with_target(split.train), _with_target(split.validation)
+    log.info("%s: %d train, %d validation (subjects %s), %d test faces", protocol.label, train.num_rows,
+             validation.num_rows, list(split.validation_subjects), split.test.num_rows)
+    history_path = folder / "history.json"
+    # SiW has about twice as many attack as live videos: weigh the classes evenly
+    targets = train.column("target").to_numpy()
+    class_weight = {c: float(len(targets) / (2 * max(1, int((targets == c).sum())))) for c in (0, 1)}
+    loop_config = {**asdict(config), "n_train": train.num_rows, "history_path": str(history_path),
+                   "class_weight": class_weight}
+    trainer = TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu),
+        datasets={"train": ray.data.from_arrow(train.select(["aligned", "target"])),
+                  "validation": ray.data.from_arrow(validation.select(["aligned", "target"]))},
+        # each worker trains on its part of the training set and validates on all of it
+        dataset_config=DataConfig(datasets_to_split=["train"]),
+        run_config=RunConfig(
+            name=f"{protocol.label}" if config.resume else f"{protocol.label}-{run_id}",
+            storage_path=str((out / "ray_results").resolve()),
+            checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_loss",
+                                               checkpoint_score_order="min"),
+        ),
+    )
+    result = trainer.fit()
+    if result.error:
+        raise RuntimeError(f"{protocol.label}: training failed: {result.error}")
+    best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
+    return _finish(lake, split, best, best_metrics, result, version, protocol, config, folder, run_id, started)
+
+
+def _finish(lake, split, best, best_metrics, result, version, protocol, config, folder: Path, run_id, started) -> dict:
+    from etl.loss_forecast import fit_exponential
+    from etl.spoof_model import load_model
+    from etl.train_eval import evaluate, faces_of, pad_scores, write_model_card
+    from etl.train_export import export_model, keras_scores
+    from etl.train_plots import plot_roc_det, plot_training
+
+    with best.as_directory() as checkpoint_dir:
+        model = load_model(os.path.join(checkpoint_dir, "model.keras"))
+    validation_faces = faces_of(split.validation, config.input_size)
+    test_faces = faces_of(split.test, config.input_size)
+    evaluation = evaluate(pad_scores(split.validation, keras_scores(model, validation_faces)),
+                          pad_scores(split.test, keras_scores(model, test_faces)))
+    files = export_model(model, folder, representative=faces_of(split.train, config.input_size))
+    history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").is_file() else {}
+    forecast = None
+    try:
+        forecast = fit_exponential(history.get("loss", []))
+    except (ValueError, RuntimeError) as error:
+        log.info("%s: no loss forecast (%s)", protocol.label, error)
+    plot_training(history, folder / "training.png", forecast)
+    plot_roc_det({"validation (frame)": evaluation.validation_frame, "test (frame)": evaluation.test_frame},
+                 folder / "roc_det.png")
+    files.update(history="history.json", metrics="metrics.json", training_plot="training.png", roc_det_plot="roc_det.png",
+                 model_card="model_card.md")
+    counts = split.counts()
+    epochs_run = len(history.get("loss", [])) or int(best_metrics.get("epoch", 0)) + 1
+    metrics = {"protocol": protocol.label, "frames_version": version, **evaluation.to_dict(),
+               "best_epoch": int(best_metrics["epoch"]), "best_val_loss": float(best_metrics["val_loss"]),
+               "validation_subjects": list(split.validation_subjects),
+               "loss_forecast": None if forecast is None else {"a": forecast.a, "b": forecast.b, "c": forecast.c,
+                                                               "rmse": forecast.rmse},
+               "input_size": config.input_size, "backbone": config.backbone}
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float))
+    write_model_card(folder / "model_card.md", protocol=protocol.label, frames_version=version, config=asdict(config),
+                     counts=counts, evaluation=evaluation, best_epoch=int(best_metrics["epoch"]), epochs_run=epochs_run,
+                     files=files)
+    row = {"train_id": f"{run_id}/{protocol.label}", "run_id": run_id, "protocol": protocol.label,
+           "frames_version": version, "backbone": config.backbone, "input_size": config.input_size,
+           "epochs_run": epochs_run, "best_epoch": int(best_metrics["epoch"]),
+           "best_val_loss": float(best_metrics["val_loss"]), "threshold": evaluation.threshold,
+           "frame_acer": evaluation.frame.acer, "video_acer": evaluation.video.acer, "frame_auc": evaluation.frame.auc,
+           "frame_eer": evaluation.frame.eer, "counts_json": json.dumps(counts, sort_keys=True, default=str),
+           "metrics_json": json.dumps(metrics, sort_keys=True, default=float), "model_dir": str(folder.resolve()),
+           "created_at": datetime.now(timezone.utc)}
+    lake.replace_where(TRAIN_RUNS, pa.Table.from_pylist([row], schema=TRAIN_RUNS.schema),
+                       predicate=f"train_id = {sql_string(row['train_id'])}")
+    log.info("%s: threshold %.4f; test frame ACER %.2f %%, video ACER %.2f %%, AUC %.4f (%.0f s)", protocol.label,
+             evaluation.threshold, evaluation.frame.acer * 100, evaluation.video.acer * 100, evaluation.frame.auc,
+             time.perf_counter() - started)
+    return {"protocol": protocol.label, "folder": str(folder), "frame_acer": evaluation.frame.acer,
+            "video_acer": evaluation.video.acer, "frame_auc": evaluation.frame.auc, "threshold": evaluation.threshold}
+
+
+def _summary_table(results: list[dict]) -> str:
+    lines = ["| protocol | frame ACER % | video ACER % | frame AUC | threshold |", "|---|---|---|---|---|"]
+    lines += [f"| {r['protocol']} | {r['frame_acer'] * 100:.2f} | {r['video_acer'] * 100:.2f} | {r['frame_auc']:.4f} | "
+              f"{r['threshold']:.4f} |" for r in results]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.logs import setup_logging
+
+    setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        parse_protocols(config.protocols)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    try:
+        results = run_train(lake=Lake(args.lake), out=args.out, config=config,
+                            address=args.address or os.environ.get("RAY_ADDRESS"))
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    sys.stdout.write(_summary_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

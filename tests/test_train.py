@@ -1,0 +1,114 @@
+"""facelake train: a real 2-worker Ray Train run on a real sample lake, its outputs, and the input pipeline.
+
+The sample has 4 subjects (Train: 1 and 3; Test: 2 and 4), so P1 trains on one training
+subject and validates on the other. Two epochs say nothing about accuracy; these tests
+check the run, the files, the table rows and that every export agrees with Keras.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from conftest import run_ingest_cli, run_job_cli
+from etl.lake import Lake
+from schemas import FRAMES, RUNS, TRAIN_RUNS
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from etl.sample_tree import write_sample_tree
+
+    base = tmp_path_factory.mktemp("train")
+    write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)
+    run_ingest_cli(base / "siw", base / "lake")
+    out = base / "models"
+    log = run_job_cli("train", "--lake", str(base / "lake"), "--out", str(out), "--workers", "2", "--epochs", "2",
+                      "--batch-size", "32", timeout=900).stderr
+    return base / "lake", out, log
+
+
+def test_two_worker_run_writes_every_output(trained):
+    lake_dir, out, log = trained
+    folder = out / "P1"
+    for name in ("model.keras", "model.tflite", "model_int8.tflite", "metrics.json", "history.json", "training.png",
+                 "roc_det.png", "model_card.md", "saved_model/saved_model.pb"):
+        assert (folder / name).is_file(), name
+    assert "Started training worker group of size 2" in log
+    history = json.loads((folder / "history.json").read_text())
+    assert history["epoch"] == [0, 1] and len(history["loss"]) == 2 and len(history["val_loss"]) == 2
+    metrics = json.loads((folder / "metrics.json").read_text())
+    lake = Lake(str(lake_dir))
+    assert metrics["frames_version"] == lake.version(FRAMES)
+    assert metrics["best_val_loss"] == pytest.approx(min(history["val_loss"]))
+    assert metrics["threshold_from"] == "validation EER" and 0.0 <= metrics["threshold"] <= 1.0
+    assert set(metrics["test_frame"]["apcer"]) == {"print", "replay"}
+    assert metrics["validation_subjects"] in ([1], [3])
+    card = (folder / "model_card.md").read_text()
+    assert f"version {metrics['frames_version']}" in card and "| frame |" in card and "| video |" in card
+    assert (out / "metrics.md").read_text().startswith("| protocol |")
+
+
+def test_train_runs_and_runs_rows(trained):
+    lake_dir, out, _ = trained
+    lake = Lake(str(lake_dir))
+    rows = lake.read(TRAIN_RUNS).to_pylist()
+    assert len(rows) == 1 and rows[0]["protocol"] == "P1" and rows[0]["epochs_run"] == 2
+    assert rows[0]["frames_version"] == lake.version(FRAMES)
+    assert rows[0]["model_dir"] == str((out / "P1").resolve())
+    counts = json.loads(rows[0]["counts_json"])
+    assert counts["train"]["subjects"] == 1 and counts["validation"]["subjects"] == 1 and counts["test"]["subjects"] == 2
+    assert counts["train"]["rows"] == sum(counts["train"]["rows_by_attack_type"].values()) > 0
+    runs = lake.read(RUNS)
+    train = runs.filter(pc.equal(runs.column("job"), "train")).to_pylist()
+    assert [r["status"] for r in train] == ["succeeded"] and train[0]["run_id"] == rows[0]["run_id"]
+
+
+def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
+    from etl.spoof_model import load_model
+    from etl.train_eval import faces_of
+    from etl.train_export import TfliteScorer, keras_scores
+
+    lake_dir, out, _ = trained
+    folder = out / "P1"
+    frames = Lake(str(lake_dir)).read(FRAMES, columns=["split", "det_status", "aligned"])
+    frames = frames.filter(pc.and_(pc.equal(frames.column("split"), "test"), pc.equal(frames.column("det_status"), "ok")))
+    faces = faces_of(frames, 48)[:200]
+    keras = keras_scores(load_model(str(folder / "model.keras")), faces)
+    lite = TfliteScorer(folder / "model.tflite")(faces)
+    assert np.abs(keras - lite).max() < 1e-3
+    threshold = json.loads((folder / "metrics.json").read_text())["threshold"]
+    int8 = TfliteScorer(folder / "model_int8.tflite")(faces)
+    agree = np.mean((int8 >= threshold) == (keras >= threshold))
+    assert agree >= 0.95, f"int8 decisions agree on {agree:.1%}"
+
+
+def test_augmentation_differs_between_epochs_but_evaluation_does_not():
+    from etl.spoof_model import use_legacy_keras
+
+    use_legacy_keras()
+    from etl.train_input import make_dataset
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 55, 55, 3), dtype=np.uint8)
+    labels = np.arange(8) % 2
+    train = make_dataset(images, labels, input_size=48, batch_size=8, training=True, shuffle=False)
+    first, second = [next(iter(train))[0].numpy() for _ in range(2)]
+    assert first.shape == (8, 48, 48, 3)
+    assert not np.array_equal(first, second)  # cache() before the random crop/flip
+    evaluation = make_dataset(images, labels, input_size=48, batch_size=8, training=False)
+    a, b = [next(iter(evaluation))[0].numpy() for _ in range(2)]
+    assert np.array_equal(a, b) and np.array_equal(a, images[:, 3:51, 3:51].astype(np.float32))
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path):
+    log = run_job_cli("train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--protocol", "p9",
+                      expect=2).stderr
+    assert "p9" in log
+    log = run_job_cli("train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--input-size", "8",
+                      expect=2).stderr
+    assert "input_size" in log
+    assert not (tmp_path / "m").exists()
