@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict  # noqa: E402
@@ -128,6 +129,11 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     log.info("%s: %d train, %d validation (subjects %s), %d test faces", protocol.label, train.num_rows,
              validation.num_rows, list(split.validation_subjects), split.test.num_rows)
     history_path = folder / "history.json"
+    ray_runs = (out / "ray_results").resolve()
+    if not config.resume:
+        # a fresh run: Ray Train would otherwise restore this protocol's earlier run of the same name
+        shutil.rmtree(ray_runs / protocol.label, ignore_errors=True)
+        history_path.unlink(missing_ok=True)
     # SiW has about twice as many attack as live videos: weigh the classes evenly
     targets = train.column("target").to_numpy()
     class_weight = {c: float(len(targets) / (2 * max(1, int((targets == c).sum())))) for c in (0, 1)}
@@ -142,8 +148,8 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
         # each worker trains on its part of the training set and validates on all of it
         dataset_config=DataConfig(datasets_to_split=["train"]),
         run_config=RunConfig(
-            name=f"{protocol.label}" if config.resume else f"{protocol.label}-{run_id}",
-            storage_path=str((out / "ray_results").resolve()),
+            name=protocol.label,
+            storage_path=str(ray_runs),
             checkpoint_config=CheckpointConfig(num_to_keep=2, checkpoint_score_attribute="val_loss",
                                                checkpoint_score_order="min"),
         ),
