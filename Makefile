@@ -24,9 +24,9 @@ demo: $(STAMP)
 	$(BIN)/facelake dedup --lake $(DEMO)/lake --source photos
 	$(BIN)/facelake embed --lake $(DEMO)/lake --source frames --every-k 10
 	$(BIN)/facelake dedup --lake $(DEMO)/lake --source frames --leakage
-	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 12 --batch-size 32
 	$(BIN)/facelake audit --lake $(DEMO)/lake
 	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
+	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 12 --batch-size 32
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -128,7 +128,7 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     train, validation = _with_target(split.train), _with_target(split.validation)
     log.info("%s: %d train, %d validation (subjects %s), %d test faces", protocol.label, train.num_rows,
              validation.num_rows, list(split.validation_subjects), split.test.num_rows)
-    history_path = folder / "history.json"
+    history_path = (folder / "history.json").resolve()  # workers run in other folders
     ray_runs = (out / "ray_results").resolve()
     if not config.resume:
         # a fresh run: Ray Train would otherwise restore this protocol's earlier run of the same name
