@@ -112,3 +112,15 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
                       expect=2).stderr
     assert "input_size" in log
     assert not (tmp_path / "m").exists()
+
+
+def test_resume_continues_from_the_last_checkpoint(trained):
+    """Runs after the others (it extends the module's run): 2 epochs done, resume to 3."""
+    lake_dir, out, _ = trained
+    log = run_job_cli("train", "--lake", str(lake_dir), "--out", str(out), "--workers", "2", "--epochs", "3",
+                      "--batch-size", "32", "--resume", timeout=900).stderr
+    assert "latest checkpoint found in the snapshot" in log
+    history = json.loads((out / "P1" / "history.json").read_text())
+    assert history["epoch"] == [0, 1, 2]
+    rows = Lake(str(lake_dir)).read(TRAIN_RUNS).to_pylist()
+    assert sorted(r["epochs_run"] for r in rows) == [2, 3]
