@@ -7,7 +7,6 @@ check the run, the files, the table rows and that every export agrees with Keras
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
