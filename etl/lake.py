@@ -110,7 +110,7 @@ class Lake:
         if not self.exists(spec):
             schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
             return schema.empty_table()
-        dataset = self._table(spec, version).to_pyarrow_dataset()
+        dataset = self.dataset(spec, version=version)
         expression = None
         if filters:
             import pyarrow.compute as pc
@@ -128,8 +128,24 @@ class Lake:
         return table.select(list(columns or spec.schema.names))
 
     def dataset(self, spec: TableSpec, *, version: int | None = None):
-        """A pyarrow dataset of the table (for DuckDB and scans); the table must exist."""
-        return self._table(spec, version).to_pyarrow_dataset()
+        """A pyarrow dataset of the table's files at `version` (for DuckDB and scans); the table must exist.
+
+        Local tables are read by pyarrow's own Parquet dataset over the version's files:
+        delta-rs's `to_pyarrow_dataset` routes reads through a Python filesystem handler
+        whose threads can still run when the interpreter exits, and the process then
+        aborts ("terminate called without an active exception") instead of exiting.
+        """
+        table = self._table(spec, version)
+        if "://" in self.root:
+            return table.to_pyarrow_dataset()
+        import pyarrow.dataset as pds
+
+        written = {f.name for f in table.schema().fields}
+        columns = [f for f in spec.schema if f.name in written and f.name not in spec.partition_by]
+        partitions = [spec.schema.field(name) for name in spec.partition_by]
+        partitioning = pds.partitioning(pa.schema(partitions), flavor="hive") if partitions else None
+        return pds.dataset(table.file_uris(), schema=pa.schema(columns + partitions), format="parquet",
+                           partitioning=partitioning, partition_base_dir=self.uri(spec))
 
     def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         from deltalake import write_deltalake
