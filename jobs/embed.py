@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from collections import deque
@@ -224,15 +223,11 @@ def _run_actors(ray, actors, reader, *, lake: Lake, config: EmbedJobConfig, mode
         raise
 
 
-def _interrupt_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
+    from jobs.logs import setup_logging, stop_on_sigterm
 
     setup_logging()
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    stop_on_sigterm()
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)

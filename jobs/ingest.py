@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -179,15 +178,11 @@ def _result_or_crash(ray, ref, video: VideoSource, config: IngestConfig, run_id:
         return VideoResult(video.video_id, FRAMES.schema.empty_table(), row, 0.0)
 
 
-def _interrupt_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
+    from jobs.logs import setup_logging, stop_on_sigterm
 
     setup_logging()
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    stop_on_sigterm()
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -180,15 +179,11 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
         raise
 
 
-def _interrupt_on_sigterm(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
+    from jobs.logs import setup_logging, stop_on_sigterm
 
     setup_logging()
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    stop_on_sigterm()
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
