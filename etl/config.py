@@ -128,6 +128,9 @@ class TrainConfig:
     lr_schedule: str = "plateau"
     warmup_epochs: int = 1
     patience: int = 10  # EarlyStopping on val_loss
+    # softened targets keep a few confident mistakes on the validation subjects from
+    # dominating val_loss, by which checkpoints are chosen
+    label_smoothing: float = 0.1
     workers: int = 2
     use_gpu: bool = False
     validation_fraction: float = 0.2
@@ -143,6 +146,7 @@ class TrainConfig:
         _require(self.lr_schedule in LR_SCHEDULES, f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
         _require(0 <= self.warmup_epochs < self.epochs or self.lr_schedule != "cosine",
                  f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
+        _require(0.0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         _require(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         _require(self.batch_size >= self.workers, f"batch_size {self.batch_size} is smaller than workers {self.workers}")

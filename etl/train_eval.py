@@ -51,7 +51,7 @@ def evaluate(validation: PadScores, test: PadScores) -> Evaluation:
 
 
 def write_model_card(path: Path, *, protocol: str, frames_version: int, config: dict, counts: dict, evaluation: Evaluation,
-                     best_epoch: int, epochs_run: int, files: dict[str, str]) -> None:
+                     best_epoch: int, epochs_run: int, files: dict[str, str], export: dict | None = None) -> None:
     frame, video = evaluation.frame, evaluation.video
     lines = [
         f"# facelake live/spoof classifier — {protocol}",
@@ -76,5 +76,10 @@ def write_model_card(path: Path, *, protocol: str, frames_version: int, config: 
         per_type = ", ".join(f"{k} {v * 100:.2f}" for k, v in sorted(report.apcer.items()))
         lines.append(f"| {name} | {per_type} | {report.max_apcer * 100:.2f} | {report.bpcer * 100:.2f} | "
                      f"{report.acer * 100:.2f} | {report.hter * 100:.2f} | {report.eer * 100:.2f} | {report.auc:.4f} |")
+    if export and export.get("faces"):
+        lines += ["", f"## Exported models vs Keras ({export['faces']} test faces)",
+                  f"- float TFLite: max |score difference| {export['tflite_max_abs_diff']:.2g}",
+                  f"- int8 TFLite: mean |score difference| {export['int8_mean_abs_diff']:.3f}, "
+                  f"same decision on {export['int8_decision_agreement'] * 100:.1f} % of faces"]
     lines += ["", "## Files", *[f"- {kind}: `{name}`" for kind, name in sorted(files.items())], ""]
     path.write_text("\n".join(lines))

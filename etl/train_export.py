@@ -19,6 +19,7 @@ SAVED_MODEL_DIR = "saved_model"
 TFLITE_FILE = "model.tflite"
 TFLITE_INT8_FILE = "model_int8.tflite"
 REPRESENTATIVE_FACES = 200  # int8 calibration sample
+EXPORT_CHECK_FACES = 2000  # test faces the TFLite files are compared on
 
 
 def keras_scores(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -59,7 +60,9 @@ def export_model(model, out_dir: Path, representative: np.ndarray) -> dict[str, 
     model.save(out_dir / SAVED_MODEL_DIR, save_format="tf")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     (out_dir / TFLITE_FILE).write_bytes(converter.convert())
-    sample = representative[:REPRESENTATIVE_FACES].astype(np.float32)
+    # evenly spaced over the set, not its first rows (which may all be one video)
+    picks = np.unique(np.linspace(0, len(representative) - 1, REPRESENTATIVE_FACES).astype(int))
+    sample = representative[picks].astype(np.float32)
 
     def calibration():
         for face in sample:
@@ -73,3 +76,22 @@ def export_model(model, out_dir: Path, representative: np.ndarray) -> dict[str, 
     (out_dir / TFLITE_INT8_FILE).write_bytes(converter.convert())
     log.info("exported %s, %s, %s and %s to %s", KERAS_FILE, SAVED_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, out_dir)
     return {"keras": KERAS_FILE, "saved_model": SAVED_MODEL_DIR, "tflite": TFLITE_FILE, "tflite_int8": TFLITE_INT8_FILE}
+
+
+def export_check(out_dir: Path, faces: np.ndarray, keras: np.ndarray, threshold: float) -> dict:
+    """How far the TFLite files are from the Keras model on `faces` (at most EXPORT_CHECK_FACES, evenly spaced).
+
+    `keras` holds the Keras scores of the same faces; decisions are `score >= threshold`.
+    """
+    if len(faces) == 0:
+        return {"faces": 0}
+    picks = np.unique(np.linspace(0, len(faces) - 1, min(len(faces), EXPORT_CHECK_FACES)).astype(int))
+    reference = keras[picks]
+    float_scores = TfliteScorer(out_dir / TFLITE_FILE)(faces[picks])
+    int8_scores = TfliteScorer(out_dir / TFLITE_INT8_FILE)(faces[picks])
+    return {
+        "faces": int(len(picks)),
+        "tflite_max_abs_diff": float(np.abs(float_scores - reference).max()),
+        "int8_mean_abs_diff": float(np.abs(int8_scores - reference).mean()),
+        "int8_decision_agreement": float(np.mean((int8_scores >= threshold) == (reference >= threshold))),
+    }

@@ -13,10 +13,25 @@ import numpy as np
 from etl.encode import decode_image
 
 CROP_MARGIN = 1.15  # base size = input size x this: room for the random crop
+CLASSES = 2  # live, spoof
+# photometric jitter ranges (pixel values 0..255): brightness +-, contrast and saturation factor 1 +-
+JITTER_BRIGHTNESS, JITTER_CONTRAST, JITTER_SATURATION = 20.0, 0.15, 0.3
 
 
 def base_size(input_size: int) -> int:
     return int(round(input_size * CROP_MARGIN))
+
+
+def rows_in_random_order(table, seed: int):
+    """`table`'s rows permuted (reproducibly by `seed`).
+
+    Ray Data hands each Ray Train worker a contiguous part of the table, and rows come
+    sorted by video, so without this one worker would see mostly live faces and another
+    mostly spoof ones. BatchNormalization normalises each worker's batch on its own, so
+    class-pure batches erase exactly the live/spoof difference the model must learn.
+    """
+    order = np.random.default_rng(seed).permutation(table.num_rows)
+    return table.take(order)
 
 
 def decode_faces(pngs: list[bytes], size: int) -> np.ndarray:
@@ -33,8 +48,16 @@ def center_crop(images: np.ndarray, input_size: int) -> np.ndarray:
 
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, *, input_size: int, batch_size: int, training: bool,
-                 seed: int = 0, shuffle: bool = True, repeat: bool = False):
-    """A tf.data pipeline; training: cache -> shuffle -> random crop + flip; else a centre crop."""
+                 seed: int = 0, shuffle: bool = True, repeat: bool = False, class_weight: dict[int, float] | None = None):
+    """A tf.data pipeline of (float image 0..255, one-hot label[, weight]) batches.
+
+    training: cache -> shuffle -> random crop, flip and photometric jitter; else a
+    centre crop. The jitter (brightness, contrast, saturation) keeps the model from
+    telling live from spoof by a subject's overall colour, which does not carry over
+    to unseen subjects. `class_weight` adds a per-example weight (Keras' own
+    `class_weight` argument does not accept the per-replica datasets multi-worker
+    training uses).
+    """
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))).cache()
@@ -45,7 +68,11 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, input_size: int, bat
         def augment(image, label):
             image = tf.image.random_crop(image, (input_size, input_size, 3), seed=seed)
             image = tf.image.random_flip_left_right(image, seed=seed + 1)
-            return tf.cast(image, tf.float32), label
+            image = tf.cast(image, tf.float32)
+            image = tf.image.random_brightness(image, JITTER_BRIGHTNESS, seed=seed + 2)
+            image = tf.image.random_contrast(image, 1 - JITTER_CONTRAST, 1 + JITTER_CONTRAST, seed=seed + 3)
+            image = tf.image.random_saturation(image, 1 - JITTER_SATURATION, 1 + JITTER_SATURATION, seed=seed + 4)
+            return tf.clip_by_value(image, 0.0, 255.0), label
 
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     else:
@@ -56,6 +83,11 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, *, input_size: int, bat
             return tf.cast(image, tf.float32), label
 
         dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+    if class_weight is not None:
+        weights = tf.constant([class_weight[c] for c in range(max(class_weight) + 1)], tf.float32)
+        dataset = dataset.map(lambda image, label: (image, tf.one_hot(label, CLASSES), tf.gather(weights, label)))
+    else:
+        dataset = dataset.map(lambda image, label: (image, tf.one_hot(label, CLASSES)))
     if repeat:
         dataset = dataset.repeat()
     options = tf.data.Options()

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -50,19 +51,26 @@ def train_loop_per_worker(config: dict) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     x_train, y_train = _materialize(ray.train.get_dataset_shard("train"), config["input_size"])
     x_val, y_val = _materialize(ray.train.get_dataset_shard("validation"), config["input_size"])
-    log.warning("worker %d/%d: %d training and %d validation faces", rank, workers, len(x_train), len(x_val))
+    log.warning("worker %d/%d: %d training faces (%d spoof) and %d validation faces", rank, workers, len(x_train),
+                int(y_train.sum()), len(x_val))
+    # JSON round trips turn the class keys into strings
+    class_weight = {int(c): float(w) for c, w in config["class_weight"].items()} if config.get("class_weight") else None
     per_worker_batch = max(1, config["batch_size"] // workers)
     # every worker must run the same number of steps: both come from the driver's totals
     steps = max(1, math.ceil(config["n_train"] / config["batch_size"]))
     val_steps = max(1, math.ceil(len(x_val) / per_worker_batch))
-    train_ds = make_dataset(x_train, y_train, input_size=config["input_size"], batch_size=per_worker_batch, training=True,
-                            seed=config["seed"] + rank, repeat=True)
-    val_ds = make_dataset(x_val, y_val, input_size=config["input_size"], batch_size=per_worker_batch, training=False,
-                          repeat=True)
+    # Keras would take a plain dataset's batch for the *global* batch and hand each worker only
+    # its 1/workers slice of every batch; datasets built per replica are used as they are
+    train_ds = strategy.distribute_datasets_from_function(lambda _context: make_dataset(
+        x_train, y_train, input_size=config["input_size"], batch_size=per_worker_batch, training=True,
+        seed=config["seed"] + rank, repeat=True, class_weight=class_weight))
+    val_ds = strategy.distribute_datasets_from_function(lambda _context: make_dataset(
+        x_val, y_val, input_size=config["input_size"], batch_size=per_worker_batch, training=False, repeat=True))
     with strategy.scope():
         model = build_model(backbone=config["backbone"], input_size=config["input_size"], seed=config["seed"])
         model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.get("label_smoothing", 0.0)),
+                      metrics=["accuracy"])
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config["patience"])]
     if config["lr_schedule"] == "cosine":
         callbacks.append(keras.callbacks.LearningRateScheduler(
@@ -78,8 +86,7 @@ def train_loop_per_worker(config: dict) -> None:
             model.load_weights(os.path.join(folder, "weights.h5"))
             initial_epoch = int(open(os.path.join(folder, "epoch.txt")).read()) + 1
     model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
-              validation_steps=val_steps, callbacks=callbacks, verbose=0, initial_epoch=initial_epoch,
-              class_weight=config.get("class_weight"))
+              validation_steps=val_steps, callbacks=callbacks, verbose=0, initial_epoch=initial_epoch)
 
 
 def _append_history(path: str, metrics: dict) -> None:
@@ -107,9 +114,19 @@ class _ReportEachEpoch:
         import ray.train
 
         class Report(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch_started, self.training_ended = time.perf_counter(), None
+
+            def on_test_begin(self, logs=None):  # validation follows the epoch's training steps
+                self.training_ended = self.training_ended or time.perf_counter()
+
             def on_epoch_end(self, epoch, logs=None):
+                ended = time.perf_counter()
                 metrics = {k: float(v) for k, v in (logs or {}).items()}
                 metrics["epoch"] = epoch
+                # wall time of this worker's training steps (without validation) and of the whole epoch
+                metrics["train_seconds"] = (self.training_ended or ended) - self.epoch_started
+                metrics["epoch_seconds"] = ended - self.epoch_started
                 metrics["lr"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
                 if rank == 0 and history_path:
                     _append_history(history_path, metrics)

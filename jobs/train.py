@@ -33,6 +33,7 @@ from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
 from etl.lake import Lake, sql_string  # noqa: E402
 from etl.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
 from etl.runs import RunRecord  # noqa: E402
+from etl.train_input import rows_in_random_order  # noqa: E402
 from jobs.ray_runtime import init_ray  # noqa: E402
 from schemas import FRAMES, RUNS, TRAIN_RUNS  # noqa: E402
 
@@ -56,6 +57,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="plateau: ReduceLROnPlateau(0.1, 5); cosine: cosine decay with warm-up")
     parser.add_argument("--warmup-epochs", type=int, default=1)
     parser.add_argument("--patience", type=int, default=10, help="EarlyStopping patience on val_loss")
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing (0 = off)")
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers")
     parser.add_argument("--use-gpu", action="store_true", help="one GPU per Ray Train worker")
     parser.add_argument("--min-sharpness", type=int, default=None, help="train only on faces whose Android sharpness count >= this")
@@ -68,7 +70,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(protocols=args.protocol, epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
                        backbone=args.backbone, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
-                       warmup_epochs=args.warmup_epochs, patience=args.patience, workers=args.workers,
+                       warmup_epochs=args.warmup_epochs, patience=args.patience,
+                       label_smoothing=args.label_smoothing, workers=args.workers,
                        use_gpu=args.use_gpu, min_sharpness=args.min_sharpness, seed=args.seed, resume=args.resume)
 
 
@@ -124,7 +127,8 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     split = split_protocol(frames, protocol, validation_fraction=config.validation_fraction, seed=config.seed)
     folder = out / protocol.label
     folder.mkdir(parents=True, exist_ok=True)
-    train, validation = _with_target(split.train), _with_target(split.validation)
+    train = rows_in_random_order(_with_target(split.train), config.seed)
+    validation = _with_target(split.validation)
     log.info("%s: %d train, %d validation (subjects %s), %d test faces", protocol.label, train.num_rows,
              validation.num_rows, list(split.validation_subjects), split.test.num_rows)
     history_path = (folder / "history.json").resolve()  # workers run in other folders
@@ -164,16 +168,21 @@ def _finish(lake, split, best, best_metrics, result, version, protocol, config, 
     from etl.loss_forecast import fit_exponential
     from etl.spoof_model import load_model
     from etl.train_eval import evaluate, faces_of, pad_scores, write_model_card
-    from etl.train_export import export_model, keras_scores
+    from etl.train_export import export_check, export_model, keras_scores
     from etl.train_plots import plot_roc_det, plot_training
 
     with best.as_directory() as checkpoint_dir:
         model = load_model(os.path.join(checkpoint_dir, "model.keras"))
     validation_faces = faces_of(split.validation, config.input_size)
     test_faces = faces_of(split.test, config.input_size)
+    test_scores = keras_scores(model, test_faces)
     evaluation = evaluate(pad_scores(split.validation, keras_scores(model, validation_faces)),
-                          pad_scores(split.test, keras_scores(model, test_faces)))
+                          pad_scores(split.test, test_scores))
     files = export_model(model, folder, representative=faces_of(split.train, config.input_size))
+    exported = export_check(folder, test_faces, test_scores, evaluation.threshold)
+    log.info("%s: TFLite vs Keras on %d test faces: float max |diff| %.2g, int8 decisions agree on %.1f %%",
+             protocol.label, exported["faces"], exported.get("tflite_max_abs_diff", 0.0),
+             100 * exported.get("int8_decision_agreement", 1.0))
     history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").is_file() else {}
     forecast = None
     try:
@@ -192,11 +201,11 @@ def _finish(lake, split, best, best_metrics, result, version, protocol, config, 
                "validation_subjects": list(split.validation_subjects),
                "loss_forecast": None if forecast is None else {"a": forecast.a, "b": forecast.b, "c": forecast.c,
                                                                "rmse": forecast.rmse},
-               "input_size": config.input_size, "backbone": config.backbone}
+               "input_size": config.input_size, "backbone": config.backbone, "export_check": exported}
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float))
     write_model_card(folder / "model_card.md", protocol=protocol.label, frames_version=version, config=asdict(config),
                      counts=counts, evaluation=evaluation, best_epoch=int(best_metrics["epoch"]), epochs_run=epochs_run,
-                     files=files)
+                     files=files, export=exported)
     row = {"train_id": f"{run_id}/{protocol.label}", "run_id": run_id, "protocol": protocol.label,
            "frames_version": version, "backbone": config.backbone, "input_size": config.input_size,
            "epochs_run": epochs_run, "best_epoch": int(best_metrics["epoch"]),

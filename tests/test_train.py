@@ -7,6 +7,7 @@ check the run, the files, the table rows and that every export agrees with Keras
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow.compute as pc
@@ -37,8 +38,14 @@ def test_two_worker_run_writes_every_output(trained):
                  "roc_det.png", "model_card.md", "saved_model/saved_model.pb"):
         assert (folder / name).is_file(), name
     assert "Started training worker group of size 2" in log
+    # rows are shuffled before Ray Data splits them: every worker trains on both classes
+    shards = re.findall(r"worker (\d)/2: (\d+) training faces \((\d+) spoof\)", log)
+    assert sorted({rank for rank, _, _ in shards}) == ["0", "1"]
+    for _, faces, spoof in shards:
+        assert 0 < int(spoof) < int(faces)
     history = json.loads((folder / "history.json").read_text())
     assert history["epoch"] == [0, 1] and len(history["loss"]) == 2 and len(history["val_loss"]) == 2
+    assert all(0 < t <= e for t, e in zip(history["train_seconds"], history["epoch_seconds"]))
     metrics = json.loads((folder / "metrics.json").read_text())
     lake = Lake(str(lake_dir))
     assert metrics["frames_version"] == lake.version(FRAMES)
@@ -46,7 +53,11 @@ def test_two_worker_run_writes_every_output(trained):
     assert metrics["threshold_from"] == "validation EER" and 0.0 <= metrics["threshold"] <= 1.0
     assert set(metrics["test_frame"]["apcer"]) == {"print", "replay"}
     assert metrics["validation_subjects"] in ([1], [3])
+    exported = metrics["export_check"]
+    assert exported["faces"] == sum(metrics["test_frame"]["n_attacks"].values()) + metrics["test_frame"]["n_bona_fide"]
+    assert exported["tflite_max_abs_diff"] < 1e-3 and 0.0 <= exported["int8_decision_agreement"] <= 1.0
     card = (folder / "model_card.md").read_text()
+    assert "## Exported models vs Keras" in card
     assert f"version {metrics['frames_version']}" in card and "| frame |" in card and "| video |" in card
     assert (out / "metrics.md").read_text().startswith("| protocol |")
 
@@ -107,6 +118,37 @@ def test_augmentation_differs_between_epochs_but_evaluation_does_not():
     evaluation = make_dataset(images, labels, input_size=48, batch_size=8, training=False)
     a, b = [next(iter(evaluation))[0].numpy() for _ in range(2)]
     assert np.array_equal(a, b) and np.array_equal(a, images[:, 3:51, 3:51].astype(np.float32))
+
+
+def test_datasets_give_one_hot_labels_and_class_weights():
+    from etl.spoof_model import use_legacy_keras
+
+    use_legacy_keras()
+    from etl.train_input import make_dataset
+
+    images = np.zeros((6, 55, 55, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 1, 1, 0, 1])
+    batch = next(iter(make_dataset(images, labels, input_size=48, batch_size=6, training=False,
+                                   class_weight={0: 1.5, 1: 0.75})))
+    x, y, w = (t.numpy() for t in batch)
+    assert x.shape == (6, 48, 48, 3) and x.dtype == np.float32
+    assert y.tolist() == [[1, 0], [0, 1], [0, 1], [0, 1], [1, 0], [0, 1]]
+    assert w.tolist() == [1.5, 0.75, 0.75, 0.75, 1.5, 0.75]
+    assert len(next(iter(make_dataset(images, labels, input_size=48, batch_size=6, training=False)))) == 2
+
+
+def test_rows_in_random_order_mixes_classes_reproducibly():
+    import pyarrow as pa
+
+    from etl.train_input import rows_in_random_order
+
+    table = pa.table({"target": [0] * 50 + [1] * 50, "row": list(range(100))})  # sorted, as videos are
+    shuffled = rows_in_random_order(table, seed=3)
+    assert sorted(shuffled.column("row").to_pylist()) == list(range(100))  # nothing lost or repeated
+    assert shuffled.equals(rows_in_random_order(table, seed=3))
+    assert not shuffled.equals(rows_in_random_order(table, seed=4))
+    first_half = shuffled.column("target").to_pylist()[:50]
+    assert 15 <= sum(first_half) <= 35  # a contiguous half (one worker's shard) holds both classes
 
 
 def test_bad_arguments_are_refused_before_any_work(tmp_path):
