@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/facelake sample --out $(DEMO)/siw --photos $(DEMO)/photos
+	$(BIN)/facelake sample --out $(DEMO)/siw --photos $(DEMO)/photos --subjects 8
 	$(BIN)/facelake ingest --source $(DEMO)/siw --lake $(DEMO)/lake
 	$(BIN)/facelake register --source $(DEMO)/photos --lake $(DEMO)/lake
 	$(BIN)/facelake embed --lake $(DEMO)/lake --source photos
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/facelake dedup --lake $(DEMO)/lake --source frames --leakage
 	$(BIN)/facelake audit --lake $(DEMO)/lake
 	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
-	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 12 --batch-size 32
+	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 10 --batch-size 32 --input-size 96
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/train.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache
