@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/facelake dedup --lake $(DEMO)/lake --source frames --leakage
 	$(BIN)/facelake audit --lake $(DEMO)/lake
 	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
+	$(BIN)/facelake maintain --lake $(DEMO)/lake
 	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 10 --batch-size 32 --input-size 96
 
 test: $(STAMP)

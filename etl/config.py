@@ -151,3 +151,37 @@ class TrainConfig:
         _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         _require(self.batch_size >= self.workers, f"batch_size {self.batch_size} is smaller than workers {self.workers}")
         _require(0.0 < self.validation_fraction < 1.0, f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+
+
+# delta-rs's default vacuum retention (7 days), and the least it accepts unless told to skip its check
+SAFE_RETENTION_HOURS = 168
+
+
+@dataclass(frozen=True)
+class MaintainConfig:
+    """`facelake maintain`: compaction target, vacuum retention, and the two overrides.
+
+    `force` allows a retention below SAFE_RETENTION_HOURS and below the age of the oldest
+    `frames` version a train run read (files those versions need may then be deleted).
+    `dry_run` compacts nothing and lists what vacuum would delete.
+    """
+
+    retention_hours: int = SAFE_RETENTION_HOURS
+    target_size_mb: int | None = None  # None: the table's delta.targetFileSize, else delta-rs's 100 MB
+    force: bool = False
+    dry_run: bool = False
+    tables: tuple[str, ...] = ()  # empty: every table of the lake
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.retention_hours, int) and self.retention_hours >= 0,
+                 f"retention_hours must be a whole number >= 0, got {self.retention_hours!r}")
+        _require(self.force or self.retention_hours >= SAFE_RETENTION_HOURS,
+                 f"retention_hours {self.retention_hours} is below the safe minimum of {SAFE_RETENTION_HOURS} "
+                 f"(7 days): readers of recent older versions could lose files; pass --force to vacuum with less")
+        _require(self.target_size_mb is None or 1 <= self.target_size_mb <= 10240,
+                 f"target_size_mb must be in [1, 10240] MB, got {self.target_size_mb}")
+        object.__setattr__(self, "tables", tuple(self.tables))
+
+    @property
+    def target_size_bytes(self) -> int | None:
+        return None if self.target_size_mb is None else self.target_size_mb * 1024 * 1024

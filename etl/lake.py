@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import pyarrow as pa
 
@@ -25,6 +26,21 @@ DESCRIPTION_PATTERN = re.compile(r"^facelake (?P<name>\w+) schema v(?P<version>\
 
 def table_description(spec: TableSpec) -> str:
     return f"facelake {spec.name} schema v{spec.version}"
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    files_added: int
+    files_removed: int
+    partitions_optimized: int
+    bytes_added: int
+    bytes_removed: int
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    paths: list[str]  # relative to the table's folder, as delta-rs names them
+    bytes: int | None  # None where delta-rs did not say (a dry run on an object store)
 
 
 class LakeError(RuntimeError):
@@ -230,3 +246,70 @@ class Lake:
 
     def file_uris(self, spec: TableSpec) -> list[str]:
         return self._table(spec).file_uris() if self.exists(spec) else []
+
+    def compact(self, spec: TableSpec, *, target_size: int | None = None) -> CompactResult:
+        """Rewrite each partition's small files into files of about `target_size` bytes (one commit).
+
+        Rows and their order within a partition stay as they were; a table with nothing to
+        compact gets no commit. Files are written with the table's own writer properties
+        (blob columns without dictionaries or statistics), like every other write.
+        """
+        import json
+
+        metrics = self._table(spec).optimize.compact(target_size=target_size, writer_properties=_writer_properties(spec))
+
+        def total_size(key: str) -> int:
+            return int(json.loads(metrics.get(key) or "{}").get("totalSize", 0))
+
+        return CompactResult(
+            files_added=int(metrics.get("numFilesAdded", 0)),
+            files_removed=int(metrics.get("numFilesRemoved", 0)),
+            partitions_optimized=int(metrics.get("partitionsOptimized", 0)),
+            bytes_added=total_size("filesAdded"),
+            bytes_removed=total_size("filesRemoved"),
+        )
+
+    def vacuum(self, spec: TableSpec, *, retention_hours: int, enforce: bool = True, dry_run: bool = True,
+               keep_versions: list[int] | None = None) -> VacuumResult:
+        """Delete files that no version younger than `retention_hours` needs, except those of `keep_versions`.
+
+        `enforce` keeps delta-rs's own floor (the table's delta.deletedFileRetentionDuration,
+        7 days by default); a dry run deletes nothing and returns what would go.
+        """
+        table = self._table(spec)
+        paths = table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=enforce,
+                             keep_versions=sorted(set(keep_versions)) if keep_versions else None)
+        paths = sorted(paths)
+        if not paths:
+            return VacuumResult(paths=[], bytes=0)
+        if dry_run:
+            return VacuumResult(paths=paths, bytes=self._local_size(spec, paths))
+        # a real vacuum commits "VACUUM START" with the size of what it deletes
+        for commit in table.history(limit=5):
+            if commit.get("operation") == "VACUUM START":
+                size = (commit.get("operationMetrics") or {}).get("sizeOfDataToDelete")
+                return VacuumResult(paths=paths, bytes=None if size is None else int(size))
+        return VacuumResult(paths=paths, bytes=None)
+
+    def _local_size(self, spec: TableSpec, paths: list[str]) -> int | None:
+        if "://" in self.root:
+            return None
+        from urllib.parse import unquote
+
+        total = 0
+        for path in paths:
+            try:
+                total += os.path.getsize(os.path.join(self.uri(spec), unquote(path)))
+            except OSError:
+                pass  # gone already (another vacuum); it frees nothing
+        return total
+
+    def commit_times(self, spec: TableSpec, *, since_version: int = 0) -> dict[int, datetime]:
+        """Commit time (UTC) of every version from `since_version` to the current one that the log still holds."""
+        table = self._table(spec)
+        current = table.version()
+        if since_version > current:
+            return {}
+        history = table.history(limit=current - max(0, since_version) + 1)
+        return {int(commit["version"]): datetime.fromtimestamp(commit["timestamp"] / 1000, tz=timezone.utc)
+                for commit in history if "version" in commit and "timestamp" in commit}

@@ -1,0 +1,84 @@
+"""`facelake maintain` / `python -m jobs.maintain`: compact small files and vacuum old ones, table by table.
+
+Every table of the lake is compacted (each partition's small files rewritten into few
+large ones; rows unchanged) and vacuumed (files no version younger than the retention
+needs are deleted; time travel within the retention keeps working). The `frames`
+versions that `train_runs` rows were trained on are kept readable: the frames
+retention is raised to reach them, unless --force. Recorded in `runs`; --dry-run
+writes nothing and prints the files vacuum would delete.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from etl.config import SAFE_RETENTION_HOURS, MaintainConfig
+from etl.lake import Lake
+from etl.maintenance import NothingToMaintain, run_maintenance
+from jobs.output import format_table
+from schemas import ALL_TABLES
+
+log = logging.getLogger("facelake.maintain")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="facelake maintain", description=__doc__)
+    parser.add_argument("--lake", required=True, help="lake root")
+    parser.add_argument("--retention-hours", type=int, default=SAFE_RETENTION_HOURS,
+                        help=f"keep files that versions younger than this still need (default {SAFE_RETENTION_HOURS}, "
+                             "7 days; less needs --force)")
+    parser.add_argument("--target-size", type=int, default=None, metavar="MB",
+                        help="compacted file size in MB (default: the table's delta.targetFileSize, else 100)")
+    parser.add_argument("--force", action="store_true",
+                        help="allow a retention below 7 days and below the age of the frames versions train runs read")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="compact nothing, delete nothing, write nothing: print what vacuum would delete")
+    parser.add_argument("--only", nargs="+", choices=list(ALL_TABLES), metavar="TABLE",
+                        help=f"maintain only these tables: {', '.join(ALL_TABLES)}")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MaintainConfig:
+    return MaintainConfig(retention_hours=args.retention_hours, target_size_mb=args.target_size, force=args.force,
+                          dry_run=args.dry_run, tables=tuple(args.only or ()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.logs import setup_logging, stop_on_sigterm
+
+    setup_logging()
+    stop_on_sigterm()
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    lake = Lake(args.lake)
+    try:
+        summary = run_maintenance(lake=lake, config=config)
+    except NothingToMaintain as error:
+        log.error("%s", error)
+        return 2
+    except KeyboardInterrupt:
+        log.warning("maintenance interrupted; tables already done stay done, rerun to finish")
+        return 130
+    except Exception:  # the run is recorded as failed; say so and exit non-zero
+        log.exception("maintenance failed")
+        return 1
+    if config.dry_run:
+        for result in summary.tables:
+            sys.stdout.writelines(f"{lake.uri(ALL_TABLES[result.table])}/{path}\n" for path in result.vacuumed)
+    for line in format_table(summary.table()).splitlines():
+        log.info("%s", line)
+    label = "dry run (nothing changed)" if config.dry_run else f"run {summary.run_id}"
+    log.info("%s: %d tables in %.1f s", label, len(summary.tables), summary.elapsed_s)
+    if summary.failures:
+        log.error("maintenance failed for %s", ", ".join(t.table for t in summary.failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
