@@ -46,6 +46,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--accept-score", type=float, default=0.8, help="best face below this is 'low_score'")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--strict", action="store_true", help="exit non-zero when any video failed")
+    parser.add_argument("--watch", action="store_true",
+                        help="keep ingesting what is new every --interval seconds until SIGTERM/SIGINT")
+    parser.add_argument("--interval", type=float, default=300.0, help="seconds between the end of a --watch run and the next")
     return parser
 
 
@@ -192,15 +195,49 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.source).is_dir():
         log.error("--source %s is not a folder; pass the root of a SiW tree", args.source)
         return 2
+    if args.watch and not args.interval > 0:
+        log.error("--interval must be > 0 seconds, got %s", args.interval)
+        return 2
+    lake, address = Lake(args.lake), args.address or os.environ.get("RAY_ADDRESS")
+    if args.watch:
+        return watch(source=args.source, lake=lake, config=config, address=address, interval=args.interval,
+                     progress=not args.no_progress)
     try:
-        summary = run_ingest(source=args.source, lake=Lake(args.lake), config=config,
-                             address=args.address or os.environ.get("RAY_ADDRESS"), progress=not args.no_progress)
+        summary = run_ingest(source=args.source, lake=lake, config=config, address=address,
+                             progress=not args.no_progress)
     except KeyboardInterrupt:
         log.warning("ingest interrupted; finished videos are committed, rerun to complete")
         return 130
     for line in summary.lines():
         log.info("%s", line)
     return 1 if args.strict and summary.failures else 0
+
+
+def watch(*, source: str, lake: Lake, config: IngestConfig, address: str | None, interval: float,
+          progress: bool) -> int:
+    """Ingest what is new, wait `interval` seconds, repeat, until SIGTERM/SIGINT.
+
+    Each pass is an ordinary incremental run (its own `runs` row: found, processed,
+    unchanged), so a video is processed by the first pass that sees it and skipped by
+    every later one. A signal while waiting ends the loop at once (exit 0); a signal
+    during a pass commits the videos already finished, abandons those in flight (the
+    next run redoes them) and exits 130, as a plain run does.
+    """
+    passes = 0
+    while True:
+        try:
+            summary = run_ingest(source=source, lake=lake, config=config, address=address, progress=progress)
+        except KeyboardInterrupt:
+            log.warning("watch: stopped during pass %d; finished videos are committed", passes + 1)
+            return 130
+        passes += 1
+        log.info("watch: pass %d: %d found, %d processed, %d unchanged; next in %.0f s", passes,
+                 summary.videos_found, summary.videos_processed, summary.videos_unchanged, interval)
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            log.info("watch: stopped after %d passes", passes)
+            return 0
 
 
 if __name__ == "__main__":
