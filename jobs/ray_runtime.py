@@ -21,11 +21,14 @@ def init_ray(*, address: str | None, num_cpus: int):
     # ray.init installs its own SIGTERM handler in the driver (exit at once); keep the
     # job's, so SIGTERM still stops the job cleanly and records the run as interrupted
     sigterm_handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
-    runtime_env = {"env_vars": dict(WORKER_ENV)}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         log.info("connecting to the Ray cluster at %s", address)
-        ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+        # a submitted job's runtime_env may set these already (the driver then has them);
+        # Ray refuses to merge two runtime envs that set the same variable
+        env_vars = {name: value for name, value in WORKER_ENV.items() if name not in os.environ}
+        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None,
+                 logging_level=logging.WARNING)
     else:
         # A local Ray's workers inherit this process's environment. Passing it as a
         # runtime_env instead would make Ray start new workers through its runtime-env
