@@ -6,8 +6,10 @@ import logging
 import sys
 
 from etl.lake import Lake
+from etl.runs import RunRecord
 from etl.query import connect, execute, load_query, query_names, query_title
 from jobs.output import FORMATS, format_table
+from schemas import ALL_TABLES, RUNS
 
 log = logging.getLogger("facelake.audit")
 
@@ -44,9 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         log.error("unknown queries %s; known: %s", unknown, ", ".join(known))
         return 2
-    for name, title, table in run_audit(Lake(args.lake), names):
+    lake = Lake(args.lake)
+    # the answers go to stdout; the run (which questions, how many rows each) to `runs`,
+    # but only in an existing lake: a mistyped --lake must not become a new one
+    record = RunRecord(lake, job="audit", source=None, args={"only": names, "format": args.format})
+    recorded = any(lake.exists(spec) for spec in ALL_TABLES.values())
+    if recorded:
+        lake.ensure(RUNS)
+        record.start()
+    try:
+        results = run_audit(lake, names)
+    except BaseException as error:
+        if recorded:
+            record.finish(status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed", counts={},
+                          error=repr(error))
+        raise
+    for name, title, table in results:
         heading = f"## {name}: {title}" if args.format == "markdown" else f"== {name}: {title} ({table.num_rows} rows)"
         sys.stdout.write(f"{heading}\n{format_table(table, args.format)}\n\n")
+    if recorded:
+        record.finish(status="succeeded", counts={"rows": {name: table.num_rows for name, _, table in results}})
     return 0
 
 
