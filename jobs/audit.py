@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         log.error("unknown queries %s; known: %s", unknown, ", ".join(known))
         return 2
-    for name, title, table in run_audit(Lake(args.lake), names):
+    for name, title, table in run_audit(Lake.open(args.lake), names):
         heading = f"## {name}: {title}" if args.format == "markdown" else f"== {name}: {title} ({table.num_rows} rows)"
         sys.stdout.write(f"{heading}\n{format_table(table, args.format)}\n\n")
     return 0
