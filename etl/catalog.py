@@ -7,6 +7,12 @@ themselves) and defines `CREATE VIEW frames AS SELECT * FROM delta_scan('<abs pa
 for every table that exists (an empty view with the table's columns for one not
 written yet). Views hold absolute paths: move the lake, then run any job to refresh.
 Every job that writes refreshes the catalog when it finishes.
+
+An object-store lake (`s3://`) gets no catalog file: DuckDB would need its httpfs
+extension (not bundled in the duckdb wheel, not downloadable here) and the lake's
+credentials stored as a DuckDB secret, and facelake writes secrets nowhere. Query such
+a lake with `facelake sql` / `facelake audit`, which read it through pyarrow
+(`etl.query.connect`).
 """
 from __future__ import annotations
 
@@ -59,8 +65,11 @@ def _empty_select(connection, spec) -> str:
 
 
 def refresh_catalog_if_local(lake: Lake) -> None:
-    """Keep LAKE/catalog.duckdb current after a job; a lake is complete without it, so only warn."""
-    if "://" in lake.root:
+    """Keep LAKE/catalog.duckdb current after a job; a lake is complete without it, so only warn.
+
+    An object-store lake has no catalog file (see the module's docstring)."""
+    if not lake.is_local:
+        log.debug("no catalog file for the object-store lake %s; use facelake sql/audit", lake.root)
         return
     try:
         refresh_catalog(lake)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +49,35 @@ class LakeError(RuntimeError):
     """A lake table cannot be used as asked (missing, or from a newer facelake)."""
 
 
+COMMIT_ATTEMPTS = 8
+
+
+def _commit_failed(error: BaseException) -> bool:
+    """A commit another writer won (delta-rs's conflict checker, or version N already taken)."""
+    from deltalake.exceptions import CommitFailedError
+
+    return isinstance(error, CommitFailedError)
+
+
+def _with_commit_retries(what: str, commit):
+    """Run `commit` again, on the table's newest version, when a concurrent writer won the race.
+
+    Only for idempotent commits: an append of fresh rows, a predicate overwrite (it
+    replaces whatever the other writer put under the same predicate), a delete.
+    """
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return commit()
+        except Exception as error:  # noqa: BLE001 - filtered just below
+            if not _commit_failed(error) or attempt == COMMIT_ATTEMPTS:
+                raise
+            delay = min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random())
+            log.info("%s: a concurrent commit won (%s); retrying on the new version in %.2f s (attempt %d of %d)",
+                     what, str(error).splitlines()[0], delay, attempt + 1, COMMIT_ATTEMPTS)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def sql_string(value: str) -> str:
     """A SQL string literal for a delta-rs predicate (quotes doubled, never formatted raw)."""
     return "'" + value.replace("'", "''") + "'"
@@ -79,10 +110,15 @@ def _writer_properties(spec: TableSpec):
 
 @dataclass(frozen=True)
 class Lake:
-    """A lake root (local folder or object-store URI) holding one Delta table per spec."""
+    """A lake root (local folder or object-store URI) holding one Delta table per spec.
+
+    `storage_options` reach an object store (see `etl.storage`); they hold secrets, so
+    the repr leaves them out. Jobs build their lake with `Lake.open`, which takes them
+    from the environment and `FACELAKE_STORAGE_OPTIONS`.
+    """
 
     root: str
-    storage_options: dict[str, str] = field(default_factory=dict)
+    storage_options: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.root:
@@ -90,18 +126,34 @@ class Lake:
         if "://" not in self.root:
             object.__setattr__(self, "root", os.path.abspath(self.root))
 
+    @classmethod
+    def open(cls, root: str, *, environ=None) -> "Lake":
+        """The lake at `root` (a folder, or `s3://bucket/prefix` with options from the environment)."""
+        from etl.storage import resolve_storage_options
+
+        if not root:
+            raise ValueError("lake root is empty; pass a folder path or an s3:// URI")
+        return cls(root, storage_options=resolve_storage_options(root, environ))
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root
+
+    def _options(self) -> dict[str, str] | None:
+        return dict(self.storage_options) if self.storage_options else None
+
     def uri(self, spec: TableSpec) -> str:
         return f"{self.root.rstrip('/')}/{spec.name}"
 
     def exists(self, spec: TableSpec) -> bool:
         from deltalake import DeltaTable
 
-        return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options or None)
+        return DeltaTable.is_deltatable(self.uri(spec), storage_options=self._options())
 
     def _table(self, spec: TableSpec, version: int | None = None):
         from deltalake import DeltaTable
 
-        table = DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options or None)
+        table = DeltaTable(self.uri(spec), version=version, storage_options=self._options())
         match = DESCRIPTION_PATTERN.match(table.metadata().description or "")
         written = int(match["version"]) if match else 1
         if written > spec.version:
@@ -146,26 +198,40 @@ class Lake:
     def dataset(self, spec: TableSpec, *, version: int | None = None):
         """A pyarrow dataset of the table's files at `version` (for DuckDB and scans); the table must exist.
 
-        Local tables are read by pyarrow's own Parquet dataset over the version's files:
+        Local and S3 tables are read by pyarrow's own Parquet dataset over the version's
+        files (on S3 through pyarrow's S3FileSystem with the lake's storage options):
         delta-rs's `to_pyarrow_dataset` routes reads through a Python filesystem handler
         whose threads can still run when the interpreter exits, and the process then
         aborts ("terminate called without an active exception") instead of exiting.
+        Other object stores (gs://, az://) use `to_pyarrow_dataset`.
         """
+        from etl.storage import S3_SCHEMES, arrow_path, arrow_s3_filesystem, scheme
+
         table = self._table(spec, version)
-        if "://" in self.root:
-            return table.to_pyarrow_dataset()
+        files, base, filesystem = table.file_uris(), self.uri(spec), None
+        if not self.is_local:
+            if scheme(self.root) not in S3_SCHEMES:
+                return table.to_pyarrow_dataset()
+            filesystem = arrow_s3_filesystem(self.storage_options)
+            files, base = [arrow_path(f) for f in files], arrow_path(base)
         import pyarrow.dataset as pds
 
         written = {f.name for f in table.schema().fields}
         columns = [f for f in spec.schema if f.name in written and f.name not in spec.partition_by]
         partitions = [spec.schema.field(name) for name in spec.partition_by]
         partitioning = pds.partitioning(pa.schema(partitions), flavor="hive") if partitions else None
-        return pds.dataset(table.file_uris(), schema=pa.schema(columns + partitions), format="parquet",
-                           partitioning=partitioning, partition_base_dir=self.uri(spec))
+        return pds.dataset(files, schema=pa.schema(columns + partitions), format="parquet", filesystem=filesystem,
+                           partitioning=partitioning, partition_base_dir=base)
 
     def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
+        rows = cast_to_spec(table, spec)
+        _with_commit_retries(f"{mode} into {spec.name}", lambda: self._write_once(spec, rows, mode=mode, predicate=predicate))
+
+    def _write_once(self, spec: TableSpec, rows: pa.Table, *, mode: str, predicate: str | None) -> None:
         from deltalake import write_deltalake
 
+        if mode == "overwrite" and not self.exists(spec):
+            mode, predicate = "append", None  # created since the caller looked: nothing to replace yet
         schema_mode = None
         if self.exists(spec):
             existing = self._table(spec)  # refuses a table written by a newer facelake
@@ -174,14 +240,14 @@ class Lake:
                 schema_mode = "merge"  # adds the columns this facelake has and the table lacks
         write_deltalake(
             self.uri(spec),
-            cast_to_spec(table, spec),
+            rows,
             mode=mode,
             predicate=predicate,
             schema_mode=schema_mode,
             writer_properties=_writer_properties(spec),
             partition_by=list(spec.partition_by) or None,
             description=table_description(spec),
-            storage_options=self.storage_options or None,
+            storage_options=self._options(),
         )
 
     def append(self, spec: TableSpec, table: pa.Table) -> None:
@@ -200,7 +266,7 @@ class Lake:
                 self._write(spec, table, mode="append")
             return
         if table.num_rows == 0:
-            self._table(spec).delete(predicate)
+            _with_commit_retries(f"delete from {spec.name}", lambda: self._table(spec).delete(predicate))
             return
         self._write(spec, table, mode="overwrite", predicate=predicate)
 
@@ -211,15 +277,20 @@ class Lake:
             return
         from deltalake import write_deltalake
 
-        write_deltalake(
-            self.uri(spec),
-            spec.schema.empty_table(),
-            mode="append",
-            partition_by=list(spec.partition_by) or None,
-            description=table_description(spec),
-            storage_options=self.storage_options or None,
-        )
-        log.debug("created table %s", self.uri(spec))
+        def create() -> None:
+            if self.exists(spec):
+                return  # another writer created it meanwhile
+            write_deltalake(
+                self.uri(spec),
+                spec.schema.empty_table(),
+                mode="append",
+                partition_by=list(spec.partition_by) or None,
+                description=table_description(spec),
+                storage_options=self._options(),
+            )
+            log.debug("created table %s", self.uri(spec))
+
+        _with_commit_retries(f"create {spec.name}", create)
 
     def written_columns(self, spec: TableSpec) -> list[str]:
         """The columns the table's current version has (an older table may lack new ones)."""
@@ -292,7 +363,7 @@ class Lake:
         return VacuumResult(paths=paths, bytes=None)
 
     def _local_size(self, spec: TableSpec, paths: list[str]) -> int | None:
-        if "://" in self.root:
+        if not self.is_local:
             return None
         from urllib.parse import unquote
 

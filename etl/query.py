@@ -35,18 +35,23 @@ def connect(lake: Lake):
     On a local lake each view reads the data files of the table's current Delta version
     with DuckDB's own Parquet reader (parallel, with projection pushdown: several times
     faster than scanning a pyarrow dataset); file access is then limited to the lake
-    folder. Object-store lakes are registered as pyarrow datasets.
+    folder. An object-store lake's tables are pyarrow datasets of the same files (read
+    by pyarrow with the lake's storage options, which DuckDB never sees: its httpfs
+    extension is not installable offline, and the options would have to be handed to
+    DuckDB as a secret); DuckDB's own file access is then off entirely.
     """
     import duckdb
 
     connection = duckdb.connect()
-    local = "://" not in lake.root
+    local = lake.is_local
     for name, spec in ALL_TABLES.items():
         files = lake.file_uris(spec) if lake.exists(spec) else []
         if files and local:
             connection.execute(_parquet_view(name, spec, files, lake.written_columns(spec), _duckdb_types(connection, spec)))
         elif files:
-            connection.register(name, lake.dataset(spec))
+            dataset = lake.dataset(spec)
+            connection.register(f"_arrow_{name}", dataset)
+            connection.execute(_dataset_view(name, spec, dataset.schema.names, _duckdb_types(connection, spec)))
         else:
             connection.register(name, spec.schema.empty_table())
     # the data files of every table's current version, from the Delta logs (storage audits)
@@ -84,6 +89,15 @@ def _parquet_view(name: str, spec, files: list[str], written: list[str], types: 
     hive = "true" if spec.partition_by else "false"
     return (f'CREATE VIEW "{name}" AS SELECT {columns} FROM '
             f"read_parquet([{listing}], hive_partitioning = {hive}, union_by_name = true)")
+
+
+def _dataset_view(name: str, spec, present: list[str], types: dict[str, str]) -> str:
+    """A view over the registered dataset `_arrow_<name>`, columns in schema order (a column
+    the table's version lacks is a typed NULL), like `_parquet_view`."""
+    columns = ", ".join(
+        f'"{c}"' if c in present else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names
+    )
+    return f'CREATE VIEW "{name}" AS SELECT {columns} FROM "_arrow_{name}"'
 
 
 def check_read_only(connection, sql: str) -> None:

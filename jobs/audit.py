@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         log.error("unknown queries %s; known: %s", unknown, ", ".join(known))
         return 2
-    lake = Lake(args.lake)
-    # the answers go to stdout; the run (which questions, how many rows each) to `runs`,
-    # but only in an existing lake: a mistyped --lake must not become a new one
+    lake = Lake.open(args.lake)
+    # the answers go to stdout; the run (which questions, how many rows each) to `runs` once
+    # it ended (so the audit's own answers never show it running), and only in an existing
+    # lake: a mistyped --lake must not become a new one
     record = RunRecord(lake, job="audit", source=None, args={"only": names, "format": args.format})
     recorded = any(lake.exists(spec) for spec in ALL_TABLES.values())
     if recorded:
         lake.ensure(RUNS)
-        record.start()
     try:
         results = run_audit(lake, names)
     except BaseException as error:

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     args = build_parser().parse_args(argv)
-    lake = Lake(args.lake)
+    lake = Lake.open(args.lake)
     try:
         if args.undo or args.restore:
             model = resolve_model(lake, args.source, args.model)

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         log.error("%s", error)
         return 2
-    lake = Lake(args.lake)
+    lake = Lake.open(args.lake)
     try:
         summary = run_embed(lake=lake, config=config, address=args.address or os.environ.get("RAY_ADDRESS"))
     except KeyboardInterrupt:

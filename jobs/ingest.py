@@ -32,7 +32,7 @@ log = logging.getLogger("facelake.ingest")
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="facelake ingest", description=__doc__)
     parser.add_argument("--source", required=True, help="root of the SiW tree (holding Train/ and Test/)")
-    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing)")
+    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing) or s3://bucket/prefix (storage options from AWS_* and FACELAKE_STORAGE_OPTIONS)")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="videos processed at once (Ray tasks in flight)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray num_gpus per video task")
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch and not args.interval > 0:
         log.error("--interval must be > 0 seconds, got %s", args.interval)
         return 2
-    lake, address = Lake(args.lake), args.address or os.environ.get("RAY_ADDRESS")
+    lake, address = Lake.open(args.lake), args.address or os.environ.get("RAY_ADDRESS")
     if args.watch:
         return watch(source=args.source, lake=lake, config=config, address=address, interval=args.interval,
                      progress=not args.no_progress)

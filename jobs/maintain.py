@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         log.error("%s", error)
         return 2
-    lake = Lake(args.lake)
+    lake = Lake.open(args.lake)
     try:
         summary = run_maintenance(lake=lake, config=config)
     except NothingToMaintain as error:

@@ -36,7 +36,9 @@ def init_ray(*, address: str | None, num_cpus: int):
         for name, value in WORKER_ENV.items():
             os.environ.setdefault(name, value)
         log.info("starting a local Ray with %d CPUs", num_cpus)
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+        # "local": a new Ray of our own even when `ray start` runs on this machine (a plain
+        # ray.init() would join that cluster, and refuse num_cpus there)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     if callable(sigterm_handler):
         signal.signal(signal.SIGTERM, sigterm_handler)
     return ray

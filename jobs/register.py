@@ -75,7 +75,7 @@ class RegisterSummary:
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="facelake register", description=__doc__)
     parser.add_argument("--source", required=True, help="root of the photo tree: one folder per user")
-    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing)")
+    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing) or s3://bucket/prefix (storage options from AWS_* and FACELAKE_STORAGE_OPTIONS)")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="Ray tasks in flight")
     parser.add_argument("--photos-per-task", type=int, default=16)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--source %s is not a folder; pass the root holding one folder per user", args.source)
         return 2
     try:
-        summary = run_register(source=args.source, lake=Lake(args.lake), config=config,
+        summary = run_register(source=args.source, lake=Lake.open(args.lake), config=config,
                                address=args.address or os.environ.get("RAY_ADDRESS"))
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.suffix.lower() not in (".html", ".htm"):
         log.error("--out %s: the report is HTML; give a file name ending in .html", args.out)
         return 2
-    html = build_report(Lake(args.lake))
+    html = build_report(Lake.open(args.lake))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(html, encoding="utf-8")
     log.info("report written: %s (%.1f MB)", args.out, len(html) / 1e6)

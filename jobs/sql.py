@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             sql = args.file.read_text()
         else:
             sql = load_query(args.query) if args.query else args.sql
-        result = run_query(Lake(args.lake), sql, dict(args.param))
+        result = run_query(Lake.open(args.lake), sql, dict(args.param))
     except (ValueError, duckdb.Error) as error:
         log.error("%s", error)
         return 2

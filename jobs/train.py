@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return 2
     try:
-        results = run_train(lake=Lake(args.lake), out=args.out, config=config,
+        results = run_train(lake=Lake.open(args.lake), out=args.out, config=config,
                             address=args.address or os.environ.get("RAY_ADDRESS"))
     except ValueError as error:
         log.error("%s", error)
