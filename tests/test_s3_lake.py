@@ -304,3 +304,29 @@ def test_concurrent_replace_where_of_the_same_keys_is_retried_and_never_duplicat
     keys = _frame_keys(Lake.open(root, environ=s3["env"]))
     assert sorted(keys) == sorted((f"Train/live/001/k{k}", i) for k in range(4) for i in range(3))
     assert sum(retried) >= 1  # the race happened and the loser's commit was redone, not lost or doubled
+
+
+def test_train_and_maintain_on_s3(s3, tmp_path):
+    """`train` reads frames from the S3 lake at a pinned version; `maintain` compacts it and keeps that version."""
+    from etl.sample_tree import write_sample_tree
+    from schemas import FRAMES, RUNS, TRAIN_RUNS
+
+    write_sample_tree(tmp_path / "siw", subjects=4, seconds=0.5, seed=3)  # P1 needs 2 training subjects
+    uri = f"s3://{BUCKET}/train-lake"
+    _job(s3, "ingest", "--source", str(tmp_path / "siw"), "--lake", uri, "--no-progress", "--commit-every", "2")
+    _job(s3, "train", "--lake", uri, "--out", str(tmp_path / "models"), "--epochs", "1", "--batch-size", "32",
+         timeout=600)
+    lake = _lake(s3, "train-lake")
+    (trained,) = lake.read(TRAIN_RUNS).to_pylist()
+    assert trained["frames_version"] == lake.version(FRAMES)
+    assert (tmp_path / "models" / "P1" / "model.tflite").is_file()
+    files_before = len(lake.file_uris(FRAMES))
+    rows_before = lake.read(FRAMES, columns=["video_id", "frame_index"]).num_rows
+
+    _job(s3, "maintain", "--lake", uri)
+    assert len(lake.file_uris(FRAMES)) < files_before
+    pinned = lake.read(FRAMES, columns=["video_id", "frame_index"], version=trained["frames_version"])
+    assert pinned.num_rows == rows_before == lake.read(FRAMES, columns=["video_id", "frame_index"]).num_rows
+    runs = lake.read(RUNS)
+    assert sorted(runs.column("job").to_pylist()) == ["ingest", "maintain", "train"]
+    assert set(runs.column("status").to_pylist()) == {"succeeded"}
