@@ -266,7 +266,10 @@ class Lake:
                 self._write(spec, table, mode="append")
             return
         if table.num_rows == 0:
-            _with_commit_retries(f"delete from {spec.name}", lambda: self._table(spec).delete(predicate))
+            # the table's writer properties here too: the files a delete rewrites must keep
+            # blob columns free of dictionaries and min/max statistics like every other write
+            _with_commit_retries(f"delete from {spec.name}", lambda: self._table(spec).delete(
+                predicate, writer_properties=_writer_properties(spec)))
             return
         self._write(spec, table, mode="overwrite", predicate=predicate)
 

@@ -15,6 +15,7 @@ COMMANDS = {
     "embed": ("jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
     "train": ("jobs.train", "train the live/spoof classifier with Ray Train on SiW protocols; metrics, TFLite, model card"),
     "dedup": ("jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
+    "forget": ("jobs.forget", "erase one person (--subject ID or --user NAME) from every table, bytes and older versions included; recorded by a hash"),
     "maintain": ("jobs.maintain", "compact small files and vacuum old ones in every table; keeps the frames versions train runs read"),
     "predict": ("jobs.predict", "score images or videos with a trained live/spoof model (Keras or TFLite), JSON lines out"),
 }

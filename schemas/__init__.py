@@ -4,6 +4,7 @@ Data is cast to these schemas at the write boundary (``etl.lake``), never inferr
 """
 from schemas.spec import TableSpec
 from schemas.embeddings import EMBEDDINGS
+from schemas.erasures import ERASURES
 from schemas.frames import FRAMES
 from schemas.identities import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
 from schemas.photos import PHOTOS
@@ -13,8 +14,9 @@ from schemas.videos import VIDEOS
 
 ALL_TABLES: dict[str, TableSpec] = {
     spec.name: spec
-    for spec in (VIDEOS, FRAMES, PHOTOS, EMBEDDINGS, IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS, TRAIN_RUNS, RUNS)
+    for spec in (VIDEOS, FRAMES, PHOTOS, EMBEDDINGS, IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS, TRAIN_RUNS, RUNS,
+                 ERASURES)
 }
 
 __all__ = ["TableSpec", "VIDEOS", "FRAMES", "PHOTOS", "EMBEDDINGS", "IDENTITY_PAIRS", "IDENTITY_MERGES",
-           "LABEL_CHECKS", "TRAIN_RUNS", "RUNS", "ALL_TABLES"]
+           "LABEL_CHECKS", "TRAIN_RUNS", "RUNS", "ERASURES", "ALL_TABLES"]

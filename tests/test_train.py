@@ -111,8 +111,10 @@ def test_augmentation_differs_between_epochs_but_evaluation_does_not():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 55, 55, 3), dtype=np.uint8)
     labels = np.arange(8) % 2
-    train = make_dataset(images, labels, input_size=48, batch_size=8, training=True, shuffle=False)
-    first, second = [next(iter(train))[0].numpy() for _ in range(2)]
+    # one iterator over the repeated dataset, as training reads it: a batch of 8 is one epoch
+    batches = iter(make_dataset(images, labels, input_size=48, batch_size=8, training=True, shuffle=False,
+                                repeat=True))
+    first, second = [next(batches)[0].numpy() for _ in range(2)]
     assert first.shape == (8, 48, 48, 3)
     assert not np.array_equal(first, second)  # cache() before the random crop/flip
     evaluation = make_dataset(images, labels, input_size=48, batch_size=8, training=False)

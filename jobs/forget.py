@@ -1,0 +1,79 @@
+"""`facelake forget` / `python -m jobs.forget`: erase one person from a local lake, bytes included.
+
+--subject ID removes a SiW subject (videos, frames, their face vectors and identity rows);
+--user NAME removes a registry user (photos, their face vectors and identity rows). Rows
+of other jobs in `runs` that name them keep their row with the name replaced. Every
+table that can hold that kind of person is then vacuumed with retention 0: the files
+that held them leave the disk, and time travel to versions before the erasure is gone
+on those tables. `train_runs` keep their metrics; models trained on the person's frames
+are not retrained (the erasure lists them). Source trees are not touched.
+
+Recorded in `erasures` and `runs` by a sha256 of the id, never the id itself. --dry-run
+counts what would go and changes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from etl.erasure import ForgetRequest, check_lake, run_forget
+from etl.lake import Lake
+from jobs.output import format_table
+
+log = logging.getLogger("facelake.forget")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="facelake forget", description=__doc__,
+                                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", required=True, help="lake root (a local folder)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--subject", metavar="ID", help="SiW subject number (7 or 007)")
+    who.add_argument("--user", metavar="NAME", help="registry user name (the user's folder in the photo tree)")
+    parser.add_argument("--dry-run", action="store_true", help="count what would be removed; change nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.logs import setup_logging, stop_on_sigterm
+
+    setup_logging()
+    stop_on_sigterm()
+    args = build_parser().parse_args(argv)
+    try:
+        request = ForgetRequest.from_options(subject=args.subject, user=args.user, dry_run=args.dry_run)
+        lake = Lake(args.lake)
+        check_lake(lake)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
+    log.info("forgetting %s in %s%s", request.label, lake.root, " (dry run)" if request.dry_run else "")
+    try:
+        summary = run_forget(lake=lake, request=request)
+    except KeyboardInterrupt:
+        log.warning("forget interrupted; tables already erased stay erased: rerun the same forget to finish")
+        return 130
+    except Exception:  # the run is recorded as failed; say so and exit non-zero
+        log.exception("forget failed; rerun the same forget to finish")
+        return 1
+    if summary.tables and summary.status != "nothing_found":
+        for line in format_table(summary.table()).splitlines():
+            log.info("%s", line)
+    if summary.status == "nothing_found":
+        log.info("nothing to forget: no table of %s holds %s", lake.root, request.label)
+    elif request.dry_run:
+        log.info("dry run (nothing changed): %d rows would be removed, %d runs rows redacted", summary.rows_removed,
+                 summary.rows_redacted)
+    else:
+        log.info("erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
+                 summary.erasure_id, summary.run_id, request.label, summary.rows_removed, summary.rows_redacted,
+                 sum(t.files_vacuumed for t in summary.tables), summary.elapsed_s)
+        if summary.models_not_retrained:
+            log.warning("%d train runs read frames that held %s; their models are not retrained: %s",
+                        len(summary.models_not_retrained), request.label, ", ".join(summary.models_not_retrained))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
