@@ -503,6 +503,7 @@ def models_trained_on(lake: Lake, request: ForgetRequest) -> list[str]:
 def _vacuum(lake: Lake, spec: TableSpec, outcome: TableOutcome) -> None:
     result = lake.vacuum(spec, retention_hours=0, enforce=False, dry_run=False)
     outcome.files_vacuumed, outcome.bytes_vacuumed = len(result.paths), result.bytes
+    lake.purge_log(spec)  # older commits' statistics and predicates can still name the person
 
 
 def unfinished_erasures(lake: Lake, request: ForgetRequest) -> list[str]:

@@ -387,3 +387,19 @@ class Lake:
         history = table.history(limit=current - max(0, since_version) + 1)
         return {int(commit["version"]): datetime.fromtimestamp(commit["timestamp"] / 1000, tz=timezone.utc)
                 for commit in history if "version" in commit and "timestamp" in commit}
+
+    def purge_log(self, spec: TableSpec) -> None:
+        """Forget the table's commit history: checkpoint the current version, delete every older commit file.
+
+        Old commits keep per-file statistics and write predicates that can name a person
+        after their rows and files are gone (`facelake forget`). Versions before the
+        checkpoint can no longer be loaded afterwards. The table's own log retention is
+        restored by a last, empty commit.
+        """
+        table = self._table(spec)
+        retention = table.metadata().configuration.get("delta.logRetentionDuration")
+        table.alter.set_table_properties({"delta.logRetentionDuration": "interval 0 seconds"})
+        table = self._table(spec)
+        table.create_checkpoint()
+        table.cleanup_metadata()
+        table.alter.set_table_properties({"delta.logRetentionDuration": retention or "interval 30 days"})
