@@ -21,3 +21,19 @@ def stop_on_sigterm() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.Logger):
+    """The prologue every long-running job shares: logging, SIGTERM as Ctrl-C, arguments, typed config.
+
+    Returns `(args, config)`, or None when the config does not validate (the reason is
+    already logged; the job exits 2 before any work).
+    """
+    setup_logging()
+    stop_on_sigterm()
+    args = parser.parse_args(argv)
+    try:
+        return args, config_from_args(args)
+    except ValueError as error:
+        log.error("%s", error)
+        return None

@@ -45,16 +45,12 @@ def config_from_args(args: argparse.Namespace) -> MaintainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging, stop_on_sigterm
+    from jobs.logs import start_job
 
-    setup_logging()
-    stop_on_sigterm()
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        log.error("%s", error)
+    started = start_job(build_parser(), config_from_args, argv, log=log)
+    if started is None:
         return 2
+    args, config = started
     lake = Lake.open(args.lake)
     try:
         summary = run_maintenance(lake=lake, config=config)

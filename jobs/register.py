@@ -180,16 +180,12 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging, stop_on_sigterm
+    from jobs.logs import start_job
 
-    setup_logging()
-    stop_on_sigterm()
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        log.error("%s", error)
+    started = start_job(build_parser(), config_from_args, argv, log=log)
+    if started is None:
         return 2
+    args, config = started
     if not Path(args.source).is_dir():
         log.error("--source %s is not a folder; pass the root holding one folder per user", args.source)
         return 2
