@@ -42,6 +42,12 @@ ids (never images or vectors) in per-file min/max statistics (video_id, photo_id
 and in other jobs' write predicates (`photo_id IN (...)`, `face_key IN (...)`) until
 the log before the erasure is dropped, which etl.lake cannot do yet.
 
+On an object store (`s3://`) the vacuum deletes the objects that held the person. A
+bucket that keeps object versions (versioning, soft delete, object lock) keeps them as
+noncurrent versions that no Delta reader sees but the store still holds: forget cannot
+list or delete those, and says so in a warning; expire them with the store's lifecycle
+rules (NoncurrentVersionExpiration) or delete them with its own tools.
+
 Recorded in `runs` (job forget, arguments: kind and the hash) and in `erasures` (the
 hash and the counts; see schemas/erasures.py).
 """
@@ -109,7 +115,7 @@ def sha256_hex(text: str) -> str:
 
 
 class ForgetRefused(ValueError):
-    """The lake cannot be erased from as asked (no tables there, or not a local folder)."""
+    """The lake cannot be erased from as asked (no tables there)."""
 
 
 class ErasureError(RuntimeError):
@@ -172,11 +178,7 @@ class ForgetRequest:
 
 
 def check_lake(lake: Lake) -> None:
-    """Refuse an object-store lake and a folder holding no facelake table, before any work."""
-    if "://" in lake.root:
-        raise ForgetRefused(f"forget erases bytes from a local lake folder, got {lake.root}: on an object store "
-                            "deleted objects can outlive a vacuum (bucket versioning, soft delete); copy the lake "
-                            "locally or erase with the store's own tools")
+    """Refuse a lake holding no facelake table, before any work."""
     if not any(lake.exists(spec) for spec in ALL_TABLES.values()):
         raise ForgetRefused(f"the lake at {lake.root} holds none of the tables {', '.join(ALL_TABLES)}; "
                             "pass the root that holds them")
@@ -556,6 +558,10 @@ def run_forget(*, lake: Lake, request: ForgetRequest, run_id: str | None = None)
         summary.elapsed_s = time.perf_counter() - started
         return summary
 
+    if not lake.is_local:
+        log.warning("%s is an object store: the vacuum deletes the objects that held %s, but a bucket that keeps "
+                    "object versions (versioning, soft delete) still holds them as noncurrent versions; expire "
+                    "those with a lifecycle rule", lake.root, request.label)
     unfinished = unfinished_erasures(lake, request)
     record = RunRecord(lake, job="forget", source=lake.root, run_id=run_id,
                        args={"kind": request.kind, "person_sha256": request.sha256, "dry_run": False})

@@ -1,4 +1,4 @@
-"""`facelake forget` / `python -m jobs.forget`: erase one person from a local lake, bytes included.
+"""`facelake forget` / `python -m jobs.forget`: erase one person from a lake, bytes included.
 
 --subject ID removes a SiW subject (videos, frames, their face vectors and identity rows);
 --user NAME removes a registry user (photos, their face vectors and identity rows). Rows
@@ -27,7 +27,7 @@ log = logging.getLogger("facelake.forget")
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="facelake forget", description=__doc__,
                                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", required=True, help="lake root (a local folder)")
+    parser.add_argument("--lake", required=True, help="lake root: a folder or s3://bucket/prefix (storage options as for every job)")
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--subject", metavar="ID", help="SiW subject number (7 or 007)")
     who.add_argument("--user", metavar="NAME", help="registry user name (the user's folder in the photo tree)")
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         request = ForgetRequest.from_options(subject=args.subject, user=args.user, dry_run=args.dry_run)
-        lake = Lake(args.lake)
+        lake = Lake.open(args.lake)
         check_lake(lake)
     except ValueError as error:
         log.error("%s", error)

@@ -6,6 +6,7 @@ packages; the ingest is the real CLI in a subprocess with a real local Ray.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_ARGS = {"subjects": 2, "seconds": 1.0, "seed": 7}
+# the local S3 server (`s3` fixture): one bucket, and a secret that must appear nowhere it is not given
+BUCKET = "facelake-test"
+SECRET = "s3cr3t-Kz9wQ4vN7xLp2RtY"
+ACCESS_KEY = "AKIDFACELAKETEST"
 
 
 def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
@@ -85,3 +90,41 @@ def clean_ingest(sample, tmp_path_factory) -> CleanIngest:
     before = tree_digest(sample.root)
     result = run_ingest_cli(sample.root, lake)
     return CleanIngest(lake=lake, digest_before=before, digest_after=tree_digest(sample.root), log=result.stderr)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 on a free port of 127.0.0.1 with one bucket; yields the environment for jobs.
+
+    The endpoint and region come from the environment, the credentials from the
+    FACELAKE_STORAGE_OPTIONS file, so both sources are exercised.
+    """
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "s3_server.py")], cwd=REPO,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("PORT "), f"the S3 server did not start: {line!r}"
+        endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
+        options = tmp_path_factory.mktemp("s3") / "storage.json"
+        options.write_text(json.dumps({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}))
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
+               "FACELAKE_STORAGE_OPTIONS": str(options)}
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+                              aws_secret_access_key=SECRET, region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield {"env": env, "client": client, "logs": []}
+    finally:
+        server.stdin.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def s3_job_env(s3) -> dict[str, str]:
+    """The environment of a job run against the `s3` fixture's server: its options, no stray AWS credentials."""
+    env = dict(os.environ)
+    for name in ("RAY_ADDRESS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(name, None)
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **s3["env"])
+    return env

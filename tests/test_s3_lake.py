@@ -32,54 +32,14 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from conftest import REPO
+from conftest import BUCKET, REPO, SECRET, s3_job_env
 
-BUCKET = "facelake-test"
-SECRET = "s3cr3t-Kz9wQ4vN7xLp2RtY"  # the secret access key: must appear nowhere it is not given
-ACCESS_KEY = "AKIDFACELAKETEST"
 SAMPLE = ("--subjects", "2", "--seconds", "1.0", "--seed", "7")
 FAST = ("--frame-stride", "10", "--workers", "1", "--commit-every", "2")
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """moto's S3 on a free port of 127.0.0.1 with one bucket; yields the environment for jobs.
-
-    The endpoint and region come from the environment, the credentials from the
-    FACELAKE_STORAGE_OPTIONS file, so both sources are exercised.
-    """
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "s3_server.py")], cwd=REPO,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        assert line.startswith("PORT "), f"the S3 server did not start: {line!r}"
-        endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
-        options = tmp_path_factory.mktemp("s3") / "storage.json"
-        options.write_text(json.dumps({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}))
-        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
-               "FACELAKE_STORAGE_OPTIONS": str(options)}
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                              aws_secret_access_key=SECRET, region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield {"env": env, "client": client, "logs": []}
-    finally:
-        server.stdin.close()
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _env(s3) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("RAY_ADDRESS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        env.pop(name, None)
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **s3["env"])
-    return env
-
-
 def _start(s3, module: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=_env(s3),
+    return subprocess.Popen([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=s3_job_env(s3),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
