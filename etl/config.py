@@ -66,6 +66,7 @@ class IngestConfig:
     full: bool = False  # reprocess every video, even unchanged ones
     commit_every: int = 4  # videos per Delta commit
     max_task_retries: int = 3  # Ray retries of a video whose worker died
+    task_memory_mb: int = 4096  # how much one video may grow its worker's memory (0: no limit); etl/memory_guard.py
 
     def __post_init__(self) -> None:
         _require(self.crops in CROP_FORMATS, f"crops {self.crops!r} is not one of {', '.join(CROP_FORMATS)}")
@@ -74,6 +75,7 @@ class IngestConfig:
         _require(0.0 <= self.gpus_per_worker <= 8.0, f"gpus_per_worker must be in [0, 8], got {self.gpus_per_worker}")
         _require(self.commit_every >= 1, f"commit_every must be >= 1, got {self.commit_every}")
         _require(self.max_task_retries >= 0, f"max_task_retries must be >= 0, got {self.max_task_retries}")
+        _require(self.task_memory_mb >= 0, f"task_memory_mb must be >= 0 (0: no limit), got {self.task_memory_mb}")
 
     def processing_hash(self) -> str:
         """A hash of every setting that changes what a video's rows contain."""

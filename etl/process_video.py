@@ -20,6 +20,7 @@ from etl.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
 from etl.detect import FaceDetector
 from etl.encode import encode_image
 from etl.locate import Located, locate_faces
+from etl.memory_guard import MemoryGuard
 from etl.scan import VideoSource
 from etl.sharpness import android_sharpness_count, laplacian_variance
 from schemas import FRAMES, VIDEOS
@@ -128,14 +129,19 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
 
     rows = _FrameRows(video, detector, run_id)
     chunk: list[tuple[int, np.ndarray]] = []
+    guard = MemoryGuard(config.task_memory_mb, what=f"video {video.rel_path}")
     reader = FrameReader(video.abs_path, stride=config.frame_stride)
     for index, frame in reader:
         chunk.append((index, frame))
+        guard.check(f"decoding frame {index}")
         if len(chunk) >= config.detector.batch_size:
             _process_chunk(chunk, video, config, detector, rows)
             chunk = []
+            guard.check(f"after frame {index}")
     if chunk:
         _process_chunk(chunk, video, config, detector, rows)
+        guard.check("after the last frame")
+    log.debug("video %s: memory grew by at most %.0f MB", video.video_id, guard.peak_mb)
 
     frames = rows.table()
     if frames.num_rows == 0:

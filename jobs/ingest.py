@@ -40,6 +40,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--crops", choices=CROP_FORMATS, default="none", help="also store the .face-box crop")
     parser.add_argument("--full", action="store_true", help="reprocess every video, even unchanged ones")
     parser.add_argument("--commit-every", type=int, default=4, help="videos per Delta commit")
+    parser.add_argument("--task-memory-mb", type=int, default=IngestConfig.task_memory_mb,
+                        help="stop a video whose processing grows its worker's memory by more than this (0: no limit); "
+                             "it gets an error row and is retried by the next run")
     parser.add_argument("--detector", default="mtcnn", help="mtcnn | insightface:DIR (an SCRFD/RetinaFace .onnx in DIR)")
     parser.add_argument("--stage-thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7), metavar=("PNET", "RNET", "ONET"))
     parser.add_argument("--min-face-size", type=int, default=40, help="smallest face in frame pixels")
@@ -67,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
         gpus_per_worker=args.gpus_per_worker,
         full=args.full,
         commit_every=args.commit_every,
+        task_memory_mb=args.task_memory_mb,
     )
 
 

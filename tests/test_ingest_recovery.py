@@ -1,4 +1,5 @@
-"""Incremental runs and crashes: changed and gone videos, a SIGKILLed driver, a killed Ray worker.
+"""Incremental runs and crashes: changed and gone videos, a SIGKILLed driver, a killed Ray worker,
+SIGTERM, a video over its task memory limit.
 
 Each crash case is followed by a rerun and compared with the clean ingest by a checksum
 of the sorted table contents (run ids and timestamps excluded).
@@ -23,9 +24,13 @@ from tests.conftest import REPO, ingest_command, run_ingest_cli, subprocess_env,
 KEYS = {VIDEOS.name: ["video_id"], FRAMES.name: ["video_id", "frame_index"]}
 
 
-def contents(lake_path) -> dict[str, str]:
+def contents(lake_path, *, without: str | None = None) -> dict[str, str]:
+    """Checksums of videos and frames (leaving out the rows of video `without`)."""
     lake = Lake(str(lake_path))
-    return {spec.name: table_checksum(lake.read(spec), keys=KEYS[spec.name]) for spec in (VIDEOS, FRAMES)}
+    tables = {spec.name: lake.read(spec) for spec in (VIDEOS, FRAMES)}
+    if without is not None:
+        tables = {name: table.filter(pc.not_equal(pc.field("video_id"), without)) for name, table in tables.items()}
+    return {name: table_checksum(table, keys=KEYS[name]) for name, table in tables.items()}
 
 
 def assert_no_duplicate_frames(lake_path) -> None:
@@ -180,3 +185,45 @@ def test_sigterm_stops_cleanly_then_rerun_equals_clean_run(sample, clean_ingest,
     assert_no_duplicate_frames(lake)
     run_ingest_cli(sample.root, lake)
     assert contents(lake) == contents(clean_ingest.lake)
+
+
+def _add_huge_video(root) -> str:
+    """A 4K (3840x2160) copy of the tree's first video under a new SiW name, no .face; its video id."""
+    import cv2
+
+    source = sorted(root.rglob("*.mov"))[0]
+    capture = cv2.VideoCapture(str(source))
+    target = source.with_name(source.stem[:-1] + "9.mov")
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), 30, (3840, 2160))
+    for _ in range(10):
+        ok, frame = capture.read()
+        assert ok
+        writer.write(cv2.resize(frame, (3840, 2160)))
+    writer.release()
+    capture.release()
+    return str(target.relative_to(root).with_suffix(""))
+
+
+def test_a_video_over_its_memory_limit_is_an_error_row_then_a_rerun_equals_clean_run(sample, tmp_path):
+    tree = tmp_path / "siw"
+    shutil.copytree(sample.root, tree)
+    huge = _add_huge_video(tree)
+    clean, lake = tmp_path / "clean", tmp_path / "lake"
+    run_ingest_cli(tree, clean)
+    assert Lake(str(clean)).read(VIDEOS).filter(pc.equal(pc.field("video_id"), huge)).column("status").to_pylist() \
+        == ["no_face_file"]
+
+    result = run_ingest_cli(tree, lake, "--task-memory-mb", "400")
+    videos = Lake(str(lake)).read(VIDEOS)
+    [row] = videos.filter(pc.equal(pc.field("video_id"), huge)).to_pylist()
+    assert row["status"] == "error" and row["n_frames"] is None
+    assert row["status_reason"].startswith(f"MemoryLimitExceeded: video {huge}.mov grew its worker's memory by ")
+    assert "over the task limit of 400 MB; rerun with a higher --task-memory-mb" in row["status_reason"]
+    assert huge in result.stderr  # listed among the failures of the summary
+    frames = Lake(str(lake)).read(FRAMES, columns=["video_id"])
+    assert huge not in set(frames.column("video_id").to_pylist())
+    assert contents(lake, without=huge) == contents(clean, without=huge)  # every other video as in a clean run
+
+    run_ingest_cli(tree, lake)  # the default limit: the error row is retried
+    assert_no_duplicate_frames(lake)
+    assert contents(lake) == contents(clean)
