@@ -133,7 +133,17 @@ class Lake:
 
         if not root:
             raise ValueError("lake root is empty; pass a folder path or an s3:// URI")
-        return cls(root, storage_options=resolve_storage_options(root, environ))
+        lake = cls(root, storage_options=resolve_storage_options(root, environ))
+        lake.check_schema_versions()
+        return lake
+
+    def check_schema_versions(self) -> None:
+        """Raise `LakeError` if any table there was written by a newer facelake schema, before a job does any work."""
+        from schemas import ALL_TABLES
+
+        for spec in ALL_TABLES.values():
+            if self.exists(spec):
+                self._table(spec)
 
     @property
     def is_local(self) -> bool:

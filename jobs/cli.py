@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
+    from jobs.logs import run_job
+
     module = importlib.import_module(COMMANDS[args.command][0])
-    return module.main(argv[1:])
+    return run_job(module.main, argv[1:])
 
 
 if __name__ == "__main__":

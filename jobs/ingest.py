@@ -241,4 +241,6 @@ def watch(*, source: str, lake: Lake, config: IngestConfig, address: str | None,
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.logs import run_job
+
+    sys.exit(run_job(main))

@@ -37,3 +37,17 @@ def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.
     except ValueError as error:
         log.error("%s", error)
         return None
+
+
+def run_job(main, argv: list[str] | None = None) -> int:
+    """Run a job's `main`; a lake it cannot use or unusable storage options end it with exit 2 and one
+    clear line (the job logged nothing secret: these errors name keys and tables, never values)."""
+    from etl.lake import LakeError
+    from etl.storage import StorageOptionsError
+
+    try:
+        return main(argv)
+    except (LakeError, StorageOptionsError) as error:
+        setup_logging()
+        logging.getLogger("facelake").error("%s", error)
+        return 2
