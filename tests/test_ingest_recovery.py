@@ -20,6 +20,7 @@ from etl.checksum import table_checksum
 from etl.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 from tests.conftest import REPO, ingest_command, run_ingest_cli, subprocess_env, tree_digest
+from tests.faults import ReadsThroughout, reap
 
 KEYS = {VIDEOS.name: ["video_id"], FRAMES.name: ["video_id", "frame_index"]}
 
@@ -63,46 +64,6 @@ def wait_for_commits(process: subprocess.Popen, lake, videos: int, *, timeout: f
         assert process.poll() is None, f"ingest ended before it could be interrupted: {process.stderr.read()[-2000:]}"
         assert time.monotonic() < deadline, f"{videos} videos not committed within {timeout} s"
         time.sleep(0.2)
-
-
-class ReadsThroughout:
-    """Reads `videos` and `frames` in a loop while a fault happens: once a table exists, every read must succeed."""
-
-    def __init__(self, lake_path) -> None:
-        import threading
-
-        self.lake, self.reads, self.errors = Lake(str(lake_path)), 0, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for spec in (VIDEOS, FRAMES):
-                if not self.lake.exists(spec):
-                    continue
-                try:
-                    self.lake.read(spec, columns=["video_id"])
-                    self.reads += 1
-                except Exception as error:  # noqa: BLE001 - collected, asserted empty by the test
-                    self.errors.append(f"{spec.name}: {error!r}")
-            time.sleep(0.05)
-
-    def __enter__(self) -> "ReadsThroughout":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-def reap(processes: list[psutil.Process]) -> None:
-    for proc in processes:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(processes, timeout=20)
 
 
 @pytest.fixture()
@@ -151,7 +112,7 @@ def test_driver_sigkill_then_rerun_equals_clean_run(sample, clean_ingest, tmp_pa
     before = tree_digest(sample.root)
     process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
     driver = psutil.Process(process.pid)
-    with ReadsThroughout(lake) as reader:  # the lake stays readable before, during and after the kill
+    with ReadsThroughout(lake, (VIDEOS, FRAMES)) as reader:  # the lake stays readable before, during and after the kill
         wait_for_commits(process, lake, 2)
         leftovers = kill_tree_later(driver)
         os.kill(process.pid, signal.SIGKILL)
@@ -195,7 +156,7 @@ def test_killed_ray_worker_then_rerun_equals_clean_run(sample, clean_ingest, tmp
         if busy and ok_videos(lake) >= 1:
             victim = busy[0]
         time.sleep(0.1)
-    with ReadsThroughout(lake) as reader:
+    with ReadsThroughout(lake, (VIDEOS, FRAMES)) as reader:
         victim.kill()
         _, stderr = process.communicate(timeout=600)
     assert reader.errors == [] and reader.reads >= 4

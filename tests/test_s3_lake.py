@@ -21,15 +21,12 @@ row of those videos with a complete set, whoever wrote them before. So:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.compute as pc
 import pytest
 
 from conftest import BUCKET, REPO, SECRET, s3_job_env

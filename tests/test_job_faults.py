@@ -1,0 +1,114 @@
+"""Driver SIGKILL in the middle of `register` and of `embed`, then a rerun: the same contents as a clean run.
+
+(ingest's faults — driver SIGKILL, a killed Ray worker, SIGTERM, a video over its memory
+limit — are in tests/test_ingest_recovery.py.) Each kill lands while the job's Ray tasks
+are running; a reader reads the job's table throughout and never fails.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import REPO, run_job_cli, subprocess_env, tree_digest
+from etl.checksum import table_checksum
+from etl.lake import Lake
+from schemas import EMBEDDINGS, PHOTOS, RUNS
+from tests.faults import ReadsThroughout, reap
+
+KEYS = {PHOTOS.name: ["photo_id"], EMBEDDINGS.name: ["source", "face_key", "model"]}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A photo registry and a clean register + embed of it."""
+    from etl.sample_photos import write_photo_registry
+
+    base = tmp_path_factory.mktemp("job-faults")
+    photos, clean = base / "photos", base / "clean"
+    write_photo_registry(photos, seed=3, duplicate=True)
+    run_job_cli("register", "--source", str(photos), "--lake", str(clean))
+    run_job_cli("embed", "--lake", str(clean), "--source", "photos")
+    return {"photos": photos, "clean": clean}
+
+
+def _checksum(lake, spec) -> str:
+    return table_checksum(Lake(str(lake)).read(spec), keys=KEYS[spec.name])
+
+
+def _rows(lake, spec) -> int:
+    try:
+        return Lake(str(lake)).read(spec, columns=[KEYS[spec.name][-1]]).num_rows
+    except Exception:  # noqa: BLE001 - not created yet
+        return 0
+
+
+def _busy_workers(driver: psutil.Process, marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in driver.children(recursive=True):
+        try:
+            if any(marker in part for part in proc.cmdline()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _kill_driver_when(process: subprocess.Popen, ready, *, timeout: float = 300) -> None:
+    """SIGKILL the driver once `ready()` holds, then kill the local Ray it started."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, f"the job ended before the kill: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "the moment to kill never came"
+        time.sleep(0.05)
+    leftovers = psutil.Process(process.pid).children(recursive=True)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    reap(leftovers)
+    assert process.returncode == -signal.SIGKILL
+
+
+def _start(module: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_register_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
+    lake, before = tmp_path / "lake", tree_digest(registry["photos"])
+    total = Lake(str(registry["clean"])).read(PHOTOS).num_rows
+    process = _start("register", "--source", str(registry["photos"]), "--lake", str(lake),
+                     "--photos-per-task", "1", "--workers", "1")
+    with ReadsThroughout(lake, (PHOTOS,)) as reader:
+        _kill_driver_when(process, lambda: _rows(lake, PHOTOS) >= 3)
+    assert reader.errors == [] and reader.reads >= 1
+    partial = _rows(lake, PHOTOS)
+    assert 3 <= partial < total, "the kill must land mid-run"
+
+    run_job_cli("register", "--source", str(registry["photos"]), "--lake", str(lake))
+    assert _checksum(lake, PHOTOS) == _checksum(registry["clean"], PHOTOS)
+    assert tree_digest(registry["photos"]) == before
+    statuses = sorted(r["status"] for r in Lake(str(lake)).read(RUNS).to_pylist())
+    assert statuses == ["running", "succeeded"]  # the killed run stays visible as never finished
+
+
+def test_embed_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(registry["clean"], lake)
+    Lake(str(lake)).replace_where(EMBEDDINGS, EMBEDDINGS.schema.empty_table(), predicate="true")  # start unembedded
+    assert _rows(lake, EMBEDDINGS) == 0
+    process = _start("embed", "--lake", str(lake), "--source", "photos", "--workers", "1", "--batch-size", "1")
+    driver = psutil.Process(process.pid)
+    with ReadsThroughout(lake, (EMBEDDINGS, PHOTOS)) as reader:
+        _kill_driver_when(process, lambda: bool(_busy_workers(driver, "EmbedStage")))
+    assert reader.errors == [] and reader.reads >= 1
+    assert _rows(lake, EMBEDDINGS) < _rows(registry["clean"], EMBEDDINGS)  # the kill landed before the end
+
+    run_job_cli("embed", "--lake", str(lake), "--source", "photos")
+    assert _checksum(lake, EMBEDDINGS) == _checksum(registry["clean"], EMBEDDINGS)
+    assert _checksum(lake, PHOTOS) == _checksum(registry["clean"], PHOTOS)
