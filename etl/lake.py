@@ -188,6 +188,14 @@ class Lake:
         if not self.exists(spec):
             schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
             return schema.empty_table()
+        if self.is_local:
+            return self._read_once(spec, columns=columns, filters=filters, version=version)
+        from etl.storage import with_read_retries
+
+        return with_read_retries(lambda: self._read_once(spec, columns=columns, filters=filters, version=version),
+                                 options=self.storage_options, what=f"read of {spec.name}")
+
+    def _read_once(self, spec: TableSpec, *, columns, filters, version) -> pa.Table:
         dataset = self.dataset(spec, version=version)
         expression = None
         if filters:

@@ -159,9 +159,16 @@ def execute(connection, sql: str, params: dict | None = None):
 
 
 def run_query(lake: Lake, sql: str, params: dict | None = None):
-    """Run one read-only query over the lake."""
-    connection = connect(lake)
-    try:
-        return execute(connection, sql, params)
-    finally:
-        connection.close()
+    """Run one read-only query over the lake (again, on a transient error of an object store: reads only)."""
+    def once():
+        connection = connect(lake)
+        try:
+            return execute(connection, sql, params)
+        finally:
+            connection.close()
+
+    if lake.is_local:
+        return once()
+    from etl.storage import with_read_retries
+
+    return with_read_retries(once, options=lake.storage_options, what="query")
