@@ -10,6 +10,10 @@ The source file is never modified. Known defects and what we do:
 - `0 0 0 0`: the annotator found no face; the frame has no box (not a repair).
 - anything else unreadable (wrong count, not integers, x2 <= x1): the line gives no box
   and is recorded as a repair of kind `unparseable`/`invalid_box` with method `dropped`.
+- a negative coordinate (a box crossing the top or left edge of the frame) is clamped to
+  0 and recorded as `negative_coordinate`/`clamped`; a box wholly left of or above the
+  frame gives no box (`invalid_box`, `dropped`). Pixel coordinates are never negative,
+  and the box that remains is the part of the annotation that lies in the frame.
 - a UTF-8 BOM and CRLF line ends are tolerated and recorded once each.
 Every repair is returned as a record: line, kind, original text, position, value, method.
 """
@@ -88,13 +92,11 @@ def parse_face_text(text: str) -> FaceAnnotations:
         if (x1, y1, x2, y2) == (0, 0, 0, 0):
             boxes.append(None)
             sources.append("zero_box")
-        elif x2 <= x1 or y2 <= y1:
-            boxes.append(None)
-            sources.append("invalid_box")
-            repairs.append(_repair(i + 1, "invalid_box", raw, method="dropped"))
-        else:
-            boxes.append((x1, y1, x2, y2))
-            sources.append("face_file")
+            continue
+        box, source, fixes = _checked_box(i + 1, raw, (x1, y1, x2, y2))
+        boxes.append(box)
+        sources.append(source)
+        repairs.extend(fixes)
 
     for i, position, known, raw in gaps:
         value, method = _fill_value(boxes, sources, i, position)
@@ -104,10 +106,25 @@ def parse_face_text(text: str) -> FaceAnnotations:
             sources[i] = "invalid_box"
             repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=None, method="dropped"))
             continue
-        boxes[i] = (x1, y1, x2, y2)
         repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=value, method=method))
+        box, source, fixes = _checked_box(i + 1, raw, (x1, y1, x2, y2))
+        boxes[i], sources[i] = box, "repaired" if source == "face_file" else source
+        repairs.extend(fixes)
     repairs.sort(key=lambda r: (r["line"], r["kind"]))
     return FaceAnnotations(boxes=boxes, sources=sources, repairs=repairs)
+
+
+def _checked_box(line: int, raw: str, box: Box) -> tuple[Box | None, str, list[dict]]:
+    """(box or None, source, repairs) of a line holding four integers other than `0 0 0 0`."""
+    x1, y1, x2, y2 = box
+    if x2 <= x1 or y2 <= y1 or x2 <= 0 or y2 <= 0:
+        # wrong corner order, or wholly left of / above the frame: no usable box
+        return None, "invalid_box", [_repair(line, "invalid_box", raw, method="dropped")]
+    fixes = [_repair(line, "negative_coordinate", raw, position=p, value=0, method="clamped")
+             for p, v in enumerate(box) if v < 0]
+    if not fixes:
+        return box, "face_file", []
+    return (max(0, x1), max(0, y1), x2, y2), "repaired", fixes
 
 
 def _fill_value(boxes: list, sources: list[str], index: int, position: int) -> tuple[int, str]:
@@ -131,6 +148,45 @@ _INT_TOKEN = re.compile(r"-?[0-9]+")
 
 def _is_int(token: str) -> bool:
     return _INT_TOKEN.fullmatch(token) is not None
+
+
+_COORDINATES = ("x1", "y1", "x2", "y2")
+
+
+def describe_repairs(repairs: list[dict], *, limit: int = 3) -> str:
+    """The repairs of one `.face` in words, for logs and run summaries (the first `limit` lines)."""
+    grouped: list[list[dict]] = []
+    for repair in repairs:  # one entry per line and kind: a line's clamped coordinates together
+        if grouped and (grouped[-1][0]["line"], grouped[-1][0]["kind"]) == (repair["line"], repair["kind"]):
+            grouped[-1].append(repair)
+        else:
+            grouped.append([repair])
+    parts = [_describe_repair(group) for group in grouped[:limit]]
+    if len(grouped) > limit:
+        parts.append(f"{len(grouped) - limit} more")
+    return "; ".join(parts)
+
+
+def _describe_repair(group: list[dict]) -> str:
+    repair = group[0]
+    kind, position, value = repair["kind"], repair["position"], repair["value"]
+    if kind == "bom":
+        return "UTF-8 BOM ignored"
+    if kind == "crlf":
+        return "CRLF line ends read as LF"
+    where = f"line {repair['line']} {repair['original']!r}"
+    if kind == "missing_number":
+        if value is None:
+            return f"{where}: missing {_COORDINATES[position]} gives no box, dropped"
+        return f"{where}: missing {_COORDINATES[position]} set to {value} ({repair['method']})"
+    if kind == "negative_coordinate":
+        names = ", ".join(_COORDINATES[r["position"]] for r in group)
+        return f"{where}: negative {names} clamped to 0"
+    if kind == "invalid_box":
+        return f"{where}: not a box in the frame (x2 <= x1, y2 <= y1 or wholly above/left of it), dropped"
+    if kind == "unparseable":
+        return f"{where}: not four integers, dropped"
+    return f"{where}: {kind} ({repair['method']})"
 
 
 def read_face_file(path: Path) -> FaceAnnotations:

@@ -3,6 +3,9 @@
 Each user folder directly under the root holds that user's photos. Nothing in the
 tree is ever written. Files elsewhere (at the root, deeper folders, other suffixes)
 are counted as ignored and named in the log, never silently dropped from the count.
+Any user or file name the file system allows is kept as it is (spaces, `..`, a newline);
+a name that is not valid UTF-8 cannot be a table key and becomes a `bad_name` row with
+the name shown escaped.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.scan import fingerprint_file
+from etl.scan import fingerprint_file, not_regular_reason, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def scan_photo_tree(root: Path | str) -> PhotoScan:
     ignored: list[str] = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.is_dir(follow_symlinks=False):
-            ignored.append(entry.name)
+            ignored.append(shown_path(entry.name))
             continue
         for directory, subdirs, files in os.walk(entry.path, followlinks=False):
             subdirs.sort()
@@ -61,7 +64,7 @@ def scan_photo_tree(root: Path | str) -> PhotoScan:
             for name in sorted(files):
                 rel = f"{rel_dir}/{name}"
                 if directory != entry.path or not name.lower().endswith(PHOTO_SUFFIXES):
-                    ignored.append(rel)
+                    ignored.append(shown_path(rel))
                     continue
                 photos.append(_photo_source(root, entry.name, rel))
     if ignored:
@@ -71,10 +74,22 @@ def scan_photo_tree(root: Path | str) -> PhotoScan:
 
 
 def _photo_source(root: Path, user: str, rel: str) -> PhotoSource:
+    shown = shown_path(rel)
+    if shown != rel:
+        # not processed: the id, user and path columns must hold valid text
+        return PhotoSource(photo_id=shown, user=shown_path(user), source_root=str(root), rel_path=shown, size_bytes=None,
+                           fingerprint=None, status="bad_name",
+                           status_reason="the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
+                                         " rename the folder or file to register it")
     photo = PhotoSource(photo_id=rel, user=user, source_root=str(root), rel_path=rel, size_bytes=None, fingerprint=None)
     path = root / rel
     try:
-        photo.size_bytes = path.stat().st_size
+        info = path.stat()
+        photo.size_bytes = info.st_size
+        not_regular = not_regular_reason(info.st_mode)
+        if not_regular:
+            photo.status, photo.status_reason = "unreadable", not_regular
+            return photo
         if photo.size_bytes == 0:
             photo.status, photo.status_reason = "empty_file", "the file is empty (0 bytes)"
             return photo
