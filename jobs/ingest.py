@@ -103,7 +103,8 @@ def run_ingest(*, source: str, lake: Lake, config: IngestConfig, address: str | 
     for spec in (VIDEOS, FRAMES, RUNS):
         lake.ensure(spec)
     record.start()
-    summary = IngestSummary(run_id=record.run_id, videos_found=len(scan.videos), orphan_face_files=len(scan.orphan_face_files))
+    summary = IngestSummary(run_id=record.run_id, videos_found=len(scan.videos), orphan_face_files=len(scan.orphan_face_files),
+                            ignored_files=scan.ignored_files)
     plan = plan_ingest(scan, lake.read(VIDEOS), full=config.full, config_hash=config.processing_hash())
     summary.videos_unchanged = plan.unchanged
     summary.videos_gone = len(plan.gone_ids)

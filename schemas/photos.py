@@ -3,7 +3,9 @@
 status vocabulary:
   ok            decoded; `route` says what detection found
   empty_file    zero bytes; not processed
-  unreadable    the file could not be read (permissions, I/O error)
+  unreadable    the file could not be read (permissions, I/O error, a symlink loop) or is
+                not a regular file (a named pipe is never opened)
+  bad_name      the path is not valid UTF-8 (shown with \\xNN escapes); not processed
   not_image     the bytes are not a decodable JPEG/PNG
   error         processing raised an unexpected error (the reason holds it)
 route (status ok only), as in the notes' clean-up:
@@ -17,7 +19,7 @@ import pyarrow as pa
 
 from schemas.spec import TableSpec
 
-PHOTO_STATUSES = ("ok", "empty_file", "unreadable", "not_image", "error")
+PHOTO_STATUSES = ("ok", "empty_file", "unreadable", "not_image", "bad_name", "error")
 PHOTO_ROUTES = ("single", "multi", "none")
 
 PHOTOS = TableSpec(

@@ -3,10 +3,14 @@
 status vocabulary:
   ok               decoded and processed
   no_face_file     processed, but there was no `.face` beside it (detection on full frames)
-  bad_name         the name does not follow SSS-sensor-type-medium-session.mov; not processed
+  bad_name         the name does not follow SSS-sensor-type-medium-session.mov, or is not
+                   valid UTF-8 (shown with \\xNN escapes); not processed
   duplicate_name   `X.m.mov` beside `X.mov` (same SiW video id twice); not processed
+  duplicate_content the same bytes as an earlier video under another name; keyed by its
+                   path, not processed (the first copy is)
   empty_file       zero bytes; not processed
-  unreadable       the file could not be read (permissions, I/O error); not processed
+  unreadable       the file could not be read (permissions, I/O error, a symlink loop) or is
+                   not a regular file (a named pipe is never opened); not processed
   corrupt          the container or stream cannot be decoded (truncated, not a video)
   error            processing raised an unexpected error (the reason holds it)
 `source_present` turns false when a later scan of the same source root no longer finds
@@ -32,6 +36,7 @@ VIDEO_STATUSES = (
     "no_face_file",
     "bad_name",
     "duplicate_name",
+    "duplicate_content",
     "empty_file",
     "unreadable",
     "corrupt",
