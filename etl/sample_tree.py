@@ -320,7 +320,8 @@ def _face_lines(plan: _Plan, boxes: list[list[int] | None]) -> tuple[list[str], 
     return lines, defects
 
 
-def _write_video(path: Path, frames: list[np.ndarray], *, fps: int, frame_size: tuple[int, int]) -> None:
+def write_video(path: Path, frames: list[np.ndarray], *, fps: int, frame_size: tuple[int, int]) -> None:
+    """RGB frames to an mp4v `.mov` (the folder must exist)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame_size)
     if not writer.isOpened():
         raise RuntimeError(f"cv2.VideoWriter cannot open {path} with mp4v")
@@ -388,7 +389,7 @@ def write_sample_tree(
 
         video_path, face_path = out_dir / plan.video_rel, out_dir / plan.face_rel
         video_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_video(video_path, [f.image for f in rendered], fps=fps, frame_size=frame_size)
+        write_video(video_path, [f.image for f in rendered], fps=fps, frame_size=frame_size)
         if plan.truncate:
             _truncate(video_path)
         face_path.write_bytes("".join(line + "\n" for line in lines).encode("ascii"))

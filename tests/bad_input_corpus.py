@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from etl.face_photos import FacePhoto, load_face_photos
+from etl.sample_tree import write_video as write_sample_video
 from etl.sample_video import render_video
 
 log = logging.getLogger(__name__)
@@ -71,16 +72,9 @@ ROOT_SKIP = "running as root: permission bits do not stop root from reading a fi
 
 
 def write_video(path: Path, frames: list[np.ndarray], *, frame_size: tuple[int, int], fps: int = FPS) -> None:
-    """RGB frames to an mp4v `.mov` (the codec the sample tree uses)."""
+    """RGB frames to an mp4v `.mov` (the codec the sample tree uses), its folder made."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame_size)
-    if not writer.isOpened():
-        raise RuntimeError(f"cv2.VideoWriter cannot open {path} with mp4v")
-    try:
-        for rgb in frames:
-            writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    write_sample_video(path, frames, fps=fps, frame_size=frame_size)
 
 
 def face_lines(boxes: list[Box | None]) -> list[str]:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
 
 from etl.lake import Lake
 from jobs import maintain
@@ -224,18 +223,20 @@ def test_a_failing_table_fails_the_run_but_the_others_are_maintained(tmp_path, c
     lake = Lake(str(tmp_path / "lake"))
     for batch in range(5):
         lake.append(FRAMES, _frames(batch))
-    # a videos table written by a newer facelake: refused, never rewritten by this one
-    write_deltalake(lake.uri(VIDEOS), _videos(0), description="facelake videos schema v99")
-    write_deltalake(lake.uri(VIDEOS), _videos(1), mode="append")
+    # a videos table that lost one of its data files (a disk error): its compaction fails
+    lake.append(VIDEOS, _videos(0))
+    lake.append(VIDEOS, _videos(1))
+    lost = sorted(_parquet_on_disk(lake, VIDEOS))[0]
+    (Path(lake.uri(VIDEOS)) / lost).unlink()
 
     with caplog.at_level(logging.INFO):
         assert maintain.main(["--lake", lake.root]) == 1
 
     assert len(lake.file_uris(FRAMES)) == 1
-    assert len(_parquet_on_disk(lake, VIDEOS)) == 2
+    assert len(_parquet_on_disk(lake, VIDEOS)) == 1 and len(lake.file_uris(VIDEOS)) == 2  # nothing rewritten
     [run] = _maintain_runs(lake)
     assert run["status"] == "failed"
-    assert run["error"].startswith("videos: LakeError: table 'videos'") and "schema version 99" in run["error"]
+    assert run["error"].startswith("videos: ") and lost.split("/")[-1] in run["error"], run["error"]
     counts = _counts(run)
     assert counts["tables"]["frames"]["files_compacted"] == 5 and counts["tables"]["frames"]["error"] is None
     assert (counts["tables_failed"], counts["tables_maintained"]) == (1, 1)
