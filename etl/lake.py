@@ -188,14 +188,6 @@ class Lake:
         if not self.exists(spec):
             schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
             return schema.empty_table()
-        if self.is_local:
-            return self._read_once(spec, columns=columns, filters=filters, version=version)
-        from etl.storage import with_read_retries
-
-        return with_read_retries(lambda: self._read_once(spec, columns=columns, filters=filters, version=version),
-                                 options=self.storage_options, what=f"read of {spec.name}")
-
-    def _read_once(self, spec: TableSpec, *, columns, filters, version) -> pa.Table:
         dataset = self.dataset(spec, version=version)
         expression = None
         if filters:
@@ -208,10 +200,31 @@ class Lake:
                 expression = term if expression is None else expression & term
         missing = [c for c in (columns or spec.schema.names) if c not in dataset.schema.names]
         present = [c for c in (columns or spec.schema.names) if c in dataset.schema.names]
-        table = dataset.to_table(columns=present, filter=expression)
+        table = self._scan(spec, dataset, columns=present, expression=expression)
         for name in missing:  # a column added to the spec after this table was written
             table = table.append_column(spec.schema.field(name), pa.nulls(table.num_rows, spec.schema.field(name).type))
         return table.select(list(columns or spec.schema.names))
+
+    def _scan(self, spec: TableSpec, dataset, *, columns: list[str], expression) -> pa.Table:
+        """The dataset's rows; on an object store, a transient error makes it read file by file,
+        each file retried on its own (pyarrow does not retry some transient errors itself: see
+        etl.storage.with_read_retries), so one more fault elsewhere cannot undo the others' reads."""
+        if self.is_local:
+            return dataset.to_table(columns=columns, filter=expression)
+        from etl.storage import is_transient_read_error, with_read_retries
+
+        try:
+            return dataset.to_table(columns=columns, filter=expression)
+        except Exception as error:  # noqa: BLE001 - filtered just below
+            if not is_transient_read_error(error):
+                raise
+            log.warning("read of %s: transient storage error (%s); reading file by file with retries", spec.name,
+                        str(error).splitlines()[0][:200])
+        parts = [with_read_retries(lambda f=fragment: f.to_table(schema=dataset.schema, columns=columns,
+                                                                  filter=expression),
+                                   options=self.storage_options, what=f"read of {spec.name} ({fragment.path})")
+                 for fragment in dataset.get_fragments()]
+        return pa.concat_tables(parts) if parts else dataset.schema.empty_table().select(columns)
 
     def dataset(self, spec: TableSpec, *, version: int | None = None):
         """A pyarrow dataset of the table's files at `version` (for DuckDB and scans); the table must exist.

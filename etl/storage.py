@@ -47,9 +47,10 @@ Reads through pyarrow's S3FileSystem (`Lake.dataset`, hence `Lake.read` and the 
 queries) get the same bound: AWS's standard retry strategy (its own backoff) with
 `max_retries + 1` attempts, for throttling, 5xx and network errors only. One gap is
 pyarrow's: a ranged read shorter than a 5xx answer's XML body (a small column chunk)
-fails with `Failed to flush response stream` and is not retried by pyarrow; `Lake.read`
-and `run_query` repeat the whole read on such transient errors (`with_read_retries`, at
-most 3 reads in all, never on a 4xx).
+fails with `Failed to flush response stream` and is not retried by pyarrow. On such a
+transient error `Lake.read` reads the table again file by file, each file retried on its
+own (`with_read_retries`: at most 3 reads of a file, never on a 4xx); `run_query`
+repeats the whole query (at most 3 times).
 
 The options hold secrets. They are never logged, never written to a table (a `runs`
 row records a job's arguments, not its storage options) and `Lake`'s repr leaves them
