@@ -1,13 +1,23 @@
 """DuckDB over the lake: every Delta table as a view, named queries from `queries/*.sql`.
 
-Tables are registered as pyarrow datasets of their current Delta snapshot, so DuckDB
-reads only the files of that version. Queries take DuckDB named parameters (`$name`),
-bound by DuckDB, never formatted into the SQL text.
+Tables are views over the data files of their current Delta version, so DuckDB reads
+only the files of that version. Queries take DuckDB named parameters (`$name`), bound by
+DuckDB, never formatted into the SQL text.
 
-Queries are read-only, enforced twice: only SELECT/EXPLAIN statements are accepted
-(DuckDB's own parser says what each statement is), and the connection runs with
-external access disabled and its configuration locked, so no statement can write a
-file, attach a database or load an extension.
+Queries are read-only, enforced in two independent layers:
+1. What may run (`check_read_only`): DuckDB's own parser must classify the text as
+   exactly one plain query (SELECT, or `EXPLAIN` of one; not `EXPLAIN ANALYZE`, which
+   runs its statement), and its syntax tree (`json_serialize_sql`) may call only pure
+   table functions (`ALLOWED_TABLE_FUNCTIONS`): no file readers, no `query()`, no
+   `enable_logging()`. Anything else is refused before it runs.
+2. What DuckDB can touch (`connect`): the connection may open only the data files of
+   the tables' current versions (`allowed_paths`, no directories: no older version, no
+   Delta log, nothing outside the lake), never spills to disk, installs and loads no
+   extension, and its configuration is locked. DuckDB's allowed paths do not tell
+   reading from writing, so a write statement could still overwrite one of those files:
+   refusing every write is layer 1's job.
+`tests/test_sql_read_only.py` runs an adversarial corpus through the CLI (both layers),
+and through layer 2 alone.
 """
 from __future__ import annotations
 
@@ -23,6 +33,11 @@ QUERIES_DIR = Path(__file__).resolve().parents[1] / "queries"
 
 
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+# Table functions a query may call: pure generators over values. Everything else
+# (file readers, `query()`, `enable_logging()`, `checkpoint()`, `duckdb_secrets()`, ...)
+# is refused: the lake's tables are the views, and a table function is the one place a
+# SELECT can reach files or change the connection.
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
 
 
 class ReadOnlyError(ValueError):
@@ -42,11 +57,16 @@ def connect(lake: Lake):
     """
     import duckdb
 
-    connection = duckdb.connect()
+    # no extension is installed or loaded behind a query's back; nothing spills to a temp folder
+    connection = duckdb.connect(config={
+        "autoinstall_known_extensions": False, "autoload_known_extensions": False, "temp_directory": "",
+    })
     local = lake.is_local
+    readable: list[str] = []
     for name, spec in ALL_TABLES.items():
         files = lake.file_uris(spec) if lake.exists(spec) else []
         if files and local:
+            readable += files
             connection.execute(_parquet_view(name, spec, files, lake.written_columns(spec), _duckdb_types(connection, spec)))
         elif files:
             dataset = lake.dataset(spec)
@@ -56,8 +76,8 @@ def connect(lake: Lake):
             connection.register(name, spec.schema.empty_table())
     # the data files of every table's current version, from the Delta logs (storage audits)
     connection.register("lake_files", pa.concat_tables([lake.file_stats(spec) for spec in ALL_TABLES.values()]))
-    if local:
-        connection.execute(f"SET allowed_directories = [{_literal(lake.root)}]")
+    # exactly the current data files, as files: no folder (so no older version, no log, no write)
+    connection.execute(f"SET allowed_paths = [{', '.join(_literal(path) for path in readable)}]")
     connection.execute("SET enable_external_access = false")
     connection.execute("SET lock_configuration = true")
     return connection
@@ -101,22 +121,90 @@ def _dataset_view(name: str, spec, present: list[str], types: dict[str, str]) ->
 
 
 def check_read_only(connection, sql: str) -> None:
-    """Refuse any statement that is not a SELECT or EXPLAIN, naming what was found."""
+    """Refuse anything but one plain query (or `EXPLAIN` of one) calling only pure table functions.
+
+    Raises `ReadOnlyError` naming what was found, `ValueError` when the text does not parse.
+    """
+    statement = _single_statement(connection, sql)
+    kind = _kind(statement)
+    query = statement.query
+    if kind == "EXPLAIN":
+        query = _explained_query(query)
+        kind = _kind(_single_statement(connection, query))
+        if kind != "SELECT":
+            raise ReadOnlyError(f"facelake sql is read-only: EXPLAIN of a {kind} statement is refused (only EXPLAIN SELECT)")
+    elif kind not in READ_ONLY_STATEMENTS:
+        raise ReadOnlyError(
+            f"facelake sql is read-only: a statement of type {kind} is refused (only {', '.join(READ_ONLY_STATEMENTS)}); "
+            "change the lake through facelake's jobs"
+        )
+    for name in _table_functions(_syntax_tree(connection, query)):
+        if name.lower() not in ALLOWED_TABLE_FUNCTIONS:
+            raise ReadOnlyError(
+                f"facelake sql reads the lake's tables only: table function {name}() is refused "
+                f"(allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}); query the views ({', '.join(ALL_TABLES)}, lake_files)"
+            )
+
+
+def _single_statement(connection, sql: str):
     import duckdb
 
     try:
         statements = connection.extract_statements(sql)
     except duckdb.Error as error:
-        raise ValueError(f"the query does not parse: {error}") from error
+        raise ValueError(f"the query does not parse: {first_line(error)}") from error
     if not statements:
         raise ValueError("the query is empty")
-    for statement in statements:
-        kind = str(statement.type).rsplit(".", 1)[-1]
-        if kind not in READ_ONLY_STATEMENTS:
-            raise ReadOnlyError(
-                f"facelake sql is read-only: a statement of type {kind} is refused (only {', '.join(READ_ONLY_STATEMENTS)}); "
-                "change the lake through facelake's jobs"
-            )
+    if len(statements) > 1:
+        raise ReadOnlyError(f"facelake sql runs one statement at a time; got {len(statements)}")
+    return statements[0]
+
+
+def _kind(statement) -> str:
+    return str(statement.type).rsplit(".", 1)[-1]
+
+
+def _explained_query(sql: str) -> str:
+    """The query after a plain `EXPLAIN` (comments skipped by DuckDB's tokenizer); ANALYZE or options refused."""
+    import duckdb
+
+    starts = [start for start, _ in duckdb.tokenize(sql)]
+    words = [re.match(r"\w+|\S", sql[start:]).group(0).lower() for start in starts]
+    if len(words) < 2 or words[0] != "explain":
+        raise ReadOnlyError("facelake sql is read-only: only a plain EXPLAIN SELECT is accepted")
+    if words[1] in ("analyze", "analyse", "("):
+        raise ReadOnlyError(
+            f"facelake sql is read-only: EXPLAIN {words[1].upper()} is refused (it runs the statement); use plain EXPLAIN"
+        )
+    return sql[starts[1]:]
+
+
+def _syntax_tree(connection, query: str) -> dict:
+    """DuckDB's own syntax tree of one SELECT (it serialises SELECT statements only)."""
+    import json
+
+    tree = json.loads(connection.execute("SELECT json_serialize_sql($query)", {"query": query}).fetchone()[0])
+    if tree.get("error"):
+        raise ReadOnlyError(f"facelake sql is read-only: {tree.get('error_message', 'not a plain query')}")
+    return tree
+
+
+def _table_functions(node) -> list[str]:
+    """Names of every table function called anywhere in a syntax tree (subqueries and CTEs included)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "TABLE_FUNCTION":
+            found.append(str((node.get("function") or {}).get("function_name", "?")))
+        for value in node.values():
+            found += _table_functions(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _table_functions(value)
+    return found
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def query_names() -> list[str]:

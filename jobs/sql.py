@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from etl.lake import Lake
-from etl.query import load_query, query_names, run_query
+from etl.query import first_line, load_query, query_names, run_query
 from jobs.output import FORMATS, format_table
 
 log = logging.getLogger("facelake.sql")
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             sql = load_query(args.query) if args.query else args.sql
         result = run_query(Lake.open(args.lake), sql, dict(args.param))
     except (ValueError, duckdb.Error) as error:
-        log.error("%s", error)
+        log.error("%s", first_line(error))
         return 2
     sys.stdout.write(format_table(result, args.format) + "\n")
     return 0
