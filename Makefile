@@ -1,4 +1,5 @@
-# facelake: `make demo` runs the main job end to end; `make test` runs the tests.
+# facelake: `make demo` runs the main job end to end; `make test` runs the fast tier of the tests
+# (one real end-to-end ingest, audit and the read-only SQL corpus included); `make test-all` runs every test (CI).
 # Both create or refresh .venv first (re-installed when pyproject.toml changes).
 PYTHON ?= python3
 VENV   := .venv
@@ -6,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.facelake-installed
 DEMO   ?= demo
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-all venv bench clean
 
 venv: $(STAMP)
 
@@ -30,6 +31,9 @@ demo: $(STAMP)
 	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 10 --batch-size 32 --input-size 96
 
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

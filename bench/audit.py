@@ -1,27 +1,50 @@
 """Audit benchmark: facelake's SQL audit vs the notes' folder-counting analysis, same content.
 
 (a) baseline, the notes' "图片数据分析": a folder tree
-    `orign_frame/{Train,Test}/{live,spoof}/SSS/<video>/<i>.png` (one empty file per
-    decoded frame) and `detect_frame/...` (one per frame with an aligned face), walked
-    with os.listdir: per-video counts into two pandas Series, concat, `sub = original -
-    detect`, describe(), the 10 worst videos, the videos with no detection, and the size
-    estimate from os.stat of the files of 120 sampled videos × count. (The notes use
-    glob2.glob; stdlib glob.glob matches these patterns the same way.)
+    `orign_frame/{Train,Test}/{live,spoof}/SSS/<video>/<i>.png` (one file per decoded
+    frame, empty: like the lake, which stores no crops) and `detect_frame/...` (one per
+    frame with an aligned face, holding that face's PNG, the same bytes as the lake's
+    `aligned` cell), walked with os.listdir: per-video counts into two pandas Series,
+    concat, `sub = original - detect`, describe(), the 10 worst videos, the videos with no
+    detection, the size estimate from os.stat of the files of 120 sampled videos x count,
+    and the notes' `du -hd1` of both folders per split (here: apparent bytes of the files,
+    per split and label). (The notes use glob2.glob; stdlib glob.glob matches these
+    patterns the same way.)
 (b) facelake: a lake whose `frames` (N rows) and `videos` tables hold the same synthetic
     SiW-shaped content, written through etl.lake.Lake; timed: the full audit
     (`run_audit` over every query in queries/ present at run time) and the notes'
     subset written as SQL on one `etl.query.connect` connection.
 
-Both inputs are built under --work and reused when they exist with the same --rows and
---seed (building ~2M files takes minutes). Prints a Markdown table on stdout; the rest
-is logged to stderr. The baseline needs pandas, which facelake does not install:
+Aligned faces are real: the face photos shipped in installed packages, aligned to the
+ArcFace template, varied frame to frame and PNG-encoded by facelake's encoder (~20 KB a
+face, as real aligned faces are; bench/aligned_faces.py), so the storage questions
+(image_bytes_per_row, storage_by_partition, the notes' size estimate and du) see
+realistic bytes and every query reads realistically sized files. A pool of
+--distinct-faces distinct PNGs is cycled person by person: an image recurs only every
+pool/8 frames of the same person, never within a Parquet page, so no compression can
+fold them.
 
-    .venv/bin/python -m pip install pandas
-    .venv/bin/python bench/audit.py [--rows 1000000] [--repeat 5] [--seed 0] [--work DIR]
+The answers must agree: a facelake query that raises, or an answer that differs from
+the baseline's (per-video counts, describe(), the worst-10 list in order, the
+no-detection videos, the bytes du reports), ends the benchmark with exit status 1 and
+one line per difference. The notes' worst list is `sort_values('sub')[-10:]`, whose
+order among equal `sub` is quicksort's; here ties go to the smaller video id, the order
+facelake's worst_videos query uses. The notes' size estimate is an estimate: it is
+reported against the exact bytes, not required to equal them.
+
+Both inputs are built under --work and reused when they exist with the same --rows,
+--seed and --distinct-faces (a temporary --work is removed at the end). Prints a
+Markdown table on stdout (only when every answer agrees); the rest is logged to stderr;
+--json writes every figure and check. The baseline needs pandas (the `bench` extra):
+
+    .venv/bin/python -m pip install -e '.[bench]'
+    .venv/bin/python bench/audit.py [--rows 50000] [--repeat 5] [--seed 0] [--distinct-faces 2048]
+        [--work DIR] [--cold] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import hashlib
 import json
@@ -39,19 +62,26 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.audit_checks import (  # noqa: E402
+    WORST,
+    BenchFailure,
+    compare_answers,
+    estimate_against_exact,
+)
+
 log = logging.getLogger("bench.audit")
 
-FORMAT = 1  # bump when the synthetic content changes, so old --work folders are rebuilt
+FORMAT = 2  # bump when the synthetic content changes, so old --work folders are rebuilt
+DEFAULT_ROWS = 50_000
+DEFAULT_DISTINCT_FACES = 2048
 FRAMES_PER_VIDEO = 223  # SiW: ~1M decoded frames over 4,478 videos
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 25_000  # ~500 MB of aligned faces per Delta commit
 SUBJECTS, TRAIN_SUBJECTS = 165, 90
 ATTACK_TYPES = {1: "live", 2: "print", 3: "replay"}
-PNG_PLACEHOLDER = b"\x89PNG\r\n\x1a\n"
 OK, NO_FACE, LOW_SCORE = 0, 1, 2
 STATUSES = ["ok", "no_face", "low_score"]
 # per-frame .face line: face_file and repaired give a box, the others none
@@ -59,6 +89,7 @@ BOX_SOURCES = ["face_file", "zero_box", "missing_line", "repaired", "unparseable
 FACE_FILE, ZERO_BOX, MISSING_LINE, REPAIRED, UNPARSEABLE = range(5)
 # 5 landmarks (eyes, nose, mouth corners) as fractions of the face box
 LANDMARK_TEMPLATE = np.array([[0.31, 0.40], [0.69, 0.40], [0.50, 0.58], [0.35, 0.76], [0.65, 0.76]])
+TREE_FOLDERS = ("detect_frame", "orign_frame")
 
 
 def require_pandas():
@@ -66,7 +97,7 @@ def require_pandas():
         import pandas
     except ImportError:
         sys.exit("bench/audit.py: the baseline (the notes' analysis) needs pandas, which facelake does not install; "
-                 "run `.venv/bin/python -m pip install pandas` and retry")
+                 "run `.venv/bin/python -m pip install -e '.[bench]'` and retry")
     return pandas
 
 
@@ -136,11 +167,14 @@ def missed_frames(n_frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(misses, n_frames)
 
 
-def rank_in_video(vidx: np.ndarray, start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random permutation of 0..n-1 within each video (vectorised)."""
-    order = np.lexsort((rng.random(len(vidx)), vidx))
-    rank = np.empty(len(vidx), dtype=np.int64)
-    rank[order] = np.arange(len(vidx)) - start[vidx[order]]
+def rank_in_group(group: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Per element, its rank 0..k-1 among the elements of its group: in a random order with
+    `rng`, else in array order (vectorised)."""
+    order = np.lexsort((rng.random(len(group)), group)) if rng is not None else np.argsort(group, kind="stable")
+    sizes = np.bincount(group)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.empty(len(group), dtype=np.int64)
+    rank[order] = np.arange(len(group)) - starts[group[order]]
     return rank
 
 
@@ -168,7 +202,7 @@ def make_content(rows: int, seed: int) -> Content:
     vidx = np.repeat(np.arange(n_videos), n_frames)
     frame_index = np.arange(rows) - start[vidx]
 
-    missed = rank_in_video(vidx, start, rng) < missed_frames(n_frames, rng)[vidx]
+    missed = rank_in_group(vidx, rng) < missed_frames(n_frames, rng)[vidx]
     status = np.where(missed, np.where(rng.random(rows) < 0.65, NO_FACE, LOW_SCORE), OK).astype(np.int8)
 
     zero_lines = np.where(rng.random(n_videos) < 0.03, rng.integers(1, 6, n_videos), 0)
@@ -195,30 +229,75 @@ def make_content(rows: int, seed: int) -> Content:
     )
 
 
+# --- aligned faces -----------------------------------------------------------------------
+
+@dataclass
+class AlignedFaces:
+    """The aligned PNG of every frame row: pngs[index[row]], no image where index is -1."""
+
+    pngs: list[bytes]
+    index: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._pool = pa.array(self.pngs, type=pa.binary())
+
+    def of(self, rows: np.ndarray) -> list[bytes]:
+        return [self.pngs[i] for i in self.index[rows]]
+
+    def column(self, rows: slice) -> pa.Array:
+        """The `aligned` column of a slice of frame rows (null where a frame has no aligned face)."""
+        index = self.index[rows]
+        return self._pool.take(pa.array(index, mask=index < 0))
+
+    def total_bytes(self) -> int:
+        sizes = np.array([len(png) for png in self.pngs], dtype=np.int64)
+        return int(sizes[self.index[self.index >= 0]].sum())
+
+
+def aligned_faces(content: Content, distinct: int, seed: int) -> AlignedFaces:
+    """Real aligned faces for the ok frames; a video shows one person (its subject's)."""
+    from bench.aligned_faces import aligned_png_pool
+
+    pool = aligned_png_pool(distinct, seed)
+    rows = np.flatnonzero(content.status == OK)
+    person = content.subject[content.vidx[rows]] % pool.people
+    index = np.full(len(content.vidx), -1, dtype=np.int64)
+    index[rows] = pool.index(person, rank_in_group(person))
+    return AlignedFaces(pngs=pool.pngs, index=index)
+
+
 # --- (a) the notes' folder tree ----------------------------------------------------------
 
-def touch_frames(folder: Path, indices: np.ndarray) -> None:
+def write_frames(folder: Path, indices: np.ndarray, images: list[bytes] | None) -> None:
+    """`<i>.png` for each frame index in `folder`: the image bytes, or empty files."""
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:
-        for index in indices:
-            os.close(os.open(f"{index}.png", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+        for k, index in enumerate(indices):
+            file = os.open(f"{index}.png", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644, dir_fd=fd)
+            try:
+                if images is not None:
+                    os.write(file, images[k])
+            finally:
+                os.close(file)
     finally:
         os.close(fd)
 
 
-def build_tree(content: Content, root: Path) -> dict:
-    """orign_frame/: a file per frame; detect_frame/: a file per ok frame (empty folder if none)."""
+def build_tree(content: Content, faces: AlignedFaces, root: Path) -> dict:
+    """orign_frame/: an empty file per frame; detect_frame/: the aligned PNG of each ok frame
+    (an empty folder if none)."""
     files = 0
     for v, vid in enumerate(content.video_ids):
-        frames = slice(content.start[v], content.start[v] + content.n_frames[v])
-        indices, ok = content.frame_index[frames], content.status[frames] == OK
-        touch_frames(root / "orign_frame" / vid, indices)
-        touch_frames(root / "detect_frame" / vid, indices[ok])
-        files += len(indices) + int(ok.sum())
+        rows = np.arange(content.start[v], content.start[v] + content.n_frames[v])
+        ok = rows[content.status[rows] == OK]
+        write_frames(root / "orign_frame" / vid, content.frame_index[rows], None)
+        write_frames(root / "detect_frame" / vid, content.frame_index[ok], faces.of(ok))
+        files += len(rows) + len(ok)
         if (v + 1) % 500 == 0:
             log.info("tree: %d/%d videos, %d files", v + 1, len(content.video_ids), files)
-    return {"files": files}
+    size, _ = disk_usage(root)
+    return {"files": files, "bytes": size}
 
 
 # --- (b) the lake ------------------------------------------------------------------------
@@ -237,6 +316,7 @@ def list_array(values: np.ndarray, dtype: pa.DataType, mask: np.ndarray | None =
 
 
 def frames_table(content: Content, seed: int) -> pa.Table:
+    """Every frames column but `aligned` (added chunk by chunk when writing)."""
     rng = np.random.default_rng([seed, 2])
     n, vidx, status = len(content.vidx), content.vidx, content.status
     n_videos = len(content.video_ids)
@@ -255,7 +335,6 @@ def frames_table(content: Content, seed: int) -> pa.Table:
     # spoof replays are blurrier; nothing is scored without any box
     lapvar = rng.lognormal(np.log(np.where(content.type_id == 3, 45.0, 90.0))[vidx], 0.5)
     scored = found | has_box
-    ok = status == OK
 
     rows_of = pa.array(vidx)
     per_video = lambda values, dtype: pa.array(values, type=dtype).take(rows_of)  # noqa: E731
@@ -276,7 +355,6 @@ def frames_table(content: Content, seed: int) -> pa.Table:
         "det_score": pa.array(score.astype(np.float32), mask=~found),
         "det_box": list_array(det_box.astype(np.float32), pa.float32(), mask=~found),
         "landmarks": list_array(landmarks.astype(np.float32), pa.float32(), mask=~found),
-        "aligned": pc.if_else(pa.array(ok), pa.scalar(PNG_PLACEHOLDER), pa.scalar(None, pa.binary())),
         "crop": pa.nulls(n, pa.binary()),
         "crop_format": pa.nulls(n, pa.string()),
         "sharpness_lapvar": pa.array(lapvar.astype(np.float32), mask=~scored),
@@ -310,17 +388,21 @@ def videos_table(content: Content, seed: int) -> pa.Table:
         "face_lines": content.face_lines, "face_zero_lines": content.zero_lines,
         "face_repairs": content.repairs,
         "n_face_repairs": [len(r) for r in content.repairs],
-        "stream_frames": content.n_frames, "fps": np.full(n, 30.0),
+        "stream_frames": content.n_frames, "source_frames": content.n_frames, "fps": np.full(n, 30.0),
         "width": np.full(n, 1920), "height": np.full(n, 1080),
         "n_frames": content.n_frames, "n_ok": n_ok,
         "status": ["ok"] * n, "status_reason": [None] * n, "source_present": [True] * n,
         "config_hash": ["bench-audit"] * n, "run_id": ["bench-audit-synthetic"] * n,
         "processed_at": [processed + timedelta(seconds=40 * v) for v in range(n)],
     }
+    unfilled = [name for name in VIDEOS.schema.names if name not in rows]
+    if unfilled:
+        raise SystemExit(f"bench/audit.py: the videos schema has columns the benchmark does not fill: {unfilled}; "
+                         "add them to videos_table()")
     return pa.table({name: pa.array(rows[name], type=VIDEOS.schema.field(name).type) for name in VIDEOS.schema.names})
 
 
-def write_lake(content: Content, root: Path, seed: int) -> dict:
+def write_lake(content: Content, faces: AlignedFaces, root: Path, seed: int) -> dict:
     from etl.lake import Lake
     from schemas import FRAMES, VIDEOS
 
@@ -329,11 +411,13 @@ def write_lake(content: Content, root: Path, seed: int) -> dict:
         lake.ensure(spec)
     frames = frames_table(content, seed)
     for offset in range(0, frames.num_rows, CHUNK_ROWS):
-        lake.append(FRAMES, frames.slice(offset, CHUNK_ROWS))
+        rows = slice(offset, offset + CHUNK_ROWS)
+        lake.append(FRAMES, frames.slice(offset, CHUNK_ROWS).append_column("aligned", faces.column(rows)))
         log.info("lake: frames %d/%d rows", min(offset + CHUNK_ROWS, frames.num_rows), frames.num_rows)
     lake.append(VIDEOS, videos_table(content, seed))
     size, files = disk_usage(root)
-    return {"bytes": size, "files": files}
+    frames_size, _ = disk_usage(root / FRAMES.name)
+    return {"bytes": size, "files": files, "frames_bytes": frames_size}
 
 
 def disk_usage(root: Path) -> tuple[int, int]:
@@ -346,9 +430,10 @@ def disk_usage(root: Path) -> tuple[int, int]:
     return total, files
 
 
-def prepared(path: Path, params: dict, build: Callable[[Path], dict]) -> dict:
+def prepared(path: Path, params: dict, build: Callable[[Path], dict], *, inputs: Callable[[], object]) -> dict:
     """Build `path` unless its marker (`path`.json) says it was built with `params`; the
-    marker also keeps what the build measured (seconds, files, bytes)."""
+    marker also keeps what the build measured (seconds, files, bytes). `inputs()` makes what
+    the build needs, before the build's clock starts."""
     marker = path.with_name(path.name + ".json")
     if marker.is_file() and path.is_dir():
         saved = json.loads(marker.read_text())
@@ -357,6 +442,7 @@ def prepared(path: Path, params: dict, build: Callable[[Path], dict]) -> dict:
             return {**saved, "reused": True}
     marker.unlink(missing_ok=True)
     shutil.rmtree(path, ignore_errors=True)
+    inputs()
     log.info("building %s", path)
     started = time.perf_counter()
     measured = build(path)
@@ -368,6 +454,26 @@ def prepared(path: Path, params: dict, build: Callable[[Path], dict]) -> dict:
 
 # --- the audits --------------------------------------------------------------------------
 
+def apparent_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` (`du --apparent-size`, files only)."""
+    total, pending = 0, [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def notes_du(tree: Path) -> dict[str, int]:
+    """The notes' `du -hd1 {detect,orign}_frame/{Train,Test}`: bytes per folder/split/label."""
+    return {f"{folder}/{split}/{label}": apparent_bytes(tree / folder / split / label)
+            for folder in TREE_FOLDERS for split in ("Train", "Test") for label in ("live", "spoof")
+            if (tree / folder / split / label).is_dir()}
+
+
 def notes_audit(tree: Path) -> dict:
     """The notes' analysis, as written there, over both splits at once."""
     pd = require_pandas()
@@ -376,12 +482,14 @@ def notes_audit(tree: Path) -> dict:
     dss = pd.Series(image_counts(str(tree / "detect_frame" / "*" / "*" / "*" / "*")), name="detect")
     oss = pd.Series(image_counts(str(tree / "orign_frame" / "*" / "*" / "*" / "*")), name="original")
     tt = pd.concat([dss, oss], axis=1, sort=False).fillna(0)
+    table = tt.copy()
     tt.sort_values("detect").head(10)
     no_detection = list(tt[tt.detect == 0].index)  # the notes rmdir these; here they are only listed
     tt = tt[tt.detect != 0].copy()
     tt["sub"] = tt["original"] - tt["detect"]
     describe = tt["sub"].describe()
-    worst = tt.sort_values("sub")[-10:]
+    # the notes' tt.sort_values('sub')[-10:], with ties in video-id order instead of quicksort's
+    worst = tt.sort_index().sort_values("sub", ascending=False, kind="stable").head(WORST)
 
     files_size = lambda dd: [os.stat(os.path.join(dd, ii)).st_size for ii in os.listdir(dd)]  # noqa: E731
     samples = tt.index[np.random.default_rng(0).choice(tt.shape[0], min(120, tt.shape[0]), replace=False)]
@@ -390,8 +498,9 @@ def notes_audit(tree: Path) -> dict:
         aa = [files_size(tree / folder / ii) for ii in samples]
         mm = np.mean([np.mean(ii) if ii else 0.0 for ii in aa])
         estimates[folder] = float(tt[column].sum() * mm)
-    return {"videos": len(tt) + len(no_detection), "no_detection": len(no_detection), "describe": describe.to_dict(),
-            "worst": list(worst.index), "estimates": estimates}
+    return {"table": table, "no_detection": no_detection, "describe": describe.to_dict(),
+            "worst": [(name, int(row.original), int(row.detect), int(row["sub"])) for name, row in worst.iterrows()],
+            "estimates": estimates, "du": notes_du(tree)}
 
 
 COUNTS = """WITH counts AS (
@@ -404,55 +513,79 @@ SUBSET_SQL = {
     "describe": COUNTS + """SELECT count(*) AS count, avg(sub) AS mean, stddev_samp(sub) AS std, min(sub) AS min,
         quantile_cont(sub, 0.25) AS q25, quantile_cont(sub, 0.5) AS q50, quantile_cont(sub, 0.75) AS q75, max(sub) AS max
         FROM counts WHERE detect > 0""",
-    "worst": COUNTS + "SELECT * FROM counts WHERE detect > 0 ORDER BY sub DESC, video_id LIMIT 10",
+    "worst": COUNTS + f"SELECT * FROM counts WHERE detect > 0 ORDER BY sub DESC, video_id LIMIT {WORST}",
     "no_detection": COUNTS + "SELECT video_id FROM counts WHERE detect = 0 ORDER BY video_id",
-    # exact, not estimated: the bytes of the aligned faces, and the lake's files per table
-    "size": """SELECT (SELECT sum(octet_length(aligned)) FROM frames WHERE det_status = 'ok') AS aligned_bytes,
-        (SELECT sum(size_bytes) FROM lake_files) AS lake_bytes""",
+    # exact, not estimated: the bytes of the stored images per split and label (the notes' du)
+    "size": """SELECT split, label, CAST(coalesce(sum(octet_length(aligned)), 0) AS BIGINT) AS aligned_bytes,
+        CAST(coalesce(sum(octet_length(crop)), 0) AS BIGINT) AS crop_bytes FROM frames GROUP BY split, label""",
 }
+
+
+def checked_execute(connection, what: str, sql: str, params: dict | None = None) -> pa.Table:
+    """`execute`, with a failure turned into a BenchFailure naming the query."""
+    from etl.query import execute
+
+    try:
+        return execute(connection, sql, params)
+    except Exception as error:  # noqa: BLE001 - any failure invalidates the benchmark; named, not hidden
+        raise BenchFailure([f"{what} fails on the synthetic lake: {type(error).__name__}: {error}"]) from error
 
 
 def facelake_subset(lake) -> dict:
     """The notes' questions in facelake SQL, on one connection (connect included)."""
-    from etl.query import connect, execute
+    from etl.query import connect
 
     connection = connect(lake)
     try:
-        results = {name: execute(connection, sql) for name, sql in SUBSET_SQL.items()}
+        results = {name: checked_execute(connection, f"subset query {name}", sql) for name, sql in SUBSET_SQL.items()}
     finally:
         connection.close()
-    describe = results["describe"].to_pylist()[0]
-    return {"videos": results["counts"].num_rows, "no_detection": results["no_detection"].num_rows, "describe": describe,
-            "worst": results["worst"].column("video_id").to_pylist()}
+    return {
+        "counts": {r["video_id"]: (r["original"], r["detect"]) for r in results["counts"].to_pylist()},
+        "describe": results["describe"].to_pylist()[0],
+        "worst": [(r["video_id"], r["original"], r["detect"], r["sub"]) for r in results["worst"].to_pylist()],
+        "no_detection": results["no_detection"].column("video_id").to_pylist(),
+        "size": results["size"].to_pylist(),
+    }
 
 
 def query_times(lake, names: list[str], repeat: int) -> dict[str, dict]:
-    """Each audit query alone, on one connection per pass: median seconds, rows, or its error."""
-    from etl.query import connect, execute, load_query
+    """Each audit query alone, on one connection per pass: median seconds and rows.
+    Raises BenchFailure naming every query that fails."""
+    from etl.query import connect, load_query
 
     times: dict[str, list[float]] = {name: [] for name in names}
-    out: dict[str, dict] = {}
+    rows: dict[str, int] = {}
     for _ in range(repeat):
+        failures = []
         connection = connect(lake)
         try:
             for name in names:
-                if "error" in out.get(name, {}):
-                    continue
                 started = time.perf_counter()
                 try:
-                    table = execute(connection, load_query(name))
-                except Exception as error:  # noqa: BLE001 - reported, not fatal: the benchmark goes on without it
-                    out[name] = {"error": f"{type(error).__name__}: {error}"}
-                    log.error("query %s fails on the synthetic lake: %s", name, out[name]["error"])
+                    table = checked_execute(connection, f"query {name}", load_query(name))
+                except BenchFailure as failure:
+                    failures += failure.problems
                     continue
                 times[name].append(time.perf_counter() - started)
-                out[name] = {"rows": table.num_rows}
+                rows[name] = table.num_rows
         finally:
             connection.close()
-    for name in names:
-        if "error" not in out[name]:
-            out[name]["seconds"] = statistics.median(times[name])
-    return out
+        if failures:
+            raise BenchFailure(failures)
+    return {name: {"seconds": statistics.median(times[name]), "rows": rows[name]} for name in names}
+
+
+def worst_excluding(lake, skip: int) -> list[tuple]:
+    """facelake's worst_videos with `skip` more rows than the notes' 10, as (video, frames, ok, lost)."""
+    from etl.query import connect, load_query
+
+    connection = connect(lake)
+    try:
+        table = checked_execute(connection, "query worst_videos", load_query("worst_videos"), {"n": WORST + skip})
+    finally:
+        connection.close()
+    return [(r["video_id"], r["frames"], r["ok"], r["lost"]) for r in table.to_pylist()]
 
 
 def drop_page_cache() -> None:
@@ -476,101 +609,150 @@ def median_time(fn: Callable[[], object], repeat: int, what: str, *, cold: bool 
     return statistics.median(seconds), result
 
 
-def check_same_answers(notes: dict, lake: dict) -> None:
-    """The two approaches read the same content, so their answers must agree."""
-    d = lake["describe"]
-    pairs = {"videos": (notes["videos"], lake["videos"]), "no-detection videos": (notes["no_detection"], lake["no_detection"]),
-             "sub count": (notes["describe"]["count"], d["count"]), "sub mean": (round(notes["describe"]["mean"], 6), round(d["mean"], 6)),
-             "sub max": (notes["describe"]["max"], d["max"]), "sub 75%": (notes["describe"]["75%"], d["q75"])}
-    for what, (a, b) in pairs.items():
-        if a != b:
-            log.warning("answers differ: %s: notes %s, facelake %s", what, a, b)
-    log.info("notes and facelake agree on %s", ", ".join(w for w, (a, b) in pairs.items() if a == b))
-
-
 # --- report ------------------------------------------------------------------------------
 
-def report(args, base: float, full: float, subset: float, queries: dict, tree: dict, lake: dict) -> str:
-    working = [n for n, q in queries.items() if "error" not in q]
-    failing = [n for n, q in queries.items() if "error" in q]
-    audit_what = f"the full audit: {len(working)} quer{'y' if len(working) == 1 else 'ies'} in queries/ ({', '.join(working)})"
+def report(args, seconds: dict, queries: dict, checks: list, setup: dict) -> str:
+    base, full, subset = seconds["baseline"], seconds["full_audit"], seconds["notes_subset"]
+    tree, lake, faces = setup["tree"], setup["lake"], setup["aligned"]
+    audit_what = f"the full audit: {len(queries)} quer{'y' if len(queries) == 1 else 'ies'} in queries/ ({', '.join(queries)})"
+    estimate = setup["estimate"]
+    stored = lake["frames_bytes"] / faces["bytes"]
+    under_2s = ("met" if full < 2 else "NOT met") if args.rows >= 1_000_000 else "not measured"
     lines = [
-        f"Audit benchmark: {args.rows:,} frames, {tree['videos']:,} videos, median of {args.repeat} runs",
+        f"Audit benchmark: {args.rows:,} frames, {setup['videos']:,} videos, median of {args.repeat} runs",
         "",
         "| approach | what it answers | median s | speed-up vs baseline |",
         "|---|---|---|---|",
-        f"| baseline: the notes (os.listdir + pandas over the folder tree) | per-video counts, describe, 10 worst, "
-        f"no-detection videos, size estimate | {base:.3f} | 1.0× |",
+        f"| baseline: the notes (os.listdir + pandas over the folder tree, os.stat sample, du) | per-video counts, "
+        f"describe, {WORST} worst, no-detection videos, size estimate, du per split/label | {base:.3f} | 1.0× |",
         f"| facelake `run_audit` | {audit_what} | {full:.3f} | {base / full:.1f}× |",
         f"| facelake SQL, the notes' subset | the baseline's questions (sizes exact, not estimated) | {subset:.3f} | "
         f"{base / subset:.1f}× |",
         "",
         "| setup | seconds | on disk |",
         "|---|---|---|",
-        f"| folder tree (orign_frame + detect_frame) | {tree['seconds']:.1f}{' (reused)' if tree['reused'] else ''} | "
-        f"{tree['files']:,} files (empty) |",
+        f"| folder tree (orign_frame empty files + detect_frame PNGs) | {tree['seconds']:.1f}"
+        f"{' (reused)' if tree['reused'] else ''} | {tree['bytes'] / 1e6:.1f} MB in {tree['files']:,} files |",
         f"| lake (frames + videos, via Lake.append) | {lake['seconds']:.1f}{' (reused)' if lake['reused'] else ''} | "
         f"{lake['bytes'] / 1e6:.1f} MB in {lake['files']:,} files |",
         "",
         "| query | median s | rows |",
         "|---|---|---|",
-    ]
-    for name, q in queries.items():
-        error = q.get("error", "").replace("|", "/").replace("\n", " ")
-        lines.append(f"| {name} | {q['seconds']:.3f} | {q['rows']} |" if not error else f"| {name} | fails: {error} | |")
-    lines += [
+        *[f"| {name} | {q['seconds']:.3f} | {q['rows']} |" for name, q in queries.items()],
         "",
+        f"Answers compared with the baseline's, all equal: {len(checks)}",
+        "",
+        "| answer | facelake | baseline |",
+        "|---|---|---|",
+        *[f"| {c.what} | {c.facelake} | {c.baseline} |" for c in checks],
+        "",
+        f"- aligned faces: real faces, {faces['images']:,} PNGs of {faces['mean_bytes'] / 1e3:.1f} KB mean "
+        f"({args.distinct_faces} distinct); the lake's frames files hold {stored:.3f} bytes per aligned-image byte "
+        f"({'no compression folds them' if stored >= 1 else 'FEWER than the images: compression folded some'})",
+        f"- the notes' size estimate of detect_frame: {estimate['notes'] / 1e6:.1f} MB against the exact "
+        f"{estimate['exact'] / 1e6:.1f} MB ({100 * (estimate['notes'] / estimate['exact'] - 1):+.1f} %)",
         f"- target, full audit ≥ 20× faster than the notes: {'met' if base / full >= 20 else 'NOT met'} ({base / full:.1f}×)",
-        f"- target, audit under 2 s median (at 1M rows): {'met' if full < 2 else 'NOT met'} ({full:.3f} s at {args.rows:,} rows)",
+        f"- target, audit under 2 s median at 1M rows: {under_2s} ({full:.3f} s at {args.rows:,} rows)",
         ("- cold page cache: dropped before every timed run of both approaches (--cold)" if args.cold else
          "- warm page cache: the tree and the lake were just built or read (--cold drops the cache before each run)"),
     ]
-    if failing:
-        lines.append(f"- left out of the timed audit because they fail on this data: {', '.join(failing)}")
     return "\n".join(lines)
 
 
-def main() -> int:
-    from jobs.logs import setup_logging
-
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="frames rows (default 1,000,000)")
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"frames rows (default {DEFAULT_ROWS:,})")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per approach; the median is reported")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--distinct-faces", type=int, default=DEFAULT_DISTINCT_FACES,
+                        help="distinct aligned-face PNGs (a multiple of the 8 shipped faces), cycled person by person")
     parser.add_argument("--cold", action="store_true", help="drop the page cache before every timed run (root, Linux)")
-    parser.add_argument("--work", type=Path, default=None, help="working folder, reused between runs (default: a temporary one)")
-    args = parser.parse_args()
-    setup_logging()
-    require_pandas()
+    parser.add_argument("--work", type=Path, default=None,
+                        help="working folder, reused between runs (default: a temporary one, removed at the end)")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure and check to this JSON file")
+    args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1:
         parser.error("--rows and --repeat must be at least 1")
+    if args.distinct_faces < 8 or args.distinct_faces % 8:
+        parser.error("--distinct-faces must be a positive multiple of 8 (the shipped faces)")
+    return args
 
+
+def prepare_inputs(args: argparse.Namespace, work: Path) -> tuple[Content, dict]:
+    """The content, and the tree and lake holding it (built, or reused from --work)."""
+    params = {"rows": args.rows, "seed": args.seed, "distinct_faces": args.distinct_faces, "format": FORMAT}
+    content = make_content(args.rows, args.seed)
+    log.info("content: %d frames, %d videos, %d ok; work folder %s", args.rows, len(content.video_ids),
+             int((content.status == OK).sum()), work)
+    # made once, and only when something is built
+    faces_once = functools.cache(lambda: aligned_faces(content, args.distinct_faces, args.seed))
+    tree = prepared(work / "tree", params, lambda path: build_tree(content, faces_once(), path), inputs=faces_once)
+    lake = prepared(work / "lake", params, lambda path: write_lake(content, faces_once(), path, args.seed),
+                    inputs=faces_once)
+    return content, {"videos": len(content.video_ids), "tree": tree, "lake": lake}
+
+
+def run_benchmark(args: argparse.Namespace, work: Path, results: dict) -> str:
     from etl.lake import Lake
     from etl.query import query_names
     from jobs.audit import run_audit
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="facelake-bench-audit-"))
-    work.mkdir(parents=True, exist_ok=True)
-    params = {"rows": args.rows, "seed": args.seed, "format": FORMAT}
-    content = make_content(args.rows, args.seed)
-    log.info("content: %d frames, %d videos, %d ok; work folder %s", args.rows, len(content.video_ids),
-             int((content.status == OK).sum()), work)
-    tree = prepared(work / "tree", params, lambda path: build_tree(content, path))
-    lake_info = prepared(work / "lake", params, lambda path: write_lake(content, path, args.seed))
-    tree["videos"] = len(content.video_ids)
+    content, setup = prepare_inputs(args, work)
+    results["setup"] = setup
     lake = Lake(str(work / "lake"))
-
     names = query_names()
     log.info("audit queries present: %s", ", ".join(names))
     queries = query_times(lake, names, args.repeat)
-    working = [n for n in names if "error" not in queries[n]]
+    results["queries"] = queries
 
     base, notes = median_time(lambda: notes_audit(work / "tree"), args.repeat, "notes baseline", cold=args.cold)
-    full, _ = median_time(lambda: run_audit(lake, working), args.repeat, "facelake full audit", cold=args.cold)
+    full, audit = median_time(lambda: run_audit(lake, names), args.repeat, "facelake full audit", cold=args.cold)
     subset, answers = median_time(lambda: facelake_subset(lake), args.repeat, "facelake notes subset", cold=args.cold)
-    check_same_answers(notes, answers)
-    sys.stdout.write(report(args, base, full, subset, queries, tree, lake_info) + "\n")
-    return 0
+    results["seconds"] = {"baseline": base, "full_audit": full, "notes_subset": subset}
+    results["speedup"] = {"full_audit": base / full, "notes_subset": base / subset}
+
+    audit_tables = {name: table for name, _, table in audit}
+    worst = worst_excluding(lake, len(notes["no_detection"]))
+    checks, problems = compare_answers(notes, answers, audit_tables, worst)
+    results["checks"] = [c.as_dict() for c in checks]
+    results["answers"] = {key: notes[key] for key in ("worst", "describe", "no_detection", "estimates", "du")}
+    if problems:
+        raise BenchFailure(problems)
+    images = int((content.status == OK).sum())
+    exact = sum(row["aligned_bytes"] for row in answers["size"])
+    setup["aligned"] = {"images": images, "bytes": exact, "mean_bytes": exact / max(images, 1)}
+    setup["estimate"] = estimate_against_exact(notes["estimates"]["detect_frame"], exact)
+    return report(args, results["seconds"], queries, checks, setup)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.results import write_json
+    from jobs.logs import setup_logging
+
+    args = parse_args(argv)
+    setup_logging()
+    require_pandas()
+    temporary = args.work is None
+    work = Path(tempfile.mkdtemp(prefix="facelake-bench-audit-")) if temporary else args.work
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"bench": "audit", "params": {k: v for k, v in vars(args).items() if k != "json"}}
+    try:
+        table = run_benchmark(args, work, results)
+    except BenchFailure as failure:
+        for problem in failure.problems:
+            log.error("%s", problem)
+        log.error("audit benchmark FAILED: %d problem(s); the figures are not valid", len(failure.problems))
+        results.update(ok=False, problems=failure.problems)
+        return 1
+    else:
+        results["ok"] = True
+        sys.stdout.write(table + "\n")
+        return 0
+    finally:
+        if args.json:
+            write_json(args.json, results)
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
