@@ -1,16 +1,14 @@
 """Real MTCNN on real faces (insightface's shipped t1.jpg, a group photo of 6-7 people)."""
 import os
 
+import cv2
+import insightface
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-insightface = pytest.importorskip("insightface")
-pytest.importorskip("mtcnn")
-
-from etl.config import DetectorConfig  # noqa: E402
-from etl.detect import Face, MtcnnDetector, bounded_scale_pyramid  # noqa: E402
-from etl.locate import locate_faces  # noqa: E402
+from etl.config import DetectorConfig
+from etl.detect import Face, MtcnnDetector, bounded_scale_pyramid
+from etl.locate import locate_faces
 
 # t1.jpg face boxes, x y w h
 T1_FACES_XYWH = [(911, 62, 101, 136), (743, 343, 99, 132), (54, 266, 110, 129)]

@@ -45,8 +45,6 @@ def aligned(photos) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def dlib_embedder():
-    pytest.importorskip("dlib")
-    pytest.importorskip("face_recognition_models")
     return cached_embedder(EmbedderConfig())
 
 
@@ -67,7 +65,6 @@ def onnx_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def arcface_r0(onnx_dir):
-    pytest.importorskip("insightface")
     return build_embedder(EmbedderConfig(backend=f"insightface:{onnx_dir / 'fake_arcface_r0.onnx'}"))
 
 
@@ -255,7 +252,6 @@ def test_insightface_folder_picks_recognition_model(onnx_dir, tmp_path, aligned)
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_keras_equals_reference(tmp_path_factory, aligned, suffix):
-    pytest.importorskip("keras")
     model_file = write_fake_keras_model(tmp_path_factory.mktemp("keras") / f"fake_keras_face_r0{suffix}", dim=512, seed=0)
     embedder = cached_embedder(EmbedderConfig(backend=f"keras:{model_file}", batch_size=5))
     assert embedder.model == f"keras:fake_keras_face_r0@{sha12(model_file)}"

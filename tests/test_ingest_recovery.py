@@ -148,21 +148,33 @@ def test_killed_ray_worker_then_rerun_equals_clean_run(sample, clean_ingest, tmp
     process = start_ingest(sample.root, lake, "--commit-every", "1", "--workers", "2")
     driver = psutil.Process(process.pid)
     deadline = time.monotonic() + 300
-    victim = None
-    while victim is None:
-        assert process.poll() is None, f"ingest ended before a worker was seen busy: {process.stderr.read()[-2000:]}"
-        assert time.monotonic() < deadline, "no busy Ray worker seen"
-        busy = _task_workers(driver)
-        if busy and ok_videos(lake) >= 1:
-            victim = busy[0]
-        time.sleep(0.1)
     with ReadsThroughout(lake, (VIDEOS, FRAMES)) as reader:
-        victim.kill()
+        while True:
+            assert process.poll() is None, f"ingest ended before a worker was seen busy: {process.stderr.read()[-2000:]}"
+            assert time.monotonic() < deadline, "no busy Ray worker seen"
+            if ok_videos(lake) >= 1:  # mid-run: a video is committed
+                busy = _task_workers(driver)  # workers whose title says they run a video's task
+                try:
+                    busy[0].kill()  # at once, while its task is still running
+                    break
+                except (IndexError, psutil.NoSuchProcess):
+                    pass
+            time.sleep(0.1)
         _, stderr = process.communicate(timeout=600)
     assert reader.errors == [] and reader.reads >= 4
     assert process.returncode == 0, stderr[-3000:]
     assert_no_duplicate_frames(lake)
-    run_ingest_cli(sample.root, lake)
+    # Before any rerun: Ray's retry of the killed task recovered its video in the same run.
+    # Without the retry the video would be an `error` row ("worker failed ... WorkerCrashedError")
+    # with no frames, and only the rerun below would repair it.
+    videos = Lake(str(lake)).read(VIDEOS, columns=["video_id", "status", "status_reason"]).to_pylist()
+    failed = [(v["video_id"], v["status_reason"]) for v in videos if v["status"] == "error"]
+    assert failed == [], f"the killed video was not recovered by Ray's retry: {failed}"
+    assert contents(lake) == contents(clean_ingest.lake)  # every video and frame as in a clean run
+    (run,) = Lake(str(lake)).read(RUNS).to_pylist()
+    assert run["status"] == "succeeded"
+    rerun = run_ingest_cli(sample.root, lake)
+    assert " found, 0 processed, " in rerun.stderr  # nothing was left for the rerun to redo
     assert contents(lake) == contents(clean_ingest.lake)
 
 

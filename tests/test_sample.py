@@ -37,7 +37,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SampleManifest
 
 @pytest.fixture(scope="session")
 def detector():
-    mtcnn = pytest.importorskip("mtcnn")
+    import mtcnn
+
     return mtcnn.MTCNN()
 
 

@@ -17,6 +17,10 @@ from conftest import run_ingest_cli, run_job_cli
 from etl.lake import Lake
 from schemas import FRAMES, RUNS, TRAIN_RUNS
 
+# int8 vs Keras scores of the fixture's model: measured max 0.0016-0.0049 over all test faces (the
+# output's int8 step is 1/256); the int8 file of a model with other (random) weights is off by 0.12
+INT8_MAX_ABS_DIFF = 0.02
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -55,7 +59,11 @@ def test_two_worker_run_writes_every_output(trained):
     assert metrics["validation_subjects"] in ([1], [3])
     exported = metrics["export_check"]
     assert exported["faces"] == sum(metrics["test_frame"]["n_attacks"].values()) + metrics["test_frame"]["n_bona_fide"]
-    assert exported["tflite_max_abs_diff"] < 1e-3 and 0.0 <= exported["int8_decision_agreement"] <= 1.0
+    assert exported["tflite_max_abs_diff"] < 1e-3
+    # int8 scores are the quantised model's: off Keras by rounding (measured 0.0006-0.0016), not by nothing
+    # (the float model written as the int8 file: < 1e-6) and not by another model's scores (random weights: 0.12).
+    # `int8_decision_agreement` is not bounded here: see test_tflite_float_matches_keras_and_int8_decides_alike.
+    assert 1e-5 < exported["int8_mean_abs_diff"] < INT8_MAX_ABS_DIFF, exported
     card = (folder / "model_card.md").read_text()
     assert "## Exported models vs Keras" in card
     assert f"version {metrics['frames_version']}" in card and "| frame |" in card and "| video |" in card
@@ -86,20 +94,28 @@ def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
     folder = out / "P1"
     frames = Lake(str(lake_dir)).read(FRAMES, columns=["split", "det_status", "aligned"])
     frames = frames.filter(pc.and_(pc.equal(frames.column("split"), "test"), pc.equal(frames.column("det_status"), "ok")))
-    faces = faces_of(frames, 48)[:200]
+    faces = faces_of(frames, 48)  # every test face (a few hundred), both classes
     keras = keras_scores(load_model(str(folder / "model.keras")), faces)
     lite = TfliteScorer(folder / "model.tflite")(faces)
     assert np.abs(keras - lite).max() < 1e-3
-    threshold = json.loads((folder / "metrics.json").read_text())["threshold"]
+    # the int8 file is the quantised model: int8 tensors inside, float input and output
+    import tensorflow as tf  # after load_model, which selects tf-keras
+
+    interpreter = tf.lite.Interpreter(model_path=str(folder / "model_int8.tflite"))
+    assert sum(t["dtype"] == np.int8 for t in interpreter.get_tensor_details()) > 10
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+    assert interpreter.get_output_details()[0]["dtype"] == np.float32
+    # ... and it is this model's quantisation: every face's int8 score is within INT8_MAX_ABS_DIFF of its
+    # Keras score, so every face farther than that from the threshold gets the same decision. Two epochs
+    # on this sample give a model that scores every face almost alike (std < 0.001: the signal between
+    # faces fades through the backbone), so an agreement rate over faces near the threshold would only
+    # measure where the threshold fell among ties (it ranged 0-100 % between runs); the score bound is
+    # the check that holds for this model and fails for another one.
     int8 = TfliteScorer(folder / "model_int8.tflite")(faces)
-    # A 2-epoch model puts many scores near its threshold, where int8 rounding flips the
-    # decision (overall agreement ranged 49-100 % between runs); so: the scores stay
-    # close, and faces scored clearly away from the threshold are decided alike.
-    assert np.mean(np.abs(int8 - keras)) < 0.15
-    clear = np.abs(keras - threshold) > 0.25
-    if clear.sum() >= 20:
-        agree = np.mean((int8[clear] >= threshold) == (keras[clear] >= threshold))
-        assert agree >= 0.95, f"int8 decisions agree on {agree:.1%} of {clear.sum()} clear faces"
+    assert np.abs(int8 - keras).max() < INT8_MAX_ABS_DIFF, (np.abs(int8 - keras).max(), keras.std())
+    threshold = json.loads((folder / "metrics.json").read_text())["threshold"]
+    clear = np.abs(keras - threshold) > INT8_MAX_ABS_DIFF
+    assert ((int8[clear] >= threshold) == (keras[clear] >= threshold)).all()
 
 
 def test_augmentation_differs_between_epochs_but_evaluation_does_not():
@@ -120,6 +136,29 @@ def test_augmentation_differs_between_epochs_but_evaluation_does_not():
     evaluation = make_dataset(images, labels, input_size=48, batch_size=8, training=False)
     a, b = [next(iter(evaluation))[0].numpy() for _ in range(2)]
     assert np.array_equal(a, b) and np.array_equal(a, images[:, 3:51, 3:51].astype(np.float32))
+
+
+def test_training_jitters_brightness_and_saturation_and_evaluation_does_not():
+    """A flat-coloured face is unchanged by crop and flip: any change is the photometric jitter."""
+    from etl.spoof_model import use_legacy_keras
+
+    use_legacy_keras()
+    from etl.train_input import make_dataset
+
+    colour = np.array([150, 100, 60], dtype=np.uint8)
+    images = np.broadcast_to(colour, (16, 55, 55, 3)).copy()
+    labels = np.arange(16) % 2
+    batch = next(iter(make_dataset(images, labels, input_size=48, batch_size=16, training=True)))[0].numpy()
+    assert batch.shape == (16, 48, 48, 3)
+    # every face stays flat (the jitter is per face, not per pixel)
+    assert np.allclose(batch, batch[:, :1, :1, :], atol=1e-3)
+    pixel = batch[:, 0, 0, :].astype(np.float64)  # (16, 3): one colour per face
+    # brightness: the faces' mean level varies (an added offset moves every channel alike)
+    assert np.ptp(pixel.mean(axis=1)) > 5, pixel
+    # saturation: the spread between channels varies (brightness and contrast leave it as it is on a flat face)
+    assert np.ptp(pixel[:, 0] - pixel[:, 2]) > 5, pixel
+    evaluation = next(iter(make_dataset(images, labels, input_size=48, batch_size=16, training=False)))[0].numpy()
+    assert np.array_equal(evaluation, np.broadcast_to(colour.astype(np.float32), evaluation.shape))
 
 
 def test_datasets_give_one_hot_labels_and_class_weights():
