@@ -68,6 +68,10 @@ NOTES_ACCEPT = 0.8
 # either way; earlier runs of this bench flipped under 1 % of them. 2 % leaves room for that
 # and still catches a baseline that misses whole videos (one video is >= 5 % of a case).
 FACE_COUNT_TOLERANCE = 0.02  # |facelake faces - baseline faces| <= 2 % of the baseline's (at least 2 frames)
+# ... unless every face one side found beyond the other is a real face: its landmarks' centre
+# lies inside the generator's exact face box of that frame (the un-jittered truth tree). The
+# notes' full-frame pass misses print-attack frames that facelake's region pass finds; those
+# extra faces are right, and a bench that failed on them would punish the better answer.
 FACE_RECALL_MIN = 0.98  # facelake finds a face in >= 98 % of the frames the baseline found one in
 # Where both found the face, their 5 landmarks (what the alignment uses) must agree: median
 # distance <= 8 % of the eye distance, about 3 px on the 112 px aligned face. Measured: 0.03
@@ -258,17 +262,21 @@ class Check:
     passed: bool
 
 
-def answer_checks(baseline: Run, one: Run, two: Run) -> list[Check]:
+def answer_checks(baseline: Run, one: Run, two: Run, truth: Path) -> list[Check]:
     """Does facelake give the baseline's answer (within the tolerances), and 2 workers the same as 1?"""
     both = baseline.landmarks.keys() & two.landmarks.keys()
     allowed = max(2, round(FACE_COUNT_TOLERANCE * baseline.faces))
+    extra = two.landmarks.keys() - baseline.landmarks.keys()
+    real = real_faces(two, extra, truth)
     recall = len(both) / baseline.faces if baseline.faces else 1.0
     distance = landmark_distance(baseline, two, both)
     return [
         Check("frames decoded, facelake = baseline", f"{two.frames} vs {baseline.frames}", "equal",
               two.frames == baseline.frames),
-        Check("frames with a face, facelake - baseline", f"{two.faces - baseline.faces:+d}", f"within ±{allowed}",
-              abs(two.faces - baseline.faces) <= allowed),
+        Check("frames with a face, facelake - baseline", f"{two.faces - baseline.faces:+d} "
+              f"({real} of facelake's {len(extra)} extra faces inside the true face box)",
+              f"within ±{allowed}, or every extra face a real one",
+              abs(two.faces - baseline.faces) <= allowed or (two.faces >= baseline.faces and real == len(extra))),
         Check("baseline's face frames where facelake found one too", f"{recall:.2%}", f">= {FACE_RECALL_MIN:.0%}",
               recall >= FACE_RECALL_MIN),
         Check("landmark distance where both found a face, median / eye distance", f"{distance:.3f}",
@@ -277,6 +285,19 @@ def answer_checks(baseline: Run, one: Run, two: Run) -> list[Check]:
               f"{len(two.landmarks.keys() ^ one.landmarks.keys())} differ", "0 differ",
               one.landmarks.keys() == two.landmarks.keys()),
     ]
+
+
+def real_faces(run: Run, keys: set[tuple[str, int]], truth: Path) -> int:
+    """How many of these frames' faces have their landmarks' centre inside the generator's true box."""
+    videos = {video.video_id: video for video in processable(truth)}
+    real = 0
+    for video_id, index in keys:
+        video = videos.get(video_id)
+        box = video.annotations.box_for_frame(index)[0] if video and video.annotations else None
+        if box is not None:
+            x, y = run.landmarks[(video_id, index)].mean(axis=0)
+            real += box[0] <= x <= box[2] and box[1] <= y <= box[3]
+    return real
 
 
 def landmark_distance(a: Run, b: Run, keys: set[tuple[str, int]]) -> float:
@@ -375,7 +396,7 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
         log.info("%s: %s", name, runs[-1].summary())
     runs.insert(0, run_baseline(source, work / "baseline", detector))
     log.info("%s: %s", name, runs[0].summary())
-    checks = answer_checks(runs[0], runs[1], runs[2])
+    checks = answer_checks(runs[0], runs[1], runs[2], tree.root)
     return CaseResult(name, tree, stats, runs, checks, (load_before, os.getloadavg()[0]))
 
 
