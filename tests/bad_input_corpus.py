@@ -7,8 +7,10 @@ own generators write (real faces shipped in installed packages), and the corpus 
 twin plus the bad items. What a run of the twin gives for the good items is what they
 must give in the corpus.
 
-Every bad item is a `BadItem`: its kind, the table and key its row must have, and, when
-this machine cannot make it (a permission denial when running as root), why not.
+Every bad item is a `BadItem`: its kind, the table and key its row must have, and where
+it lies in the tree. The unreadable kinds (mode 000) are unreadable to the jobs even when
+the tests run as root: the tests run the jobs held to permission bits
+(`conftest.without_root_file_access`).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import io
 import logging
 import os
 import shutil
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ class BadItem:
     table: str  # videos | photos
     key: str  # the video_id / photo_id its row must have
     path: str  # its path relative to the tree root, as facelake shows it
-    skip: str | None = None  # why this machine cannot make it
+    source: str  # what holds it, relative to the tree root as the OS names it: its own folder (videos) or file (photos)
 
 
 @dataclass
@@ -59,13 +62,7 @@ class CorpusTrees:
     clean: Path  # the good items only
     corpus: Path  # the good items at the same relative paths, plus the bad ones
     items: dict[str, BadItem] = field(default_factory=dict)
-
-
-def running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-ROOT_SKIP = "running as root: permission bits do not stop root from reading a file, so no unreadable file can be made"
+    good: list[str] = field(default_factory=list)  # good items a sub-corpus keeps (file paths relative to the root)
 
 
 # ------------------------------------------------------------------ small writers
@@ -89,15 +86,42 @@ def write_text(path: Path, text: str | bytes) -> None:
 SELF_LINK, NAMED_PIPE = "a symlink to itself", "a named pipe"  # special files, not bytes
 
 
-def place(path: Path, content: bytes | str) -> None:
-    """Write `content` at `path`: bytes, or a link to itself, or a named pipe."""
+@dataclass(frozen=True)
+class Unreadable:
+    """A file holding `data` whose permission bits (000) let nobody read it."""
+
+    data: bytes
+
+
+def place(path: Path, content: bytes | str | Unreadable) -> None:
+    """Write `content` at `path`: bytes, or a link to itself, or a named pipe, or an unreadable file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if content == SELF_LINK:
         os.symlink(path.name, path)
     elif content == NAMED_PIPE:
         os.mkfifo(path)
+    elif isinstance(content, Unreadable):
+        path.write_bytes(content.data)
+        path.chmod(0)
     else:
         path.write_bytes(content)
+
+
+def link_entry(source: Path, target: Path) -> None:
+    """`source` (a file, a link, a named pipe, or a folder of them) again at `target`, without opening a file:
+    files are hard-linked (same bytes, same mode, even 000), links and pipes made anew."""
+    info = os.lstat(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if stat.S_ISDIR(info.st_mode):
+        target.mkdir(exist_ok=True)
+        for child in sorted(os.listdir(source)):
+            link_entry(source / child, target / child)
+    elif stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(source), target)
+    elif stat.S_ISFIFO(info.st_mode):
+        os.mkfifo(target)
+    else:
+        os.link(source, target)
 
 
 def _top_level_box(data: bytes, kind: bytes) -> tuple[int, int]:
@@ -150,10 +174,14 @@ class _SiwWriter:
         return f"{subject:03d}-1-1-1-1"
 
     def rel(self, subject: int, name: str | None = None) -> str:
-        return f"Train/live/{subject:03d}/{name or self.stem(subject) + '.mov'}"
+        return f"{self.folder(subject)}/{name or self.stem(subject) + '.mov'}"
 
     def video_id(self, subject: int) -> str:
         return self.rel(subject)[: -len(".mov")]
+
+    @staticmethod
+    def folder(subject: int) -> str:
+        return f"Train/live/{subject:03d}"
 
     def render(self, subject: int, *, frame_size: tuple[int, int] = FRAME_SIZE,
                n_frames: int = N_FRAMES) -> tuple[list[np.ndarray], list[Box | None]]:
@@ -320,14 +348,12 @@ def write_video_corpus(base: Path) -> CorpusTrees:
     # the copied video: a defect-free Train one, whose path sorts before Train/live/1xx
     original = next(v.path for v in manifest.videos if not v.defects and v.split == "train" and v.label == "live")
     writer = _SiwWriter(corpus, clean / original)
-    trees = CorpusTrees(clean=clean, corpus=corpus)
+    face = next(v.face_path for v in manifest.videos if v.path == original)
+    trees = CorpusTrees(clean=clean, corpus=corpus, good=[original, face])  # the copied video: a sub-corpus keeps it
     for kind, (subject, make) in VIDEO_KINDS.items():
-        if kind == "file_unreadable" and running_as_root():
-            trees.items[kind] = BadItem(kind, "videos", writer.video_id(subject), writer.rel(subject), skip=ROOT_SKIP)
-            continue
         key = make(writer, subject)
         path = key if key.endswith(".mov") else key + ".mov"
-        trees.items[kind] = BadItem(kind, "videos", key, path)
+        trees.items[kind] = BadItem(kind, "videos", key, path, source=writer.folder(subject))
     log.info("video corpus: %d bad kinds under %s", len(trees.items), corpus)
     return trees
 
@@ -375,8 +401,8 @@ def _alpha_png(face: FacePhoto) -> bytes:
     return _png(rgba, "RGBA")
 
 
-def _photo_kinds(faces: list[FacePhoto]) -> dict[str, tuple[str, bytes | str]]:
-    """kind -> (path under the photo root, the file's bytes or SELF_LINK / NAMED_PIPE)."""
+def _photo_kinds(faces: list[FacePhoto]) -> dict[str, tuple[str, bytes | str | Unreadable]]:
+    """kind -> (path under the photo root, the file's bytes, SELF_LINK / NAMED_PIPE, or Unreadable(bytes))."""
     return {
         "photo_not_image": ("formats/not_an_image.jpg", b"<html><body>404 Not Found</body></html>\n"),
         "photo_exif_rotated": ("formats/exif_rotated.jpg", _exif_rotated(faces[0])),
@@ -385,6 +411,7 @@ def _photo_kinds(faces: list[FacePhoto]) -> dict[str, tuple[str, bytes | str]]:
         "photo_cmyk_jpeg": ("formats/cmyk.jpg", _jpeg(faces[2].image, mode="CMYK")),
         "photo_png_alpha": ("formats/alpha.png", _alpha_png(faces[3])),
         "photo_zero_bytes": ("formats/empty.jpg", b""),
+        "photo_unreadable": ("formats/unreadable.jpg", Unreadable(_jpeg(faces[1].image))),
         "photo_symlink_loop": ("formats/loop.jpg", SELF_LINK),
         "photo_named_pipe": ("formats/pipe.jpg", NAMED_PIPE),
         "user_dots": ("..dots../01.jpg", _jpeg(faces[4].image)),
@@ -395,19 +422,18 @@ def _photo_kinds(faces: list[FacePhoto]) -> dict[str, tuple[str, bytes | str]]:
     }
 
 
-def write_photo_corpus(base: Path) -> CorpusTrees:
-    """`base/clean`: the photo registry cut to PHOTO_USERS; `base/corpus`: the same plus the bad photos."""
-    from etl.sample_photos import write_photo_registry
-
+def write_photo_corpus(base: Path, registry: Path) -> CorpusTrees:
+    """`base/clean`: the photo registry at `registry` (`etl.sample_photos`) cut to PHOTO_USERS;
+    `base/corpus`: the same plus the bad photos."""
     clean, corpus = base / "clean", base / "corpus"
-    write_photo_registry(clean, seed=3, duplicate=False)
-    for user in sorted(p.name for p in clean.iterdir() if p.is_dir() and p.name not in PHOTO_USERS):
-        shutil.rmtree(clean / user)  # three users keep the runs short
+    for user in PHOTO_USERS:  # three users keep the runs short
+        shutil.copytree(registry / user, clean / user)
     shutil.copytree(clean, corpus, symlinks=True)
-    trees = CorpusTrees(clean=clean, corpus=corpus)
+    first = min(p.relative_to(clean).as_posix() for p in clean.rglob("*.jpg"))
+    trees = CorpusTrees(clean=clean, corpus=corpus, good=[first])
     for kind, (rel, content) in _photo_kinds(load_face_photos()).items():
         place(corpus / rel, content)
         shown = rel.replace(NOT_UTF8, NOT_UTF8_SHOWN)
-        trees.items[kind] = BadItem(kind, "photos", shown, shown)
+        trees.items[kind] = BadItem(kind, "photos", shown, shown, source=rel)
     log.info("photo corpus: %d bad kinds under %s", len(trees.items), corpus)
     return trees

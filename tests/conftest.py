@@ -1,15 +1,23 @@
-"""Session fixtures: one tiny real sample tree and one clean ingest of it, shared by tests.
+"""Session fixtures, each built once and shared by tests: one tiny real sample tree and one
+clean ingest of it; one photo registry and one lake in which it is registered, embedded and
+deduplicated; one local S3 server.
 
-The sample is made by `facelake sample` code from real face photos shipped in installed
-packages; the ingest is the real CLI in a subprocess with a real local Ray.
+The sample and the registry are made by `facelake sample` code from real face photos shipped
+in installed packages; every job is the real CLI in a subprocess with a real local Ray.
+The shared lakes are read-only for tests: a test that writes copies the lake first
+(`shutil.copytree`; a local lake is a few MB).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +25,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_ARGS = {"subjects": 2, "seconds": 1.0, "seed": 7}
+# the shared photo registry (`registry_tree`, `registry`): one person registered twice (user_03, user_09)
+REGISTRY_ARGS = {"seed": 3, "duplicate": True}
 # the local S3 server (`s3` fixture): one bucket, and a secret that must appear nowhere it is not given
 BUCKET = "facelake-test"
 SECRET = "s3cr3t-Kz9wQ4vN7xLp2RtY"
@@ -52,13 +62,52 @@ def run_ingest_cli(source: Path, lake: Path, *extra: str, timeout: float = 600) 
     return result
 
 
-def run_job_cli(module: str, *args: str, timeout: float = 600, expect: int = 0) -> subprocess.CompletedProcess:
-    """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray."""
-    result = subprocess.run([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
+def run_job_cli(module: str, *args: str, timeout: float = 600, expect: int = 0,
+                prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray (`prefix`: a command to run it under)."""
+    result = subprocess.run([*prefix, sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != expect:
         raise AssertionError(f"{module} exited {result.returncode}, expected {expect}:\n{result.stderr[-4000:]}")
     return result
+
+
+# What lets root read a file whatever its permission bits say: CAP_DAC_OVERRIDE (and, for
+# folders, CAP_DAC_READ_SEARCH). Without them a process of uid 0 is held to the bits like any user.
+DAC_CAPABILITIES = ("dac_override", "dac_read_search")
+
+
+@functools.cache
+def without_root_file_access() -> tuple[str, ...]:
+    """A command prefix that runs a job held to file permission bits, as an ordinary user is.
+
+    Empty when this process is not root (it already is). As root (CI runs as root) the job
+    runs under `setpriv` with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH removed from its
+    inheritable and bounding sets, so neither it nor any process it starts (the Ray
+    workers) can get them back. It keeps uid 0: the lake, HOME, the Ray temp folder and the
+    venv stay its own (owner permissions), while a file with mode 000 fails to open with
+    EACCES, as it would for any user. Checked once here: if that cannot be arranged the
+    tests that need it fail with this message rather than pass or skip unseen.
+    """
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise RuntimeError("running as root and setpriv (util-linux) is missing: cannot run a job that is held "
+                           "to file permission bits; install util-linux or run the tests as a non-root user")
+    drop = ",".join(f"-{name}" for name in DAC_CAPABILITIES)
+    prefix = (setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", "--")
+    with tempfile.TemporaryDirectory(prefix="facelake-dac-probe-") as folder:
+        probe = Path(folder) / "mode-000"
+        probe.write_bytes(b"x")
+        probe.chmod(0)
+        code = "import sys\ntry:\n    open(sys.argv[1], 'rb')\nexcept PermissionError:\n    sys.exit(13)\n"
+        result = subprocess.run([*prefix, sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
+                                timeout=120)
+    if result.returncode != 13:
+        raise RuntimeError(f"{' '.join(prefix)} did not stop root from reading a mode-000 file (exit "
+                           f"{result.returncode}: {result.stderr.strip()[-500:]}); the container may lack CAP_SETPCAP")
+    return prefix
 
 
 @dataclass
@@ -92,12 +141,61 @@ def clean_ingest(sample, tmp_path_factory) -> CleanIngest:
     return CleanIngest(lake=lake, digest_before=before, digest_after=tree_digest(sample.root), log=result.stderr)
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """moto's S3 on a free port of 127.0.0.1 with one bucket; yields the environment for jobs.
+@dataclass
+class RegistryTree:
+    root: Path
+    manifest: object  # etl.sample_photos.RegistryManifest
 
-    The endpoint and region come from the environment, the credentials from the
-    FACELAKE_STORAGE_OPTIONS file, so both sources are exercised.
+
+@dataclass
+class Registry:
+    """The shared registry lake: never written by a test (copy it first); checked unchanged at the session's end."""
+
+    root: Path  # the photo tree (the `registry_tree` fixture's)
+    lake: Path  # the sample ingested (as `clean_ingest`), then the registry registered, embedded (photos), deduplicated
+    manifest: object  # etl.sample_photos.RegistryManifest
+    digest_before: dict  # the photo tree before register
+    logs: dict  # stderr of register, embed and dedup
+
+
+@pytest.fixture(scope="session")
+def registry_tree(tmp_path_factory) -> RegistryTree:
+    """The photo registry (REGISTRY_ARGS), written once: copy it before changing it."""
+    from etl.sample_photos import write_photo_registry
+
+    root = tmp_path_factory.mktemp("registry") / "photos"
+    return RegistryTree(root=root, manifest=write_photo_registry(root, **REGISTRY_ARGS))
+
+
+@pytest.fixture(scope="session")
+def registry(registry_tree, clean_ingest, tmp_path_factory) -> Registry:
+    """`registry_tree` registered, embedded and deduplicated (photos) in a copy of the clean ingest's lake.
+
+    The lake holds both sources, as `make demo` builds it: videos and frames (no frame
+    vectors) and photos with their vectors and identity tables.
+    """
+    lake = tmp_path_factory.mktemp("lake-registry") / "lake"
+    shutil.copytree(clean_ingest.lake, lake)
+    digest = tree_digest(registry_tree.root)
+    logs = {
+        "register": run_job_cli("register", "--source", str(registry_tree.root), "--lake", str(lake)).stderr,
+        "embed": run_job_cli("embed", "--lake", str(lake), "--source", "photos").stderr,
+        "dedup": run_job_cli("dedup", "--lake", str(lake), "--source", "photos").stderr,
+    }
+    built = tree_digest(lake)
+    yield Registry(root=registry_tree.root, lake=lake, manifest=registry_tree.manifest, digest_before=digest, logs=logs)
+    after = tree_digest(lake)
+    changed = sorted(path for path in set(built) | set(after) if built.get(path) != after.get(path))
+    assert not changed, f"a test wrote into the shared registry lake (copy it first): {changed[:10]}"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """moto's S3 on a free port of 127.0.0.1 with one bucket, one server for the session; yields the environment for jobs.
+
+    Every test keeps to prefixes of its own (each module names its own): no test lists or
+    counts objects outside them. The endpoint and region come from the environment, the
+    credentials from the FACELAKE_STORAGE_OPTIONS file, so both sources are exercised.
     """
     server = subprocess.Popen([sys.executable, str(REPO / "tests" / "s3_server.py")], cwd=REPO,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -128,3 +226,32 @@ def s3_job_env(s3) -> dict[str, str]:
         env.pop(name, None)
     env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", **s3["env"])
     return env
+
+
+# ---------------------------------------------------------------- test tiers
+# `make test` (the README's command) runs `-m "not slow"`: the fast tier, under 8 minutes on a
+# 2-core machine, still with one real end-to-end ingest (`clean_ingest`), the DuckDB audit and
+# queries over it, and the read-only SQL corpus. `make test-all` (CI) runs everything. These
+# modules are full tier only: each builds lakes, trains, or injects faults of its own.
+FULL_TIER_MODULES = frozenset({
+    "test_bad_input",          # the 36-kind bad-input corpus through ingest and register
+    "test_boundaries",         # hostile user names through register, embed, forget
+    "test_forget",             # erasure on local and S3 lakes
+    "test_identity_jobs",      # register, embed, dedup and leakage jobs
+    "test_ingest_recovery",    # SIGKILL, worker kill, SIGTERM, memory limit: each with reruns
+    "test_ingest_watch",       # incremental passes with arrivals
+    "test_job_faults",         # SIGKILL mid-register and mid-embed
+    "test_job_submit",         # a real `ray start --head` and `ray job submit`
+    "test_maintain",           # compact and vacuum
+    "test_memory_guard",       # a 4K video over its memory limit
+    "test_predict",            # a trained model scoring photos and videos
+    "test_s3_faults",          # ingest and register through a 15 % fault proxy
+    "test_s3_lake",            # the pipeline on moto's S3
+    "test_train",              # Ray Train with two workers
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in FULL_TIER_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -2,9 +2,14 @@
 
 For every bad kind: its row's exact status and a stable part of its reason (or of the
 run summary's note on it); the run exits 0 and its summary lists the failures;
-`--strict` exits 1; the good items end exactly as a clean run of them alone; the source
+`--strict` exits 1 and writes the same rows (checked on a sub-corpus: every failing kind
+and one good item); the good items end exactly as a clean run of them alone; the source
 tree is not touched. Real Ray, real MTCNN, real Delta tables; the corpus is generated
 (`tests/bad_input_corpus.py`).
+
+Every job here runs held to file permission bits, as an ordinary user's job is, even
+when the tests run as root (as CI does): see `conftest.without_root_file_access`. So the
+unreadable kinds (mode 000) are unreadable to the job and are never skipped.
 """
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import json
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +37,11 @@ from tests.bad_input_corpus import (
     N_FRAMES,
     VIDEO_KINDS,
     CorpusTrees,
+    link_entry,
     write_photo_corpus,
     write_video_corpus,
 )
-from tests.conftest import run_job_cli
+from tests.conftest import run_job_cli, without_root_file_access
 
 RUN_SPECIFIC = (*RUN_COLUMNS, "source_root")  # what differs between two runs of the same items
 NOT_PROCESSED = {"empty_file", "bad_name", "duplicate_name", "duplicate_content", "unreadable", "corrupt", "not_image"}
@@ -65,7 +73,8 @@ class Runs:
     trees: CorpusTrees
     clean: Lake  # the good items alone
     corpus: Lake  # good + bad
-    strict: Lake  # good + bad, with --strict
+    strict: Lake  # the sub-corpus (the failing kinds and one good item), with --strict
+    strict_kinds: list[str]  # the kinds in the sub-corpus
     log: str  # the corpus run's log
     state_before: dict
     state_after: dict
@@ -74,34 +83,53 @@ class Runs:
         return {r[key]: r for r in self.corpus.read(spec).to_pylist()}
 
 
-def _runs(base: Path, trees: CorpusTrees, run: Callable[..., str]) -> Runs:
+def _sub_corpus(trees: CorpusTrees, kinds: list[str], target: Path) -> Path:
+    """The corpus cut to `kinds` and its first good item, at the same relative paths (hard links: nothing is read)."""
+    for rel in trees.good:
+        link_entry(trees.corpus / rel, target / rel)
+    for kind in kinds:
+        link_entry(trees.corpus / trees.items[kind].source, target / trees.items[kind].source)
+    return target
+
+
+def _runs(base: Path, trees: CorpusTrees, run: Callable[..., str], expect: dict[str, Expect]) -> Runs:
+    """A clean run of the good items, a run of the corpus, and a --strict run of its failing kinds (exit 1).
+
+    The strict run takes a sub-corpus, not the whole corpus again: what --strict changes is the
+    exit code, and every failing kind is there to make it 1; its rows are compared with the corpus run's.
+    """
     before = tree_state(trees.corpus)
     lakes = {name: base / f"lake-{name}" for name in ("clean", "corpus", "strict")}
+    failing = [kind for kind, e in expect.items() if e.status != "ok"]
+    strict_tree = _sub_corpus(trees, failing, base / "strict-corpus")
     run(trees.clean, lakes["clean"])
     log = run(trees.corpus, lakes["corpus"])
-    run(trees.corpus, lakes["strict"], "--strict", expect=1)
+    run(strict_tree, lakes["strict"], "--strict", expect=1)
     return Runs(trees=trees, clean=Lake(str(lakes["clean"])), corpus=Lake(str(lakes["corpus"])),
-                strict=Lake(str(lakes["strict"])), log=log, state_before=before, state_after=tree_state(trees.corpus))
+                strict=Lake(str(lakes["strict"])), strict_kinds=failing, log=log, state_before=before,
+                state_after=tree_state(trees.corpus))
 
 
 def _ingest(source: Path, lake: Path, *extra: str, expect: int = 0) -> str:
-    return run_job_cli("ingest", "--source", str(source), "--lake", str(lake), "--no-progress", *extra, expect=expect).stderr
+    return run_job_cli("ingest", "--source", str(source), "--lake", str(lake), "--no-progress", *extra, expect=expect,
+                       prefix=without_root_file_access()).stderr
 
 
 def _register(source: Path, lake: Path, *extra: str, expect: int = 0) -> str:
-    return run_job_cli("register", "--source", str(source), "--lake", str(lake), *extra, expect=expect).stderr
+    return run_job_cli("register", "--source", str(source), "--lake", str(lake), *extra, expect=expect,
+                       prefix=without_root_file_access()).stderr
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> Runs:
     base = tmp_path_factory.mktemp("bad-videos")
-    return _runs(base, write_video_corpus(base), _ingest)
+    return _runs(base, write_video_corpus(base), _ingest, VIDEO_EXPECT)
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Runs:
+def photos(tmp_path_factory, registry_tree) -> Runs:
     base = tmp_path_factory.mktemp("bad-photos")
-    return _runs(base, write_photo_corpus(base), _register)
+    return _runs(base, write_photo_corpus(base, registry_tree.root), _register, PHOTO_EXPECT)
 
 
 # ------------------------------------------------------------------ what each kind must end as
@@ -236,6 +264,7 @@ PHOTO_EXPECT: dict[str, Expect] = {
     "photo_cmyk_jpeg": _single(),
     "photo_png_alpha": _single(),
     "photo_zero_bytes": Expect("empty_file", "the file is empty (0 bytes)"),
+    "photo_unreadable": Expect("unreadable", "cannot read the file: Permission denied"),
     "photo_symlink_loop": Expect("unreadable", "cannot read the file: Too many levels of symbolic links"),
     "photo_named_pipe": Expect("unreadable", "it is a named pipe, not a regular file; not read"),
     "user_dots": _single("..dots.."),
@@ -252,6 +281,19 @@ def test_the_corpus_covers_every_kind():
     assert len(VIDEO_EXPECT) + len(PHOTO_EXPECT) >= 20
 
 
+@pytest.mark.parametrize("which", ["videos", "photos"])
+def test_the_unreadable_file_is_unreadable_to_the_jobs(request, which):
+    """What the corpus runs are held to: a job started as they start theirs cannot open the mode-000 file,
+    even when the tests run as root (reading it is what would make its row `ok`)."""
+    runs: Runs = request.getfixturevalue(which)
+    item = runs.trees.items["file_unreadable" if which == "videos" else "photo_unreadable"]
+    path = runs.trees.corpus / item.path
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0 and os.path.getsize(path) > 0
+    opened = subprocess.run([*without_root_file_access(), sys.executable, "-c", "import sys; open(sys.argv[1], 'rb')",
+                             str(path)], capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 1 and "PermissionError: [Errno 13] Permission denied" in opened.stderr, opened.stderr
+
+
 def _summary_line(log: str, marker: str) -> str:
     """The one log line holding `marker` (a summary entry)."""
     found = [line for line in log.splitlines() if marker in line]
@@ -261,8 +303,6 @@ def _summary_line(log: str, marker: str) -> str:
 
 def _check_kind(runs: Runs, kind: str, expect: Expect, *, spec, key_column: str, failure_marker: str) -> None:
     item = runs.trees.items[kind]
-    if item.skip:
-        pytest.skip(item.skip)
     rows = runs.rows(spec, key_column)
     assert item.key in rows, (item.key, sorted(rows))
     row = rows[item.key]
@@ -316,7 +356,7 @@ def _keyed(table: pa.Table, key: str, keys: set[str]) -> pa.Table:
 
 def _good_items_as_in_a_clean_run(runs: Runs, tables: list[tuple], key: str) -> None:
     good = set(runs.clean.read(tables[0][0]).column(key).to_pylist())
-    bad = {i.key for i in runs.trees.items.values() if not i.skip}
+    bad = {i.key for i in runs.trees.items.values()}
     # every item has its row: none lost, none extra
     assert set(runs.corpus.read(tables[0][0]).column(key).to_pylist()) == good | bad and not good & bad
     for spec, keys in tables:
@@ -335,10 +375,24 @@ def test_good_photos_end_as_in_a_clean_run(photos):
 
 @pytest.mark.parametrize("which", ["videos", "photos"])
 def test_strict_run_exits_1_with_the_same_rows(request, which):
-    runs: Runs = request.getfixturevalue(which)  # the fixture ran `--strict` and required exit code 1
-    spec, keys = (VIDEOS, ["video_id"]) if which == "videos" else (PHOTOS, ["photo_id"])
-    assert table_checksum(runs.strict.read(spec), keys=keys, exclude=RUN_SPECIFIC) == \
-        table_checksum(runs.corpus.read(spec), keys=keys, exclude=RUN_SPECIFIC)
+    runs: Runs = request.getfixturevalue(which)  # the fixture ran `--strict` on the sub-corpus and required exit code 1
+    key = "video_id" if which == "videos" else "photo_id"
+    tables = [(VIDEOS, [key]), (FRAMES, [key, "frame_index"])] if which == "videos" else [(PHOTOS, [key])]
+    strict_keys = set(runs.strict.read(tables[0][0]).column(key).to_pylist())
+    failing = {runs.trees.items[kind].key for kind in runs.strict_kinds}
+    good = strict_keys - failing
+    # every failing kind is there, and one good item that ends as in the clean run
+    assert failing <= strict_keys and len(good) == 1
+    assert good <= set(runs.clean.read(tables[0][0]).column(key).to_pylist())
+    for spec, keys in tables:
+        assert table_checksum(runs.strict.read(spec), keys=keys, exclude=RUN_SPECIFIC) == \
+            table_checksum(_keyed(runs.corpus.read(spec), key, strict_keys), keys=keys, exclude=RUN_SPECIFIC), spec.name
+    # the run went on past every failure and recorded each, as the corpus run did
+    [run] = runs.strict.read(RUNS).to_pylist()
+    assert run["status"] == "succeeded"
+    corpus = runs.rows(tables[0][0], key)
+    assert {tuple(f) for f in json.loads(run["counts_json"])["failures"]} == \
+        {(k, corpus[k]["status"], corpus[k]["status_reason"]) for k in failing}
 
 
 def test_ingest_summary_lists_every_failure(videos):

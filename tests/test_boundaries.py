@@ -48,13 +48,11 @@ def test_sql_parameters_are_bound_never_formatted(clean_ingest):
 
 
 @pytest.fixture(scope="module")
-def odd_registry(tmp_path_factory):
-    """A photo registry whose users carry hostile names, registered into base/lake; base's digest before."""
-    from etl.sample_photos import write_photo_registry
-
+def odd_registry(registry_tree, tmp_path_factory):
+    """The shared photo registry with users renamed to hostile names, registered into base/lake; base's digest before."""
     base = tmp_path_factory.mktemp("odd-names")
     photos = base / "photos"
-    write_photo_registry(photos, seed=3, duplicate=False)
+    shutil.copytree(registry_tree.root, photos)
     for old, new in ODD_USERS.items():
         (photos / old).rename(photos / new)
     (base / "beside-the-lake.txt").write_text("must stay as it is\n")

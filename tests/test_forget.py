@@ -1,6 +1,9 @@
 """`facelake forget` on a real lake: a SiW sample ingested, a photo registry registered, both
 embedded and deduplicated, each job through its CLI with a real local Ray; then one subject
 or one user forgotten through the forget CLI, and every table and every byte on disk checked.
+The lake is the session's registry lake (conftest `registry`: the sample ingested, the
+registry registered, embedded and deduplicated) copied, with the frames embedded and
+deduplicated on top.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from conftest import BUCKET, REPO, SECRET, run_ingest_cli, run_job_cli, s3_job_env
+from conftest import BUCKET, REPO, SECRET, run_job_cli, s3_job_env
 
 from etl.checksum import table_checksum
 from etl.erasure import ERASED, ForgetRequest, Redactor
@@ -45,6 +48,7 @@ KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"], "photos":
         "identity_merges": ["source", "group_id", "identity"], "label_checks": ["source", "model", "face_key"],
         "train_runs": ["train_id"], "runs": ["run_id"]}
 DERIVED = (IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS)
+S3_PREFIX = "forget"  # this module's objects on the session's S3 server
 
 
 @dataclass
@@ -55,21 +59,12 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Built:
-    from etl.sample_photos import write_photo_registry
-    from etl.sample_tree import write_sample_tree
-
-    base = tmp_path_factory.mktemp("forget")
-    siw, photos, lake = base / "siw", base / "photos", base / "lake"
-    write_sample_tree(siw, subjects=2, seconds=0.5, seed=11)
-    write_photo_registry(photos, seed=3, duplicate=True)
-    run_ingest_cli(siw, lake)
-    run_job_cli("register", "--source", str(photos), "--lake", str(lake))
-    run_job_cli("embed", "--lake", str(lake), "--source", "photos")
-    run_job_cli("dedup", "--lake", str(lake), "--source", "photos")
+def built(sample, registry, tmp_path_factory) -> Built:
+    lake = tmp_path_factory.mktemp("forget") / "lake"
+    shutil.copytree(registry.lake, lake)  # ingested, registered, photos embedded and deduplicated
     run_job_cli("embed", "--lake", str(lake), "--source", "frames", "--every-k", "5")
     run_job_cli("dedup", "--lake", str(lake), "--source", "frames")
-    return Built(lake=lake, siw=siw, photos=photos)
+    return Built(lake=lake, siw=sample.root, photos=registry.root)
 
 
 @pytest.fixture
@@ -376,7 +371,7 @@ def _download(client, prefix: str, root: Path) -> int:
 
 @pytest.mark.parametrize("kind", ["subject", "user"])
 def test_forget_on_an_s3_lake_leaves_no_object_holding_the_person(built, s3, tmp_path, kind):
-    client, prefix = s3["client"], f"forget-{kind}"
+    client, prefix = s3["client"], f"{S3_PREFIX}/{kind}"
     _upload(client, built.lake, prefix)
     local = Lake(str(built.lake))
     person = _person(local, kind)

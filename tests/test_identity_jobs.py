@@ -1,12 +1,16 @@
 """register -> embed -> dedup on real faces: the photo registry and the SiW sample lake.
 
 Real MTCNN, real dlib vectors, real FAISS, real Delta tables, each job through its CLI
-with a real local Ray. The registries are made from the photos shipped in packages,
-augmented (mirror, brightness, rotation, scale, JPEG re-encoding); their manifests say
+with a real local Ray. The registry is made from the photos shipped in packages,
+augmented (mirror, brightness, rotation, scale, JPEG re-encoding); its manifest says
 which users are one person and which photo is filed under the wrong user.
+
+`registry` (conftest) is the session's registered, embedded and deduplicated lake: tests
+here read it, and copy it (`registry_copy`) to run a job on it.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,46 +19,48 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from conftest import run_ingest_cli, run_job_cli, tree_digest
+from conftest import REGISTRY_ARGS, run_ingest_cli, run_job_cli, tree_digest
 from etl.lake import Lake
 from etl.query import load_query, run_query
-from schemas import EMBEDDINGS, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS
+from schemas import EMBEDDINGS, FRAMES, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS
+
+
+@pytest.fixture
+def registry_copy(registry, tmp_path) -> Path:
+    """A copy of the shared registry lake, for a test that runs a job on it."""
+    shutil.copytree(registry.lake, tmp_path / "lake")
+    return tmp_path / "lake"
 
 
 @dataclass
-class Registry:
+class Mislabeled:
     root: Path
     lake: Path
-    manifest: object
-    digest_before: dict
+    planted: str  # the photo id filed under the wrong user
     logs: dict
 
 
-def _build_registry(tmp_path_factory, name: str, **options) -> Registry:
+@pytest.fixture(scope="module")
+def mislabeled_registry(registry, tmp_path_factory) -> Mislabeled:
+    """The shared registry, then a photo of t1_face5 (user_05) filed under user_02: registered, embedded and
+    deduplicated incrementally on a copy of the shared lake (so user_03 ~ user_09 is there too)."""
     from etl.sample_photos import write_photo_registry
 
-    base = tmp_path_factory.mktemp(name)
+    base = tmp_path_factory.mktemp("mislabeled")
     root, lake = base / "photos", base / "lake"
-    manifest = write_photo_registry(root, seed=3, **options)
-    digest = tree_digest(root)
+    shutil.copytree(registry.root, root)
+    shutil.copytree(registry.lake, lake)
+    # the generator's misfiled photo: the same registry written with mislabeled=True holds it besides the same users
+    planted = write_photo_registry(base / "generated", **REGISTRY_ARGS, mislabeled=True).mislabeled
+    assert len(planted) == 1 and not (root / planted[0]).exists()
+    shutil.copyfile(base / "generated" / planted[0], root / planted[0])
     logs = {
         "register": run_job_cli("register", "--source", str(root), "--lake", str(lake)).stderr,
         "embed": run_job_cli("embed", "--lake", str(lake), "--source", "photos").stderr,
         "dedup": run_job_cli("dedup", "--lake", str(lake), "--source", "photos").stderr,
     }
-    return Registry(root=root, lake=lake, manifest=manifest, digest_before=digest, logs=logs)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory) -> Registry:
-    """One person (t1_face3) registered as user_03 and again as user_09."""
-    return _build_registry(tmp_path_factory, "registry", duplicate=True)
-
-
-@pytest.fixture(scope="module")
-def mislabeled_registry(tmp_path_factory) -> Registry:
-    """A photo of t1_face5 (user_05) filed under user_02; no duplicate user."""
-    return _build_registry(tmp_path_factory, "mislabeled", duplicate=False, mislabeled=True)
+    assert "1 processed" in logs["register"] and "1 lacked a current vector" in logs["embed"]
+    return Mislabeled(root=root, lake=lake, planted=planted[0], logs=logs)
 
 
 # ---------------------------------------------------------------- register
@@ -80,21 +86,18 @@ def test_register_never_touches_the_source_tree(registry):
     assert tree_digest(registry.root) == registry.digest_before
 
 
-def test_register_rerun_adds_nothing(registry, tmp_path):
-    lake = Lake(str(registry.lake))
+def test_register_rerun_adds_nothing(registry, registry_copy):
+    lake = Lake(str(registry_copy))
     version = lake.version(PHOTOS)
-    log = run_job_cli("register", "--source", str(registry.root), "--lake", str(registry.lake)).stderr
+    log = run_job_cli("register", "--source", str(registry.root), "--lake", str(registry_copy)).stderr
     assert "0 processed" in log and f"{len(registry.manifest.photos)} unchanged" in log
     assert lake.version(PHOTOS) == version
 
 
-def test_register_reprocesses_a_changed_photo_and_marks_a_gone_one(tmp_path):
-    from etl.sample_photos import write_photo_registry
-
+def test_register_reprocesses_a_changed_photo_and_marks_a_gone_one(registry_tree, tmp_path):
     root, lake_dir = tmp_path / "photos", tmp_path / "lake"
-    write_photo_registry(root, seed=5, duplicate=False)
-    for user in sorted(p.name for p in root.iterdir() if p.is_dir())[2:]:
-        shutil.rmtree(root / user)  # two users keep the test short
+    for user in ("user_01", "user_02"):  # two users of the shared registry keep the test short
+        shutil.copytree(registry_tree.root / user, root / user)
     run_job_cli("register", "--source", str(root), "--lake", str(lake_dir), "--retry-detector", "none")
     lake = Lake(str(lake_dir))
     before = {r["photo_id"]: r for r in lake.read(PHOTOS).to_pylist()}
@@ -126,22 +129,20 @@ def test_embed_writes_one_unit_dlib_vector_per_single_face(registry):
     assert matrix.shape == (len(singles), 128)
     np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
     photos = {r["photo_id"]: r["aligned"] for r in lake.read(PHOTOS, columns=["photo_id", "aligned"]).to_pylist()}
-    import hashlib
-
     assert vectors.column("aligned_sha").to_pylist() == [hashlib.md5(photos[k]).hexdigest() for k in singles]
 
 
-def test_embed_rerun_adds_nothing(registry):
-    lake = Lake(str(registry.lake))
+def test_embed_rerun_adds_nothing(registry_copy):
+    lake = Lake(str(registry_copy))
     version = lake.version(EMBEDDINGS)
-    log = run_job_cli("embed", "--lake", str(registry.lake), "--source", "photos").stderr
+    log = run_job_cli("embed", "--lake", str(registry_copy), "--source", "photos").stderr
     assert "0 lacked a current vector" in log
     assert lake.version(EMBEDDINGS) == version
 
 
-def test_embed_missing_model_file_is_a_clear_error(registry, tmp_path):
+def test_embed_missing_model_file_is_a_clear_error(registry_copy, tmp_path):
     missing = tmp_path / "nowhere" / "w600k_r50.onnx"
-    log = run_job_cli("embed", "--lake", str(registry.lake), "--source", "photos", "--model", f"insightface:{missing}",
+    log = run_job_cli("embed", "--lake", str(registry_copy), "--source", "photos", "--model", f"insightface:{missing}",
                       expect=2).stderr
     assert str(missing) in log
 
@@ -182,7 +183,7 @@ def test_clean_registry_has_no_label_suspects(registry):
 def test_label_check_flags_the_photo_filed_under_the_wrong_user(mislabeled_registry):
     lake = Lake(str(mislabeled_registry.lake))
     suspects = run_query(lake, load_query("label_suspects")).to_pylist()
-    planted = mislabeled_registry.manifest.mislabeled[0]
+    planted = mislabeled_registry.planted
     assert suspects[0]["face_key"] == planted  # the most suspect face
     assert suspects[0]["identity"] == "user_02" and suspects[0]["nearest_other_identity"] == "user_05"
     assert suspects[0]["max_negative"] > 0.95 > suspects[0]["min_positive"]
@@ -190,20 +191,21 @@ def test_label_check_flags_the_photo_filed_under_the_wrong_user(mislabeled_regis
     assert f"CHECK user_02 ~ user_05 rests on a single face ({planted})" in mislabeled_registry.logs["dedup"]
 
 
-def test_min_faces_keeps_a_single_misfiled_photo_from_merging_two_users(mislabeled_registry, tmp_path):
+def test_min_faces_keeps_a_single_misfiled_photo_from_merging_two_users(registry, mislabeled_registry, tmp_path):
     lake_dir = tmp_path / "lake"
     shutil.copytree(mislabeled_registry.lake, lake_dir)
     lake = Lake(str(lake_dir))
-    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == ["user_02", "user_05"]
+    duplicate = registry.manifest.duplicate_users  # one person registered twice: 3 faces a side
+    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(["user_02", "user_05", *duplicate])
     run_job_cli("dedup", "--lake", str(lake_dir), "--min-faces", "2")
-    assert lake.read(IDENTITY_MERGES).num_rows == 0
+    # the one misfiled photo no longer merges user_02 with user_05; the person registered twice still merges
+    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(duplicate)
     suspects = run_query(lake, load_query("label_suspects")).to_pylist()
-    assert suspects[0]["face_key"] == mislabeled_registry.manifest.mislabeled[0]
+    assert suspects[0]["face_key"] == mislabeled_registry.planted
 
 
-def test_undo_keeps_a_merge_undone_across_reruns(registry, tmp_path):
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(registry.lake, lake_dir)
+def test_undo_keeps_a_merge_undone_across_reruns(registry_copy):
+    lake_dir = registry_copy
     lake = Lake(str(lake_dir))
     run_job_cli("dedup", "--lake", str(lake_dir), "--undo", "user_09")
     assert set(lake.read(IDENTITY_MERGES).column("state").to_pylist()) == {"undone"}
@@ -217,30 +219,59 @@ def test_undo_keeps_a_merge_undone_across_reruns(registry, tmp_path):
     assert resolved["user_09"] == "user_03" and resolved["user_03"] == "user_03"
 
 
-def test_dedup_refuses_unknown_model_and_leakage_on_photos(registry):
-    log = run_job_cli("dedup", "--lake", str(registry.lake), "--model", "keras:nope", expect=2).stderr
+def test_dedup_refuses_unknown_model_and_leakage_on_photos(registry_copy):
+    log = run_job_cli("dedup", "--lake", str(registry_copy), "--model", "keras:nope", expect=2).stderr
     assert "no photos vectors of model 'keras:nope'" in log and "dlib_resnet_v1" in log
-    log = run_job_cli("dedup", "--lake", str(registry.lake), "--leakage", expect=2).stderr
+    log = run_job_cli("dedup", "--lake", str(registry_copy), "--leakage", expect=2).stderr
     assert "--source frames" in log
 
 
 # ---------------------------------------------------------------- frames: leakage between splits
 
 
+def _another_recording(sample, subject: int, target: Path, stem: str) -> Path:
+    """A new live recording of `subject`'s person, rendered by the sample generator in another session:
+    its own background, motion, lighting and sensor noise (another random stream); `.face` beside it."""
+    from etl.face_photos import load_face_photos, photo_variant
+    from etl.sample_tree import write_video
+    from etl.sample_video import render_video
+
+    manifest = sample.manifest
+    [photo_name] = {v.photo for v in manifest.videos if v.subject == subject}  # e.g. "t1_face1" or "t1_face1~v1"
+    name, _, variant = photo_name.partition("~v")
+    photo = photo_variant(next(p for p in load_face_photos() if p.name == name), variant=int(variant or 0))
+    rng = np.random.default_rng([manifest.seed, 1000 + subject])  # the sample's videos use [seed, 0..N-1]
+    frames = list(render_video(photo, kind="live", n_frames=round(manifest.seconds * manifest.fps), rng=rng,
+                               fps=manifest.fps, frame_size=manifest.frame_size))
+    target.mkdir(parents=True)
+    video = target / f"{stem}.mov"
+    write_video(video, [f.image for f in frames], fps=manifest.fps, frame_size=manifest.frame_size)
+    video.with_suffix(".face").write_text("".join(
+        " ".join(map(str, f.face_box)) + "\n" if f.face_box else "0 0 0 0\n" for f in frames))
+    return video
+
+
 def test_leakage_finds_a_test_subject_who_is_a_training_subject(sample, clean_ingest, tmp_path):
-    """Subject 001 (Train) filmed again as a Test subject 003: a leak under another id."""
+    """Subject 001 (Train) filmed again, in another session, as Test subject 003: a leak under another id."""
     lake_dir = tmp_path / "lake"
     shutil.copytree(clean_ingest.lake, lake_dir)
     extra = tmp_path / "extra"
-    live = sorted((sample.root / "Train" / "live" / "001").glob("*.mov"))[0]
-    target = extra / "Test" / "live" / "003"
-    target.mkdir(parents=True)
-    new_stem = "003" + live.stem[3:]
-    shutil.copy(live, target / f"{new_stem}.mov")
-    shutil.copy(live.with_suffix(".face"), target / f"{new_stem}.face")
+    train_subject = 1
+    assert {v.split for v in sample.manifest.videos if v.subject == train_subject} == {"train"}
+    assert all(v.subject != 3 for v in sample.manifest.videos)
+    planted = _another_recording(sample, train_subject, extra / "Test" / "live" / "003", "003-2-1-1-3")
+    # a different recording, not a copy: no training video has its bytes
+    train_videos = [sample.root / v.path for v in sample.manifest.videos if v.split == "train"]
+    digest = hashlib.sha256(planted.read_bytes()).hexdigest()
+    assert train_videos and all(hashlib.sha256(v.read_bytes()).hexdigest() != digest for v in train_videos)
     run_ingest_cli(extra, lake_dir)
-    run_job_cli("embed", "--lake", str(lake_dir), "--source", "frames", "--every-k", "4")
     lake = Lake(str(lake_dir))
+    # nor any of its aligned faces: every frame of it is new
+    frames = lake.read(FRAMES, columns=["video_id", "split", "aligned"]).to_pylist()
+    planted_faces = {f["aligned"] for f in frames if f["video_id"].startswith("Test/live/003/") and f["aligned"]}
+    train_faces = {f["aligned"] for f in frames if f["split"] == "train" and f["aligned"]}
+    assert len(planted_faces) >= 20 and not planted_faces & train_faces
+    run_job_cli("embed", "--lake", str(lake_dir), "--source", "frames", "--every-k", "4")
     keys = lake.read(EMBEDDINGS, columns=["frame_index"]).column("frame_index").to_pylist()
     assert keys and all(k % 4 == 0 for k in keys)
     log = run_job_cli("dedup", "--lake", str(lake_dir), "--source", "frames", "--leakage").stderr
@@ -269,14 +300,13 @@ def test_merge_groups_query_lists_the_group(registry):
         ("photos:user_03", "user_03", "user_03, user_09", 2, "active")]
 
 
-def test_embed_with_a_second_model_keeps_both_and_dedup_asks_which(registry, tmp_path):
+def test_embed_with_a_second_model_keeps_both_and_dedup_asks_which(registry, registry_copy, tmp_path):
     """A FAKE ArcFace ONNX (no real weights exist here) through the real job: 512-d vectors
     beside the dlib ones, equal to the model's own numpy forward on the stored faces."""
     from etl.encode import decode_image
     from fake_face_models import fake_arcface_reference, write_fake_arcface_onnx
 
-    lake_dir = tmp_path / "lake"
-    shutil.copytree(registry.lake, lake_dir)
+    lake_dir = registry_copy
     model_file = write_fake_arcface_onnx(tmp_path / "fake_arcface_r0.onnx")
     model = f"insightface:{model_file}"
     # --where filters the source table: only two users first, then the rest incrementally

@@ -2,7 +2,8 @@
 
 (ingest's faults — driver SIGKILL, a killed Ray worker, SIGTERM, a video over its memory
 limit — are in tests/test_ingest_recovery.py.) Each kill lands while the job's Ray tasks
-are running; a reader reads the job's table throughout and never fails.
+are running; a reader reads the job's table throughout and never fails. The clean run is
+the session's registry lake (conftest `registry`), never written here.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import sys
 import time
 
 import psutil
-import pytest
 
 from conftest import REPO, run_job_cli, subprocess_env, tree_digest
 from etl.checksum import table_checksum
@@ -23,19 +23,6 @@ from schemas import EMBEDDINGS, PHOTOS, RUNS
 from tests.faults import ReadsThroughout, reap
 
 KEYS = {PHOTOS.name: ["photo_id"], EMBEDDINGS.name: ["source", "face_key", "model"]}
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    """A photo registry and a clean register + embed of it."""
-    from etl.sample_photos import write_photo_registry
-
-    base = tmp_path_factory.mktemp("job-faults")
-    photos, clean = base / "photos", base / "clean"
-    write_photo_registry(photos, seed=3, duplicate=True)
-    run_job_cli("register", "--source", str(photos), "--lake", str(clean))
-    run_job_cli("embed", "--lake", str(clean), "--source", "photos")
-    return {"photos": photos, "clean": clean}
 
 
 def _checksum(lake, spec) -> str:
@@ -80,9 +67,9 @@ def _start(module: str, *args: str) -> subprocess.Popen:
 
 
 def test_register_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
-    lake, before = tmp_path / "lake", tree_digest(registry["photos"])
-    total = Lake(str(registry["clean"])).read(PHOTOS).num_rows
-    process = _start("register", "--source", str(registry["photos"]), "--lake", str(lake),
+    lake, before = tmp_path / "lake", tree_digest(registry.root)
+    total = Lake(str(registry.lake)).read(PHOTOS).num_rows
+    process = _start("register", "--source", str(registry.root), "--lake", str(lake),
                      "--photos-per-task", "1", "--workers", "1")
     with ReadsThroughout(lake, (PHOTOS,)) as reader:
         _kill_driver_when(process, lambda: _rows(lake, PHOTOS) >= 3)
@@ -90,16 +77,16 @@ def test_register_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path)
     partial = _rows(lake, PHOTOS)
     assert 3 <= partial < total, "the kill must land mid-run"
 
-    run_job_cli("register", "--source", str(registry["photos"]), "--lake", str(lake))
-    assert _checksum(lake, PHOTOS) == _checksum(registry["clean"], PHOTOS)
-    assert tree_digest(registry["photos"]) == before
+    run_job_cli("register", "--source", str(registry.root), "--lake", str(lake))
+    assert _checksum(lake, PHOTOS) == _checksum(registry.lake, PHOTOS)
+    assert tree_digest(registry.root) == before
     statuses = sorted(r["status"] for r in Lake(str(lake)).read(RUNS).to_pylist())
     assert statuses == ["running", "succeeded"]  # the killed run stays visible as never finished
 
 
 def test_embed_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
     lake = tmp_path / "lake"
-    shutil.copytree(registry["clean"], lake)
+    shutil.copytree(registry.lake, lake)
     Lake(str(lake)).replace_where(EMBEDDINGS, EMBEDDINGS.schema.empty_table(), predicate="true")  # start unembedded
     assert _rows(lake, EMBEDDINGS) == 0
     process = _start("embed", "--lake", str(lake), "--source", "photos", "--workers", "1", "--batch-size", "1")
@@ -107,8 +94,8 @@ def test_embed_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
     with ReadsThroughout(lake, (EMBEDDINGS, PHOTOS)) as reader:
         _kill_driver_when(process, lambda: bool(_busy_workers(driver, "EmbedStage")))
     assert reader.errors == [] and reader.reads >= 1
-    assert _rows(lake, EMBEDDINGS) < _rows(registry["clean"], EMBEDDINGS)  # the kill landed before the end
+    assert _rows(lake, EMBEDDINGS) < _rows(registry.lake, EMBEDDINGS)  # the kill landed before the end
 
     run_job_cli("embed", "--lake", str(lake), "--source", "photos")
-    assert _checksum(lake, EMBEDDINGS) == _checksum(registry["clean"], EMBEDDINGS)
-    assert _checksum(lake, PHOTOS) == _checksum(registry["clean"], PHOTOS)
+    assert _checksum(lake, EMBEDDINGS) == _checksum(registry.lake, EMBEDDINGS)
+    assert _checksum(lake, PHOTOS) == _checksum(registry.lake, PHOTOS)

@@ -22,6 +22,8 @@ A permanent error (`403 AccessDenied` on every request) must not be retried: the
 fails at once, exit non-zero, with the store's answer in its message and no secret.
 The retry bound itself (`max_retries`, `retry_timeout`) is checked on delta-rs and on
 pyarrow's S3FileSystem with a proxy that fails every attempt.
+
+The S3 server is the session's (conftest `s3`); this module keeps to `s3://BUCKET/s3-faults/`.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ SHARE = 0.15  # of requests failed in the faulty runs
 SEED = int(os.environ.get("FACELAKE_FAULT_SEED", "3"))  # which ones: another seed, other requests
 INGEST = ("--no-progress", "--frame-stride", "5", "--workers", "1", "--commit-every", "2")
 COMMIT_PUT = r"^PUT /[^?]*/_delta_log/\d+\.json$"
+PREFIX = "s3-faults"  # this module's objects on the session's S3 server
 TIMES: dict[str, float] = {}
 
 
@@ -95,13 +98,11 @@ def proxy(fault_proxy):
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
-    """A small SiW tree (2 subjects, 13 videos of 15 frames) and a photo registry (30 photos)."""
-    from etl.sample_photos import write_photo_registry
+    """A small SiW tree (2 subjects, 13 videos of 15 frames). (The photos: the session's `registry_tree`.)"""
     from etl.sample_tree import write_sample_tree
 
     base = tmp_path_factory.mktemp("fault-trees")
     write_sample_tree(base / "siw", subjects=2, seconds=0.5, seed=7)
-    write_photo_registry(base / "photos", seed=7)
     return base
 
 
@@ -126,10 +127,14 @@ def _ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return result
 
 
-def _lake(s3, prefix: str, endpoint: str | None = None):
+def _uri(name: str) -> str:
+    return f"s3://{BUCKET}/{PREFIX}/{name}"
+
+
+def _lake(s3, name: str, endpoint: str | None = None):
     from etl.lake import Lake
 
-    return Lake.open(f"s3://{BUCKET}/{prefix}", environ=_env(s3, endpoint))
+    return Lake.open(_uri(name), environ=_env(s3, endpoint))
 
 
 VIDEO_KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"]}
@@ -142,8 +147,8 @@ def _checksums(lake, keys: dict[str, list[str]]) -> dict[str, str]:
     return {name: table_checksum(lake.read(ALL_TABLES[name]), keys=columns) for name, columns in keys.items()}
 
 
-def _ingest(s3, endpoint: str | None, trees, prefix: str) -> subprocess.CompletedProcess:
-    return _job(s3, endpoint, "ingest", "--source", str(trees / "siw"), "--lake", f"s3://{BUCKET}/{prefix}", *INGEST)
+def _ingest(s3, endpoint: str | None, trees, name: str) -> subprocess.CompletedProcess:
+    return _job(s3, endpoint, "ingest", "--source", str(trees / "siw"), "--lake", _uri(name), *INGEST)
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +164,9 @@ class Reader(threading.Thread):
     Every read must succeed; no read may show a frame or a video twice; the number of
     frames seen never goes down (a video's frames are replaced in one commit)."""
 
-    def __init__(self, s3, prefix: str, endpoint: str) -> None:
+    def __init__(self, s3, name: str, endpoint: str) -> None:
         super().__init__(daemon=True)
-        self.lake = _lake(s3, prefix, endpoint)
+        self.lake = _lake(s3, name, endpoint)
         self.stop = threading.Event()
         self.reads, self.errors, self.counts = 0, [], []
 
@@ -237,14 +242,14 @@ def test_a_reset_commit_fails_the_run_and_the_rerun_ends_like_a_clean_run(s3, pr
     assert sorted(lake.read(RUNS).column("status").to_pylist()) == ["failed", "succeeded"]
 
 
-def test_register_through_transient_faults_ends_exactly_like_a_clean_run(s3, proxy, trees):
+def test_register_through_transient_faults_ends_exactly_like_a_clean_run(s3, proxy, registry_tree):
     from schemas import PHOTOS
 
     keys = {"photos": ["photo_id"]}
-    clean = _ok(_job(s3, None, "register", "--source", str(trees / "photos"), "--lake", f"s3://{BUCKET}/photos-clean"))
+    clean = _ok(_job(s3, None, "register", "--source", str(registry_tree.root), "--lake", _uri("photos-clean")))
     TIMES["register clean"] = clean.seconds
     proxy.set(share=SHARE, seed=SEED + 1)
-    args = ("register", "--source", str(trees / "photos"), "--lake", f"s3://{BUCKET}/photos-faulty")
+    args = ("register", "--source", str(registry_tree.root), "--lake", _uri("photos-faulty"))
     runs = [_job(s3, proxy.url, *args)]
     if runs[0].returncode != 0:
         runs.append(_job(s3, proxy.url, *args))
@@ -254,7 +259,7 @@ def test_register_through_transient_faults_ends_exactly_like_a_clean_run(s3, pro
     assert report["faults"] > 5, report["by_kind"]
     faulty = _lake(s3, "photos-faulty")
     assert _checksums(faulty, keys) == _checksums(_lake(s3, "photos-clean"), keys)
-    assert faulty.read(PHOTOS).num_rows == 30
+    assert faulty.read(PHOTOS).num_rows == len(registry_tree.manifest.photos)
     print(f"\nregister: {len(runs)} run(s) through {report['faults']} faults of {report['requests']} requests; "
           f"times {TIMES}")
 
@@ -262,7 +267,7 @@ def test_register_through_transient_faults_ends_exactly_like_a_clean_run(s3, pro
 @pytest.mark.parametrize("code", ["AccessDenied", "SignatureDoesNotMatch"])
 def test_a_permanent_error_is_not_retried_and_the_job_fails_fast(s3, proxy, trees, code):
     proxy.set(deny=code)
-    result = _job(s3, proxy.url, "ingest", "--source", str(trees / "siw"), "--lake", f"s3://{BUCKET}/denied",
+    result = _job(s3, proxy.url, "ingest", "--source", str(trees / "siw"), "--lake", _uri("denied"),
                   *INGEST, timeout=120)
     report = proxy.report()
     output = result.stdout + result.stderr
@@ -282,7 +287,7 @@ def _retry_lake(s3, proxy, tmp_path, **retry):
     file = tmp_path / "retry.json"
     file.write_text(json.dumps({**options, **retry}))
     environ = {**_env(s3, proxy.url), "FACELAKE_STORAGE_OPTIONS": str(file)}
-    return Lake.open(f"s3://{BUCKET}/{tmp_path.name}", environ=environ)
+    return Lake.open(_uri(tmp_path.name), environ=environ)
 
 
 def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_path):
@@ -302,7 +307,7 @@ def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_p
 
     proxy.set(share=1.0, faults=["slowdown"], max_consecutive=0)
     with pytest.raises(OSError, match="SlowDown|503"):
-        arrow_s3_filesystem(lake.storage_options).get_file_info(f"{BUCKET}/{tmp_path.name}/videos/_delta_log/0.json")
+        arrow_s3_filesystem(lake.storage_options).get_file_info(f"{BUCKET}/{PREFIX}/{tmp_path.name}/videos/_delta_log/0.json")
     assert proxy.report()["max_attempts_of_one_request"] == 3
 
 

@@ -17,6 +17,8 @@ row of those videos with a complete set, whoever wrote them before. So:
   the other committed) and the last commit per video wins: one `videos` row and one
   set of frames per video, never two. No lease is needed for correctness; a lease
   would only save the duplicated work.
+
+The S3 server is the session's (conftest `s3`); this module keeps to `s3://BUCKET/s3-lake/`.
 """
 from __future__ import annotations
 
@@ -31,8 +33,13 @@ import pytest
 
 from conftest import BUCKET, REPO, SECRET, s3_job_env
 
-SAMPLE = ("--subjects", "2", "--seconds", "1.0", "--seed", "7")
+PHOTOS_SEED = "7"
 FAST = ("--frame-stride", "10", "--workers", "1", "--commit-every", "2")
+PREFIX = "s3-lake"  # this module's objects on the session's S3 server
+
+
+def _uri(name: str) -> str:
+    return f"s3://{BUCKET}/{PREFIX}/{name}"
 
 
 def _start(s3, module: str, *args: str) -> subprocess.Popen:
@@ -52,24 +59,24 @@ def _job(s3, module: str, *args: str, timeout: float = 300) -> subprocess.Comple
     return _finish(s3, _start(s3, module, *args), timeout=timeout)
 
 
-def _lake(s3, prefix: str):
+def _lake(s3, name: str):
     from etl.lake import Lake
 
-    return Lake.open(f"s3://{BUCKET}/{prefix}", environ=s3["env"])
+    return Lake.open(_uri(name), environ=s3["env"])
 
 
 @pytest.fixture(scope="module")
-def trees(s3, tmp_path_factory):
-    """`facelake sample`: a SiW tree (13 videos) and a photo registry, written locally."""
+def trees(s3, sample, tmp_path_factory):
+    """The session's SiW sample tree (13 videos) and a photo registry written locally by `facelake sample --photos`."""
     base = tmp_path_factory.mktemp("s3-sample")
-    _job(s3, "sample", "--out", str(base / "siw"), "--photos", str(base / "photos"), *SAMPLE)
-    return base
+    _job(s3, "sample", "--photos", str(base / "photos"), "--seed", PHOTOS_SEED)
+    return {"siw": sample.root, "manifest": sample.manifest, "photos": base / "photos"}
 
 
 @pytest.fixture(scope="module")
 def pipeline(s3, trees):
-    """ingest -> audit -> register -> embed -> dedup into s3://BUCKET/lake; the timings per job."""
-    lake, times = f"s3://{BUCKET}/lake", {}
+    """ingest -> audit -> register -> embed -> dedup into s3://BUCKET/s3-lake/lake; the timings per job."""
+    lake, times = _uri("lake"), {}
 
     def timed(name, module, *args):
         started = time.perf_counter()
@@ -77,9 +84,9 @@ def pipeline(s3, trees):
         times[name] = time.perf_counter() - started
         return result
 
-    timed("ingest", "ingest", "--source", str(trees / "siw"), "--lake", lake, "--no-progress", "--frame-stride", "5")
+    timed("ingest", "ingest", "--source", str(trees["siw"]), "--lake", lake, "--no-progress", "--frame-stride", "5")
     audit = timed("audit", "audit", "--lake", lake, "--only", "video_status", "ingest_runs", "--format", "csv")
-    timed("register", "register", "--source", str(trees / "photos"), "--lake", lake)
+    timed("register", "register", "--source", str(trees["photos"]), "--lake", lake)
     timed("embed", "embed", "--lake", lake, "--source", "photos")
     dedup = timed("dedup", "dedup", "--lake", lake, "--source", "photos")
     return {"lake": lake, "audit": audit.stdout, "dedup": dedup.stderr, "times": times}
@@ -103,13 +110,12 @@ def _check_frames(lake, *, videos: int, stride: int) -> None:
 
 
 def test_ingest_to_s3_writes_every_video_and_frame(s3, trees, pipeline):
-    from etl.sample_tree import SampleManifest
-
-    manifest = SampleManifest.from_json((trees / "siw" / "sample_manifest.json").read_text())
+    manifest = trees["manifest"]
     lake = _lake(s3, "lake")
     _check_frames(lake, videos=len(manifest.videos), stride=5)
     assert len(manifest.videos) == 13 and len(_frame_keys(lake)) == 72  # one truncated video decodes 18 of 30 frames
-    assert not list(trees.glob("**/catalog.duckdb"))  # no catalog file for an object-store lake
+    for tree in (trees["siw"], trees["photos"]):  # no catalog file for an object-store lake
+        assert not list(tree.glob("**/catalog.duckdb"))
 
 
 def _csv_section(text: str, name: str) -> list[dict]:
@@ -154,7 +160,7 @@ def test_no_secret_in_tables_objects_or_logs(s3, pipeline):
     for row in runs.to_pylist():
         assert SECRET not in json.dumps(row, default=str)
     client = s3["client"]
-    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="lake/")
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/lake/")
     assert listed["KeyCount"] > 0 and not listed.get("IsTruncated")
     for item in listed["Contents"]:  # every data file and every commit of every table
         assert SECRET.encode() not in client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read(), item["Key"]
@@ -180,9 +186,9 @@ def _frame_keys(lake):
 def test_two_ingests_of_different_trees_at_once_both_land(s3, trees, tmp_path):
     from schemas import RUNS, VIDEOS
 
-    train = _split_tree(trees / "siw", tmp_path / "a", "Train")
-    test = _split_tree(trees / "siw", tmp_path / "b", "Test")
-    lake_uri = f"s3://{BUCKET}/concurrent-different"
+    train = _split_tree(trees["siw"], tmp_path / "a", "Train")
+    test = _split_tree(trees["siw"], tmp_path / "b", "Test")
+    lake_uri = _uri("concurrent-different")
     running = [_start(s3, "ingest", "--source", str(tree), "--lake", lake_uri, "--no-progress", *FAST)
                for tree in (train, test)]
     for process in running:
@@ -202,8 +208,8 @@ def _ids(tree: Path) -> set[str]:
 def test_two_ingests_of_one_tree_at_once_leave_no_duplicate(s3, trees):
     from schemas import RUNS
 
-    lake_uri = f"s3://{BUCKET}/concurrent-same"
-    running = [_start(s3, "ingest", "--source", str(trees / "siw"), "--lake", lake_uri, "--no-progress", *FAST)
+    lake_uri = _uri("concurrent-same")
+    running = [_start(s3, "ingest", "--source", str(trees["siw"]), "--lake", lake_uri, "--no-progress", *FAST)
                for _ in range(2)]
     for process in running:
         _finish(s3, process)
@@ -252,7 +258,7 @@ def test_concurrent_replace_where_of_the_same_keys_is_retried_and_never_duplicat
     from etl.lake import Lake
     from schemas import FRAMES
 
-    root = f"s3://{BUCKET}/race-{tmp_path.name}" if where == "s3" else str(tmp_path / "lake")
+    root = _uri(f"race-{tmp_path.name}") if where == "s3" else str(tmp_path / "lake")
     Lake.open(root, environ=s3["env"]).ensure(FRAMES)
     context = multiprocessing.get_context("spawn")  # delta-rs's runtime does not survive a fork
     with context.Manager() as manager, context.Pool(2) as pool:
@@ -269,7 +275,7 @@ def test_train_and_maintain_on_s3(s3, tmp_path):
     from schemas import FRAMES, RUNS, TRAIN_RUNS
 
     write_sample_tree(tmp_path / "siw", subjects=4, seconds=0.5, seed=3)  # P1 needs 2 training subjects
-    uri = f"s3://{BUCKET}/train-lake"
+    uri = _uri("train-lake")
     _job(s3, "ingest", "--source", str(tmp_path / "siw"), "--lake", uri, "--no-progress", "--commit-every", "2")
     _job(s3, "train", "--lake", uri, "--out", str(tmp_path / "models"), "--epochs", "1", "--batch-size", "32",
          timeout=600)
