@@ -38,7 +38,7 @@ WRITES = [
     ("CREATE TABLE stolen AS SELECT * FROM frames", "CREATE"),
     ("COPY (SELECT * FROM videos) TO '{out}'", "COPY"),
     ("ATTACH '{out}' AS other", "ATTACH"),
-    ("SELECT 1; DROP VIEW frames", "DROP"),
+    ("DROP VIEW frames", "DROP"),
     ("UPDATE videos SET status = 'ok'", "UPDATE"),
     ("INSTALL httpfs", "LOAD"),
 ]
@@ -57,8 +57,33 @@ def test_sql_refuses_writes_and_leaves_the_lake_unchanged(clean_ingest, tmp_path
     assert {spec.name: lake.version(spec) for spec in (VIDEOS, FRAMES, RUNS)} == versions
 
 
+def test_sql_runs_one_statement_at_a_time(clean_ingest, caplog):
+    with caplog.at_level(logging.ERROR):
+        code = sql.main(["--lake", str(clean_ingest.lake), "SELECT 1; DROP VIEW frames"])
+    assert code == 2
+    assert "facelake sql runs one statement at a time; got 2" in caplog.text
+
+
 def test_sql_cannot_read_files_outside_the_lake(clean_ingest, caplog):
     with caplog.at_level(logging.ERROR):
         code = sql.main(["--lake", str(clean_ingest.lake), "SELECT * FROM read_text('/etc/hostname')"])
     assert code == 2
-    assert "file system operations are disabled" in caplog.text
+    assert "table function read_text() is refused" in caplog.text
+
+
+def test_the_connection_itself_cannot_read_outside_the_current_data_files(clean_ingest):
+    """The second layer on its own: DuckDB's file access is limited to the current data files."""
+    import duckdb
+
+    from etl.query import connect
+
+    connection = connect(Lake(str(clean_ingest.lake)))
+    try:
+        assert connection.execute("SELECT count(*) FROM frames").fetchone()[0] > 0
+        for statement in ("SELECT * FROM read_text('/etc/hostname')",
+                          f"SELECT count(*) FROM read_parquet('{clean_ingest.lake}/frames/**/*.parquet')",
+                          f"SELECT * FROM read_json_auto('{clean_ingest.lake}/videos/_delta_log/*.json')"):
+            with pytest.raises(duckdb.PermissionException, match="file system operations are disabled"):
+                connection.execute(statement).fetchall()
+    finally:
+        connection.close()
