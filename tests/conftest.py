@@ -234,7 +234,7 @@ def s3_job_env(s3) -> dict[str, str]:
 # queries over it, and the read-only SQL corpus. `make test-all` (CI) runs everything. These
 # modules are full tier only: each builds lakes, trains, or injects faults of its own.
 FULL_TIER_MODULES = frozenset({
-    "test_bad_input",          # the 36-kind bad-input corpus through ingest and register
+    "test_bad_input",          # the 37-kind bad-input corpus through ingest and register
     "test_boundaries",         # hostile user names through register, embed, forget
     "test_forget",             # erasure on local and S3 lakes
     "test_identity_jobs",      # register, embed, dedup and leakage jobs
