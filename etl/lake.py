@@ -182,14 +182,18 @@ class Lake:
         *,
         columns: Sequence[str] | None = None,
         filters: list[tuple] | None = None,
+        filter=None,
         version: int | None = None,
     ) -> pa.Table:
-        """The table's rows (empty with the spec's schema when the table does not exist yet)."""
+        """The table's rows (empty with the spec's schema when the table does not exist yet).
+
+        `filters`: `(column, "=", value)` tuples, ANDed; `filter`: any pyarrow expression, ANDed with them.
+        """
         if not self.exists(spec):
             schema = spec.schema if columns is None else pa.schema([spec.schema.field(c) for c in columns])
             return schema.empty_table()
         dataset = self.dataset(spec, version=version)
-        expression = None
+        expression = filter
         if filters:
             import pyarrow.compute as pc
 

@@ -203,9 +203,8 @@ class LakeReader:
         expression = self._filter_expression(spec, filters)
         if version is None:  # not written yet
             return pa.schema([spec.schema.field(c) for c in wanted]).empty_table()
-        if expression is None:
-            return self._read_version(spec, version, lambda: self._lake.read(spec, columns=wanted, version=version))
-        return self._read_version(spec, version, lambda: self._filtered_read(spec, version, wanted, expression))
+        return self._read_version(spec, version,
+                                  lambda: self._lake.read(spec, columns=wanted, filter=expression, version=version))
 
     def sql(self, query: str, *, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a read-only DuckDB query over the lake's tables; the result as a pyarrow Table.
@@ -375,14 +374,3 @@ class LakeReader:
 
         if not self._lake.is_local and scheme(self.root) not in S3_SCHEMES:
             raise ValueError(f"{what} supports local and s3:// lakes, not {scheme(self.root)}://; use .table() or .sql()")
-
-    def _filtered_read(self, spec: TableSpec, version: int, wanted: list[str], expression: pc.Expression) -> pa.Table:
-        """Like `Lake.read`, with a pyarrow expression as the filter (Lake.read takes '=' tuples only)."""
-        dataset = self._dataset(spec, version)
-        present = [c for c in wanted if c in dataset.schema.names]
-        table = self._lake._scan(spec, dataset, columns=present, expression=expression)
-        for name in wanted:  # a column added to the schema after this version was written
-            if name not in present:
-                field = spec.schema.field(name)
-                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-        return table.select(wanted)
