@@ -49,6 +49,14 @@ class LakeError(RuntimeError):
     """A lake table cannot be used as asked (missing, or from a newer facelake)."""
 
 
+class LakeNotFoundError(LakeError, FileNotFoundError):
+    """The path holds no facelake lake (no folder, or no Delta table of facelake's under it)."""
+
+
+# besides its tables' folders, what a lake folder may hold
+LAKE_FILES = ("catalog.duckdb", "catalog.duckdb.wal")
+
+
 COMMIT_ATTEMPTS = 8
 
 
@@ -127,15 +135,63 @@ class Lake:
             object.__setattr__(self, "root", os.path.abspath(self.root))
 
     @classmethod
-    def open(cls, root: str, *, environ=None) -> "Lake":
-        """The lake at `root` (a folder, or `s3://bucket/prefix` with options from the environment)."""
+    def open(cls, root: str, *, environ=None, create: bool = False) -> "Lake":
+        """The lake at `root` (a folder, or `s3://bucket/prefix` with options from the environment).
+
+        Without `create` the lake must exist (`LakeNotFoundError` otherwise: a mistyped path must
+        not become a new, empty lake). With it (the jobs that build a lake from a source), the
+        root may also be missing or an empty folder, never a file or a folder of other things.
+        """
         from etl.storage import resolve_storage_options
 
         if not root:
             raise ValueError("lake root is empty; pass a folder path or an s3:// URI")
         lake = cls(root, storage_options=resolve_storage_options(root, environ))
+        if create:
+            lake._check_can_create()
+        elif not lake.has_tables():
+            raise LakeNotFoundError(lake._not_found_message())
         lake.check_schema_versions()
         return lake
+
+    def has_tables(self) -> bool:
+        """Whether any facelake table exists under the root."""
+        from schemas import ALL_TABLES
+
+        if self.is_local and not os.path.isdir(self.root):
+            return False
+        return any(self.exists(spec) for spec in ALL_TABLES.values())
+
+    def _not_found_message(self) -> str:
+        from schemas import ALL_TABLES
+
+        if self.is_local and not os.path.exists(self.root):
+            why = "no such folder"
+        elif self.is_local and not os.path.isdir(self.root):
+            why = "it is a file"
+        elif self.is_local and os.path.isdir(os.path.join(self.root, "_delta_log")):
+            why = (f"it is one Delta table; the lake is its parent folder "
+                   f"{os.path.dirname(self.root.rstrip('/'))}")
+        else:
+            why = f"none of its tables ({', '.join(ALL_TABLES)}) is there"
+        return (f"no facelake lake at {self.root}: {why}; "
+                "pass the lake root that `facelake ingest` or `facelake register` wrote")
+
+    def _check_can_create(self) -> None:
+        """A new lake goes into a missing or empty folder (or one that is a lake already)."""
+        if not self.is_local or not os.path.exists(self.root):
+            return
+        if not os.path.isdir(self.root):
+            raise LakeError(f"cannot make a lake at {self.root}: it is a file; pass a folder (new or empty) or an existing lake")
+        if self.has_tables():
+            return
+        from schemas import ALL_TABLES
+
+        others = sorted(name for name in os.listdir(self.root) if name not in LAKE_FILES and name not in ALL_TABLES)
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise LakeError(f"cannot make a lake at {self.root}: the folder holds other files ({shown}) and no "
+                            "facelake table; pass a new or empty folder, or an existing lake")
 
     def check_schema_versions(self) -> None:
         """Raise `LakeError` if any table there was written by a newer facelake schema, before a job does any work."""

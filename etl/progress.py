@@ -1,9 +1,9 @@
 """Driver-side progress for long jobs: items and frames done of total, rate, time left."""
 from __future__ import annotations
 
-import sys
-
 from tqdm import tqdm
+
+from etl import console
 
 
 class FrameProgress:
@@ -14,7 +14,8 @@ class FrameProgress:
     """
 
     def __init__(self, *, total_videos: int, total_frames: int, enabled: bool = True) -> None:
-        interactive = sys.stderr.isatty()
+        terminal = console.stream()
+        interactive = terminal.isatty()
         self.total_videos = total_videos
         self.videos_done = 0
         self.bar = tqdm(
@@ -24,7 +25,7 @@ class FrameProgress:
             disable=not enabled or total_videos == 0,
             mininterval=0.5 if interactive else 10.0,
             dynamic_ncols=True,
-            file=sys.stderr,
+            file=terminal,
         )
         self._refresh_postfix()
 

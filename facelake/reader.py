@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.lake import Lake
+from etl.lake import Lake, LakeNotFoundError
 from schemas import ALL_TABLES, TableSpec
 
 if TYPE_CHECKING:  # heavy optional imports, only for the annotations
@@ -39,10 +39,6 @@ FilterTuple = tuple[str, str, Any]
 Filters = pc.Expression | Sequence[FilterTuple] | Sequence[Sequence[FilterTuple]]
 
 FILTER_OPS = ("=", "==", "!=", "<", ">", "<=", ">=", "in", "not in")
-
-
-class LakeNotFoundError(FileNotFoundError):
-    """The path holds no facelake lake (no folder, or no Delta table of facelake's under it)."""
 
 
 def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str | bool] | None = None) -> LakeReader:
@@ -83,17 +79,8 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
         lake.check_schema_versions()
     reader = LakeReader(lake)
     if not reader.tables():
-        raise LakeNotFoundError(_no_tables_message(lake))
+        raise LakeNotFoundError(lake._not_found_message())
     return reader
-
-
-def _no_tables_message(lake: Lake) -> str:
-    message = (f"no facelake lake at {lake.root}: none of its tables ({', '.join(ALL_TABLES)}) is there; "
-               "pass the lake root that `facelake ingest --lake` or `facelake register --lake` wrote")
-    if lake.is_local and os.path.isdir(os.path.join(lake.root, "_delta_log")):
-        name = os.path.basename(lake.root.rstrip("/"))
-        message += f" ({lake.root} is itself a Delta table: open its parent and read .table({name!r}))"
-    return message
 
 
 class LakeReader:

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.watch and not args.interval > 0:
         log.error("--interval must be > 0 seconds, got %s", args.interval)
         return 2
-    lake, address = Lake.open(args.lake), args.address or os.environ.get("RAY_ADDRESS")
+    lake, address = Lake.open(args.lake, create=True), args.address or os.environ.get("RAY_ADDRESS")
     if args.watch:
         return watch(source=args.source, lake=lake, config=config, address=address, interval=args.interval,
                      progress=not args.no_progress)

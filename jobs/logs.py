@@ -1,15 +1,149 @@
-"""One logging set-up for every entry point: timestamps, level, logger name, to stderr."""
+"""What a job prints, and where everything else goes.
+
+Run from the command line (`facelake <job>` or `python -m jobs.<job>`, both through
+`run_job`), a job is quiet: the terminal gets facelake's own lines as
+`facelake <job>: ...` (`facelake <job>: error: ...` for errors, no timestamps), one
+progress bar and the summary. Everything else (Ray's and TensorFlow's messages, native
+libraries writing to file descriptor 2, tracebacks, facelake's own debug lines) goes to
+a log file with timestamps, named at the end of the run. `--verbose` shows all of it
+live as well. `FACELAKE_LOG_DIR` chooses the folder for the log files
+(default `~/.local/state/facelake/logs`), `FACELAKE_LOG_LEVEL` the file's level.
+
+A job's `main` called directly (tests, notebooks) just logs to stderr.
+"""
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl import console
+
+# loggers whose lines are facelake's own (the rest is other libraries' chatter)
+OWN_LOGGERS = ("facelake", "etl", "jobs")
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# jobs that run long and start Ray or TensorFlow: their summary ends with the log file's name
+LOG_NAMED_IN_SUMMARY = ("ingest", "register", "embed", "dedup", "train", "forget", "maintain", "predict", "report", "sample")
+
+
+def log_dir() -> Path:
+    configured = os.environ.get("FACELAKE_LOG_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "facelake" / "logs"
+
+
+class ConsoleFormatter(logging.Formatter):
+    """`facelake <job>: message`, `facelake <job>: error: message`; other libraries' lines (with
+    --verbose) keep their logger's name."""
+
+    def __init__(self, job: str) -> None:
+        super().__init__()
+        self.prefix = f"facelake {job}: "
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            message = "error: " + message
+        elif record.levelno >= logging.WARNING:
+            message = "warning: " + message
+        if not record.name.startswith(OWN_LOGGERS):
+            message = f"[{record.name}] {message}"
+        return self.prefix + message
+
+
+class OwnLinesOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith(OWN_LOGGERS)
+
+
+@dataclass
+class JobOutput:
+    job: str
+    verbose: bool
+    log_path: Path | None
+    console: object
+
+
+_configured: JobOutput | None = None
+
+
+def _quiet_libraries() -> None:
+    for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def setup_logging() -> None:
+    """Logging for a job's `main`: a no-op when `run_job` set up the command line's output
+    already, else plain timestamped lines on stderr."""
+    if _configured is not None:
+        return
     level = os.environ.get("FACELAKE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(level=level, format=FILE_FORMAT)
+    _quiet_libraries()
+
+
+def _open_log_file(job: str) -> Path | None:
+    folder = log_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{job}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+        path.touch()
+        return path
+    except OSError:
+        return None  # an unwritable log folder must not stop the job; chatter then stays on stderr
+
+
+def configure_output(job: str, *, verbose: bool) -> JobOutput:
+    """The command line's output for `job` (see the module's docstring)."""
+    global _configured
+    level = os.environ.get("FACELAKE_LOG_LEVEL", "INFO").upper()
+    log_path = _open_log_file(job)
+    sys.stderr.flush()
+    terminal = sys.stderr
+    if log_path is not None and not verbose:
+        # fd 2 becomes the log file, so native libraries and Ray/TF chatter land there;
+        # facelake's lines go to a duplicate of the original stderr
+        saved = os.dup(2)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        terminal = os.fdopen(saved, "w", buffering=1, encoding="utf-8", errors="replace")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    console.set_stream(terminal)
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG if level == "DEBUG" else logging.INFO)
+    on_terminal = logging.StreamHandler(terminal)
+    on_terminal.setFormatter(ConsoleFormatter(job))
+    on_terminal.setLevel(level)
+    if not verbose:
+        on_terminal.addFilter(OwnLinesOnly())
+    root.addHandler(on_terminal)
+    if log_path is not None:
+        in_file = logging.FileHandler(log_path, encoding="utf-8")
+        in_file.setFormatter(logging.Formatter(FILE_FORMAT))
+        in_file.setLevel(level)
+        root.addHandler(in_file)
+    _quiet_libraries()
+    _configured = JobOutput(job=job, verbose=verbose, log_path=log_path, console=terminal)
+    return _configured
+
+
+def log_path() -> Path | None:
+    return _configured.log_path if _configured else None
+
+
+def verbose() -> bool:
+    """Whether other libraries' output should reach the terminal: `--verbose`, or a job's `main`
+    called directly (no quiet set-up: everything on stderr, as before)."""
+    return _configured is None or _configured.verbose
 
 
 def _interrupt_on_sigterm(signum, frame) -> None:
@@ -39,15 +173,62 @@ def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.
         return None
 
 
-def run_job(main, argv: list[str] | None = None) -> int:
-    """Run a job's `main`; a lake it cannot use or unusable storage options end it with exit 2 and one
-    clear line (the job logged nothing secret: these errors name keys and tables, never values)."""
+def _wants_verbose(argv: list[str]) -> bool:
+    return any(arg in ("-v", "--verbose") for arg in argv) or os.environ.get("FACELAKE_VERBOSE") == "1"
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout left (`| head`): drop what is still buffered, no traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> int:
+    """Run a job's `main` as the command line does: quiet output with a log file, one-line errors.
+
+    Exit codes: the job's own; 2 for a lake it cannot use or unusable storage options (one
+    clear line: these errors name keys and tables, never secret values); 1 for an
+    unexpected error (its traceback in the log file); 0 when stdout's reader left early.
+    """
     from etl.lake import LakeError
     from etl.storage import StorageOptionsError
 
-    try:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    job = job or main.__module__.rsplit(".", 1)[-1]
+    if any(arg in ("-h", "--help") for arg in argv):
         return main(argv)
+    output = configure_output(job, verbose=_wants_verbose(argv))
+    log = logging.getLogger(f"facelake.{job}")
+    where = f" (details in {output.log_path})" if output.log_path else ""
+    try:
+        code = main(argv)
     except (LakeError, StorageOptionsError) as error:
-        setup_logging()
-        logging.getLogger("facelake").error("%s", error)
+        log.error("%s", error)
         return 2
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    except KeyboardInterrupt:
+        log.error("interrupted%s", where)
+        return 130
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    except Exception as error:  # noqa: BLE001 - the one place an unexpected error becomes a line and exit 1
+        if output.log_path:
+            with open(output.log_path, "a", encoding="utf-8") as file:
+                import traceback
+
+                traceback.print_exception(error, file=file)
+        log.error("%s: %s%s", type(error).__name__, str(error).splitlines()[0] if str(error) else "", where)
+        return 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return 0
+    if output.log_path and job in LOG_NAMED_IN_SUMMARY and not output.verbose:
+        log.info("log: %s", output.log_path)
+    return code

@@ -22,13 +22,17 @@ def init_ray(*, address: str | None, num_cpus: int):
     # job's, so SIGTERM still stops the job cleanly and records the run as interrupted
     sigterm_handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     address = address or os.environ.get("RAY_ADDRESS")
+    # workers' own output stays in Ray's session logs unless the user asked to see it (--verbose)
+    from jobs.logs import verbose
+
+    log_to_driver = verbose()
     if address:
         log.info("connecting to the Ray cluster at %s", address)
         # a submitted job's runtime_env may set these already (the driver then has them);
         # Ray refuses to merge two runtime envs that set the same variable
         env_vars = {name: value for name, value in WORKER_ENV.items() if name not in os.environ}
         ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None,
-                 logging_level=logging.WARNING)
+                 logging_level=logging.WARNING, log_to_driver=log_to_driver)
     else:
         # A local Ray's workers inherit this process's environment. Passing it as a
         # runtime_env instead would make Ray start new workers through its runtime-env
@@ -38,7 +42,8 @@ def init_ray(*, address: str | None, num_cpus: int):
         log.info("starting a local Ray with %d CPUs", num_cpus)
         # "local": a new Ray of our own even when `ray start` runs on this machine (a plain
         # ray.init() would join that cluster, and refuse num_cpus there)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=log_to_driver)
     if callable(sigterm_handler):
         signal.signal(signal.SIGTERM, sigterm_handler)
     return ray

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--source %s is not a folder; pass the root holding one folder per user", args.source)
         return 2
     try:
-        summary = run_register(source=args.source, lake=Lake.open(args.lake), config=config,
+        summary = run_register(source=args.source, lake=Lake.open(args.lake, create=True), config=config,
                                address=args.address or os.environ.get("RAY_ADDRESS"))
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# every job run by a test writes its log file here, not under the user's ~/.local/state
+os.environ.setdefault("FACELAKE_LOG_DIR", tempfile.mkdtemp(prefix="facelake-test-logs-"))
 SAMPLE_ARGS = {"subjects": 2, "seconds": 1.0, "seed": 7}
 # the shared photo registry (`registry_tree`, `registry`): one person registered twice (user_03, user_09)
 REGISTRY_ARGS = {"seed": 3, "duplicate": True}

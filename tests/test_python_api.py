@@ -222,7 +222,7 @@ def test_open_lake_without_a_lake(tmp_path, lake_path):
         facelake.open_lake(tmp_path / "missing")
     with pytest.raises(facelake.LakeNotFoundError, match=r"no facelake lake at .*none of its tables"):
         facelake.open_lake(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"is itself a Delta table: open its parent and read .table\('frames'\)"):
+    with pytest.raises(FileNotFoundError, match=r"it is one Delta table; the lake is its parent folder"):
         facelake.open_lake(lake_path / "frames")
     with pytest.raises(ValueError, match=r"storage_options are for an s3:// lake"):
         facelake.open_lake(lake_path, storage_options={"AWS_REGION": "us-east-1"})
