@@ -150,7 +150,7 @@ class Lake:
         if create:
             lake._check_can_create()
         elif not lake.has_tables():
-            raise LakeNotFoundError(lake._not_found_message())
+            raise LakeNotFoundError(lake.not_found_message())
         lake.check_schema_versions()
         return lake
 
@@ -162,7 +162,7 @@ class Lake:
             return False
         return any(self.exists(spec) for spec in ALL_TABLES.values())
 
-    def _not_found_message(self) -> str:
+    def not_found_message(self) -> str:
         from schemas import ALL_TABLES
 
         if self.is_local and not os.path.exists(self.root):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.catalog import warn_if_stale
 from etl.lake import Lake, LakeNotFoundError
 from schemas import ALL_TABLES, TableSpec
 
@@ -79,7 +80,8 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
         lake.check_schema_versions()
     reader = LakeReader(lake)
     if not reader.tables():
-        raise LakeNotFoundError(lake._not_found_message())
+        raise LakeNotFoundError(lake.not_found_message())
+    warn_if_stale(lake)
     return reader
 
 

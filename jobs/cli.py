@@ -5,26 +5,72 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = {
-    "sample": ("jobs.sample", "write a small SiW-layout sample tree made from real face photos"),
-    "ingest": ("jobs.ingest", "ingest a SiW tree into the lake's videos and frames tables"),
-    "sql": ("jobs.sql", "run a read-only SQL query (or a named query) over the lake with DuckDB"),
-    "audit": ("jobs.audit", "run every audit question in queries/ over the lake and print the answers"),
-    "report": ("jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
-    "register": ("jobs.register", "register a photo tree <root>/<user>/*.jpg into the lake's photos table"),
-    "embed": ("jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
-    "train": ("jobs.train", "train the live/spoof classifier with Ray Train on SiW protocols; metrics, TFLite, model card"),
-    "dedup": ("jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
-    "forget": ("jobs.forget", "erase one person (--subject ID or --user NAME) from every table, bytes and older versions included; recorded by a hash"),
-    "maintain": ("jobs.maintain", "compact small files and vacuum old ones in every table; keeps the frames versions train runs read"),
-    "predict": ("jobs.predict", "score images or videos with a trained live/spoof model (Keras or TFLite), JSON lines out"),
-}
+# (group, [(command, module, what it does)]) in the order a user meets them
+COMMAND_GROUPS = [
+    ("build the lake", [
+        ("sample", "jobs.sample", "write a small SiW-layout tree of videos (and a photo registry) from real face photos"),
+        ("ingest", "jobs.ingest", "decode a SiW video tree, detect and align faces into the videos and frames tables"),
+        ("register", "jobs.register", "detect and align the faces of a photo tree <root>/<user>/*.jpg into photos"),
+        ("embed", "jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
+    ]),
+    ("look at it", [
+        ("audit", "jobs.audit", "answer the dataset's recurring questions (lost detections, sizes, defects) with DuckDB"),
+        ("sql", "jobs.sql", "run a read-only SQL query, or a named one, over the lake"),
+        ("report", "jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
+        ("catalog", "jobs.catalog", "(re)write LAKE/catalog.duckdb for plain DuckDB and print how to open it"),
+    ]),
+    ("clean it", [
+        ("dedup", "jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
+        ("forget", "jobs.forget", "erase one person from every table, bytes and older versions included"),
+        ("maintain", "jobs.maintain", "compact small files and vacuum old ones in every table"),
+    ]),
+    ("train and use a model", [
+        ("train", "jobs.train", "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics"),
+        ("predict", "jobs.predict", "score photos or videos with a trained live/spoof model"),
+    ]),
+]
+COMMANDS = {name: (module, what) for _, commands in COMMAND_GROUPS for name, module, what in commands}
+
+EPILOG = """examples:
+  facelake sample --out demo/siw --photos demo/photos
+  facelake ingest --source demo/siw --lake demo/lake
+  facelake audit --lake demo/lake
+  facelake train --lake demo/lake --out demo/models --epochs 10
+
+'facelake COMMAND --help' shows each command's options, defaults and examples."""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as package_version
+
+    try:
+        return package_version("facelake")
+    except PackageNotFoundError:  # run from a checkout that was not pip-installed
+        return "unknown (not installed)"
+
+
+def command_list() -> str:
+    lines = ["commands:"]
+    width = max(len(name) for name in COMMANDS)
+    for group, commands in COMMAND_GROUPS:
+        lines.append(f"  {group}:")
+        lines += [f"    {name.ljust(width)}  {what}" for name, _, what in commands]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facelake", usage="facelake [-h] [--version] COMMAND [options]",
+        description="Face anti-spoofing and face-recognition datasets as a versioned data lake.\n\n" + command_list(),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"facelake {version()}")
+    parser.add_argument("command", metavar="COMMAND", choices=sorted(COMMANDS), help="one of the commands above")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="facelake", description="Face anti-spoofing datasets as a data lake.")
-    parser.add_argument("command", choices=sorted(COMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    parser = build_parser()
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
@@ -32,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.logs import run_job
 
     module = importlib.import_module(COMMANDS[args.command][0])
-    return run_job(module.main, argv[1:])
+    return run_job(module.main, argv[1:], job=args.command)
 
 
 if __name__ == "__main__":

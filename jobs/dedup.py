@@ -23,6 +23,7 @@ from etl.link_support import link_supports
 from etl.catalog import refresh_catalog_if_local
 from etl.lake import Lake
 from etl.runs import RunRecord
+from jobs.cli_help import add_lake_option, job_parser
 from schemas import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, RUNS
 from schemas.embeddings import EMBEDDING_SOURCES
 
@@ -73,21 +74,29 @@ class DedupSummary:
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake dedup", description=__doc__)
-    parser.add_argument("--lake", required=True, help="lake root")
+    parser = parser or job_parser("dedup", __doc__, examples=[
+        ("find users registered twice in the photo registry", "facelake dedup --lake demo/lake --source photos"),
+        ("subjects that are one person, and test subjects who are training subjects under another id",
+         "facelake dedup --lake demo/lake --source frames --leakage"),
+        ("a merge that was wrong: mark its group as not one person", "facelake dedup --lake demo/lake --undo user_09"),
+    ])
+    add_lake_option(parser, creates=False)
     parser.add_argument("--source", default="photos", choices=EMBEDDING_SOURCES, help="identities of photos (users) or frames (subjects)")
-    parser.add_argument("--model", default=None, help="model id in `embeddings` (default: the only one there; 'dlib' = dlib_resnet_v1)")
+    parser.add_argument("--model", default=None, help="which face vectors in `embeddings` to compare: a model id ('dlib' = dlib_resnet_v1); "
+                             "default: the only model there")
     parser.add_argument("--linkage", default="max", choices=("max", "centroid"),
-                        help="max: any face pair above the threshold (the notes' rule); centroid: identity means (insightface)")
-    parser.add_argument("--threshold", type=float, default=None, help="cosine threshold (default: per model and linkage, see docs/identity.md)")
+                        help="max: two identities link when any pair of their faces is above the threshold (the original "
+                             "SiW scripts' rule); centroid: when their mean vectors are (insightface's rule)")
+    parser.add_argument("--threshold", type=float, default=None, help="cosine similarity above which two faces are one person (default: per model and linkage, "
+                             "e.g. 0.93 for dlib with max linkage; see docs/identity.md)")
     parser.add_argument("--min-pairs", type=int, default=1, help="max linkage: face pairs above the threshold needed to link")
     parser.add_argument("--min-faces", type=int, default=1,
-                        help="merge only links carried by at least this many faces of each identity (1: the notes' rule; "
+                        help="merge only links carried by at least this many faces of each identity (1: any face, the original rule; "
                              "2: a single face filed under the wrong user does not merge two users)")
     parser.add_argument("--index", default="flat", choices=("flat", "ivf", "hnsw"),
                         help="flat: exact inner product; ivf / hnsw: approximate, for millions of faces")
     parser.add_argument("--frame-labels", default="live",
-                        help="frames: which labels' faces stand for a subject, comma-separated (default live: print and "
+                        help="frames: which labels' faces stand for a subject, comma-separated (live only by default: print and "
                              "replay frames are re-captures whose vectors drift towards each other; 'live,spoof' for all)")
     parser.add_argument("--leakage", action="store_true", help="frames only: also report test identities close to training ones")
     parser.add_argument("--undo", metavar="IDENTITY", help="mark the merge group holding IDENTITY as not one person")

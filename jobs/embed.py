@@ -26,10 +26,10 @@ from etl.catalog import refresh_catalog_if_local
 from etl.lake import Lake, in_predicate, sql_string
 from etl.query import connect
 from etl.runs import RunRecord
+from jobs.cli_help import add_lake_option, job_parser
 from jobs.ray_runtime import init_ray
 from schemas import EMBEDDINGS, RUNS
 from schemas.embeddings import EMBEDDING_SOURCES
-
 log = logging.getLogger("facelake.embed")
 
 
@@ -77,13 +77,18 @@ class EmbedSummary:
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake embed", description=__doc__)
-    parser.add_argument("--lake", required=True, help="lake root")
+    parser = parser or job_parser("embed", __doc__, examples=[
+        ("face vectors of every registered photo (dlib, ships in a pip package)", "facelake embed --lake demo/lake --source photos"),
+        ("every 10th training frame, with your ArcFace model on a cluster's GPUs",
+         "facelake embed --lake demo/lake --source frames --where \"split = 'train'\" --every-k 10 \\\n"
+         "      --model insightface:models/w600k_r50.onnx --gpus-per-worker 0.5 --address ray://head:10001"),
+    ])
+    add_lake_option(parser, creates=False)
     parser.add_argument("--model", default="dlib",
-                        help="dlib (default, ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its "
+                        help="dlib (ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its "
                              "folder) | keras:FILE (.keras/.h5)")
     parser.add_argument("--source", default="frames", choices=EMBEDDING_SOURCES, help="faces of video frames or of photos")
-    parser.add_argument("--where", default=None, help="SQL filter on the source table, e.g. \"split = 'train'\"")
+    parser.add_argument("--where", default=None, help="SQL condition on the source table's columns choosing the faces to embed, e.g. \"split = 'train'\"")
     parser.add_argument("--every-k", type=int, default=1, help="frames only: embed every k-th frame")
     parser.add_argument("--workers", type=int, default=2, help="Ray actors (one model load each)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray num_gpus per actor")

@@ -19,15 +19,18 @@ import sys
 
 from etl.erasure import ForgetRequest, check_lake, run_forget
 from etl.lake import Lake
+from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import format_table
 
 log = logging.getLogger("facelake.forget")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake forget", description=__doc__,
-                                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lake", required=True, help="lake root: a folder or s3://bucket/prefix (storage options as for every job)")
+    parser = parser or job_parser("forget", __doc__, examples=[
+        ("what erasing SiW subject 7 would remove, changing nothing", "facelake forget --lake demo/lake --subject 7 --dry-run"),
+        ("erase registry user user_03, bytes and older versions included", "facelake forget --lake demo/lake --user user_03"),
+    ])
+    add_lake_option(parser, creates=False)
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--subject", metavar="ID", help="SiW subject number (7 or 007)")
     who.add_argument("--user", metavar="NAME", help="registry user name (the user's folder in the photo tree)")

@@ -16,6 +16,7 @@ import sys
 from etl.config import SAFE_RETENTION_HOURS, MaintainConfig
 from etl.lake import Lake
 from etl.maintenance import NothingToMaintain, run_maintenance
+from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import format_table
 from schemas import ALL_TABLES
 
@@ -23,11 +24,14 @@ log = logging.getLogger("facelake.maintain")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake maintain", description=__doc__)
-    parser.add_argument("--lake", required=True, help="lake root")
+    parser = parser or job_parser("maintain", __doc__, examples=[
+        ("compact and vacuum every table, keeping 7 days of time travel", "facelake maintain --lake demo/lake"),
+        ("see what vacuum would delete in frames, changing nothing", "facelake maintain --lake demo/lake --only frames --dry-run"),
+    ])
+    add_lake_option(parser, creates=False)
     parser.add_argument("--retention-hours", type=int, default=SAFE_RETENTION_HOURS,
-                        help=f"keep files that versions younger than this still need (default {SAFE_RETENTION_HOURS}, "
-                             "7 days; less needs --force)")
+                        help="keep the files that versions younger than this many hours still need "
+                             "(168 = 7 days; less needs --force)")
     parser.add_argument("--target-size", type=int, default=None, metavar="MB",
                         help="compacted file size in MB (default: the table's delta.targetFileSize, else 100)")
     parser.add_argument("--force", action="store_true",
