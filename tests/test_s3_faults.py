@@ -134,7 +134,7 @@ def _uri(name: str) -> str:
 def _lake(s3, name: str, endpoint: str | None = None):
     from etl.lake import Lake
 
-    return Lake.open(_uri(name), environ=_env(s3, endpoint))
+    return Lake.open(_uri(name), environ=_env(s3, endpoint), create=True)
 
 
 VIDEO_KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"]}
@@ -287,7 +287,7 @@ def _retry_lake(s3, proxy, tmp_path, **retry):
     file = tmp_path / "retry.json"
     file.write_text(json.dumps({**options, **retry}))
     environ = {**_env(s3, proxy.url), "FACELAKE_STORAGE_OPTIONS": str(file)}
-    return Lake.open(_uri(tmp_path.name), environ=environ)
+    return Lake.open(_uri(tmp_path.name), environ=environ, create=True)
 
 
 def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_path):

@@ -62,7 +62,7 @@ def _job(s3, module: str, *args: str, timeout: float = 300) -> subprocess.Comple
 def _lake(s3, name: str):
     from etl.lake import Lake
 
-    return Lake.open(_uri(name), environ=s3["env"])
+    return Lake.open(_uri(name), environ=s3["env"], create=True)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +259,7 @@ def test_concurrent_replace_where_of_the_same_keys_is_retried_and_never_duplicat
     from schemas import FRAMES
 
     root = _uri(f"race-{tmp_path.name}") if where == "s3" else str(tmp_path / "lake")
-    Lake.open(root, environ=s3["env"]).ensure(FRAMES)
+    Lake.open(root, environ=s3["env"], create=True).ensure(FRAMES)
     context = multiprocessing.get_context("spawn")  # delta-rs's runtime does not survive a fork
     with context.Manager() as manager, context.Pool(2) as pool:
         barrier = manager.Barrier(2)

@@ -14,7 +14,7 @@ RETRY = {"max_retries": "10", "retry_timeout": "120s", "backoff_config.init_back
 
 def test_local_lake_needs_no_options():
     assert resolve_storage_options("/tmp/lake", {"AWS_SECRET_ACCESS_KEY": SECRET}) == {}
-    assert Lake.open("relative/lake", environ={}).storage_options == {}
+    assert Lake.open("relative/lake", environ={}, create=True).storage_options == {}
 
 
 def test_environment_then_file_with_conditional_put_by_default(tmp_path):
