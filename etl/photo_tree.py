@@ -6,6 +6,9 @@ are counted as ignored and named in the log, never silently dropped from the cou
 Any user or file name the file system allows is kept as it is (spaces, `..`, a newline);
 a name that is not valid UTF-8 cannot be a table key and becomes a `bad_name` row with
 the name shown escaped.
+
+`check_photo_source` refuses, before any work, a `--source` that holds no photo in a user
+folder (an empty folder, a SiW video tree, one user's folder) and says what to pass.
 """
 from __future__ import annotations
 
@@ -14,11 +17,24 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etl.scan import fingerprint_file, not_regular_reason, shown_path
+from etl.scan import (
+    VIDEO_SUFFIX,
+    NotASourceError,
+    check_source_folder,
+    count_files,
+    fingerprint_file,
+    is_empty_folder,
+    is_siw_tree,
+    not_regular_reason,
+    plural,
+    shown_path,
+    shown_source,
+)
 
 log = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+PHOTO_LAYOUT = "one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos"
 
 
 @dataclass
@@ -46,6 +62,56 @@ class PhotoScan:
     source_root: str
     photos: list[PhotoSource]
     ignored: list[str] = field(default_factory=list)
+
+
+def _holds_photos(folder: str) -> bool:
+    """Whether a file (by its name: a bad one still becomes a row) in `folder` itself is a photo."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(not e.is_dir(follow_symlinks=False) and e.name.lower().endswith(PHOTO_SUFFIXES) for e in entries)
+    except OSError:
+        return False
+
+
+def photo_user_folders(root: Path | str) -> list[str]:
+    """The folders directly in `root` that hold photos directly: the users `scan_photo_tree` finds."""
+    try:
+        with os.scandir(root) as entries:
+            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(e.name for e in folders if _holds_photos(e.path))
+
+
+def check_photo_source(source: str) -> None:
+    """Raise NotASourceError unless `source` holds at least one photo in a user folder."""
+    root = check_source_folder(source, f"a photo tree ({PHOTO_LAYOUT})")
+    if photo_user_folders(root):
+        return
+    hint = _not_photos_hint(root, source)
+    raise NotASourceError(f"--source {source} is not a photo tree: expected {PHOTO_LAYOUT}; {hint}")
+
+
+def _not_photos_hint(root: Path, given: str) -> str:
+    if is_siw_tree(root):
+        return f"it is a SiW video tree: ingest it with `facelake ingest --source {given} --lake LAKE`"
+    tree = next((a for a in list(root.parents)[:3] if is_siw_tree(a)), None)
+    if tree is not None:
+        shown = shown_source(tree, given)
+        return f"it is part of the SiW video tree {shown}: ingest that with `facelake ingest --source {shown} --lake LAKE`"
+    if _holds_photos(str(root)):
+        parent = shown_source(root.parent, given)
+        return ("it holds photos itself, as one user's folder would: pass the folder holding the user folders, "
+                f"such as its parent {parent}")
+    videos, _ = count_files(root, (VIDEO_SUFFIX,))
+    if videos:
+        return f"it holds {plural(videos, '.mov video')} and no photo: videos go in with `facelake ingest` (a SiW tree)"
+    photos, complete = count_files(root, PHOTO_SUFFIXES)
+    if photos:
+        return f"its {plural(photos, 'photo')} are deeper than <root>/<user>/: pass the folder whose subfolders are the users"
+    if is_empty_folder(root):
+        return "the folder is empty"
+    return "no .jpg/.jpeg/.png photo in it" if complete else "no .jpg/.jpeg/.png photo among its first files"
 
 
 def scan_photo_tree(root: Path | str) -> PhotoScan:

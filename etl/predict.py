@@ -7,9 +7,12 @@ preprocessing of training (`etl.train_input`): resize to `base_size(input_size)`
 INTER_AREA, then a centre crop to `input_size`, raw RGB 0..255 floats (the model scales).
 
 Detection and alignment are those of ingest/register (`find_faces`, `align_face`). Before
-a decision, the notes' Android sharpness gate runs on the detected face box: a count
-below `min_sharpness` gives status `too_blurry` ("retake"): the score is still
-reported, the decision is not. Decision: spoof when P(spoof) >= threshold, the rule of
+a decision, a sharpness gate runs on the detected face box (`android_sharpness_count`,
+the Android app's measure): a count below `min_sharpness` gives status `too_blurry`
+("retake"): the score is still reported, the decision is not. The default gate comes
+from the model (`default_sharpness_gate`): the gate it was trained under, else the 1st
+percentile of its training faces' counts, so faces as sharp as the training data pass;
+the Android app's own value (1000, at its 256x256 input) is the preset `android`. Decision: spoof when P(spoof) >= threshold, the rule of
 the training metrics. A video is scored every k-th frame (its best face) and gets one
 summary line: the mean score of its `ok` frames and the decision on that mean, as the
 video-level metrics of training do.
@@ -40,6 +43,9 @@ MODEL_FILES = {"keras": KERAS_FILE, "tflite": TFLITE_FILE, "tflite_int8": TFLITE
 MODEL_FORMATS = tuple(MODEL_FILES)
 METRICS_FILE = "metrics.json"
 METRICS_KEYS = ("threshold", "input_size", "backbone", "protocol")
+SHARPNESS_KEY = "sharpness"  # optional in metrics.json: `etl.train_export.sharpness_profile`
+# named values of --min-sharpness
+SHARPNESS_PRESETS = {"android": ANDROID_BLUR_GATE, "off": 0}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mov", ".mp4", ".avi")
 STATUSES = ("ok", "no_face", "too_blurry", "unreadable", "error")
@@ -56,6 +62,7 @@ class ModelInfo:
     input_size: int
     backbone: str
     protocol: str
+    sharpness: dict | None = None  # the training faces' sharpness profile; None in older model folders
 
     @classmethod
     def from_folder(cls, model_dir: Path) -> ModelInfo:
@@ -70,13 +77,44 @@ class ModelInfo:
         missing = [k for k in METRICS_KEYS if k not in metrics]
         if missing:
             raise ModelFilesError(f"{path} lacks {', '.join(missing)}; it needs {', '.join(METRICS_KEYS)}")
+        sharpness = metrics.get(SHARPNESS_KEY)
+        if sharpness is not None and not isinstance(sharpness, dict):
+            raise ValueError(f"{path}: {SHARPNESS_KEY} must be an object (gate, faces, p1, ...), got {sharpness!r}")
         info = cls(threshold=float(metrics["threshold"]), input_size=int(metrics["input_size"]),
-                   backbone=str(metrics["backbone"]), protocol=str(metrics["protocol"]))
+                   backbone=str(metrics["backbone"]), protocol=str(metrics["protocol"]), sharpness=sharpness)
         if not 0.0 <= info.threshold <= 1.0:
             raise ValueError(f"{path}: threshold must be in [0, 1], got {info.threshold}")
         if not 8 <= info.input_size <= ALIGNED_SIZE * 4:
             raise ValueError(f"{path}: input_size must be in [8, {ALIGNED_SIZE * 4}], got {info.input_size}")
         return info
+
+
+def default_sharpness_gate(info: ModelInfo) -> tuple[int, str]:
+    """The sharpness gate for faces like the model's training data, and where it comes from:
+    the gate training used, else the training faces' 1st percentile, else (a model folder
+    from before facelake recorded them) no gate."""
+    profile = info.sharpness or {}
+    if profile.get("gate") is not None:
+        return int(profile["gate"]), "the gate the model was trained under"
+    if profile.get("p1") is not None:
+        return int(profile["p1"]), f"the 1st percentile of the model's {profile.get('faces', 0)} training faces"
+    return 0, "off: the model folder does not record its training faces' sharpness (trained by an older facelake)"
+
+
+def parse_min_sharpness(text: str) -> int | None:
+    """`--min-sharpness`: a count >= 0, `android` (1000), `off` (0) or `model` (None: the model's default)."""
+    value = str(text).strip().lower()
+    if value == "model":
+        return None
+    if value in SHARPNESS_PRESETS:
+        return SHARPNESS_PRESETS[value]
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"--min-sharpness takes a count >= 0, 'model', 'android' or 'off'; got {text!r}") from None
+    if count < 0:
+        raise ValueError(f"--min-sharpness must be >= 0 (0 or 'off' disables the gate), got {count}")
+    return count
 
 
 def model_file(model_dir: Path | str, model_format: str) -> Path:
@@ -123,6 +161,7 @@ class Predictor:
             if shape != (self.info.input_size, self.info.input_size, 3):
                 raise ValueError(f"{path} takes input {shape}, but {METRICS_FILE} says input_size {self.info.input_size}")
             self._score = scorer
+        self.min_sharpness, self.min_sharpness_source = default_sharpness_gate(self.info)
         log.info("loaded %s model %s (%s, input %d, threshold %.4f, protocol %s)", model_format, path,
                  self.info.backbone, self.info.input_size, self.info.threshold, self.info.protocol)
 
@@ -146,7 +185,7 @@ def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, 
 
 
 def face_sharpness(rgb: np.ndarray, face: Face) -> int:
-    """The notes' Android count on the detected face box (0 for an empty crop)."""
+    """The Android app's sharpness count on the detected face box (0 for an empty crop)."""
     x1, y1, x2, y2 = _clip_box(face.box, rgb.shape[1], rgb.shape[0])
     crop = rgb[y1:y2, x1:x2]
     return android_sharpness_count(crop) if crop.size else 0
@@ -166,8 +205,12 @@ def _face_values(rgb: np.ndarray, face: Face, min_sharpness: int) -> tuple[dict,
               "sharpness_count": count, "status": "ok"}
     if count < min_sharpness:
         values.update(status="too_blurry",
-                      reason=f"sharpness count {count} < {min_sharpness}: too blurry, retake")
+                      reason=f"sharpness {count} below {min_sharpness} (--min-sharpness): too blurry, retake")
     return values, align_face(rgb, face.landmarks)
+
+
+def _gate(predictor: Predictor, min_sharpness: int | None) -> int:
+    return predictor.min_sharpness if min_sharpness is None else min_sharpness
 
 
 def _score_into(lines: list[dict], faces: list[np.ndarray], predictor: Predictor) -> None:
@@ -182,9 +225,11 @@ def _detector(detector: FaceDetector | None, config: DetectorConfig) -> FaceDete
 
 
 def predict_image(path: Path | str, predictor: Predictor, *, detector: FaceDetector | None = None,
-                  detector_config: DetectorConfig | None = None, min_sharpness: int = ANDROID_BLUR_GATE) -> list[dict]:
-    """One line per accepted face (best first), or one no_face / unreadable line."""
+                  detector_config: DetectorConfig | None = None, min_sharpness: int | None = None) -> list[dict]:
+    """One line per accepted face (best first), or one no_face / unreadable line.
+    `min_sharpness` None: the model's default gate (`Predictor.min_sharpness`)."""
     path = Path(path)
+    min_sharpness = _gate(predictor, min_sharpness)
     config = detector_config or DetectorConfig()
     try:
         data = path.read_bytes()
@@ -208,9 +253,11 @@ def predict_image(path: Path | str, predictor: Predictor, *, detector: FaceDetec
 
 
 def predict_video(path: Path | str, predictor: Predictor, *, every_k: int = 5, detector: FaceDetector | None = None,
-                  detector_config: DetectorConfig | None = None, min_sharpness: int = ANDROID_BLUR_GATE) -> list[dict]:
+                  detector_config: DetectorConfig | None = None, min_sharpness: int | None = None) -> list[dict]:
     """A line per scored frame (0, k, 2k, ...; its best face), then one summary line
-    (`summary: true`, `frame: null`) with the mean score of the ok frames."""
+    (`summary: true`, `frame: null`) with the mean score of the ok frames.
+    `min_sharpness` None: the model's default gate (`Predictor.min_sharpness`)."""
+    min_sharpness = _gate(predictor, min_sharpness)
     if every_k < 1:
         raise ValueError(f"every_k must be >= 1, got {every_k}")
     path = Path(path)
@@ -241,10 +288,12 @@ def predict_video(path: Path | str, predictor: Predictor, *, every_k: int = 5, d
         flush()
     except VideoDecodeError as error:
         return [_line(path, predictor, frame=None, summary=True, status="unreadable", reason=str(error))]
-    return lines + [_video_summary(path, predictor, lines, frames_read=reader.frames_seen, every_k=every_k)]
+    return lines + [_video_summary(path, predictor, lines, frames_read=reader.frames_seen, every_k=every_k,
+                                   min_sharpness=min_sharpness)]
 
 
-def _video_summary(path: Path, predictor: Predictor, lines: list[dict], *, frames_read: int, every_k: int) -> dict:
+def _video_summary(path: Path, predictor: Predictor, lines: list[dict], *, frames_read: int, every_k: int,
+                   min_sharpness: int) -> dict:
     counts = {s: sum(1 for line in lines if line["status"] == s) for s in ("ok", "no_face", "too_blurry")}
     summary = {"summary": True, "frame": None, "frames_read": frames_read, "every_k": every_k,
                "frames_scored": len(lines), "frames_ok": counts["ok"], "frames_no_face": counts["no_face"],
@@ -256,10 +305,28 @@ def _video_summary(path: Path, predictor: Predictor, lines: list[dict], *, frame
     status = "ok" if counts["ok"] else ("too_blurry" if counts["too_blurry"] else "no_face")
     used = [line["score"] for line in lines if line["status"] == status] if status != "no_face" else []
     score = float(np.mean(used)) if used else None
-    reason = {"ok": None, "too_blurry": f"all {counts['too_blurry']} frames with a face are too blurry, retake",
+    reason = {"ok": None,
+              "too_blurry": f"all {counts['too_blurry']} frames with a face have a sharpness below {min_sharpness} "
+                            "(--min-sharpness): too blurry, retake",
               "no_face": f"no face in any of the {len(lines)} scored frames"}[status]
     return _line(path, predictor, **summary, frames_in_mean=len(used), status=status, reason=reason, score=score,
                  decision=predictor.decide(score) if status == "ok" else None)
+
+
+OUTCOMES = ("live", "spoof", "too_blurry", "no_face", "unreadable")
+
+
+def input_outcome(lines: list[dict]) -> str:
+    """What one input came to: its decision (`live`/`spoof`), else `too_blurry`, `no_face` or
+    `unreadable` (a failed file counts as unreadable). A photo's is its best face's (the
+    first line), a video's its summary line's."""
+    if not lines:
+        return "unreadable"
+    line = next((line for line in lines if line.get("summary")), lines[0])
+    if line.get("decision") in ("live", "spoof"):
+        return line["decision"]
+    status = line.get("status")
+    return status if status in ("too_blurry", "no_face") else "unreadable"
 
 
 def media_kind(path: Path) -> str:

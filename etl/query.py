@@ -2,7 +2,16 @@
 
 Tables are views over the data files of their current Delta version, so DuckDB reads
 only the files of that version. Queries take DuckDB named parameters (`$name`), bound by
-DuckDB, never formatted into the SQL text.
+DuckDB, never formatted into the SQL text. A query declares its parameters and their
+defaults in its leading comment, one line each (the defaults are bound when a value is not
+given, so the comment is the one place a default is written):
+
+    -- Parameters:
+    --   $n = 10: number of videos
+    --   $split = NULL: 'train' or 'test'; NULL lists both
+
+A default is a SQL literal: NULL, a number or a 'quoted string'. `-- Parameters: none.`
+says a query takes none.
 
 Queries are read-only, enforced in two independent layers:
 1. What may run (`check_read_only`): DuckDB's own parser must classify the text as
@@ -22,6 +31,7 @@ and through layer 2 alone.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,6 +43,10 @@ QUERIES_DIR = Path(__file__).resolve().parents[1] / "queries"
 
 
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+# What DuckDB's parser classifies as SELECT (checked in tests/test_sql_read_only.py), said in
+# the refusals and in `facelake sql --help`
+ALLOWED_STATEMENTS = ("one query: SELECT (also WITH, FROM-first, VALUES, TABLE, UNPIVOT), DESCRIBE, SHOW, "
+                      "SUMMARIZE, or a plain EXPLAIN of one of those")
 # Table functions a query may call: pure generators over values. Everything else
 # (file readers, `query()`, `enable_logging()`, `checkpoint()`, `duckdb_secrets()`, ...)
 # is refused: the lake's tables are the views, and a table function is the one place a
@@ -132,10 +146,11 @@ def check_read_only(connection, sql: str) -> None:
         query = _explained_query(query)
         kind = _kind(_single_statement(connection, query))
         if kind != "SELECT":
-            raise ReadOnlyError(f"facelake sql is read-only: EXPLAIN of a {kind} statement is refused (only EXPLAIN SELECT)")
+            raise ReadOnlyError(f"facelake sql is read-only: EXPLAIN of a {kind} statement is refused; "
+                                f"it runs {ALLOWED_STATEMENTS}")
     elif kind not in READ_ONLY_STATEMENTS:
         raise ReadOnlyError(
-            f"facelake sql is read-only: a statement of type {kind} is refused (only {', '.join(READ_ONLY_STATEMENTS)}); "
+            f"facelake sql is read-only: a statement of type {kind} is refused; it runs {ALLOWED_STATEMENTS}; "
             "change the lake through facelake's jobs"
         )
     for name in _table_functions(_syntax_tree(connection, query)):
@@ -171,7 +186,7 @@ def _explained_query(sql: str) -> str:
     starts = [start for start, _ in duckdb.tokenize(sql)]
     words = [re.match(r"\w+|\S", sql[start:]).group(0).lower() for start in starts]
     if len(words) < 2 or words[0] != "explain":
-        raise ReadOnlyError("facelake sql is read-only: only a plain EXPLAIN SELECT is accepted")
+        raise ReadOnlyError(f"facelake sql is read-only: it runs {ALLOWED_STATEMENTS}")
     if words[1] in ("analyze", "analyse", "("):
         raise ReadOnlyError(
             f"facelake sql is read-only: EXPLAIN {words[1].upper()} is refused (it runs the statement); use plain EXPLAIN"
@@ -234,16 +249,113 @@ def query_title(sql: str) -> str:
     return ""
 
 
-def execute(connection, sql: str, params: dict | None = None):
-    """Run read-only `sql` on an open `connect()` connection; unknown parameters are an
-    error, parameters the query uses but not given are NULL."""
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter a query declares in its leading comment: `--   $name = DEFAULT: description`."""
+
+    name: str
+    default: object  # None (NULL), int, float or str
+    description: str
+
+    @property
+    def default_sql(self) -> str:
+        return sql_literal(self.default)
+
+    def value(self, text: str):
+        """The value of `--param name=text`, typed like the default (text when the default is NULL or text)."""
+        kind = type(self.default)
+        try:
+            if kind is int:
+                return int(text)
+            if kind is float:
+                return float(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise ValueError(f"--param {self.name}={text}: ${self.name} takes {what} "
+                             f"(default {self.default_sql})") from None
+        return text
+
+
+_DECLARATION = re.compile(r"^--\s+\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(NULL|-?[0-9][0-9.eE+-]*|'(?:[^']|'')*')\s*:\s*(.*)$")
+
+
+def declared_parameters(sql: str) -> list[Parameter]:
+    """The parameters declared in the query's leading comment, in their order (see the module's docstring)."""
+    declared, inside = [], False
+    for line in sql.splitlines():
+        if not line.startswith("--"):
+            if line.strip():
+                break
+            continue
+        if re.match(r"^--\s*Parameters:", line):
+            inside = True
+            continue
+        match = _DECLARATION.match(line) if inside else None
+        if match:
+            declared.append(Parameter(match.group(1), _literal_value(match.group(2)), match.group(3).strip()))
+    return declared
+
+
+def _literal_value(text: str):
+    if text.upper() == "NULL":
+        return None
+    if text.startswith("'"):
+        return text[1:-1].replace("''", "'")
+    return int(text) if re.fullmatch(r"-?[0-9]+", text) else float(text)
+
+
+def sql_literal(value) -> str:
+    """A value as SQL would write it: NULL, 10, 0.5, 'text' (how help and headings show parameter values)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def parameter_values(sql: str, texts: dict[str, str]) -> dict[str, object]:
+    """`--param name=value` texts as typed values: a declared parameter's text is converted
+    like its default (ValueError naming it when it does not convert); others stay text."""
+    declared = {p.name: p for p in declared_parameters(sql)}
+    return {name: declared[name].value(text) if name in declared else text for name, text in texts.items()}
+
+
+def bound_parameters(sql: str, params: dict | None = None) -> dict[str, object]:
+    """The value of every parameter the query uses: given, else its declared default, else NULL.
+
+    Raises ValueError for a given parameter the query does not use.
+    """
     params = dict(params or {})
     wanted = query_parameters(sql)
     unknown = sorted(set(params) - set(wanted))
     if unknown:
         raise ValueError(f"parameters {unknown} are not used by the query (it takes {wanted or 'none'})")
+    defaults = {p.name: p.default for p in declared_parameters(sql)}
+    return {name: params[name] if name in params else defaults.get(name) for name in wanted}
+
+
+def describe_queries(names: list[str] | None = None, width: int = 100) -> str:
+    """Every named query with what it answers and its parameters (name, default, meaning), for --help."""
+    import textwrap
+
+    lines = []
+    for name in names or query_names():
+        sql = load_query(name)
+        lines.append(textwrap.fill(f"{name}: {query_title(sql)}", width, initial_indent="  ", subsequent_indent="      "))
+        for parameter in declared_parameters(sql):
+            text = f"${parameter.name} (default {parameter.default_sql}): {parameter.description}"
+            lines.append(textwrap.fill(text, width, initial_indent="      ", subsequent_indent="          "))
+    return "\n".join(lines)
+
+
+def execute(connection, sql: str, params: dict | None = None):
+    """Run read-only `sql` on an open `connect()` connection; unknown parameters are an
+    error, parameters the query uses but not given are their declared default, else NULL."""
+    values = bound_parameters(sql, params)
     check_read_only(connection, sql)
-    return connection.sql(sql, params={name: params.get(name) for name in wanted}).to_arrow_table()
+    return connection.sql(sql, params=values).to_arrow_table()
 
 
 def run_query(lake: Lake, sql: str, params: dict | None = None):

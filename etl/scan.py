@@ -5,6 +5,12 @@ found becomes a `VideoSource`; those that cannot be processed carry a status and
 reason instead of vanishing: a bad or non-UTF-8 name, an unreadable file or one that is
 not a regular file (a named pipe would block the reader), an empty file, a second copy
 of a SiW name or of the same bytes. Other files are counted and named in the log.
+
+`check_siw_source` tells a SiW tree from a wrong `--source` before any work: a folder
+with no `Train/` or `Test/` folder holding `live/` or `spoof/` (an empty folder, a
+photo tree, one split folder of a tree) is refused with what was expected and, where it
+can tell, what to pass instead. Inside a SiW tree every `.mov` is scanned, badly named
+ones included: they become rows with a status, as above.
 """
 from __future__ import annotations
 
@@ -17,12 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from etl.face_file import FaceAnnotations, read_face_file
-from etl.siw_names import SiwName, SiwNameError, parse_siw_path
+from etl.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIX = ".mov"
 FINGERPRINT_EDGE_BYTES = 64 * 1024
+SIW_LAYOUT = ("Train/ and/or Test/ folders holding live/ and spoof/ with SSS/SSS-sensor-type-medium-session.mov "
+              "videos (.m.mov too)")
+# how far the checks of a refused source look, so that a mistaken --source / stays cheap
+HINT_FOLDERS = 200
+HINT_FILES = 20_000
+
+
+class NotASourceError(ValueError):
+    """A --source that is not the kind of tree the job reads; the message says what was expected."""
 
 
 @dataclass
@@ -124,6 +139,135 @@ def _face_candidates(rel_video: str, name: SiwName | None) -> list[str]:
     if raw_stem not in stems:
         stems.append(raw_stem)
     return [(parent / f"{stem}.face").as_posix() for stem in stems]
+
+
+def _subfolders(path: Path | str) -> list[os.DirEntry]:
+    """The folders directly in `path`, by name; links are not followed (the scan does not follow them)."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted((e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def is_siw_tree(root: Path | str) -> bool:
+    """Whether `root` holds a Train/ or Test/ folder with live/ or spoof/ in it (names matched ignoring
+    case, as `etl.siw_names` does), even with no video yet."""
+    return any(split.name.lower() in SPLITS and any(label.name.lower() in LABELS for label in _subfolders(split.path))
+               for split in _subfolders(root))
+
+
+def is_empty_folder(path: Path | str) -> bool:
+    with os.scandir(path) as entries:
+        return next(entries, None) is None
+
+
+def shown_source(path: Path, given: str) -> str:
+    """`path` as the user would write it: relative to the working folder when they gave a relative --source."""
+    if os.path.isabs(given):
+        return str(path)
+    return os.path.relpath(path)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def count_files(root: Path, suffixes: tuple[str, ...]) -> tuple[int, bool]:
+    """(files under `root` whose name ends with one of `suffixes`, whether every file was looked at);
+    stops after HINT_FILES files."""
+    seen = count = 0
+    for _, _, files in os.walk(root, followlinks=False):
+        for name in files:
+            seen += 1
+            count += name.lower().endswith(suffixes)
+            if seen >= HINT_FILES:
+                return count, False
+    return count, True
+
+
+def check_source_folder(source: str, what: str) -> Path:
+    """`source` resolved, or NotASourceError when nothing is there or it is a file."""
+    path = Path(source)
+    if not path.exists():
+        raise NotASourceError(f"--source {source} is not a folder (nothing is there); pass the root of {what}")
+    if not path.is_dir():
+        raise NotASourceError(f"--source {source} is not a folder (it is a file); pass the root of {what}")
+    try:
+        is_empty_folder(path)
+    except OSError as error:
+        raise NotASourceError(f"--source {source} cannot be read: {error.strerror or error}") from error
+    return path.resolve()
+
+
+def check_siw_source(source: str) -> None:
+    """Raise NotASourceError unless `source` is a SiW tree: a folder holding `Train/` or `Test/`
+    with `live/` or `spoof/` in it. Such a tree with no video yet passes (nothing to do)."""
+    root = check_source_folder(source, f"a SiW tree ({SIW_LAYOUT})")
+    if is_siw_tree(root):
+        return
+    raise NotASourceError(f"--source {source} is not a SiW tree: expected {SIW_LAYOUT}; {_not_siw_hint(root, source)}")
+
+
+def check_lake_outside_source(lake: str, source: str) -> None:
+    """NotASourceError when a local `lake` is the `source` folder or inside it: the scan would read
+    the lake's own files as part of the source, run after run."""
+    if "://" in lake:
+        return
+    lake_path, source_path = Path(lake).resolve(), Path(source).resolve()
+    if lake_path == source_path or source_path in lake_path.parents:
+        where = "is the --source folder itself" if lake_path == source_path else f"is inside --source {source}"
+        raise NotASourceError(f"--lake {lake} {where}: put the lake outside the source tree "
+                              "(a scan would read the lake's files as source files)")
+
+
+def _not_siw_hint(root: Path, given: str) -> str:
+    """What `root` looks like instead, and what to pass when that can be told."""
+    from etl.photo_tree import PHOTO_SUFFIXES, photo_user_folders
+
+    for level, ancestor in enumerate(list(root.parents)[:3], start=1):
+        if is_siw_tree(ancestor):
+            which = "its parent" if level == 1 else f"the folder {level} levels up"
+            shown = shown_source(ancestor, given)
+            return f"it is part of the SiW tree {shown}: pass {which}, {shown}"
+    nested = _nested_siw_tree(root)
+    if nested is not None:
+        return f"the SiW tree seems to be {shown_source(nested, given)}: pass that folder"
+    splits = [e.name for e in _subfolders(root) if e.name.lower() in SPLITS]
+    if splits:
+        return f"{splits[0]}/ holds no live/ or spoof/ folder"
+    users = photo_user_folders(root)
+    if users:
+        return (f"it looks like a photo tree ({len(users)} user folders of {'/'.join(PHOTO_SUFFIXES)} photos): "
+                f"register it with `facelake register --source {given} --lake LAKE`")
+    videos, complete = count_files(root, (VIDEO_SUFFIX,))
+    if videos:
+        more = "" if complete else " or more"
+        return f"it holds {plural(videos, '.mov file')}{more}, none under Train/ or Test/ and live/ or spoof/"
+    if is_empty_folder(root):
+        return "the folder is empty"
+    photos, _ = count_files(root, PHOTO_SUFFIXES)
+    if photos:
+        return f"it holds {plural(photos, 'photo')} and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)"
+    return "it holds no .mov file" if complete else f"no .mov file among its first {HINT_FILES} files"
+
+
+def _nested_siw_tree(root: Path) -> Path | None:
+    """A SiW tree one or two folders below `root` (`--source demo` for `demo/siw`), looking at most
+    at HINT_FOLDERS folders."""
+    level = [Path(e.path) for e in _subfolders(root)]
+    looked = 0
+    for _ in range(2):
+        below = []
+        for folder in level:
+            looked += 1
+            if looked > HINT_FOLDERS:
+                return None
+            if is_siw_tree(folder):
+                return folder
+            below += [Path(e.path) for e in _subfolders(folder)]
+        level = below
+    return None
 
 
 def scan_source(root: Path | str) -> ScanResult:

@@ -1,9 +1,12 @@
 """Sharpness scores of a face image.
 
 - `laplacian_variance`: variance of the 3x3 Laplacian of the grey image (higher = sharper).
-- `android_sharpness_count`: the gate of the notes' Android app: resize to 256x256,
-  grey = 0.3R + 0.59G + 0.11B, Laplacian [[0,1,0],[1,-4,1],[0,1,0]], count the pixels
-  whose response is > 50. A count below `ANDROID_BLUR_GATE` means "too blurry, retake".
+- `android_sharpness_count`: the blur gate of the original SiW Android app: resize to
+  256x256, grey = 0.3R + 0.59G + 0.11B, Laplacian [[0,1,0],[1,-4,1],[0,1,0]], count the
+  pixels whose response is > 50. In the app a count below `ANDROID_BLUR_GATE` means "too
+  blurry, retake". Ingest stores the count of every detected face (`frames.sharpness_count`);
+  faces from small or soft videos count far lower than the app's camera frames, so
+  `facelake predict` gates by the model's training faces unless told `--min-sharpness android`.
 """
 from __future__ import annotations
 

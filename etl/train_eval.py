@@ -50,8 +50,20 @@ def evaluate(validation: PadScores, test: PadScores) -> Evaluation:
                       frame=pad_report(test, threshold), video=pad_report(video_level(test), threshold))
 
 
+def _sharpness_lines(sharpness: dict | None) -> list[str]:
+    if not sharpness:
+        return []
+    gate = sharpness.get("gate")
+    trained = f"faces with a sharpness count >= {gate}" if gate is not None else "every face (no sharpness gate)"
+    percentiles = ", ".join(f"{k} {v}" for k, v in sharpness.items() if k.startswith("p") and v is not None)
+    return [f"- sharpness: trained on {trained}; the {sharpness.get('faces', 0)} training faces' sharpness counts "
+            f"(Android measure): {percentiles or 'none'}. `facelake predict` gates at "
+            f"{'the training gate' if gate is not None else 'p1'} by default"]
+
+
 def write_model_card(path: Path, *, protocol: str, frames_version: int, config: dict, counts: dict, evaluation: Evaluation,
-                     best_epoch: int, epochs_run: int, files: dict[str, str], export: dict | None = None) -> None:
+                     best_epoch: int, epochs_run: int, files: dict[str, str], export: dict | None = None,
+                     sharpness: dict | None = None) -> None:
     frame, video = evaluation.frame, evaluation.video
     lines = [
         f"# facelake live/spoof classifier — {protocol}",
@@ -62,6 +74,7 @@ def write_model_card(path: Path, *, protocol: str, frames_version: int, config: 
         f"- epochs run {epochs_run}, best (lowest val_loss) epoch {best_epoch}; batch {config['batch_size']}, "
         f"lr schedule {config['lr_schedule']}, workers {config['workers']}",
         f"- decision: spoof when P(spoof) >= {evaluation.threshold:.4f} (EER threshold on the validation subjects)",
+        *_sharpness_lines(sharpness),
         "",
         "## Counts (faces per attack type)",
         "```json",

@@ -2,6 +2,10 @@
 
 Every format takes the same raw RGB 0..255 float input of the model's input size (the
 [-1, 1] scaling is a layer), and gives (live, spoof) probabilities.
+
+`sharpness_profile` records, next to the model (in metrics.json and the model card), how
+sharp its training faces were and the gate training used: `facelake predict` derives its
+default sharpness gate from it, so faces like the training data are not refused as blurry.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ TFLITE_FILE = "model.tflite"
 TFLITE_INT8_FILE = "model_int8.tflite"
 REPRESENTATIVE_FACES = 200  # int8 calibration sample
 EXPORT_CHECK_FACES = 2000  # test faces the TFLite files are compared on
+SHARPNESS_PERCENTILES = (1, 5, 50, 95)
 
 
 def keras_scores(model, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -76,6 +81,18 @@ def export_model(model, out_dir: Path, representative: np.ndarray) -> dict[str, 
     (out_dir / TFLITE_INT8_FILE).write_bytes(converter.convert())
     log.info("exported %s, %s, %s and %s to %s", KERAS_FILE, SAVED_MODEL_DIR, TFLITE_FILE, TFLITE_INT8_FILE, out_dir)
     return {"keras": KERAS_FILE, "saved_model": SAVED_MODEL_DIR, "tflite": TFLITE_FILE, "tflite_int8": TFLITE_INT8_FILE}
+
+
+def sharpness_profile(counts, gate: int | None) -> dict:
+    """The training faces' sharpness counts (`etl.sharpness.android_sharpness_count` of each
+    detected face box, the frames table's `sharpness_count`) as percentiles, and the gate
+    training used (`--min-sharpness`, None for none). Faces without a count are left out."""
+    values = np.asarray([v for v in counts if v is not None], dtype=np.float64)
+    profile: dict = {"gate": None if gate is None else int(gate), "faces": int(len(values))}
+    for q in SHARPNESS_PERCENTILES:
+        # "lower": a count some training face really has, not an interpolated one
+        profile[f"p{q}"] = int(np.percentile(values, q, method="lower")) if len(values) else None
+    return profile
 
 
 def export_check(out_dir: Path, faces: np.ndarray, keras: np.ndarray, threshold: float) -> dict:

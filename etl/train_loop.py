@@ -4,6 +4,11 @@ Every epoch each worker reports its metrics to Ray Train; rank 0 also saves the 
 as the epoch's checkpoint, and Ray Train keeps the best by `val_loss`. The learning
 rate follows ReduceLROnPlateau(0.1, 5) or a cosine decay with linear warm-up; training
 stops early after `patience` epochs without a better `val_loss`.
+
+The workers' own output stays in Ray's session logs. What the user should see (each
+worker's share of the data, the epoch a resumed run continues from, and one line per
+epoch) travels to the driver through a Ray queue (`TrainingMessages`), where the job
+logs it and writes `history.json`.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -51,8 +57,9 @@ def train_loop_per_worker(config: dict) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     x_train, y_train = _materialize(ray.train.get_dataset_shard("train"), config["input_size"])
     x_val, y_val = _materialize(ray.train.get_dataset_shard("validation"), config["input_size"])
-    log.warning("worker %d/%d: %d training faces (%d spoof) and %d validation faces", rank, workers, len(x_train),
-                int(y_train.sum()), len(x_val))
+    messages = config.get("messages")
+    send(messages, {"kind": "shard", "rank": rank, "workers": workers, "train": len(x_train),
+                    "spoof": int(y_train.sum()), "validation": len(x_val)})
     # JSON round trips turn the class keys into strings
     class_weight = {int(c): float(w) for c, w in config["class_weight"].items()} if config.get("class_weight") else None
     per_worker_batch = max(1, config["batch_size"] // workers)
@@ -78,19 +85,27 @@ def train_loop_per_worker(config: dict) -> None:
                                              warmup=config["warmup_epochs"])))
     else:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
-    callbacks.append(_ReportEachEpoch(rank, config.get("history_path")))
+    callbacks.append(_ReportEachEpoch(rank, messages))
     initial_epoch = 0
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:  # --resume: continue from the last reported epoch
         with checkpoint.as_directory() as folder:
             model.load_weights(os.path.join(folder, "weights.h5"))
             initial_epoch = int(open(os.path.join(folder, "epoch.txt")).read()) + 1
+        if rank == 0:
+            send(messages, {"kind": "resume", "epoch": initial_epoch})
     model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
               validation_steps=val_steps, callbacks=callbacks, verbose=0, initial_epoch=initial_epoch)
 
 
-def _append_history(path: str, metrics: dict) -> None:
-    """history.json: one list per metric, an entry per epoch (rank 0 only; resumed runs continue it)."""
+def send(messages, message: dict) -> None:
+    """Put a message for the driver on its queue (None: nobody listens)."""
+    if messages is not None:
+        messages.put(message)
+
+
+def append_history(path: str, metrics: dict) -> None:
+    """history.json: one list per metric, an entry per epoch (resumed runs continue it)."""
     import json
 
     history = json.loads(open(path).read()) if os.path.isfile(path) else {}
@@ -107,7 +122,7 @@ def _append_history(path: str, metrics: dict) -> None:
 class _ReportEachEpoch:
     """A Keras callback (built lazily so tf_keras is imported only in workers)."""
 
-    def __new__(cls, rank: int, history_path: str | None):
+    def __new__(cls, rank: int, messages):
         from etl.spoof_model import keras_module
 
         keras = keras_module()
@@ -128,8 +143,6 @@ class _ReportEachEpoch:
                 metrics["train_seconds"] = (self.training_ended or ended) - self.epoch_started
                 metrics["epoch_seconds"] = ended - self.epoch_started
                 metrics["lr"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
-                if rank == 0 and history_path:
-                    _append_history(history_path, metrics)
                 with tempfile.TemporaryDirectory() as folder:
                     # every worker saves: saving reads mirrored variables through collective
                     # ops that all workers must join (rank 0 alone would deadlock)
@@ -139,5 +152,96 @@ class _ReportEachEpoch:
                         handle.write(str(epoch))
                     checkpoint = ray.train.Checkpoint.from_directory(folder) if rank == 0 else None
                     ray.train.report(metrics, checkpoint=checkpoint)
+                if rank == 0:  # the metrics are all-reduced: every worker's are the same
+                    send(messages, {"kind": "epoch", "metrics": metrics})
 
         return Report()
+
+
+def epoch_line(label: str, metrics: dict, epochs: int) -> str:
+    """`P1: epoch 3/10: loss 0.4123 accuracy 0.8012 val_loss 0.5 val_accuracy 0.75 lr 0.001 12.3 s`."""
+    parts = [f"{label}: epoch {int(metrics['epoch']) + 1}/{epochs}:"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in metrics:
+            parts.append(f"{key} {metrics[key]:.4f}")
+    if "lr" in metrics:
+        parts.append(f"lr {metrics['lr']:.3g}")
+    if "epoch_seconds" in metrics:
+        parts.append(f"{metrics['epoch_seconds']:.1f} s")
+    return " ".join(parts)
+
+
+def shard_line(label: str, shards: list[dict]) -> str:
+    workers = ", ".join(f"worker {s['rank']}/{s['workers']}: {s['train']} training faces ({s['spoof']} spoof)"
+                        for s in sorted(shards, key=lambda s: s["rank"]))
+    return f"{label}: {workers}; {shards[0]['validation']} validation faces each"
+
+
+class TrainingMessages:
+    """The driver's end of the workers' queue: logs their messages as they arrive and
+    writes each epoch's metrics into `history_path`.
+
+        with TrainingMessages(label="P1", epochs=10, workers=2, history_path=path, log=log) as messages:
+            TensorflowTrainer(..., train_loop_config={..., "messages": messages.queue}).fit()
+    """
+
+    POLL_SECONDS = 0.5
+
+    def __init__(self, *, label: str, epochs: int, workers: int, history_path: str, log: logging.Logger) -> None:
+        from ray.util.queue import Queue
+
+        # no CPU slot of its own: the training workers and Ray Data need them all
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        self.label, self.epochs, self.workers = label, epochs, workers
+        self.history_path, self.log = history_path, log
+        self.shards: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="training-messages", daemon=True)
+
+    def __enter__(self) -> TrainingMessages:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._drain()  # what arrived between the last poll and the end of fit
+        self.queue.shutdown()
+
+    def _listen(self) -> None:
+        from ray.util.queue import Empty
+
+        while not self._stop.is_set():
+            try:
+                self.handle(self.queue.get(timeout=self.POLL_SECONDS))
+            except Empty:
+                continue
+            except Exception as error:  # noqa: BLE001 - a lost message must never stop training
+                self.log.debug("training messages: %s", error)
+                return
+
+    def _drain(self) -> None:
+        from ray.util.queue import Empty
+
+        while True:
+            try:
+                self.handle(self.queue.get_nowait())
+            except Empty:
+                return
+            except Exception as error:  # noqa: BLE001 - the queue's actor may be gone already
+                self.log.debug("training messages: %s", error)
+                return
+
+    def handle(self, message: dict) -> None:
+        kind = message.get("kind")
+        if kind == "shard":
+            self.shards.append(message)
+            if len(self.shards) == self.workers:
+                self.log.info("%s", shard_line(self.label, self.shards))
+        elif kind == "resume":
+            self.log.info("%s: resuming from the checkpoint of epoch %d/%d", self.label, message["epoch"],
+                          self.epochs)
+        elif kind == "epoch":
+            metrics = message["metrics"]
+            append_history(self.history_path, metrics)
+            self.log.info("%s", epoch_line(self.label, metrics, self.epochs))

@@ -200,7 +200,7 @@ class LakeReader:
 
         The same DuckDB `facelake sql` uses (`etl.query`): every table is a view of its
         newest version's files by name (`videos`, `frames`, ...; `lake_files` lists the data
-        files), only SELECT and EXPLAIN are accepted, and file access is limited to the
+        files), only reading statements are accepted (etl.query.ALLOWED_STATEMENTS), and file access is limited to the
         lake. Parameters are DuckDB's `$name`, bound by DuckDB, never formatted into the
         text. The result is a Table, not a DuckDB relation: a relation needs its
         connection kept open; `connect()` gives one for that.

@@ -1,7 +1,9 @@
-"""`facelake ingest` / `python -m jobs.ingest`: a SiW tree into the lake's `videos` and `frames`.
+"""`facelake ingest` / `python -m jobs.ingest`: a SiW video tree into the lake's `videos` and `frames` tables.
 
-One Ray task per video; the driver commits finished videos in small batches through
-`etl.ingest_store` and shows progress. Everything else lives in `etl/`.
+Each video is one Ray task: its frames are decoded, the face found (the .face box first,
+then the whole frame) and aligned to 112x112. The job commits finished videos every
+--commit-every videos (`etl.ingest_store`) and shows a progress bar; a killed run loses at
+most the videos not yet committed, and the next run picks up where it stopped.
 """
 from __future__ import annotations
 
@@ -22,36 +24,91 @@ from etl.lake import Lake
 from etl.process_video import VideoResult, video_row
 from etl.progress import FrameProgress
 from etl.runs import RunRecord
-from etl.scan import VideoSource, scan_source
+from etl.scan import (
+    NotASourceError,
+    VideoSource,
+    check_lake_outside_source,
+    check_siw_source,
+    is_empty_folder,
+    scan_source,
+)
 from schemas import FRAMES, RUNS, VIDEOS
 from jobs.ray_runtime import init_ray
 
 log = logging.getLogger("facelake.ingest")
 
 
+EXAMPLES = [
+    ("ingest the demo tree (`facelake sample --out demo/siw` writes one)",
+     "facelake ingest --source demo/siw --lake demo/lake"),
+    ("on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
+     "facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 --workers 32 --gpus-per-worker 0.25"),
+    ("keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM",
+     "facelake ingest --source /data/siw --lake /data/lake --watch --interval 600"),
+    ("reprocess every video with other detector settings",
+     "facelake ingest --source demo/siw --lake demo/lake --full --min-face-size 30 --accept-score 0.9"),
+    ("then: a photo registry into the same lake", "facelake register --source demo/photos --lake demo/lake"),
+]
+NOTES = """\
+source: the SiW layout {Train,Test}/{live,spoof}/SSS/SSS-sensor-type-medium-session.mov (or .m.mov),
+each video's .face file beside it. A folder without Train/ or Test/ holding live/ or spoof/
+is refused before anything is written (a photo tree goes to `facelake register`); inside a
+SiW tree a badly named or unreadable video becomes a row with its status and reason.
+A rerun processes only new, changed and failed videos."""
+
+
+class SpacedTuple(tuple):
+    """A default shown in --help as the user types it (`0.6 0.7 0.7`), not as a tuple."""
+
+    def __str__(self) -> str:
+        return " ".join(str(v) for v in self)
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake ingest", description=__doc__)
-    parser.add_argument("--source", required=True, help="root of the SiW tree (holding Train/ and Test/)")
-    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing) or s3://bucket/prefix (storage options from AWS_* and FACELAKE_STORAGE_OPTIONS)")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    parser.add_argument("--workers", type=int, default=2, help="videos processed at once (Ray tasks in flight)")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray num_gpus per video task")
-    parser.add_argument("--frame-stride", type=int, default=1, help="keep every N-th frame")
-    parser.add_argument("--crops", choices=CROP_FORMATS, default="none", help="also store the .face-box crop")
-    parser.add_argument("--full", action="store_true", help="reprocess every video, even unchanged ones")
-    parser.add_argument("--commit-every", type=int, default=4, help="videos per Delta commit")
-    parser.add_argument("--task-memory-mb", type=int, default=IngestConfig.task_memory_mb,
-                        help="stop a video whose processing grows its worker's memory by more than this (0: no limit); "
-                             "it gets an error row and is retried by the next run")
-    parser.add_argument("--detector", default="mtcnn", help="mtcnn | insightface:DIR (an SCRFD/RetinaFace .onnx in DIR)")
-    parser.add_argument("--stage-thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7), metavar=("PNET", "RNET", "ONET"))
-    parser.add_argument("--min-face-size", type=int, default=40, help="smallest face in frame pixels")
-    parser.add_argument("--accept-score", type=float, default=0.8, help="best face below this is 'low_score'")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--strict", action="store_true", help="exit non-zero when any video failed")
+    """The ingest options, on a new parser or added to `parser`."""
+    from jobs.cli_help import add_lake_option, job_parser
+
+    parser = parser or job_parser("ingest", __doc__, examples=EXAMPLES, notes=NOTES)
+    detector = DetectorConfig()
+    parser.add_argument("--source", required=True, metavar="DIR",
+                        help="root of the SiW tree: the folder holding Train/ and/or Test/")
+    add_lake_option(parser, creates=True)
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
+                             "with --workers CPUs)")
+    parser.add_argument("--workers", type=int, default=IngestConfig.workers, metavar="N",
+                        help="videos processed at once (Ray tasks of one CPU each)")
+    parser.add_argument("--gpus-per-worker", type=float, default=IngestConfig.gpus_per_worker, metavar="GPUS",
+                        help="GPUs each video task asks Ray for (e.g. 0.25: four tasks share a GPU); 0: CPU only")
+    parser.add_argument("--frame-stride", type=int, default=IngestConfig.frame_stride, metavar="N",
+                        help="keep every N-th frame of each video (1: every frame)")
+    parser.add_argument("--crops", choices=CROP_FORMATS, default=IngestConfig.crops,
+                        help="also store each frame's .face-box crop in this image format")
+    parser.add_argument("--full", action="store_true",
+                        help="reprocess every video, even unchanged ones (after changing detector settings)")
+    parser.add_argument("--commit-every", type=int, default=IngestConfig.commit_every, metavar="N",
+                        help="videos per Delta commit: what a crash can lose at most")
+    parser.add_argument("--task-memory-mb", type=int, default=IngestConfig.task_memory_mb, metavar="MB",
+                        help="stop a video whose processing grows its worker's memory by more than this many MB "
+                             "(0: no limit); it gets an error row and the next run retries it")
+    parser.add_argument("--detector", default=detector.backend, metavar="NAME",
+                        help="face detector: mtcnn (weights ship with the package) or insightface:DIR "
+                             "(an SCRFD/RetinaFace .onnx file in DIR)")
+    parser.add_argument("--stage-thresholds", type=float, nargs=3, default=SpacedTuple(detector.stage_thresholds),
+                        metavar=("PNET", "RNET", "ONET"),
+                        help="MTCNN's three stage thresholds, each in (0, 1); lower finds more (and more false) faces")
+    parser.add_argument("--min-face-size", type=int, default=detector.min_face_size, metavar="PIXELS",
+                        help="smallest face searched for, in frame pixels (at least 12)")
+    parser.add_argument("--accept-score", type=float, default=detector.accept_score, metavar="SCORE",
+                        help="a frame whose best face scores below this gets det_status low_score and no aligned face")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and batch jobs)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when any video did not end ok (by default failures are rows and the exit is 0)")
     parser.add_argument("--watch", action="store_true",
-                        help="keep ingesting what is new every --interval seconds until SIGTERM/SIGINT")
-    parser.add_argument("--interval", type=float, default=300.0, help="seconds between the end of a --watch run and the next")
+                        help="keep ingesting what is new every --interval seconds until Ctrl-C or SIGTERM; the source "
+                             "may start empty (each pass first checks it is a SiW tree)")
+    parser.add_argument("--interval", type=float, default=300.0, metavar="SECONDS",
+                        help="with --watch: seconds from the end of one pass to the start of the next")
     return parser
 
 
@@ -103,6 +160,8 @@ def run_ingest(*, source: str, lake: Lake, config: IngestConfig, address: str | 
     for spec in (VIDEOS, FRAMES, RUNS):
         lake.ensure(spec)
     record.start()
+    # the catalog now, not only at the end: a first run killed midway still leaves one to query
+    refresh_catalog_if_local(lake)
     summary = IngestSummary(run_id=record.run_id, videos_found=len(scan.videos), orphan_face_files=len(scan.orphan_face_files),
                             ignored_files=scan.ignored_files)
     plan = plan_ingest(scan, lake.read(VIDEOS), full=config.full, config_hash=config.processing_hash())
@@ -148,6 +207,7 @@ def _run_tasks(videos: list[VideoSource], *, lake: Lake, config: IngestConfig, a
     by_ref: dict = {}
     bar = FrameProgress(total_videos=len(videos), total_frames=sum(estimates.values()), enabled=progress)
     pending_frames, pending_rows = [], []
+    committed = 0  # videos of this run already in the lake
     in_flight = max(1, config.workers * 2)
     try:
         while queue or by_ref:
@@ -165,10 +225,12 @@ def _run_tasks(videos: list[VideoSource], *, lake: Lake, config: IngestConfig, a
                 bar.video_done(frames=result.n_frames, estimated=estimates[video.video_id])
             if len(pending_rows) >= config.commit_every or (not queue and not by_ref):
                 commit_videos(lake, frames=pending_frames, videos=pending_rows)
+                committed += len(pending_rows)
                 pending_frames, pending_rows = [], []
     except KeyboardInterrupt:
         # keep what finished; videos still running are abandoned and redone next run
-        log.warning("interrupted: committing %d finished videos, abandoning %d in flight", len(pending_rows), len(by_ref))
+        log.warning("interrupted: %d videos already committed, committing %d more finished ones; "
+                    "abandoning %d in flight (the next run redoes them)", committed, len(pending_rows), len(by_ref))
         commit_videos(lake, frames=pending_frames, videos=pending_rows)
         raise
     finally:
@@ -193,11 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     if started is None:
         return 2
     args, config = started
-    if not Path(args.source).is_dir():
-        log.error("--source %s is not a folder; pass the root of a SiW tree", args.source)
-        return 2
     if args.watch and not args.interval > 0:
         log.error("--interval must be > 0 seconds, got %s", args.interval)
+        return 2
+    # the source is checked before the lake is opened: a wrong --source writes nothing anywhere
+    try:
+        check_source(args.source, watch=args.watch)
+        check_lake_outside_source(args.lake, args.source)
+    except NotASourceError as error:
+        log.error("%s", error)
         return 2
     lake, address = Lake.open(args.lake, create=True), args.address or os.environ.get("RAY_ADDRESS")
     if args.watch:
@@ -214,34 +280,69 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if args.strict and summary.failures else 0
 
 
+def check_source(source: str, *, watch: bool) -> None:
+    """NotASourceError unless `source` is a SiW tree (`etl.scan.check_siw_source`).
+
+    With --watch an empty folder passes too: a landing folder that fills later. Every pass
+    checks again and skips (writing nothing) while the folder is not a SiW tree.
+    """
+    if not (watch and _is_empty_folder(source)):
+        check_siw_source(source)
+
+
+def _not_a_siw_tree(source: str) -> str | None:
+    try:
+        check_siw_source(source)
+    except NotASourceError as error:
+        return str(error)
+    return None
+
+
+def _is_empty_folder(path: str) -> bool:
+    try:
+        return Path(path).is_dir() and is_empty_folder(path)
+    except OSError:  # unreadable: check_siw_source says so
+        return False
+
+
 def watch(*, source: str, lake: Lake, config: IngestConfig, address: str | None, interval: float,
           progress: bool) -> int:
     """Ingest what is new, wait `interval` seconds, repeat, until SIGTERM/SIGINT.
 
     Each pass is an ordinary incremental run (its own `runs` row: found, processed,
     unchanged), so a video is processed by the first pass that sees it and skipped by
-    every later one. A signal while waiting ends the loop at once (exit 0); a signal
+    every later one. A pass while the source is not (yet) a SiW tree is skipped: no run,
+    nothing written. A signal while waiting ends the loop at once (exit 0); a signal
     during a pass commits the videos already finished, abandons those in flight (the
     next run redoes them) and exits 130, as a plain run does.
     """
-    passes = 0
-    while True:
-        try:
-            summary = run_ingest(source=source, lake=lake, config=config, address=address, progress=progress)
-        except KeyboardInterrupt:
+    passes, said, in_pass = 0, None, False
+    try:
+        while True:
+            problem = _not_a_siw_tree(source)
+            if problem is None:
+                in_pass = True
+                summary = run_ingest(source=source, lake=lake, config=config, address=address, progress=progress)
+                in_pass = False
+                passes += 1
+                log.info("watch: pass %d: %d found, %d processed, %d unchanged; next in %.0f s", passes,
+                         summary.videos_found, summary.videos_processed, summary.videos_unchanged, interval)
+            elif problem != said:  # said once, not every interval
+                # an empty landing folder is expected; anything else there is worth a warning
+                log.log(logging.INFO if _is_empty_folder(source) else logging.WARNING,
+                        "watch: nothing to ingest yet: %s", problem)
+            said = problem
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        # a signal outside a pass (while waiting, checking the source or logging) is a clean stop
+        if in_pass:
             log.warning("watch: stopped during pass %d; finished videos are committed", passes + 1)
             return 130
-        passes += 1
-        log.info("watch: pass %d: %d found, %d processed, %d unchanged; next in %.0f s", passes,
-                 summary.videos_found, summary.videos_processed, summary.videos_unchanged, interval)
-        try:
-            time.sleep(interval)
-        except KeyboardInterrupt:
-            log.info("watch: stopped after %d passes", passes)
-            return 0
+        log.info("watch: stopped after %d passes", passes)
+        return 0
 
 
 if __name__ == "__main__":
     from jobs.logs import run_job
 
-    sys.exit(run_job(main))
+    sys.exit(run_job(main, job="ingest"))

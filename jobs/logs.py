@@ -197,7 +197,11 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
     from etl.storage import StorageOptionsError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    job = job or main.__module__.rsplit(".", 1)[-1]
+    module = main.__module__
+    if module == "__main__":  # `python -m jobs.<job>`: the module's real name is in its spec
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec else module
+    job = job or module.rsplit(".", 1)[-1]
     if any(arg in ("-h", "--help") for arg in argv):
         return main(argv)
     output = configure_output(job, verbose=_wants_verbose(argv))
@@ -229,6 +233,6 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
     except BrokenPipeError:
         _quiet_broken_pipe()
         return 0
-    if output.log_path and job in LOG_NAMED_IN_SUMMARY and not output.verbose:
+    if output.log_path and job in LOG_NAMED_IN_SUMMARY and not output.verbose and code != 2:
         log.info("log: %s", output.log_path)
     return code

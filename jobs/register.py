@@ -1,8 +1,9 @@
-"""`facelake register` / `python -m jobs.register`: a photo tree `<root>/<user>/*.jpg` into `photos`.
+"""`facelake register` / `python -m jobs.register`: a photo tree `<root>/<user>/*.jpg` into the lake's `photos` table.
 
-Ray tasks detect the faces of a few photos each; the driver commits their rows in
-batches (a predicate overwrite by photo_id, so a rerun after a crash replaces rows
-instead of duplicating them). Unchanged photos are skipped, so a rerun adds nothing.
+Ray tasks detect the faces of a few photos each (a second, more permissive pass over the
+photos with no face) and align them to 112x112; each photo is routed single, multi or
+none by its faces. The job commits rows in batches (replacing a photo's row by its id, so
+a rerun after a crash does not duplicate it). Unchanged photos are skipped: a rerun adds nothing.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -22,7 +22,8 @@ from etl.ingest_plan import plan_sources
 from etl.ingest_store import set_source_present
 from etl.catalog import refresh_catalog_if_local
 from etl.lake import Lake, in_predicate
-from etl.photo_tree import PhotoSource, scan_photo_tree
+from etl.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
+from etl.scan import NotASourceError, check_lake_outside_source
 from etl.runs import RunRecord
 from jobs.ray_runtime import init_ray
 from schemas import PHOTOS, RUNS
@@ -72,20 +73,55 @@ class RegisterSummary:
         return out
 
 
+EXAMPLES = [
+    ("register the demo photo registry (`facelake sample --photos demo/photos` writes one) into the demo lake",
+     "facelake register --source demo/photos --lake demo/lake"),
+    ("then: a face vector per photo, and people registered twice found and merged",
+     "facelake embed --lake demo/lake --source photos && facelake dedup --lake demo/lake --source photos"),
+    ("on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
+     "facelake register --source /shared/photos --lake /shared/lake --address HEAD_IP:6379 --workers 16"),
+    ("only the first detector pass, photos with no face are left as they are",
+     "facelake register --source demo/photos --lake demo/lake --retry-detector none"),
+]
+NOTES = """\
+source: one folder per user directly inside --source, holding that user's photos
+(.jpg, .jpeg, .png): <root>/<user>/<photo>. Other files are counted and named in the log.
+A folder with no photo in a user folder is refused before anything is written (a SiW video
+tree goes to `facelake ingest`). A rerun processes only new, changed and failed photos."""
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="facelake register", description=__doc__)
-    parser.add_argument("--source", required=True, help="root of the photo tree: one folder per user")
-    parser.add_argument("--lake", required=True, help="lake root: a folder (created if missing) or s3://bucket/prefix (storage options from AWS_* and FACELAKE_STORAGE_OPTIONS)")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
-    parser.add_argument("--workers", type=int, default=2, help="Ray tasks in flight")
-    parser.add_argument("--photos-per-task", type=int, default=16)
-    parser.add_argument("--full", action="store_true", help="reprocess every photo, even unchanged ones")
-    parser.add_argument("--detector", default="mtcnn", help="first pass: mtcnn | insightface:DIR")
-    parser.add_argument("--accept-score", type=float, default=0.8, help="first pass: faces below this score are not counted")
-    parser.add_argument("--min-face-size", type=int, default=40, help="first pass: smallest face in photo pixels")
-    parser.add_argument("--retry-detector", default="mtcnn",
-                        help="second pass over photos with no face: mtcnn (permissive settings) | insightface:DIR | none")
-    parser.add_argument("--strict", action="store_true", help="exit non-zero when any photo failed")
+    """The register options, on a new parser or added to `parser`."""
+    from jobs.cli_help import add_lake_option, job_parser
+
+    parser = parser or job_parser("register", __doc__, examples=EXAMPLES, notes=NOTES)
+    detector, defaults = DetectorConfig(), RegisterConfig()
+    parser.add_argument("--source", required=True, metavar="DIR",
+                        help="root of the photo tree: the folder holding one folder per user")
+    add_lake_option(parser, creates=True)
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
+                             "with --workers CPUs)")
+    parser.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
+                        help="Ray tasks at once (one CPU each)")
+    parser.add_argument("--photos-per-task", type=int, default=defaults.photos_per_task, metavar="N",
+                        help="photos per Ray task; a batch commit every --workers x N photos")
+    parser.add_argument("--full", action="store_true",
+                        help="reprocess every photo, even unchanged ones (after changing detector settings)")
+    parser.add_argument("--detector", default=detector.backend, metavar="NAME",
+                        help="first pass face detector: mtcnn (weights ship with the package) or insightface:DIR "
+                             "(an SCRFD/RetinaFace .onnx file in DIR)")
+    parser.add_argument("--accept-score", type=float, default=detector.accept_score, metavar="SCORE",
+                        help="first pass: faces scoring below this are not counted")
+    parser.add_argument("--min-face-size", type=int, default=detector.min_face_size, metavar="PIXELS",
+                        help="first pass: smallest face searched for, in photo pixels (at least 12)")
+    parser.add_argument("--retry-detector", default=RETRY_DETECTOR.backend, metavar="NAME",
+                        help="second pass over the photos where the first found no face: mtcnn (with more permissive "
+                             f"settings: stage thresholds {' '.join(map(str, RETRY_DETECTOR.stage_thresholds))}, "
+                             f"faces from {RETRY_DETECTOR.min_face_size} pixels, score {RETRY_DETECTOR.accept_score}), "
+                             "insightface:DIR, or none (no second pass)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when any photo did not end ok (by default failures are rows and the exit is 0)")
     return parser
 
 
@@ -113,6 +149,8 @@ def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: st
     for spec in (PHOTOS, RUNS):
         lake.ensure(spec)
     record.start()
+    # the catalog now, not only at the end: a first run killed midway still leaves one to query
+    refresh_catalog_if_local(lake)
     summary = RegisterSummary(run_id=record.run_id, photos_found=len(scan.photos), ignored_files=len(scan.ignored))
     plan = plan_sources(scan.photos, lake.read(PHOTOS), key="photo_id", source_root=scan.source_root,
                         full=config.full, config_hash=config.processing_hash())
@@ -156,6 +194,7 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
     chunks = [photos[i : i + config.photos_per_task] for i in range(0, len(photos), config.photos_per_task)]
     by_ref: dict = {}
     pending: list[pa.Table] = []
+    committed = 0  # photos of this run's tasks already in the lake
     in_flight = max(1, config.workers * 2)
     try:
         while chunks or by_ref:
@@ -169,11 +208,13 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
                 summary.photos_processed += len(chunk)
             if sum(t.num_rows for t in pending) >= config.photos_per_task * config.workers or (not chunks and not by_ref):
                 _commit(lake, pending, summary)
+                committed += sum(t.num_rows for t in pending)
                 log.info("%d / %d photos done", summary.photos_processed, len(photos))
                 pending = []
     except KeyboardInterrupt:
-        log.warning("interrupted: committing %d finished photos, abandoning %d tasks in flight",
-                    sum(t.num_rows for t in pending), len(by_ref))
+        log.warning("interrupted: %d photos already committed, committing %d more finished ones; "
+                    "abandoning %d tasks in flight (the next run redoes them)",
+                    committed, sum(t.num_rows for t in pending), len(by_ref))
         if pending:
             _commit(lake, pending, summary)
         raise
@@ -186,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     if started is None:
         return 2
     args, config = started
-    if not Path(args.source).is_dir():
-        log.error("--source %s is not a folder; pass the root holding one folder per user", args.source)
-        return 2
+    # the source is checked before the lake is opened: a wrong --source writes nothing anywhere
     try:
-        summary = run_register(source=args.source, lake=Lake.open(args.lake, create=True), config=config,
+        check_photo_source(args.source)
+        check_lake_outside_source(args.lake, args.source)
+    except NotASourceError as error:
+        log.error("%s", error)
+        return 2
+    lake = Lake.open(args.lake, create=True)
+    try:
+        summary = run_register(source=args.source, lake=lake, config=config,
                                address=args.address or os.environ.get("RAY_ADDRESS"))
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")
@@ -203,4 +249,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from jobs.logs import run_job
 
-    sys.exit(run_job(main))
+    sys.exit(run_job(main, job="register"))

@@ -1,4 +1,10 @@
-"""`facelake report`: the audit as one self-contained HTML file (tables, charts, faces)."""
+"""`facelake report`: the audit as one self-contained HTML file (tables, charts, faces).
+
+Charts of detection per video, lost frames, storage and sharpness, contact sheets of aligned
+faces per label and attack type, the faces kept in the worst videos, and every audit
+question's table (with its default parameters). Images are inline: the file opens offline.
+Nothing is written to the lake.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,15 +12,23 @@ import logging
 import sys
 from pathlib import Path
 
+from etl.catalog import warn_if_stale
 from etl.lake import Lake
+from jobs.cli_help import add_lake_option, job_parser
 
 log = logging.getLogger("facelake.report")
 
+EXAMPLES = [
+    ("the demo lake's report", "facelake report --lake demo/lake --out demo/report.html"),
+    ("a lake on S3, written locally", "facelake report --lake s3://bucket/lake --out report.html"),
+]
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facelake report", description=__doc__)
-    parser.add_argument("--lake", required=True)
-    parser.add_argument("--out", required=True, type=Path, help="the HTML file to write")
+    parser = job_parser("report", __doc__, examples=EXAMPLES)
+    add_lake_option(parser, creates=False)
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE.html",
+                        help="the HTML file to write (its folder is created; an existing file is replaced)")
     return parser
 
 
@@ -27,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.suffix.lower() not in (".html", ".htm"):
         log.error("--out %s: the report is HTML; give a file name ending in .html", args.out)
         return 2
-    html = build_report(Lake.open(args.lake))
+    if args.out.is_dir():
+        log.error("--out %s: it is a folder; give a file name ending in .html", args.out)
+        return 2
+    # a path without a lake: LakeNotFoundError before anything is written (one line, exit 2 in run_job)
+    lake = Lake.open(args.lake)
+    warn_if_stale(lake)
+    html = build_report(lake)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(html, encoding="utf-8")
     log.info("report written: %s (%.1f MB)", args.out, len(html) / 1e6)
@@ -37,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from jobs.logs import run_job
 
-    sys.exit(run_job(main))
+    sys.exit(run_job(main, job="report"))

@@ -1,6 +1,7 @@
 -- Frames where the `.face` box and the detected box both exist but overlap little (IoU < $min_iou).
 -- Boxes are [x1, y1, x2, y2] (SQL lists are 1-based); IoU over continuous areas; frames with an empty union are skipped.
--- Parameters: $min_iou (default 0.5; above 1 lists every frame with both boxes).
+-- Parameters:
+--   $min_iou = 0.5: list frames whose IoU is below this (above 1 lists every frame with both boxes)
 WITH boxes AS (
     SELECT
         video_id,
@@ -30,5 +31,5 @@ SELECT
     inter / (area_a + area_b - inter) AS iou
 FROM areas
 WHERE area_a + area_b - inter > 0
-  AND inter / (area_a + area_b - inter) < coalesce($min_iou, 0.5)
+  AND inter / (area_a + area_b - inter) < $min_iou
 ORDER BY iou, video_id, frame_index;

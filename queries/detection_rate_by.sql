@@ -1,16 +1,17 @@
 -- Detection rate (ok frames / frames) grouped by one dimension of the frames.
--- Parameters: $dimension (one of split, label, attack_type, sensor, medium; default 'attack_type';
---   any other value is an error). Sensor and medium values are shown as text.
+-- Sensor and medium values are shown as text.
+-- Parameters:
+--   $dimension = 'attack_type': the frames column to group by: split, label, attack_type, sensor or medium
 WITH chosen AS (
     SELECT
-        coalesce($dimension, 'attack_type') AS dimension,
-        CASE coalesce($dimension, 'attack_type')
+        $dimension AS dimension,
+        CASE $dimension
             WHEN 'split'       THEN split
             WHEN 'label'       THEN label
             WHEN 'attack_type' THEN attack_type
             WHEN 'sensor'      THEN CAST(sensor AS VARCHAR)
             WHEN 'medium'      THEN CAST(medium AS VARCHAR)
-            ELSE error('detection_rate_by: dimension must be one of split, label, attack_type, sensor, medium; got ' || $dimension)
+            ELSE error('detection_rate_by: dimension must be one of split, label, attack_type, sensor, medium; got ' || coalesce($dimension, 'NULL'))
         END AS value,
         det_status
     FROM frames

@@ -1,8 +1,8 @@
 -- Frames and ok frames per subject and split (balance of the data set across subjects).
--- share_of_split: the subject's share of its split's frames.
+-- subject: SiW's zero-padded id ('001', as in video ids and frame identities); share_of_split: the subject's share of its split's frames.
 -- Parameters: none.
 SELECT
-    subject,
+    printf('%03d', subject)                         AS subject,
     split,
     count(DISTINCT video_id)                        AS videos,
     count(*)                                        AS frames,
@@ -10,5 +10,5 @@ SELECT
     count(*) FILTER (WHERE det_status = 'ok') / count(*) AS rate,
     count(*) / sum(count(*)) OVER (PARTITION BY split)    AS share_of_split
 FROM frames
-GROUP BY subject, split
-ORDER BY subject NULLS LAST, split;
+GROUP BY frames.subject, split
+ORDER BY frames.subject NULLS LAST, split;

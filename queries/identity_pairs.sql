@@ -1,4 +1,4 @@
--- Identities that look like one person, in the notes' form (first, second, similarity), with the evidence.
+-- Identities that look like one person, as the original SiW scripts print them (first, second, similarity), with the evidence.
 -- similarity: the highest cosine over all face pairs of the two; centroid: cosine of their mean faces;
 -- pairs_above: face pairs above the threshold, of face_pairs compared. linked: merged by the last dedup.
 -- Parameters: none.

@@ -1,14 +1,15 @@
 -- Encoded image bytes per frame row (aligned PNGs, and crops when stored) per split/label, projected to the full SiW dataset.
--- Projection as in the notes (mean size x count): each group's bytes are scaled by $full_frames / frames in the lake,
+-- Projection as in the original SiW scripts (mean size x count): each group's bytes are scaled by $full_frames / frames in the lake,
 -- i.e. projected = mean bytes x (images per frame in the lake x $full_frames); the '(all)' row is the total.
 -- Crop columns are NULL/0 when the lake holds no crops (ingest --crops none, the default).
--- Parameters: $full_frames (number of frames to project to; default 2000000, the order of SiW's frame count).
+-- Parameters:
+--   $full_frames = 2000000: the number of frames to project to (2000000: the order of SiW's frame count)
 WITH sized AS (
     SELECT split, label, octet_length(aligned) AS aligned_bytes, octet_length(crop) AS crop_bytes
     FROM frames
 ),
 scale AS (
-    SELECT coalesce($full_frames, 2000000) / nullif(count(*), 0) AS factor FROM frames
+    SELECT $full_frames / nullif(count(*), 0) AS factor FROM frames
 )
 SELECT
     CASE WHEN grouping(split) = 1 THEN '(all)' ELSE split END AS split,

@@ -1,6 +1,8 @@
--- Run history (newest first): status, duration and the counts each run recorded in counts_json.
--- seconds is NULL while a run has no end (running, or its driver died); counts missing from counts_json are NULL.
--- Parameters: $job (only runs of this job, e.g. 'ingest'; default NULL = every job).
+-- Runs of the jobs that write the lake (ingest, register, embed, dedup, forget, maintain, train), newest first.
+-- status, duration and ingest's counts (NULL for the other jobs: `SELECT job, counts_json FROM runs` shows every job's counts).
+-- seconds is NULL while a run has no end (running, or its driver died). Read-only jobs (audit, sql, report) record no run.
+-- Parameters:
+--   $job = NULL: only runs of this job (e.g. 'ingest'); NULL lists every job's runs
 SELECT
     run_id,
     job,

@@ -1,4 +1,4 @@
--- Distribution of lost frames (frames minus ok frames) per video, as the notes' `tt['sub'].describe()`.
+-- Distribution of lost frames (frames minus ok frames) per video, as the original SiW scripts' `tt['sub'].describe()`.
 -- Over videos that have frames; std is the sample standard deviation, quantiles are linear (quantile_cont), like pandas.
 -- Parameters: none.
 WITH per_video AS (

@@ -1,8 +1,9 @@
--- Sharpness of the face region per attack_type (Laplacian variance and the notes' Android count) and the Android gate's rejections.
+-- Sharpness of the face region per attack_type (Laplacian variance and the Android app's count) and the Android gate's rejections.
 -- Statistics are over frames with a score (frames without a face region have none; `scored` counts the others);
 -- gate_fail counts frames with sharpness_count < $gate ("too blurry, retake"), gate_fail_share is over scored frames.
 -- Quantiles are linear (quantile_cont).
--- Parameters: $gate (Android blur gate, default 1000).
+-- Parameters:
+--   $gate = 1000: the Android blur gate (a frame with a lower sharpness_count fails it)
 WITH scores AS (
     SELECT
         attack_type,
@@ -22,8 +23,8 @@ SELECT
     quantile_cont(sharp_count, 0.25)      AS count_p25,
     quantile_cont(sharp_count, 0.50)      AS count_p50,
     quantile_cont(sharp_count, 0.75)      AS count_p75,
-    count(*) FILTER (WHERE sharp_count < coalesce($gate, 1000))                                        AS gate_fail,
-    count(*) FILTER (WHERE sharp_count < coalesce($gate, 1000)) / nullif(count(sharp_count), 0)        AS gate_fail_share
+    count(*) FILTER (WHERE sharp_count < $gate)                                        AS gate_fail,
+    count(*) FILTER (WHERE sharp_count < $gate) / nullif(count(sharp_count), 0)        AS gate_fail_share
 FROM scores
 GROUP BY attack_type
 ORDER BY attack_type NULLS LAST;

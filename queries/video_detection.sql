@@ -1,6 +1,7 @@
--- Per video: decoded frames, frames with an aligned face, and the difference
--- (the notes' `detect`, `original`, `sub` table), worst first.
--- Parameters: $split ('train', 'test' or NULL for both).
+-- Per video: decoded frames (original), frames with an aligned face (detect) and the difference (sub), worst first.
+-- The original SiW scripts' `detect`, `original`, `sub` table.
+-- Parameters:
+--   $split = NULL: only videos of this split ('train' or 'test'); NULL lists both
 SELECT
     v.video_id,
     v.split,

@@ -1,4 +1,4 @@
--- Videos that have frames but not a single `ok` frame (no aligned face anywhere): the notes' "empty videos" to delete.
+-- Videos that have frames but not a single `ok` frame (no aligned face anywhere): the "empty videos" the original SiW scripts delete.
 -- Videos without any frame (corrupt, not processed) are not listed; see video_status for those.
 -- Parameters: none.
 SELECT

@@ -1,6 +1,7 @@
 -- The worst N videos by lost frames (decoded frames without an aligned face), with the loss share.
 -- Only videos that have frames; ties broken by video_id.
--- Parameters: $n (number of videos, default 10).
+-- Parameters:
+--   $n = 10: how many videos to list
 SELECT
     v.video_id,
     v.split,
@@ -14,4 +15,4 @@ FROM videos AS v
 JOIN frames AS f USING (video_id)
 GROUP BY ALL
 ORDER BY lost DESC, v.video_id
-LIMIT coalesce($n, 10);
+LIMIT $n;

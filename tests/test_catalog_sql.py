@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from etl.catalog import RECORD_VIEW
 from etl.lake import Lake
 from jobs import sql
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
@@ -28,7 +29,7 @@ def test_catalog_is_written_by_ingest_and_opens_in_plain_duckdb(clean_ingest, tm
     assert result.returncode == 0, result.stderr
     count, tables, imported = result.stdout.strip().splitlines()
     assert int(count) == expected
-    assert tables == str(sorted(ALL_TABLES))
+    assert tables == str(sorted([*ALL_TABLES, RECORD_VIEW]))
     assert imported == "False"
 
 

@@ -179,18 +179,23 @@ def test_sharpness_gate_blurred_photo_is_too_blurry(predictors, photos, tmp_path
     for name, image in (("sharp", sharp), ("blurred", blurred)):
         paths[name] = tmp_path / f"{name}.png"
         cv2.imwrite(str(paths[name]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    [ok] = predict_image(paths["sharp"], predictors["keras"])  # default gate: 1000
-    [blurry] = predict_image(paths["blurred"], predictors["keras"])
+    [ok] = predict_image(paths["sharp"], predictors["keras"], min_sharpness=1000)  # the Android app's gate
+    [blurry] = predict_image(paths["blurred"], predictors["keras"], min_sharpness=1000)
     assert ok["status"] == "ok" and ok["sharpness_count"] >= 1000 and ok["decision"] in ("live", "spoof")
     assert blurry["status"] == "too_blurry" and blurry["sharpness_count"] < 1000
-    assert blurry["decision"] is None and isinstance(blurry["score"], float) and "retake" in blurry["reason"]
-    # the count is the notes' count on the detected face box
+    assert blurry["decision"] is None and isinstance(blurry["score"], float)
+    assert blurry["reason"] == f"sharpness {blurry['sharpness_count']} below 1000 (--min-sharpness): too blurry, retake"
+    # the count is the Android app's count on the detected face box
     x1, y1, x2, y2 = (round(v) for v in blurry["face_box"])
     assert blurry["sharpness_count"] == android_sharpness_count(blurred[max(0, y1):y2, max(0, x1):x2])
     # 0 disables the gate
     [ungated] = predict_image(paths["blurred"], predictors["keras"], min_sharpness=0)
     assert ungated["status"] == "ok" and ungated["decision"] in ("live", "spoof")
     assert ungated["score"] == blurry["score"]
+    # this model folder records no training sharpness (as one from an older facelake): its default gate is off
+    assert predictors["keras"].min_sharpness == 0
+    [default] = predict_image(paths["blurred"], predictors["keras"])
+    assert default["status"] == "ok" and default["score"] == blurry["score"]
 
 
 def test_photo_without_face_is_no_face(predictors, tmp_path):
@@ -218,6 +223,12 @@ def test_cli_unreadable_file_strict_and_missing_model(model_dir, photo_files, tm
     assert "not a JPEG or PNG" in lines[0]["reason"] and lines[0]["score"] is None
     assert predict_job.main(["--strict", *args]) == 1
     capsys.readouterr()
+    # only unreadable inputs: nothing scored, exit 1 with the summary
+    with caplog.at_level(logging.INFO):
+        assert predict_job.main(["--model", str(folder), str(fake), str(tmp_path / "missing.jpg")]) == 1
+    assert "scored 0 of 2 inputs: 0 live, 0 spoof, 0 too_blurry; 0 no_face, 2 unreadable" in caplog.text
+    assert [line["status"] for line in _jsonl(capsys.readouterr().out)] == ["unreadable", "unreadable"]
+    caplog.clear()
     # a model folder without the chosen format's file: refused, naming the file, before any output
     broken = tmp_path / "broken_model"
     broken.mkdir()

@@ -20,7 +20,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from etl.lake import Lake
-from etl.query import load_query, query_names, query_parameters, query_title, run_query
+from etl.erasure import frames_identity
+from etl.query import (declared_parameters, load_query, parameter_values, query_names, query_parameters, query_title,
+                       run_query)
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
 
 EXPECTED_QUERIES = {
@@ -30,7 +32,7 @@ EXPECTED_QUERIES = {
     "face_repairs_by_kind",
     "frames_per_subject",
     "image_bytes_per_row",
-    "ingest_runs",
+    "job_runs",
     "lost_frames_distribution",
     "sharpness_distribution",
     "storage_by_partition",
@@ -223,21 +225,60 @@ def test_query_file_says_what_it_answers_and_its_parameters(name):
     sql = load_query(name)
     assert sql.startswith("-- ") and query_title(sql)
     header = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
-    assert "Parameters:" in header
-    for parameter in query_parameters(sql):
-        assert f"${parameter}" in header, f"{name}: ${parameter} is not described in the comment"
-    if not query_parameters(sql):
+    assert "the notes" not in header  # shown in --help: say what the original SiW scripts did instead
+    declared = declared_parameters(sql)
+    # every parameter it uses is declared once, with a default and what it means; nothing else is declared
+    assert sorted(p.name for p in declared) == query_parameters(sql), name
+    assert all(p.description for p in declared), name
+    if declared:
+        assert "-- Parameters:\n" in header
+    else:
         assert "Parameters: none" in header
     body = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
     assert re.search(r"\bORDER\s+BY\b", body, re.IGNORECASE), f"{name} has no ORDER BY"
 
 
-def test_every_query_runs_with_all_parameters_null(lake, edge_lake, tmp_path):
+def test_every_query_runs_with_its_default_parameters(lake, edge_lake, tmp_path):
     empty = Lake(str(tmp_path / "empty-lake"))
     for target in (lake, edge_lake, empty):
         for name in sorted(EXPECTED_QUERIES):
             table = run_query(target, load_query(name))
             assert table.num_columns > 0, name
+
+
+def test_a_parameter_not_given_takes_its_declared_default(lake):
+    for name, defaults in {"worst_videos": {"n": 10}, "box_disagreement": {"min_iou": 0.5},
+                           "detection_rate_by": {"dimension": "attack_type"}, "sharpness_distribution": {"gate": 1000},
+                           "image_bytes_per_row": {"full_frames": 2000000}}.items():
+        assert {p.name: p.default for p in declared_parameters(load_query(name))} == defaults
+        default = query(lake, name)
+        assert_rows(default, default.column_names, query(lake, name, **defaults).to_pylist())
+    assert query(lake, "worst_videos").num_rows == 10 < query(lake, "worst_videos", n=1000).num_rows
+
+
+def test_parameter_values_from_the_command_line_are_typed_like_their_default():
+    assert parameter_values(load_query("worst_videos"), {"n": "3"}) == {"n": 3}
+    assert parameter_values(load_query("box_disagreement"), {"min_iou": "0.25"}) == {"min_iou": 0.25}
+    assert parameter_values(load_query("detection_rate_by"), {"dimension": "label"}) == {"dimension": "label"}
+    assert parameter_values(load_query("video_detection"), {"split": "train"}) == {"split": "train"}
+    assert parameter_values("SELECT $x AS x", {"x": "7"}) == {"x": "7"}  # undeclared: text, as given
+    with pytest.raises(ValueError, match=r"--param n=three: \$n takes a whole number \(default 10\)"):
+        parameter_values(load_query("worst_videos"), {"n": "three"})
+    with pytest.raises(ValueError, match=r"\$min_iou takes a number \(default 0.5\)"):
+        parameter_values(load_query("box_disagreement"), {"min_iou": "half"})
+
+
+def test_every_query_shows_subjects_as_siw_writes_them(lake, data):
+    """A subject is '001' everywhere (folder names, video ids, the identity embed gives frame faces), never 1."""
+    subjects = {frames_identity(f["subject"]) for f in data["frames"]}
+    assert subjects == {"001", "002"}
+    shown = {}
+    for name in sorted(EXPECTED_QUERIES):
+        table = query(lake, name)
+        for column in table.column_names:
+            if "subject" in column:
+                shown[(name, column)] = set(table.column(column).to_pylist())
+    assert shown == {("frames_per_subject", "subject"): subjects}
 
 
 # ---------------------------------------------------------------- one test per query
@@ -506,14 +547,16 @@ def test_frames_per_subject(lake, data, sample):
     for (subject, split) in sorted(groups):
         rows = groups[(subject, split)]
         ok = sum(r["det_status"] == "ok" for r in rows)
-        expected.append({"subject": subject, "split": split, "videos": len({r["video_id"] for r in rows}),
+        expected.append({"subject": f"{subject:03d}", "split": split, "videos": len({r["video_id"] for r in rows}),
                          "frames": len(rows), "ok": ok, "rate": ok / len(rows),
                          "share_of_split": len(rows) / split_frames[split]})
     manifest = defaultdict(int)
     for video in sample.manifest.videos:
         if "truncated" not in video.defects:
             manifest[(video.subject, video.split)] += video.frames
-    assert {(r["subject"], r["split"]): r["frames"] for r in expected} == dict(manifest)
+    assert {(r["subject"], r["split"]): r["frames"] for r in expected} == {
+        (f"{subject:03d}", split): frames for (subject, split), frames in manifest.items()}
+    assert [r["subject"] for r in expected] == ["001", "002"]
     assert_rows(query(lake, "frames_per_subject"), list(expected[0]), expected)
 
 
@@ -538,24 +581,24 @@ def _runs(runs: list[dict]) -> list[dict]:
     return expected
 
 
-def test_ingest_runs(lake, data, sample):
+def test_job_runs(lake, data, sample):
     expected = _runs(data["runs"])
     first = expected[-1]  # the clean ingest itself (a rerun from another test may follow it)
     assert first["status"] == "succeeded" and first["videos_processed"] == len(sample.manifest.videos)
     assert first["frames"] == len(data["frames"])
     assert first["frames_ok"] == sum(f["det_status"] == "ok" for f in data["frames"])
     assert first["seconds"] > 0
-    assert_rows(query(lake, "ingest_runs"), RUN_COLUMNS, expected)
-    assert_rows(query(lake, "ingest_runs", job="ingest"), RUN_COLUMNS, [r for r in expected if r["job"] == "ingest"])
-    assert query(lake, "ingest_runs", job="no_such_job").num_rows == 0
+    assert_rows(query(lake, "job_runs"), RUN_COLUMNS, expected)
+    assert_rows(query(lake, "job_runs", job="ingest"), RUN_COLUMNS, [r for r in expected if r["job"] == "ingest"])
+    assert query(lake, "job_runs", job="no_such_job").num_rows == 0
 
 
-def test_ingest_runs_without_an_end_or_counts(edge_lake):
+def test_job_runs_without_an_end_or_counts(edge_lake):
     expected = _runs(edge_lake.read(RUNS).to_pylist())
     assert [(r["run_id"], r["seconds"], r["frames"]) for r in expected] == [
         ("r-running", None, None), ("r-failed", 3.0, None), ("r-other", 0.5, 7)]
-    assert_rows(query(edge_lake, "ingest_runs"), RUN_COLUMNS, expected)
-    assert [r["run_id"] for r in query(edge_lake, "ingest_runs", job="compact").to_pylist()] == ["r-other"]
+    assert_rows(query(edge_lake, "job_runs"), RUN_COLUMNS, expected)
+    assert [r["run_id"] for r in query(edge_lake, "job_runs", job="compact").to_pylist()] == ["r-other"]
 
 
 def test_video_status(lake, data, sample):

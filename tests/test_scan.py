@@ -286,3 +286,85 @@ def test_undecodable_face_file_leaves_video_processable_without_annotations(tmp_
     assert result.orphan_face_files == []  # it was found, just not readable
     # the unreadable .face still counts in the fingerprint
     assert video.fingerprint == fingerprint_file(root / "Train/live/003/003-1-1-1-1.mov", extra=b"\xff\xfe100 120 260 310\n")
+
+
+# ---------------------------------------------------------------- is it a SiW tree at all (check_siw_source)
+
+SIW_EXPECTED = ("is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
+                "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); ")
+
+
+def _refusal(source: Path | str) -> str:
+    from etl.scan import NotASourceError, check_siw_source
+
+    with pytest.raises(NotASourceError) as info:
+        check_siw_source(str(source))
+    return str(info.value)
+
+
+def test_a_siw_tree_passes_the_check_whatever_its_case_and_even_empty(tmp_path):
+    from etl.scan import check_siw_source
+
+    (tmp_path / "a/train/LIVE").mkdir(parents=True)  # scan_source matches split and label ignoring case too
+    (tmp_path / "b/Test/spoof").mkdir(parents=True)  # no video yet: nothing to do, not an error
+    _write(tmp_path / "c", "Test/spoof/006/006-2-3-4-1.m.mov", b"v")
+    _write(tmp_path / "c", "stray.mov", b"w")  # a badly placed video inside a SiW tree is a row, not a refusal
+    for name in "abc":
+        check_siw_source(str(tmp_path / name))
+
+
+def test_one_split_folder_or_deeper_names_the_tree_to_pass(tree):
+    assert _refusal(tree / "Train") == (f"--source {tree / 'Train'} {SIW_EXPECTED}it is part of the SiW tree {tree}: "
+                                        f"pass its parent, {tree}")
+    assert _refusal(tree / "Train/live/003").endswith(f"it is part of the SiW tree {tree}: pass the folder 3 levels up, "
+                                                      f"{tree}")
+
+
+def test_a_relative_source_gets_relative_hints(tree, monkeypatch):
+    monkeypatch.chdir(tree.parent)
+    assert _refusal("siw/Train").endswith("it is part of the SiW tree siw: pass its parent, siw")
+
+
+def test_a_tree_one_or_two_levels_down_is_named(tmp_path):
+    tree = tmp_path / "outer/data/siw"
+    _write(tree, "Train/live/003/003-1-1-1-1.mov", b"v")
+    _write(tmp_path / "outer", "notes.txt", "x")
+    for source in (tmp_path / "outer/data", tmp_path / "outer"):
+        assert _refusal(source).endswith(f"; the SiW tree seems to be {tree}: pass that folder")
+    assert _refusal(tmp_path).endswith("; it holds 1 .mov file, none under Train/ or Test/ and live/ or spoof/")
+
+
+@pytest.mark.parametrize(("files", "hint"), [
+    ({}, "the folder is empty"),
+    ({"a.mov": b"1", "x/b.MOV": b"2"}, "it holds 2 .mov files, none under Train/ or Test/ and live/ or spoof/"),
+    ({"Train/real/001/001-1-1-1-1.mov": b"1"}, "Train/ holds no live/ or spoof/ folder"),
+    ({"alice/1.jpg": b"1", "bob/2.png": b"2"}, "it looks like a photo tree (2 user folders of .jpg/.jpeg/.png photos): "
+                                               "register it with `facelake register --source {root} --lake LAKE`"),
+    ({"1.jpg": b"1"}, "it holds 1 photo and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)"),
+    ({"notes.txt": b"1"}, "it holds no .mov file"),
+])
+def test_a_folder_that_is_no_siw_tree_is_refused_with_what_it_is(tmp_path, files, hint):
+    root = tmp_path / "source"
+    root.mkdir()
+    for rel, data in files.items():
+        _write(root, rel, data)
+    assert _refusal(root) == f"--source {root} {SIW_EXPECTED}{hint.format(root=root)}"
+
+
+def test_a_source_that_is_not_a_folder_is_refused(tmp_path):
+    assert _refusal(tmp_path / "nope").startswith(f"--source {tmp_path / 'nope'} is not a folder (nothing is there); "
+                                                  "pass the root of a SiW tree (Train/ and/or Test/ folders")
+    _write(tmp_path, "file.mov", b"x")
+    assert _refusal(tmp_path / "file.mov").startswith(f"--source {tmp_path / 'file.mov'} is not a folder (it is a file)")
+
+
+def test_a_lake_inside_its_source_is_refused(tmp_path):
+    from etl.scan import NotASourceError, check_lake_outside_source
+
+    source = tmp_path / "siw"
+    for lake in (source, source / "lake", source / "a" / ".." / "lake"):
+        with pytest.raises(NotASourceError, match="put the lake outside the source tree"):
+            check_lake_outside_source(str(lake), str(source))
+    check_lake_outside_source(str(tmp_path / "lake"), str(source))
+    check_lake_outside_source(str(tmp_path / "siw-lake"), str(source))  # a sibling whose name starts the same
+    check_lake_outside_source("s3://bucket/siw", str(source))

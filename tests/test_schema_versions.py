@@ -75,7 +75,9 @@ def test_a_table_of_a_newer_schema_version_is_refused_with_a_clear_message(tmp_p
         lake.read(VIDEOS)
     assert str(refused.value) == message
     before = tree_digest(Path(lake.root))
-    for job in (["audit", "--lake", lake.root], ["ingest", "--source", str(tmp_path), "--lake", lake.root]):
+    source = tmp_path / "siw"
+    (source / "Train" / "live").mkdir(parents=True)  # a SiW tree with nothing in it yet: the lake is what is refused
+    for job in (["audit", "--lake", lake.root], ["ingest", "--source", str(source), "--lake", lake.root]):
         result = subprocess.run([sys.executable, "-m", f"jobs.{job[0]}", *job[1:]], cwd=REPO, env=subprocess_env(),
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 2, result.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""Sharpness scores: the Android gate of the notes, checked against an independent numpy version."""
+"""Sharpness scores (the original SiW Android app's blur gate, checked against an independent numpy version), the
+profile a trained model records of its training faces, and the gate `facelake predict` derives from it."""
 import cv2
 import numpy as np
 import pytest
@@ -118,3 +119,75 @@ def test_blur_lowers_both_scores():
     assert android_sharpness_count(sharp) >= ANDROID_BLUR_GATE
     assert android_sharpness_count(more_blurred) < ANDROID_BLUR_GATE
     assert android_sharpness_count(more_blurred) == _reference_count(more_blurred)
+
+
+# ---------------------------------------------------------------- the gate recorded with a model, and predict's default
+
+
+def test_sharpness_profile_gives_percentiles_a_training_face_has():
+    from etl.train_export import sharpness_profile
+
+    counts = [*range(100, 0, -1), None]  # 1..100 in any order; a face without a count is left out
+    assert sharpness_profile(counts, None) == {"gate": None, "faces": 100, "p1": 1, "p5": 5, "p50": 50, "p95": 95}
+    assert sharpness_profile([7, 3], 500) == {"gate": 500, "faces": 2, "p1": 3, "p5": 3, "p50": 3, "p95": 3}
+    assert sharpness_profile([], None) == {"gate": None, "faces": 0, "p1": None, "p5": None, "p50": None,
+                                           "p95": None}
+
+
+def _model_info(sharpness):
+    from etl.predict import ModelInfo
+
+    return ModelInfo(threshold=0.5, input_size=48, backbone="MobileNet", protocol="P1", sharpness=sharpness)
+
+
+def test_default_gate_is_the_training_gate_else_the_training_faces_p1_else_off():
+    from etl.predict import default_sharpness_gate
+
+    gate, source = default_sharpness_gate(_model_info({"gate": 400, "faces": 10, "p1": 3, "p5": 9, "p50": 700}))
+    assert gate == 400 and "trained under" in source
+    gate, source = default_sharpness_gate(_model_info({"gate": None, "faces": 176, "p1": 37, "p5": 90}))
+    assert gate == 37 and source == "the 1st percentile of the model's 176 training faces"
+    gate, source = default_sharpness_gate(_model_info(None))  # a model folder from before the profile
+    assert gate == 0 and source.startswith("off: ") and "older facelake" in source
+
+
+def test_min_sharpness_option_values():
+    from etl.predict import parse_min_sharpness
+
+    assert parse_min_sharpness("model") is None
+    assert parse_min_sharpness("android") == ANDROID_BLUR_GATE == 1000
+    assert parse_min_sharpness("OFF") == 0
+    assert parse_min_sharpness("250") == 250
+    for bad in ("-1", "sharp", "1.5"):
+        with pytest.raises(ValueError, match="--min-sharpness"):
+            parse_min_sharpness(bad)
+
+
+def test_model_info_reads_the_profile_and_works_without_it(tmp_path):
+    import json
+
+    from etl.predict import ModelInfo
+
+    metrics = {"threshold": 0.4, "input_size": 48, "backbone": "MobileNet", "protocol": "P1"}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert ModelInfo.from_folder(tmp_path).sharpness is None
+    profile = {"gate": None, "faces": 5, "p1": 2, "p5": 2, "p50": 9, "p95": 30}
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "sharpness": profile}))
+    assert ModelInfo.from_folder(tmp_path).sharpness == profile
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "sharpness": 12}))
+    with pytest.raises(ValueError, match="sharpness must be an object"):
+        ModelInfo.from_folder(tmp_path)
+
+
+def test_input_outcome_counts_each_input_once():
+    from etl.predict import input_outcome
+
+    photo = [{"status": "ok", "decision": "spoof"}, {"status": "too_blurry", "decision": None}]
+    assert input_outcome(photo) == "spoof"  # the best face's
+    video = [{"status": "ok", "decision": "spoof", "frame": 0},
+             {"status": "ok", "decision": "live", "summary": True, "frame": None}]
+    assert input_outcome(video) == "live"  # the summary line's
+    assert input_outcome([{"status": "too_blurry", "decision": None}]) == "too_blurry"
+    assert input_outcome([{"status": "no_face", "decision": None}]) == "no_face"
+    assert input_outcome([{"status": "error", "decision": None}]) == "unreadable"
+    assert input_outcome([{"status": "unreadable", "decision": None, "summary": True}]) == "unreadable"
