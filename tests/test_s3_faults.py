@@ -27,6 +27,7 @@ The S3 server is the session's (conftest `s3`); this module keeps to `s3://BUCKE
 """
 from __future__ import annotations
 
+from pathlib import Path
 import json
 import os
 import re
@@ -229,8 +230,11 @@ def test_a_reset_commit_fails_the_run_and_the_rerun_ends_like_a_clean_run(s3, pr
               budget=1)
     failed = _ingest(s3, proxy.url, trees, "ingest-reset")
     assert proxy.report()["faults"] == 1
-    assert failed.returncode == 1 and "Connection reset by peer" in failed.stderr, failed.stderr[-3000:]
-    assert SECRET not in failed.stdout + failed.stderr
+    # one `facelake ingest: error:` line on the terminal; the traceback, with the cause, in the log it names
+    assert failed.returncode == 1 and "facelake ingest: error: " in failed.stderr, failed.stderr[-3000:]
+    log_file = Path(re.search(r"\(details in (\S+)\)", failed.stderr).group(1))
+    assert "Connection reset by peer" in failed.stderr + log_file.read_text(), failed.stderr[-3000:]
+    assert SECRET not in failed.stdout + failed.stderr + log_file.read_text()
     lake = _lake(s3, "ingest-reset")
     halfway = lake.read(FRAMES, columns=["video_id", "frame_index"])
     assert 0 < halfway.num_rows < 13 * 3  # some batches landed, not all
