@@ -67,3 +67,10 @@ def add_lake_option(parser: argparse.ArgumentParser, *, creates: bool, required:
         text = ("lake root: a folder made by `facelake ingest` or `facelake register`, or s3://bucket/prefix "
                 "(credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)")
     parser.add_argument("--lake", required=required, metavar="LAKE", help=text)
+
+
+def add_ray_address_option(parser: argparse.ArgumentParser) -> None:
+    """`--address` of the jobs that fan work out over Ray tasks of one CPU each."""
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
+                             "with --workers CPUs)")

@@ -66,16 +66,14 @@ class SpacedTuple(tuple):
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The ingest options, on a new parser or added to `parser`."""
-    from jobs.cli_help import add_lake_option, job_parser
+    from jobs.cli_help import add_lake_option, add_ray_address_option, job_parser
 
     parser = parser or job_parser("ingest", __doc__, examples=EXAMPLES, notes=NOTES)
     detector = DetectorConfig()
     parser.add_argument("--source", required=True, metavar="DIR",
                         help="root of the SiW tree: the folder holding Train/ and/or Test/")
     add_lake_option(parser, creates=True)
-    parser.add_argument("--address", default=None, metavar="HOST:PORT",
-                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
-                             "with --workers CPUs)")
+    add_ray_address_option(parser)
     parser.add_argument("--workers", type=int, default=IngestConfig.workers, metavar="N",
                         help="videos processed at once (Ray tasks of one CPU each)")
     parser.add_argument("--gpus-per-worker", type=float, default=IngestConfig.gpus_per_worker, metavar="GPUS",

@@ -92,16 +92,14 @@ tree goes to `facelake ingest`). A rerun processes only new, changed and failed 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The register options, on a new parser or added to `parser`."""
-    from jobs.cli_help import add_lake_option, job_parser
+    from jobs.cli_help import add_lake_option, add_ray_address_option, job_parser
 
     parser = parser or job_parser("register", __doc__, examples=EXAMPLES, notes=NOTES)
     detector, defaults = DetectorConfig(), RegisterConfig()
     parser.add_argument("--source", required=True, metavar="DIR",
                         help="root of the photo tree: the folder holding one folder per user")
     add_lake_option(parser, creates=True)
-    parser.add_argument("--address", default=None, metavar="HOST:PORT",
-                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
-                             "with --workers CPUs)")
+    add_ray_address_option(parser)
     parser.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
                         help="Ray tasks at once (one CPU each)")
     parser.add_argument("--photos-per-task", type=int, default=defaults.photos_per_task, metavar="N",
