@@ -189,12 +189,14 @@ def _quiet_broken_pipe() -> None:
 def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> int:
     """Run a job's `main` as the command line does: quiet output with a log file, one-line errors.
 
-    Exit codes: the job's own; 2 for a lake it cannot use or unusable storage options (one
-    clear line: these errors name keys and tables, never secret values); 1 for an
+    Exit codes: the job's own; 2 for a lake it cannot use, unusable storage options or an object
+    store that denies access (one clear line: these errors name keys, tables and the store's
+    status and code, never secret values or request URLs); 1 for an
     unexpected error (its traceback in the log file); 0 when stdout's reader left early.
     """
     from etl.lake import LakeError
     from etl.storage import StorageOptionsError
+    from etl.storage_errors import describe_storage_error
 
     argv = list(sys.argv[1:] if argv is None else argv)
     module = main.__module__
@@ -226,6 +228,10 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
                 import traceback
 
                 traceback.print_exception(error, file=file)
+        refusal = describe_storage_error(error)
+        if refusal:  # the store's status and code on the line; denied access is the user's to fix: exit 2
+            log.error("%s%s", refusal.line, where)
+            return 2 if refusal.denied else 1
         log.error("%s: %s%s", type(error).__name__, str(error).splitlines()[0] if str(error) else "", where)
         return 1
     try:

@@ -464,13 +464,16 @@ def test_bad_person_exits_2_before_any_work(tmp_path, caplog, argv, message):
     assert _tree(Path(lake.root)) == before
 
 
-def test_a_folder_without_tables_exits_2_and_stays_as_it_was(tmp_path, caplog):
+def test_a_folder_without_tables_is_refused_and_stays_as_it_was(tmp_path):
+    """`forget` never creates a lake; the exit code 2 and its one line are tested through the CLI
+    in tests/test_cli_help.py (every lake-reading job x four wrong paths)."""
+    from etl.lake import LakeNotFoundError
+
     missing = tmp_path / "nowhere"
-    with caplog.at_level(logging.ERROR):
-        assert forget.main(["--lake", str(tmp_path), "--subject", "1"]) == 2
-        assert forget.main(["--lake", str(missing), "--user", "user_01"]) == 2
-    assert f"the lake at {tmp_path} holds none of the tables" in caplog.text
-    assert f"the lake at {missing} holds none of the tables" in caplog.text
+    with pytest.raises(LakeNotFoundError, match=f"no facelake lake at {tmp_path}: none of its tables"):
+        forget.main(["--lake", str(tmp_path), "--subject", "1"])
+    with pytest.raises(LakeNotFoundError, match=f"no facelake lake at {missing}: no such folder"):
+        forget.main(["--lake", str(missing), "--user", "user_01"])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -275,9 +275,10 @@ def test_a_permanent_error_is_not_retried_and_the_job_fails_fast(s3, proxy, tree
                   *INGEST, timeout=120)
     report = proxy.report()
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode == 2, output[-3000:]  # denied access is the user's to fix: a usage exit
     assert result.seconds < 30, result.seconds  # Python and imports included; no backoff at all
-    assert "403 Forbidden" in output and code in output, output[-3000:]
+    assert "object storage refused list request: 403 Forbidden (" in output and code in output, output[-3000:]
+    assert result.stderr.count("\n") == 1 and "<Code>" not in result.stderr, result.stderr  # one line, no XML
     assert report["max_attempts_of_one_request"] == 1 and report["requests"] <= 3, report
     assert SECRET not in output
 

@@ -111,3 +111,44 @@ def test_pyarrow_reads_get_the_same_retry_bound(monkeypatch):
     assert made["retry_strategy"].max_attempts == 5 and made["secret_key"] == SECRET
     arrow_s3_filesystem({})
     assert made["retry_strategy"].max_attempts == 11
+
+
+DELTA_RS_DENIED = (  # the text delta-rs 1.x raised against the moto server in tests/test_s3_faults.py
+    "Generic S3 error\n"
+    "          \x1b[31m↳\x1b[0m Error performing list request\n"
+    "           \x1b[31m↳\x1b[0m Error performing GET http://127.0.0.1:45107/bucket?list-type=2&prefix=lake%2F"
+    " in 2.5ms - Server returned non-2xx status code\n"
+    "            \x1b[31m↳\x1b[0m 403 Forbidden\n"
+    "             \x1b[31m↳\x1b[0m <?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message><Resource>/bucket</Resource></Error>\n")
+
+
+def test_a_refusal_from_delta_rs_becomes_one_line_without_the_url():
+    from etl.storage_errors import describe_storage_error
+
+    refusal = describe_storage_error(OSError(DELTA_RS_DENIED))
+    assert refusal.line == ("Generic S3 error: object storage refused list request: 403 Forbidden "
+                            "(AccessDenied: Access Denied)")
+    assert refusal.denied
+
+
+def test_a_server_error_is_described_but_not_called_denied():
+    from etl.storage_errors import describe_storage_error
+
+    text = DELTA_RS_DENIED.replace("403 Forbidden", "503 Service Unavailable").replace(
+        "<Code>AccessDenied</Code><Message>Access Denied", "<Code>SlowDown</Code><Message>Reduce your rate")
+    refusal = describe_storage_error(OSError(text))
+    assert refusal.line.endswith("refused list request: 503 Service Unavailable (SlowDown: Reduce your rate)")
+    assert not refusal.denied
+
+
+def test_a_refusal_from_pyarrow_and_errors_that_are_not_refusals():
+    from etl.storage_errors import describe_storage_error
+
+    arrow = OSError("When listing objects under key 'lake/videos' in bucket 'b': AWS Error ACCESS_DENIED during "
+                    "ListObjectsV2 operation: Access Denied")
+    refusal = describe_storage_error(arrow)
+    assert (refusal.line, refusal.denied) == (
+        "object storage refused ListObjectsV2: ACCESS_DENIED (Access Denied)", True)
+    assert describe_storage_error(FileNotFoundError(2, "No such file or directory")) is None
+    assert describe_storage_error(ValueError("403 Forbidden")) is None
