@@ -12,8 +12,9 @@ L2-normalised face embeddings with one identity (user / subject) per face.
 * `cross_identity_pairs(a, b, config)`: the same between two sets, e.g. a test split
   against its train split (identity leakage).
 * `merge_groups(pairs, face_counts)`: union-find over the linked pairs.
-* `label_checks(faces)`: the notes' label check: per face, the lowest similarity to its
-  own identity against the highest to any other identity.
+* `label_checks(faces, config)`: the notes' label check: per face, the lowest similarity
+  to its own identity against the highest to any other identity (exact, or with the
+  config's ivf / hnsw index: the highest among each face's candidates).
 
 Search indexes (`SearchConfig.index`):
 
@@ -61,6 +62,8 @@ SEARCH_MARGIN = 1e-4
 TILE_ROWS, TILE_COLS = 1024, 4096
 # Label checks update rows and columns from one tile, so their tiles are square.
 CHECK_TILE = 2048
+# Label checks recompute their winners in float64 this many faces at a time (2 x 32 MiB at 512-d).
+RECOMPUTE_ROWS = 8192
 # Per-pair evidence matrices larger than this many entries are computed in row blocks.
 EVIDENCE_BLOCK = 1 << 22
 # hnsw: neighbours asked for beyond the face's own identity size.
@@ -437,13 +440,16 @@ def _top_lists(x: np.ndarray, centroids: np.ndarray, nprobe: int) -> np.ndarray:
     return out
 
 
-def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig,
-              *, self_join: bool) -> None:
-    """Approximate: database rows live in their nearest list; queries scan their nprobe lists.
+def _ivf_tiles(q: np.ndarray, d: np.ndarray, config: SearchConfig, *, self_join: bool,
+               what: str = "ivf lists") -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The IVF candidate set as GEMM tiles: yields (query rows, database rows, float32 sims).
 
-    Candidate set = FAISS IndexIVFFlat's with the same lists and nprobe, but each list is
-    joined with one GEMM against every query probing it. Queries go in chunks of
-    IVF_QUERY_CHUNK so the inverted probe arrays stay bounded.
+    Database rows live in their nearest list; each query meets the rows of its nprobe
+    nearest lists (FAISS IndexIVFFlat's candidate set with the same lists and nprobe), once
+    each. Each list is joined with one GEMM against every query probing it; queries go in
+    chunks of IVF_QUERY_CHUNK so the inverted probe arrays stay bounded, and a tile holds at
+    most EVIDENCE_BLOCK similarities (or one query row). Database rows of a tile are in
+    increasing order. In a self-join (q is d) a query's own list holds the query itself.
     """
     centroids = _ivf_lists(d, config)
     nlist = len(centroids)
@@ -455,7 +461,7 @@ def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: 
     sizes = np.diff(members_bounds)
     log.debug("ivf: %d lists, nprobe %d, list sizes %d..%d", nlist, nprobe, int(sizes.min()), int(sizes.max()))
     chunks = range(0, len(q), IVF_QUERY_CHUNK)
-    progress = _Progress("ivf lists", len(chunks) * nlist)
+    progress = _Progress(what, len(chunks) * nlist)
     for c0 in chunks:
         lists = q_lists[c0:c0 + IVF_QUERY_CHUNK].ravel()
         order = np.argsort(lists, kind="stable")
@@ -471,9 +477,16 @@ def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: 
             step = max(1, EVIDENCE_BLOCK // len(members))  # bounds the (queries x members) tile
             for k0 in range(0, len(queries), step):
                 rows = queries[k0:k0 + step]
-                found = _above(q[rows] @ member_rows.T, radius)
-                if found is not None:
-                    hits.add(rows[found[0]], members[found[1]])
+                yield rows, members, q[rows] @ member_rows.T
+
+
+def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig,
+              *, self_join: bool) -> None:
+    """Approximate: every face pair above the radius among the IVF candidates (`_ivf_tiles`)."""
+    for rows, members, s in _ivf_tiles(q, d, config, self_join=self_join):
+        found = _above(s, radius)
+        if found is not None:
+            hits.add(rows[found[0]], members[found[1]])
 
 
 def _hnsw_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig,
@@ -726,22 +739,9 @@ def _locate_column_winners(g: _Grouped, best_idx: np.ndarray, best_from: np.ndar
             best_idx[rows] = s.argmax(axis=1) + b0
 
 
-def label_checks(faces: FaceVectors) -> list[LabelCheck]:
-    """The notes' label check for every face, exact; sorted by (identity, key).
-
-    min_positive: lowest similarity to another face of its identity (None for a one-face
-    identity). max_negative: highest similarity to a face of another identity (None when
-    there is one identity), with that face's identity and key (ties, to float32 rounding:
-    the first in (identity, key) order). suspect: max_negative > min_positive. The search
-    runs in float32; the two reported similarities are recomputed in float64.
-
-    Memory is bounded by CHECK_TILE^2 floats plus O(n); time is one pass over the upper
-    triangle of the n x n similarity matrix, i.e. GEMM-bound: 50k faces x 512-d took
-    ~20 s on 2 shared cores, so 250k faces is ~8 min there.
-    """
-    started = time.perf_counter()
-    g = _group(faces)
-    n, m = len(g.keys), len(g.names)
+def _min_positive(g: _Grouped) -> np.ndarray:
+    """Per face, the lowest float64 similarity to another face of its identity (NaN: none)."""
+    n = len(g.keys)
     min_pos = np.full(n, np.nan)
     for code in np.flatnonzero(g.sizes >= 2).tolist():
         a, b = int(g.starts[code]), int(g.starts[code + 1])
@@ -751,39 +751,206 @@ def label_checks(faces: FaceVectors) -> list[LabelCheck]:
             s = rows64[k0:k0 + step] @ rows64.T
             s[np.arange(len(s)), np.arange(k0, k0 + len(s))] = np.inf  # not the face itself
             min_pos[a + k0:a + k0 + len(s)] = s.min(axis=1)
+    return min_pos
+
+
+def _nearest_other_flat(g: _Grouped) -> np.ndarray:
+    """Exact: per face, the row of its most similar face of another identity (float32 search;
+    ties: the first row). One pass over the upper triangle of the n x n similarities."""
+    n = len(g.keys)
     best = np.full(n, -np.inf, dtype=np.float32)
     best_idx = np.full(n, -1, dtype=np.int64)
     # a column's winner is only located later (argmax along axis 0 costs half a GEMM here):
     # best_from = start of the row block it came from, best_idx = -1 until then
     best_from = np.full(n, -1, dtype=np.int64)
+    starts = range(0, n, CHECK_TILE)
+    progress = _Progress("label check tiles", len(starts) * (len(starts) + 1) // 2)
+    for i0 in starts:
+        i1 = min(i0 + CHECK_TILE, n)
+        # tiles (i, j) with j > i update both sides, so the lower triangle is never computed;
+        # columns are met in increasing order for every row, and strict > keeps the first
+        for j0 in range(i0, n, CHECK_TILE):
+            j1 = min(j0 + CHECK_TILE, n)
+            s = g.x[i0:i1] @ g.x[j0:j1].T
+            _mask_same_identity(s, g, i0, j0)
+            arg = s.argmax(axis=1)
+            val = s[np.arange(len(s)), arg]
+            better = val > best[i0:i1]
+            best[i0:i1][better] = val[better]
+            best_idx[i0:i1][better] = arg[better] + j0
+            if j0 != i0:
+                val = s.max(axis=0)
+                better = val > best[j0:j1]
+                best[j0:j1][better] = val[better]
+                best_idx[j0:j1][better] = -1
+                best_from[j0:j1][better] = i0
+            progress.step()
+    _locate_column_winners(g, best_idx, best_from)
+    return best_idx
+
+
+def _offer(best: np.ndarray, best_idx: np.ndarray, rows: np.ndarray, val: np.ndarray, cand: np.ndarray) -> None:
+    """Keeps, per row (unique within one call), the highest val; ties go to the lower candidate row."""
+    current = best[rows]
+    better = (val > current) | ((val == current) & (cand < best_idx[rows]) & (val > -np.inf))
+    rows = rows[better]
+    best[rows] = val[better]
+    best_idx[rows] = cand[better]
+
+
+def _nearest_other_ivf(g: _Grouped, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate: (float32 similarity, row) of the best other-identity face among the IVF
+    candidates of each face; row -1 where they hold no face of another identity. Candidates
+    are symmetric: the faces of the face's nprobe nearest lists, and the faces that probe
+    the face's own list (every pair the join computes updates both of its faces, as the flat
+    pass does)."""
+    n = len(g.keys)
+    best = np.full(n, -np.inf, dtype=np.float32)
+    best_idx = np.full(n, -1, dtype=np.int64)
+    for rows, members, s in _ivf_tiles(g.x, g.x, config, self_join=True, what="ivf label check lists"):
+        # own-identity members: members are in row order, so one identity's are a contiguous run
+        member_codes, row_codes = g.codes[members], g.codes[rows]
+        lo = np.searchsorted(member_codes, row_codes, side="left")
+        count = np.searchsorted(member_codes, row_codes, side="right") - lo
+        if count.any():
+            within = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+            s[np.repeat(np.arange(len(rows)), count), np.repeat(lo, count) + within] = -np.inf
+        arg = s.argmax(axis=1)  # members are in row order: the first maximum is the lowest row
+        _offer(best, best_idx, rows, s[np.arange(len(rows)), arg], members[arg])
+        # the members' side: a column maximum is located (argmax along axis 0 is slow) only
+        # where it can change the member's best, which after the first lists is rare
+        top = s.max(axis=0)
+        cols = np.flatnonzero((top >= best[members]) & (top > -np.inf))
+        if len(cols):
+            first = (s[:, cols] == top[cols]).argmax(axis=0)  # rows are in order: the lowest row
+            _offer(best, best_idx, members[cols], top[cols], rows[first])
+    return best, best_idx
+
+
+def _nearest_other_hnsw(g: _Grouped, config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate: (float32 similarity, row) of the best other-identity face among each face's
+    HNSW neighbours (k = own identity size + NEIGHBOR_MARGIN); row -1 where none of them is of
+    another identity."""
+    faiss = _import_faiss()
+    n = len(g.keys)
+    index = faiss.IndexHNSWFlat(g.x.shape[1], config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = max(40, 2 * config.hnsw_m)
+    index.add(g.x)
+    best = np.full(n, -np.inf, dtype=np.float32)
+    best_idx = np.full(n, -1, dtype=np.int64)
+    wanted = np.minimum(g.sizes[g.codes] + NEIGHBOR_MARGIN, n)
+    bucket = np.minimum(2 ** np.ceil(np.log2(np.maximum(wanted, 1))).astype(np.int64), n)
+    for k in np.unique(bucket).tolist():
+        rows = np.flatnonzero(bucket == k)
+        index.hnsw.efSearch = max(config.ef_search, k)
+        step = max(1, EVIDENCE_BLOCK // k)  # bounds the (queries x k) results
+        for k0 in range(0, len(rows), step):
+            batch = rows[k0:k0 + step]
+            sims, ids = index.search(g.x[batch], k)
+            other = (ids >= 0) & (g.codes[np.maximum(ids, 0)] != g.codes[batch][:, None])
+            sims = np.where(other, sims, -np.inf)
+            top = sims.max(axis=1)
+            cand = np.where(other & (sims == top[:, None]), ids, n).min(axis=1)  # ties: the lowest row
+            found = cand < n
+            _offer(best, best_idx, batch[found], top[found], cand[found])
+    return best, best_idx
+
+
+def _share_within_identities(g: _Grouped, best: np.ndarray, best_idx: np.ndarray) -> None:
+    """Offers every face the nearest other faces found for its identity's faces: a misfiled
+    photo that one face of its true person found is then a candidate for all of them.
+    O(sum of identity sizes^2) products."""
+    for code in np.flatnonzero(g.sizes >= 2).tolist():
+        a, b = int(g.starts[code]), int(g.starts[code + 1])
+        found = best_idx[a:b]
+        cands = np.unique(found[found >= 0])  # sorted: argmax ties go to the lowest row
+        if len(cands) == 0 or (len(cands) == 1 and np.all(found == cands[0])):
+            continue  # nothing new to offer
+        s = g.x[a:b] @ g.x[cands].T
+        arg = s.argmax(axis=1)
+        _offer(best, best_idx, np.arange(a, b), s[np.arange(b - a), arg], cands[arg])
+
+
+def _nearest_other_exact_rows(g: _Grouped, rows: np.ndarray) -> np.ndarray:
+    """Exact, for the given rows only: their best other-identity face over all faces (ties: the
+    first row); O(len(rows) x n) products in CHECK_TILE^2 tiles."""
+    n = len(g.keys)
+    out = np.full(len(rows), -1, dtype=np.int64)
+    for k0 in range(0, len(rows), CHECK_TILE):
+        r = rows[k0:k0 + CHECK_TILE]
+        rc, xr = g.codes[r], g.x[r]
+        best = np.full(len(r), -np.inf, dtype=np.float32)
+        idx = out[k0:k0 + len(r)]
+        for j0 in range(0, n, CHECK_TILE):
+            s = xr @ g.x[j0:j0 + CHECK_TILE].T
+            np.putmask(s, rc[:, None] == g.codes[j0:j0 + CHECK_TILE][None, :], -np.inf)
+            arg = s.argmax(axis=1)
+            val = s[np.arange(len(r)), arg]
+            better = val > best
+            best[better] = val[better]
+            idx[better] = arg[better] + j0
+    return out
+
+
+def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list[LabelCheck]:
+    """The notes' label check for every face; sorted by (identity, key).
+
+    min_positive: lowest similarity to another face of its identity (None for a one-face
+    identity). max_negative: highest similarity to a face of another identity (None when
+    there is one identity), with that face's identity and key (ties, to float32 rounding:
+    the first in (identity, key) order). suspect: max_negative > min_positive. The search
+    runs in float32; the two reported similarities are recomputed in float64.
+
+    config: only `index`, its parameters (nprobe, nlist, hnsw_m, ef_search) and `threads`
+    are used (not the threshold). None or index `flat`: exact. Memory is bounded by
+    CHECK_TILE^2 floats plus O(n); time is one pass over the upper triangle of the n x n
+    similarity matrix, i.e. GEMM-bound: 50k faces x 512-d took ~20 s on 2 shared cores,
+    so 250k faces is ~8 min and 1M faces ~2 h there.
+
+    `ivf` / `hnsw`: max_negative is searched among each face's candidates only. ivf (the
+    `identity_pairs` IVF lists, one GEMM per list): the faces of its nprobe nearest lists
+    and the faces whose nprobe lists include its own list (IVF's candidate relation made
+    symmetric). hnsw: its k = own identity size + NEIGHBOR_MARGIN neighbours. Both: also the
+    nearest other faces found for the other faces of its identity, so a misfiled photo that
+    one face of its true person finds is a candidate for all of them. A face with no face of
+    another identity among its candidates is searched exactly against all faces (None still
+    means one identity only). min_positive stays exact.
+
+    What the approximation can miss: when a face's most similar other-identity face is not
+    among its candidates, the one reported is a real but less similar face, so max_negative
+    is lower than the exact one, never higher (it is the float64 similarity of an actual
+    face of another identity, and nearest_other names that face). Hence a suspect can be
+    missed, never invented: every face flagged has a face of another identity more similar,
+    in float64, than its least similar own face, so an exact float64 search flags it too
+    (the flat pass, which also picks its winner in float32, can disagree only where two
+    candidates, or max_negative and min_positive, are within float32 rounding, ~1e-6).
+    Memory: n x nprobe int32 probe lists plus EVIDENCE_BLOCK similarities per tile (ivf), or
+    the HNSW graph (hnsw). Time (ivf): ~n * nprobe * n / nlist products, about nlist /
+    (2 nprobe) times fewer than flat; measured figures in docs/identity.md.
+    """
+    started = time.perf_counter()
+    index = "flat" if config is None else config.index
+    g = _group(faces)
+    n, m = len(g.keys), len(g.names)
+    min_pos = _min_positive(g)
+    best_idx = np.full(n, -1, dtype=np.int64)
+    fallback = 0
     if m >= 2:
-        starts = range(0, n, CHECK_TILE)
-        progress = _Progress("label check tiles", len(starts) * (len(starts) + 1) // 2)
-        for i0 in starts:
-            i1 = min(i0 + CHECK_TILE, n)
-            # tiles (i, j) with j > i update both sides, so the lower triangle is never computed;
-            # columns are met in increasing order for every row, and strict > keeps the first
-            for j0 in range(i0, n, CHECK_TILE):
-                j1 = min(j0 + CHECK_TILE, n)
-                s = g.x[i0:i1] @ g.x[j0:j1].T
-                _mask_same_identity(s, g, i0, j0)
-                arg = s.argmax(axis=1)
-                val = s[np.arange(len(s)), arg]
-                better = val > best[i0:i1]
-                best[i0:i1][better] = val[better]
-                best_idx[i0:i1][better] = arg[better] + j0
-                if j0 != i0:
-                    val = s.max(axis=0)
-                    better = val > best[j0:j1]
-                    best[j0:j1][better] = val[better]
-                    best_idx[j0:j1][better] = -1
-                    best_from[j0:j1][better] = i0
-                progress.step()
-        _locate_column_winners(g, best_idx, best_from)
+        if index == "flat":
+            best_idx = _nearest_other_flat(g)
+        else:
+            assert config is not None
+            with _faiss_threads(config.threads):
+                best, best_idx = _nearest_other_ivf(g, config) if index == "ivf" else _nearest_other_hnsw(g, config)
+            _share_within_identities(g, best, best_idx)
+            pending = np.flatnonzero(best_idx < 0)
+            fallback = len(pending)
+            if fallback:
+                best_idx[pending] = _nearest_other_exact_rows(g, pending)
     max_neg = np.full(n, np.nan)
     has = np.flatnonzero(best_idx >= 0)
-    for k0 in range(0, len(has), 65536):  # recompute the winners in float64, in chunks
-        rows = has[k0:k0 + 65536]
+    for k0 in range(0, len(has), RECOMPUTE_ROWS):  # recompute the winners in float64, in chunks
+        rows = has[k0:k0 + RECOMPUTE_ROWS]
         max_neg[rows] = np.einsum("ij,ij->i", g.x[rows].astype(np.float64), g.x[best_idx[rows]].astype(np.float64))
     out = []
     for i in range(n):
@@ -797,6 +964,7 @@ def label_checks(faces: FaceVectors) -> list[LabelCheck]:
             nearest_other_key=g.keys[j] if j >= 0 else None,
             suspect=pos is not None and neg is not None and neg > pos,
         ))
-    log.info("label_checks: %d faces, %d identities: %d suspect (%.2f s)", n, m, sum(c.suspect for c in out),
-             time.perf_counter() - started)
+    log.info("label_checks: %d faces, %d identities, index %s: %d suspect%s (%.2f s)", n, m, index,
+             sum(c.suspect for c in out), f", {fallback} faces searched exactly (no other identity among "
+             f"their candidates)" if fallback else "", time.perf_counter() - started)
     return out

@@ -188,7 +188,7 @@ def _dedup(lake: Lake, config: SearchConfig, summary: DedupSummary, *, min_faces
     check_groups = merge_groups(multi_face, dict(face_counts))
     check_id = {i: canonical[i] for i in check_groups if i in canonical}
     merged = FaceVectors(keys=faces.keys, identities=[check_id.get(i, i) for i in faces.identities], vectors=faces.vectors)
-    checks = write_label_checks(lake, label_checks(merged), **settings)
+    checks = write_label_checks(lake, label_checks(merged, config), **settings)
     summary.suspect_faces = sum(checks.column("suspect").to_pylist())
     if leakage:
         _leakage(lake, config, summary, settings, labels)

@@ -443,3 +443,116 @@ def test_random_label_checks_equal_brute_force(random_case, monkeypatch):
         p, n, k, s = want[c.key]
         assert (c.min_positive, c.max_negative) == (pytest.approx(p, abs=1e-12), pytest.approx(n, abs=1e-12))
         assert (c.nearest_other_key, c.suspect) == (k, s)
+
+
+# --- label checks at scale: ivf / hnsw -------------------------------------------------------
+
+def mislabeled_faces(seed: int = 5, identities: int = 400, per: int = 10, dim: int = 128, mislabeled: int = 6):
+    """Faces normalise(person + s r) (within-person cosine ~0.75, other people ~0); face 0 of
+    `mislabeled` identities is a photo of another identity's person (a misfiled photo)."""
+    rng = np.random.default_rng(seed)
+    persons = rng.standard_normal((identities, dim))
+    persons /= np.linalg.norm(persons, axis=1, keepdims=True)
+    person_of = np.repeat(np.arange(identities), per)
+    pairs = rng.choice(identities, (mislabeled, 2), replace=False)  # (true person, identity filed under)
+    person_of[pairs[:, 1] * per] = pairs[:, 0]
+    noise = rng.standard_normal((identities * per, dim))
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    x = persons[person_of] + math.sqrt(1 / 3) * noise
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    ids = [f"id{i // per:04d}" for i in range(identities * per)]
+    keys = [f"{ids[i]}/{i % per}" for i in range(identities * per)]
+    return FaceVectors(keys, ids, x), {f"id{b:04d}/0" for b in pairs[:, 1].tolist()}
+
+
+@pytest.fixture(scope="module")
+def mislabeled_case():
+    faces, planted = mislabeled_faces()
+    return faces, planted, label_checks(faces)
+
+
+def test_label_checks_flat_config_is_the_exact_default(mislabeled_case):
+    faces, _, flat = mislabeled_case
+    assert label_checks(faces, SearchConfig(threshold=0.7)) == flat
+    assert label_checks(faces, SearchConfig(threshold=0.3, index="flat", nprobe=1)) == flat
+
+
+def test_ivf_label_checks_probing_every_list_equal_flat(mislabeled_case):
+    faces, planted, flat = mislabeled_case
+    assert planted <= {c.key for c in flat if c.suspect}
+    got = label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nlist=40, nprobe=40, threads=1))
+    assert got == flat  # every float64 number, nearest key and flag
+
+
+@pytest.mark.parametrize("index", ["ivf", "hnsw"])
+def test_approximate_label_checks_find_the_misfiled_faces(mislabeled_case, index):
+    faces, planted, flat = mislabeled_case
+    got = label_checks(faces, SearchConfig(threshold=0.7, index=index, threads=1))  # default nprobe / ef_search
+    assert [c.key for c in got] == [c.key for c in flat]
+    suspects = {c.key for c in got if c.suspect}
+    assert planted <= suspects
+    assert suspects == {c.key for c in flat if c.suspect}
+    row = {k: i for i, k in enumerate(faces.keys)}
+    x = faces.vectors.astype(np.float64)
+    lower = 0
+    for c, f in zip(got, flat):
+        assert c.min_positive == f.min_positive  # exact in both
+        # a real face of another identity, its similarity recomputed in float64: never above the exact one
+        assert c.nearest_other_identity != c.identity
+        assert c.nearest_other_key.split("/")[0] == c.nearest_other_identity
+        assert c.max_negative == pytest.approx(float(x[row[c.key]] @ x[row[c.nearest_other_key]]), abs=1e-12)
+        assert c.max_negative <= f.max_negative + 1e-6
+        lower += c.max_negative < f.max_negative - 1e-6
+    if index == "ivf":
+        # an ordinary face's nearest other person is noise, often outside its candidates: the
+        # ivf path searched less than all pairs (a silent fallback to flat would give 0; 184 here)
+        assert lower > len(got) // 100
+
+
+def test_ivf_label_check_misses_a_suspect_outside_its_lists(monkeypatch):
+    """a/0's nearest other face (b/0, 0.96 > its positive 0.8) lies in the list it does not
+    probe: with nprobe 1 it sees only c/0 (0.224) and is not flagged; with both lists probed it
+    is. b/0's list holds no other identity, so it is searched exactly."""
+    spec = {
+        "a": [(0.8, 0.6, 0.0), (1.0, 0.0, 0.0)],
+        "b": [(0.6, 0.8, 0.0)],
+        "c": [(0.28, 0.0, 0.96)],
+    }
+    faces = make_faces(spec)
+    lists = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)  # a/0, a/1, c/0 | b/0
+    monkeypatch.setattr(search, "_ivf_lists", lambda d, config: lists)
+    flat = {c.key: c for c in label_checks(faces)}
+    assert flat["a/0"].suspect and flat["a/0"].nearest_other_key == "b/0"
+    near = {c.key: c for c in label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nprobe=1))}
+    a0 = near["a/0"]
+    assert (a0.nearest_other_key, a0.suspect) == ("c/0", False)  # missed, with a lower, real negative
+    assert a0.max_negative == pytest.approx(0.224, **EXACT) and a0.min_positive == pytest.approx(0.8, **EXACT)
+    assert near["b/0"] == flat["b/0"]  # exact fallback: nearest a/0 at 0.96
+    assert near["c/0"] == flat["c/0"]  # a/1 (0.28) is in c/0's own list
+    assert (near["a/1"].nearest_other_key, flat["a/1"].nearest_other_key) == ("c/0", "b/0")  # 0.28 < 0.6
+    assert [k for k, c in flat.items() if c.suspect] == ["a/0"]
+    assert not any(c.suspect for c in near.values())
+    both = label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nprobe=2))
+    assert {c.key: c for c in both} == flat
+
+
+def test_ivf_label_check_shares_a_found_neighbour_within_the_identity(monkeypatch):
+    """m/0 is a photo of a's person filed under m. a/0 shares its list with m/0 and finds it;
+    a/1 lives in the other list, and with nprobe 1 neither probes the other's list, yet a/1
+    is flagged too: the nearest other face a/0 found is offered to every face of a."""
+    m0 = np.array([0.70, 0.714, 0.0]) / np.linalg.norm([0.70, 0.714, 0.0])
+    spec = {
+        "a": [(0.6, 0.8, 0.0), (0.8, 0.6, 0.0)],  # lists: a/0 -> 2, a/1 -> 1; a/0 . a/1 = 0.96
+        "m": [tuple(m0), (0.28, 0.0, 0.96)],  # m/0 -> 2 (0.99 with both a faces), m/1 -> 1
+    }
+    faces = make_faces(spec)
+    lists = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    monkeypatch.setattr(search, "_ivf_lists", lambda d, config: lists)
+    config = SearchConfig(threshold=0.7, index="ivf", nprobe=1)
+    flat = label_checks(faces)
+    assert [c.key for c in flat if c.suspect] == ["a/0", "a/1", "m/0", "m/1"]  # m/0 . m/1 = 0.196
+    assert label_checks(faces, config) == flat
+    monkeypatch.setattr(search, "_share_within_identities", lambda g, best, best_idx: None)
+    alone = {c.key: c for c in label_checks(faces, config)}
+    assert (alone["a/1"].nearest_other_key, alone["a/1"].suspect) == ("m/1", False)  # 0.224 only
+    assert alone["a/0"].suspect
