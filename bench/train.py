@@ -229,15 +229,22 @@ def training_faces(lake: Path, args: argparse.Namespace):
     from etl.config import TrainConfig
     from etl.lake import Lake
     from etl.protocols import parse_protocols, split_protocol
-    from jobs.train import read_frames
+    from etl.train_data import KEY, read_frame_index
+    from schemas import FRAMES
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size)
-    frames, _ = read_frames(Lake(str(lake)), config)
-    split = split_protocol(frames, parse_protocols(config.protocols)[0],
+    frames = Lake(str(lake))
+    index, version = read_frame_index(frames, min_sharpness=config.min_sharpness)
+    split = split_protocol(index, parse_protocols(config.protocols)[0],
                            validation_fraction=config.validation_fraction, seed=config.seed)
-    targets = pc.equal(split.train.column("label"), "spoof").to_numpy(zero_copy_only=False).astype(np.int32)
+    # this process plays the training workers: it holds the part's faces (the CLI's driver does not)
+    faces = frames.read(FRAMES, columns=[*KEY, "aligned"], filters=[("det_status", "=", "ok")], version=version)
+    train = split.train.select(KEY).join(faces, keys=KEY, join_type="left outer").sort_by(
+        [(k, "ascending") for k in KEY])
+    targets = pc.equal(split.train.sort_by([(k, "ascending") for k in KEY]).column("label"),
+                       "spoof").to_numpy(zero_copy_only=False).astype(np.int32)
     class_weight = {c: float(len(targets) / (2 * max(1, int((targets == c).sum())))) for c in (0, 1)}
-    return split.train.column("aligned").to_pylist(), targets, class_weight
+    return train.column("aligned").to_pylist(), targets, class_weight
 
 
 def time_decode(pngs: list[bytes], input_size: int) -> tuple[np.ndarray, float]:

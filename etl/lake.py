@@ -409,8 +409,9 @@ class Lake:
             "num_records": actions.column("num_records").cast(pa.int64()),
         }, schema=schema)
 
-    def file_uris(self, spec: TableSpec) -> list[str]:
-        return self._table(spec).file_uris() if self.exists(spec) else []
+    def file_uris(self, spec: TableSpec, *, version: int | None = None) -> list[str]:
+        """The table's data files (at `version`, else the latest); none when the table does not exist."""
+        return self._table(spec, version).file_uris() if self.exists(spec) else []
 
     def compact(self, spec: TableSpec, *, target_size: int | None = None) -> CompactResult:
         """Rewrite each partition's small files into files of about `target_size` bytes (one commit).

@@ -100,15 +100,53 @@ def export_check(out_dir: Path, faces: np.ndarray, keras: np.ndarray, threshold:
 
     `keras` holds the Keras scores of the same faces; decisions are `score >= threshold`.
     """
+    return export_check_figures(*exported_scores(out_dir, faces, keras), threshold)
+
+
+def exported_scores(out_dir: Path, faces: np.ndarray, keras: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Keras, float TFLite, int8 TFLite) scores of at most EXPORT_CHECK_FACES of `faces`, evenly spaced."""
     if len(faces) == 0:
-        return {"faces": 0}
+        return keras[:0], keras[:0], keras[:0]
     picks = np.unique(np.linspace(0, len(faces) - 1, min(len(faces), EXPORT_CHECK_FACES)).astype(int))
-    reference = keras[picks]
-    float_scores = TfliteScorer(out_dir / TFLITE_FILE)(faces[picks])
-    int8_scores = TfliteScorer(out_dir / TFLITE_INT8_FILE)(faces[picks])
+    return (keras[picks], TfliteScorer(out_dir / TFLITE_FILE)(faces[picks]),
+            TfliteScorer(out_dir / TFLITE_INT8_FILE)(faces[picks]))
+
+
+def export_check_figures(reference: np.ndarray, float_scores: np.ndarray, int8_scores: np.ndarray,
+                         threshold: float) -> dict:
+    if len(reference) == 0:
+        return {"faces": 0}
     return {
-        "faces": int(len(picks)),
+        "faces": int(len(reference)),
         "tflite_max_abs_diff": float(np.abs(float_scores - reference).max()),
         "int8_mean_abs_diff": float(np.abs(int8_scores - reference).mean()),
         "int8_decision_agreement": float(np.mean((int8_scores >= threshold) == (reference >= threshold))),
     }
+
+
+def export_from_datasets(model_path: str, out_dir: str, representative, check,
+                         input_size: int) -> tuple[dict[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Export the model at `model_path` into `out_dir`, and score the check faces with every format.
+
+    Runs as a Ray task (so no face reaches the driver), beside the evaluation: `representative`
+    and `check` are Ray Datasets of at most REPRESENTATIVE_FACES and EXPORT_CHECK_FACES aligned
+    faces (the int8 calibration sample, and test faces). Returns `export_model`'s files and
+    `exported_scores` of the check faces (only scores: the threshold comes later).
+    """
+    import pyarrow as pa
+
+    from etl.spoof_model import load_model
+    from etl.train_eval import faces_of
+
+    def faces(dataset) -> np.ndarray:
+        batches = list(dataset.iter_batches(batch_format="pyarrow"))
+        table = pa.concat_tables(batches) if batches else None
+        if table is None or table.num_rows == 0:
+            return np.empty((0, input_size, input_size, 3), np.uint8)
+        # the order the driver picked them in (evenly spaced over the part), whatever order the reads ended in
+        return faces_of(table.sort_by([("video_id", "ascending"), ("frame_index", "ascending")]), input_size)
+
+    model = load_model(model_path)
+    files = export_model(model, Path(out_dir), representative=faces(representative))
+    check_faces = faces(check)
+    return files, exported_scores(Path(out_dir), check_faces, keras_scores(model, check_faces))

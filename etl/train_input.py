@@ -22,18 +22,6 @@ def base_size(input_size: int) -> int:
     return int(round(input_size * CROP_MARGIN))
 
 
-def rows_in_random_order(table, seed: int):
-    """`table`'s rows permuted (reproducibly by `seed`).
-
-    Ray Data hands each Ray Train worker a contiguous part of the table, and rows come
-    sorted by video, so without this one worker would see mostly live faces and another
-    mostly spoof ones. BatchNormalization normalises each worker's batch on its own, so
-    class-pure batches erase exactly the live/spoof difference the model must learn.
-    """
-    order = np.random.default_rng(seed).permutation(table.num_rows)
-    return table.take(order)
-
-
 def decode_faces(pngs: list[bytes], size: int) -> np.ndarray:
     """(n, size, size, 3) uint8 RGB from aligned-face PNGs."""
     out = np.empty((len(pngs), size, size, 3), dtype=np.uint8)

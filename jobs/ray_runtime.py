@@ -13,11 +13,36 @@ log = logging.getLogger(__name__)
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
+def _raylet_messages_to_logging() -> None:
+    """Ray prints the messages its raylets push to the driver (e.g. "N PYTHON worker processes
+    have been started ... the maximum expected startup concurrency") on stdout, whatever
+    log_to_driver says, and stdout is the job's results. Send them to logging instead: the log
+    file, and the terminal with --verbose. Ray's own worker output is left as it was."""
+    import ray._private.worker as ray_worker
+
+    printer = ray_worker.print_to_stdstream
+    if getattr(printer, "facelake_routed", False):
+        return
+    # not under "ray": Ray's own logger does not propagate to the root, where the log file is
+    raylet_log = logging.getLogger("raylet")
+
+    def print_to_stdstream(data, ignore_prefix: bool):
+        if data.get("pid") == "raylet":
+            for line in data.get("lines", []):
+                raylet_log.warning("%s", line)
+            return
+        printer(data, ignore_prefix)
+
+    print_to_stdstream.facelake_routed = True
+    ray_worker.print_to_stdstream = print_to_stdstream
+
+
 def init_ray(*, address: str | None, num_cpus: int):
     import ray
 
     if ray.is_initialized():
         return ray
+    _raylet_messages_to_logging()
     # ray.init installs its own SIGTERM handler in the driver (exit at once); keep the
     # job's, so SIGTERM still stops the job cleanly and records the run as interrupted
     sigterm_handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None

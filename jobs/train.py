@@ -1,11 +1,14 @@
 """`facelake train` / `python -m jobs.train`: the live/spoof classifier, trained with Ray Train.
 
-For each SiW protocol fold: read `frames` at one pinned table version (recorded), split
-by protocol (validation split off the training subjects), hand the faces to Ray Data,
-train with `TensorflowTrainer` (MultiWorkerMirroredStrategy) keeping the best
-`val_loss` checkpoint, then evaluate (threshold on validation, metrics on test at frame
-and video level), export Keras / SavedModel / TFLite float and int8, and write the
-metrics, history, plots and model card into OUT/<protocol>/ and a `train_runs` row.
+For each SiW protocol fold: read the small columns of `frames` at one pinned table
+version (recorded), split by protocol (validation split off the training subjects),
+let Ray Data read the faces of each part from that version's files, train with
+`TensorflowTrainer` (MultiWorkerMirroredStrategy) keeping the best `val_loss`
+checkpoint, then evaluate with Ray Data actors that return only scores (threshold on
+validation, metrics on test at frame and video level), export Keras / SavedModel /
+TFLite float and int8 in a Ray task, and write the metrics, history, plots and model
+card into OUT/<protocol>/ and a `train_runs` row. The driver never holds image bytes
+(etl/train_data.py).
 
 The terminal shows one line per epoch (loss, accuracy, val_loss, val_accuracy, learning
 rate, seconds) and each fold's test metrics; stdout gets the table of every fold's
@@ -31,23 +34,18 @@ from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
 
 from etl.catalog import refresh_catalog_if_local  # noqa: E402
 from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
 from etl.lake import Lake, sql_string  # noqa: E402
 from etl.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
 from etl.runs import RunRecord  # noqa: E402
-from etl.train_input import rows_in_random_order  # noqa: E402
+from etl.train_data import evenly_spaced, read_frame_index, with_target  # noqa: E402
 from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
 from jobs.ray_runtime import init_ray  # noqa: E402
-from schemas import FRAMES, RUNS, TRAIN_RUNS  # noqa: E402
+from schemas import RUNS, TRAIN_RUNS  # noqa: E402
 
 log = logging.getLogger("facelake.train")
-
-FRAME_COLUMNS = ["video_id", "frame_index", "split", "label", "attack_type", "subject", "medium", "det_status",
-                 "sharpness_count", "aligned"]
-
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or job_parser("train", __doc__, examples=[
@@ -116,22 +114,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                        use_gpu=args.use_gpu, min_sharpness=args.min_sharpness, seed=args.seed, resume=args.resume)
 
 
-def _with_target(table: pa.Table) -> pa.Table:
-    target = pc.cast(pc.equal(table.column("label"), "spoof"), pa.int32())
-    return table.append_column("target", target)
-
-
-def read_frames(lake: Lake, config: TrainConfig) -> tuple[pa.Table, int]:
-    """The frames the protocols need, at the table's current version (returned, and recorded)."""
-    version = lake.version(FRAMES)
-    if version is None:
-        raise ValueError(f"the lake at {lake.root} has no frames table; run facelake ingest first")
-    table = lake.read(FRAMES, columns=FRAME_COLUMNS, filters=[("det_status", "=", "ok")], version=version)
-    if config.min_sharpness is not None:
-        table = table.filter(pc.greater_equal(table.column("sharpness_count"), config.min_sharpness))
-    return table, version
-
-
 def run_train(*, lake: Lake, out: Path, config: TrainConfig, address: str | None = None,
               run_id: str | None = None) -> list[dict]:
     protocols = parse_protocols(config.protocols)
@@ -141,7 +123,7 @@ def run_train(*, lake: Lake, out: Path, config: TrainConfig, address: str | None
     record.start()
     results: list[dict] = []
     try:
-        frames, version = read_frames(lake, config)
+        frames, version = read_frame_index(lake, min_sharpness=config.min_sharpness)
         log.info("frames version %d: %d ok faces", version, frames.num_rows)
         # Ray Data needs CPU slots beside the training workers to feed them (logical CPUs)
         ray = init_ray(address=address, num_cpus=config.workers + 2)
@@ -184,14 +166,14 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
+    from etl.train_data import faces_dataset, training_dataset
     from etl.train_loop import TrainingMessages, train_loop_per_worker
 
     started = time.perf_counter()
     split = split_protocol(frames, protocol, validation_fraction=config.validation_fraction, seed=config.seed)
     folder = out / protocol.label
     folder.mkdir(parents=True, exist_ok=True)
-    train = rows_in_random_order(_with_target(split.train), config.seed)
-    validation = _with_target(split.validation)
+    train, validation = with_target(split.train), with_target(split.validation)
     history_path = (folder / "history.json").resolve()
     ray_runs = (out / "ray_results").resolve()
     if not config.resume:
@@ -209,8 +191,8 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.use_gpu),
-        datasets={"train": ray.data.from_arrow(train.select(["aligned", "target"])),
-                  "validation": ray.data.from_arrow(validation.select(["aligned", "target"]))},
+        datasets={"train": training_dataset(ray, lake, version, train, seed=config.seed),
+                  "validation": faces_dataset(ray, lake, version, validation, columns=["aligned", "target"])},
         # each worker trains on its part of the training set and validates on all of it
         dataset_config=DataConfig(datasets_to_split=["train"]),
         run_config=RunConfig(
@@ -225,25 +207,46 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     if result.error:
         raise RuntimeError(f"{protocol.label}: training failed: {result.error}")
     best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
-    return _finish(lake, split, best, best_metrics, result, version, protocol, config, folder, run_id, started)
+    with best.as_directory() as checkpoint_dir:  # a local folder for a local storage path (--out)
+        evaluation, files, exported = _evaluate_and_export(ray, lake, version, split, train,
+                                                           os.path.join(checkpoint_dir, "model.keras"), config, folder)
+    return _finish(lake, split, evaluation, files, exported, best_metrics, version, protocol, config, folder, run_id,
+                   started)
 
 
-def _finish(lake, split, best, best_metrics, result, version, protocol, config, folder: Path, run_id, started) -> dict:
+def _evaluate_and_export(ray, lake: Lake, version: int, split, train: pa.Table, model_path: str, config: TrainConfig,
+                         folder: Path):
+    """Scores of the validation and test parts (Ray Data actors: only scores come back), the
+    threshold and metrics; beside them, a Ray task exports the model and scores test faces with
+    every format, checked against Keras once the threshold is known."""
+    from etl.train_data import faces_dataset, score_part
+    from etl.train_eval import evaluate, pad_scores
+    from etl.train_export import (EXPORT_CHECK_FACES, REPRESENTATIVE_FACES, export_check_figures,
+                                  export_from_datasets)
+
+    columns = ["video_id", "frame_index", "aligned"]
+    representative = faces_dataset(ray, lake, version, evenly_spaced(train, REPRESENTATIVE_FACES), columns=columns)
+    check = faces_dataset(ray, lake, version, evenly_spaced(with_target(split.test), EXPORT_CHECK_FACES),
+                          columns=columns)
+    export = ray.remote(num_cpus=1)(export_from_datasets).remote(model_path, str(folder.resolve()), representative,
+                                                                 check, config.input_size)
+    # validation and test in one pass: one pool of model actors, loaded once
+    both = pa.concat_tables([with_target(split.validation), with_target(split.test)])
+    scores = score_part(ray, lake, version, both, model_path=model_path, input_size=config.input_size,
+                        workers=config.workers, use_gpu=config.use_gpu)
+    cut = split.validation.num_rows
+    evaluation = evaluate(pad_scores(split.validation, scores[:cut]), pad_scores(split.test, scores[cut:]))
+    files, check_scores = ray.get(export)
+    return evaluation, files, export_check_figures(*check_scores, evaluation.threshold)
+
+
+def _finish(lake, split, evaluation, files, exported, best_metrics, version, protocol, config, folder: Path, run_id,
+            started) -> dict:
     from etl.loss_forecast import fit_exponential
-    from etl.spoof_model import load_model
-    from etl.train_eval import evaluate, faces_of, pad_scores, write_model_card
-    from etl.train_export import export_check, export_model, keras_scores, sharpness_profile
+    from etl.train_eval import write_model_card
+    from etl.train_export import sharpness_profile
     from etl.train_plots import plot_roc_det, plot_training
 
-    with best.as_directory() as checkpoint_dir:
-        model = load_model(os.path.join(checkpoint_dir, "model.keras"))
-    validation_faces = faces_of(split.validation, config.input_size)
-    test_faces = faces_of(split.test, config.input_size)
-    test_scores = keras_scores(model, test_faces)
-    evaluation = evaluate(pad_scores(split.validation, keras_scores(model, validation_faces)),
-                          pad_scores(split.test, test_scores))
-    files = export_model(model, folder, representative=faces_of(split.train, config.input_size))
-    exported = export_check(folder, test_faces, test_scores, evaluation.threshold)
     log.info("%s: TFLite vs Keras on %d test faces: float max |diff| %.2g, int8 decisions agree on %.1f %%",
              protocol.label, exported["faces"], exported.get("tflite_max_abs_diff", 0.0),
              100 * exported.get("int8_decision_agreement", 1.0))

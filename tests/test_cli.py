@@ -109,3 +109,22 @@ def test_audit_refuses_an_unknown_query(clean_ingest, capsys):
         audit.main(["--lake", str(clean_ingest.lake), "--only", "nope"])
     assert exit_info.value.code == 2
     assert "argument --only: invalid choice: 'nope' (choose from 'box_disagreement'," in capsys.readouterr().err
+
+
+def test_raylet_messages_go_to_the_log_not_to_stdout(capsys, caplog):
+    """Ray prints raylet warnings on stdout (the job's results); facelake's Ray sends them to logging."""
+    import ray._private.worker as ray_worker
+
+    from jobs.ray_runtime import _raylet_messages_to_logging
+
+    _raylet_messages_to_logging()
+    _raylet_messages_to_logging()  # idempotent: one wrapper, not two
+    warning = "WARNING: 8 PYTHON worker processes have been started on node: abc with address: 127.0.0.1"
+    with caplog.at_level(logging.WARNING, logger="raylet"):
+        ray_worker.print_to_stdstream({"lines": [warning], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+    assert capsys.readouterr().out == ""
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [("raylet", warning)]
+    # a worker's own output (log_to_driver, --verbose) is printed as Ray prints it
+    ray_worker.print_to_stdstream({"lines": ["hello"], "pid": 42, "ip": "127.0.0.1", "is_err": False,
+                                   "task_name": "t", "actor_name": "", "job": "01"}, ignore_prefix=True)
+    assert "hello" in capsys.readouterr().out

@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from conftest import run_ingest_cli, run_job_cli
+from conftest import REPO, run_ingest_cli, run_job_cli, subprocess_env
 from etl.lake import Lake
 from schemas import FRAMES, RUNS, TRAIN_RUNS
 
 # int8 vs Keras scores of the fixture's model: measured max 0.0016-0.0049 over all test faces (the
 # output's int8 step is 1/256); the int8 file of a model with other (random) weights is off by 0.12
 INT8_MAX_ABS_DIFF = 0.02
+PROBE = Path(__file__).with_name("driver_bytes_probe.py")
+
+
+class Trained(NamedTuple):
+    lake: Path
+    out: Path
+    log: str
+    driver_payloads: list[dict]  # driver_bytes_probe.py's findings
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +42,17 @@ def trained(tmp_path_factory):
     write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)
     run_ingest_cli(base / "siw", base / "lake")
     out = base / "models"
-    log = run_job_cli("train", "--lake", str(base / "lake"), "--out", str(out), "--workers", "2", "--epochs", "2",
-                      "--batch-size", "32", timeout=900).stderr
-    return base / "lake", out, log
+    # run under the driver probe: every image payload the driver held is recorded (test_the_driver_never_holds_a_face)
+    probe = base / "driver_payloads.json"
+    result = subprocess.run([sys.executable, str(PROBE), str(probe), "train", "--lake", str(base / "lake"),
+                             "--out", str(out), "--workers", "2", "--epochs", "2", "--batch-size", "32"],
+                            cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return Trained(base / "lake", out, result.stderr, json.loads(probe.read_text()))
 
 
 def test_two_worker_run_writes_every_output(trained):
-    lake_dir, out, log = trained
+    lake_dir, out, log, _ = trained
     folder = out / "P1"
     for name in ("model.keras", "model.tflite", "model_int8.tflite", "metrics.json", "history.json", "training.png",
                  "roc_det.png", "model_card.md", "saved_model/saved_model.pb"):
@@ -72,7 +88,7 @@ def test_two_worker_run_writes_every_output(trained):
 
 
 def test_train_runs_and_runs_rows(trained):
-    lake_dir, out, _ = trained
+    lake_dir, out, _, _ = trained
     lake = Lake(str(lake_dir))
     rows = lake.read(TRAIN_RUNS).to_pylist()
     assert len(rows) == 1 and rows[0]["protocol"] == "P1" and rows[0]["epochs_run"] == 2
@@ -91,7 +107,7 @@ def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
     from etl.train_eval import faces_of
     from etl.train_export import TfliteScorer, keras_scores
 
-    lake_dir, out, _ = trained
+    lake_dir, out, _, _ = trained
     folder = out / "P1"
     frames = Lake(str(lake_dir)).read(FRAMES, columns=["split", "det_status", "aligned"])
     frames = frames.filter(pc.and_(pc.equal(frames.column("split"), "test"), pc.equal(frames.column("det_status"), "ok")))
@@ -179,18 +195,35 @@ def test_datasets_give_one_hot_labels_and_class_weights():
     assert len(next(iter(make_dataset(images, labels, input_size=48, batch_size=6, training=False)))) == 2
 
 
-def test_rows_in_random_order_mixes_classes_reproducibly():
+def test_the_driver_never_holds_a_face(trained):
+    """Faces are read, shuffled, trained on, scored and exported inside Ray: the driver held none."""
+    assert trained.driver_payloads == []
+
+
+def test_the_driver_probe_sees_faces_read_into_the_driver(clean_ingest):
+    """The probe can fail: a driver that reads `aligned` (as training did before it streamed) is recorded."""
+    code = ("import json, driver_bytes_probe as probe; probe.install(); from etl.lake import Lake; "
+            "from schemas import FRAMES; "
+            f"Lake({str(clean_ingest.lake)!r}).read(FRAMES, columns=['video_id', 'aligned'], "
+            "filters=[('det_status', '=', 'ok')]); print(json.dumps(probe.findings))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROBE.parent, env=subprocess_env(), capture_output=True,
+                            text=True, timeout=120, check=True)
+    ok = Lake(str(clean_ingest.lake)).read(FRAMES, columns=["det_status"], filters=[("det_status", "=", "ok")])
+    assert json.loads(result.stdout) == [{"hook": "Lake.read", "what": "arrow table with binary column(s) ['aligned']",
+                                          "rows": ok.num_rows}]
+
+
+def test_the_driver_probe_finds_payloads_inside_what_ray_returns():
     import pyarrow as pa
 
-    from etl.train_input import rows_in_random_order
+    from driver_bytes_probe import _payloads
 
-    table = pa.table({"target": [0] * 50 + [1] * 50, "row": list(range(100))})  # sorted, as videos are
-    shuffled = rows_in_random_order(table, seed=3)
-    assert sorted(shuffled.column("row").to_pylist()) == list(range(100))  # nothing lost or repeated
-    assert shuffled.equals(rows_in_random_order(table, seed=3))
-    assert not shuffled.equals(rows_in_random_order(table, seed=4))
-    first_half = shuffled.column("target").to_pylist()[:50]
-    assert 15 <= sum(first_half) <= 35  # a contiguous half (one worker's shard) holds both classes
+    faces = pa.table({"video_id": ["a"], "aligned": [b"png"]})
+    scores = pa.table({"video_id": ["a"], "score": [0.5]})
+    images = np.zeros((3, 8, 8, 3), np.uint8)
+    found = list(_payloads([scores, {"files": "x", "checks": (np.zeros(3, np.float32), images)}, [faces]]))
+    assert found == [("uint8 array (3, 8, 8, 3)", 3), ("arrow table with binary column(s) ['aligned']", 1)]
+    assert list(_payloads([scores, faces.slice(0, 0), np.zeros((2, 3), np.uint8)])) == []
 
 
 def test_bad_arguments_are_refused_before_any_work(tmp_path):
@@ -205,7 +238,7 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
 
 def test_resume_continues_from_the_last_checkpoint(trained):
     """Runs after the others (it extends the module's run): 2 epochs done, resume to 3."""
-    lake_dir, out, _ = trained
+    lake_dir, out, _, _ = trained
     log = run_job_cli("train", "--lake", str(lake_dir), "--out", str(out), "--workers", "2", "--epochs", "3",
                       "--batch-size", "32", "--resume", timeout=900).stderr
     assert "facelake train: P1: resuming from the checkpoint of epoch 2/3" in log
