@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-# Columns that name the run or the moment that wrote a row, not what the row holds.
-RUN_COLUMNS = ("run_id", "processed_at", "ingested_at", "created_at")
+# Columns that name the run, the moment or the machine that wrote a row, not what the row holds.
+RUN_COLUMNS = ("run_id", "processed_at", "processed_on", "ingested_at", "created_at")
 
 
 def table_checksum(table: pa.Table, *, keys: Sequence[str], exclude: Sequence[str] = RUN_COLUMNS) -> str:

@@ -18,6 +18,7 @@ from etl.config import DetectorConfig, RegisterConfig
 from etl.detect import Face, FaceDetector, cached_detector
 from etl.encode import encode_image
 from etl.photo_tree import PhotoSource
+from etl.provenance import processing_node
 from schemas import PHOTOS
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def photo_row(photo: PhotoSource, *, run_id: str, config_hash: str, **values) ->
 def process_photos(photos: list[PhotoSource], config: RegisterConfig, *, run_id: str) -> pa.Table:
     """One `photos` row per photo; a failure becomes that photo's status, never an exception."""
     rows = []
+    here = processing_node()
     for photo in photos:
         try:
             rows.append(_process_one(photo, config, run_id))
@@ -63,6 +65,7 @@ def process_photos(photos: list[PhotoSource], config: RegisterConfig, *, run_id:
             log.exception("photo %s failed", photo.photo_id)
             rows.append(photo_row(photo, run_id=run_id, config_hash=config.processing_hash(), status="error",
                                   status_reason=f"{type(error).__name__}: {error}"))
+        rows[-1]["processed_on"] = here
     return pa.Table.from_pylist(rows, schema=PHOTOS.schema)
 
 

@@ -21,6 +21,7 @@ from etl.detect import FaceDetector
 from etl.encode import encode_image
 from etl.locate import Located, locate_faces
 from etl.memory_guard import MemoryGuard
+from etl.provenance import processing_node
 from etl.scan import VideoSource
 from etl.sharpness import android_sharpness_count, laplacian_variance
 from schemas import FRAMES, VIDEOS
@@ -49,8 +50,8 @@ def _clip_box(box, width: int, height: int):
 
 def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: str, config_hash: str,
               stream: StreamInfo | None = None, n_frames: int | None = None, n_ok: int | None = None,
-              source_frames: int | None = None) -> pa.Table:
-    """The `videos` row of a video, processed or not."""
+              source_frames: int | None = None, processed_on: dict | None = None) -> pa.Table:
+    """The `videos` row of a video, processed or not (`processed_on`: where, when it was)."""
     name, ann = video.name, video.annotations
     row = {
         "video_id": video.video_id,
@@ -85,6 +86,7 @@ def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: st
         "config_hash": config_hash,
         "run_id": run_id,
         "processed_at": datetime.now(timezone.utc),
+        "processed_on": processed_on,
     }
     return pa.Table.from_pylist([row], schema=VIDEOS.schema)
 
@@ -122,10 +124,12 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
     started = time.perf_counter()
     config_hash = config.processing_hash()
     empty = FRAMES.schema.empty_table()
+    here = processing_node()
     try:
         stream = probe_video(video.abs_path)
     except VideoDecodeError as error:
-        return VideoResult(video.video_id, empty, video_row(video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash), time.perf_counter() - started)
+        return VideoResult(video.video_id, empty, video_row(video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash,
+                                                                processed_on=here), time.perf_counter() - started)
 
     rows = _FrameRows(video, detector, run_id)
     chunk: list[tuple[int, np.ndarray]] = []
@@ -147,7 +151,7 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
     if frames.num_rows == 0:
         reason = f"{video.rel_path} opened but no frame could be decoded"
         row = video_row(video, status="corrupt", reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
-                        n_frames=0, n_ok=0, source_frames=reader.frames_seen)
+                        n_frames=0, n_ok=0, source_frames=reader.frames_seen, processed_on=here)
         return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
     n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
     if video.annotations is None:
@@ -156,7 +160,8 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
     else:
         status, reason = "ok", None
     row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
-                    n_frames=frames.num_rows, n_ok=n_ok, source_frames=reader.frames_seen)
+                    n_frames=frames.num_rows, n_ok=n_ok, source_frames=reader.frames_seen,
+                    processed_on=here)
     return VideoResult(video.video_id, frames, row, time.perf_counter() - started)
 
 

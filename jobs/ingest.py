@@ -141,7 +141,10 @@ def _process_remote(video: VideoSource, config: IngestConfig, run_id: str) -> Vi
         return process_video(video, config, cached_detector(config.detector), run_id=run_id)
     except Exception as error:  # noqa: BLE001 - recorded on the video's row with its reason
         logging.getLogger("facelake.ingest").error("video %s failed: %s", video.video_id, traceback.format_exc())
-        row = video_row(video, status="error", reason=f"{type(error).__name__}: {error}", run_id=run_id, config_hash=config.processing_hash())
+        from etl.provenance import processing_node
+
+        row = video_row(video, status="error", reason=f"{type(error).__name__}: {error}", run_id=run_id,
+                        config_hash=config.processing_hash(), processed_on=processing_node())
         return VideoResult(video.video_id, FRAMES.schema.empty_table(), row, time.perf_counter() - started)
 
 

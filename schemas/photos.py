@@ -17,6 +17,7 @@ edited; `source_present` turns false when a later scan no longer finds the file.
 """
 import pyarrow as pa
 
+from schemas.provenance import PROCESSED_ON
 from schemas.spec import TableSpec
 
 PHOTO_STATUSES = ("ok", "empty_file", "unreadable", "not_image", "bad_name", "error")
@@ -53,6 +54,7 @@ PHOTOS = TableSpec(
             pa.field("config_hash", pa.string()),
             pa.field("run_id", pa.string()),
             pa.field("processed_at", pa.timestamp("us", tz="UTC")),
+            pa.field("processed_on", PROCESSED_ON),  # the Ray node / host / GPUs that processed it
         ]
     ),
 )

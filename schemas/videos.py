@@ -18,6 +18,7 @@ the file; its rows are kept, never silently deleted.
 """
 import pyarrow as pa
 
+from schemas.provenance import PROCESSED_ON
 from schemas.spec import TableSpec
 
 FACE_REPAIR = pa.struct(
@@ -80,6 +81,7 @@ VIDEOS = TableSpec(
             pa.field("config_hash", pa.string()),
             pa.field("run_id", pa.string()),
             pa.field("processed_at", pa.timestamp("us", tz="UTC")),
+            pa.field("processed_on", PROCESSED_ON),  # the Ray node / host / GPUs that processed it
         ]
     ),
 )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import PurePosixPath
 
@@ -45,6 +46,18 @@ def test_a_videos_row_per_mov_with_statuses(sample, tables):
             assert row["status"] == "ok", (video_id, row["status_reason"])
             assert row["source_present"] is True
     assert videos.schema.equals(VIDEOS.schema.remove_metadata()) or videos.schema.names == VIDEOS.schema.names
+
+
+def test_every_processed_video_records_the_ray_node_that_processed_it(tables):
+    import socket
+
+    videos, _, _ = tables
+    places = videos.column("processed_on").to_pylist()
+    assert len(places) == videos.num_rows and None not in places  # every video here went through a task
+    [node] = {p["node_id"] for p in places}  # one local Ray node
+    assert re.fullmatch(r"[0-9a-f]{56}", node)
+    assert {(p["host"], p["gpus"] == []) for p in places} == {(socket.gethostname(), True)}
+    assert all(p["node_ip"] for p in places)
 
 
 def test_a_frames_row_per_decoded_frame(sample, tables):
