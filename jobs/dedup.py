@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from etl.identity_search import FaceVectors, SearchConfig, cross_identity_pairs, identity_pairs, label_checks, merge_groups
 from etl.identity_store import (active_canonical, embedding_models, load_face_vectors, set_group_state, write_label_checks,
@@ -94,7 +94,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="merge only links carried by at least this many faces of each identity (1: any face, the original rule; "
                              "2: a single face filed under the wrong user does not merge two users)")
     parser.add_argument("--index", default="flat", choices=("flat", "ivf", "hnsw"),
-                        help="flat: exact inner product; ivf / hnsw: approximate, for millions of faces")
+                        help="flat: exact inner product; ivf / hnsw: approximate, for millions of faces (pairs and label checks)")
+    parser.add_argument("--nprobe", type=int, default=16,
+                        help="ivf: lists searched per face; more finds more at more cost (32 found every sampled label "
+                             "suspect at 1M faces, docs/identity.md)")
     parser.add_argument("--frame-labels", default="live",
                         help="frames: which labels' faces stand for a subject, comma-separated (live only by default: print and "
                              "replay frames are re-captures whose vectors drift towards each other; 'live,spoof' for all)")
@@ -119,7 +122,7 @@ def resolve_model(lake: Lake, source: str, model: str | None) -> str:
 
 
 def run_dedup(*, lake: Lake, source: str, model: str | None, linkage: str = "max", threshold: float | None = None,
-              min_pairs: int = 1, min_faces: int = 1, index: str = "flat", leakage: bool = False,
+              min_pairs: int = 1, min_faces: int = 1, index: str = "flat", nprobe: int = 16, leakage: bool = False,
               frame_labels: tuple[str, ...] = ("live",), run_id: str | None = None) -> DedupSummary:
     started = time.perf_counter()
     if min_faces < 1:
@@ -131,7 +134,7 @@ def run_dedup(*, lake: Lake, source: str, model: str | None, linkage: str = "max
         raise ValueError("--leakage compares the test and train splits of video frames; use --source frames")
     model = resolve_model(lake, source, model)
     threshold = default_threshold(model, linkage) if threshold is None else threshold
-    config = SearchConfig(threshold=threshold, linkage=linkage, min_pairs=min_pairs, index=index)
+    config = SearchConfig(threshold=threshold, linkage=linkage, min_pairs=min_pairs, index=index, nprobe=nprobe)
     record = RunRecord(lake, job="dedup", source=source, args={"model": model, "config": asdict(config), "min_faces": min_faces, "leakage": leakage,
                                                             "frame_labels": list(frame_labels)},
                        run_id=run_id)
@@ -202,7 +205,7 @@ def _leakage(lake: Lake, config: SearchConfig, summary: DedupSummary, settings: 
     found = {}
     for linkage in ("max", "centroid"):
         threshold = config.threshold if linkage == config.linkage else default_threshold(summary.model, linkage)
-        search = SearchConfig(threshold=threshold, linkage=linkage, min_pairs=config.min_pairs, index=config.index)
+        search = replace(config, threshold=threshold, linkage=linkage)
         for pair in cross_identity_pairs(test, train, search):
             key = (pair.first, pair.second)
             if key not in found or (pair.linked and not found[key].linked):
@@ -228,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("merge group of %s (%s) is now %s", identity, ", ".join(sorted(group.column("identity").to_pylist())), state)
             return 0
         summary = run_dedup(lake=lake, source=args.source, model=args.model, linkage=args.linkage, threshold=args.threshold,
-                            min_pairs=args.min_pairs, min_faces=args.min_faces, index=args.index, leakage=args.leakage,
+                            min_pairs=args.min_pairs, min_faces=args.min_faces, index=args.index, nprobe=args.nprobe, leakage=args.leakage,
                             frame_labels=tuple(x.strip() for x in args.frame_labels.split(",") if x.strip()))
     except ValueError as error:
         log.error("%s", error)

@@ -11,7 +11,9 @@ here read it, and copy it (`registry_copy`) to run a job on it.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pytest
 from conftest import REGISTRY_ARGS, run_ingest_cli, run_job_cli, tree_digest
 from etl.lake import Lake
 from etl.query import load_query, run_query
-from schemas import EMBEDDINGS, FRAMES, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS
+from schemas import EMBEDDINGS, FRAMES, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS, RUNS
 
 
 @pytest.fixture
@@ -80,6 +82,10 @@ def test_register_routes_every_photo_as_planted(registry):
     singles = [r for r in by_id.values() if r["route"] == "single"]
     assert all(r["aligned"][:8] == b"\x89PNG\r\n\x1a\n" and len(r["landmarks"]) == 5 for r in singles)
     assert all(r["status"] == "ok" and r["source_present"] for r in by_id.values())
+    # every photo went through a Ray task on this machine's one local node, no GPU
+    places = {(r["processed_on"]["node_id"], r["processed_on"]["host"], len(r["processed_on"]["gpus"]))
+              for r in by_id.values()}
+    assert len(places) == 1 and places.pop()[1:] == (socket.gethostname(), 0)
 
 
 def test_register_never_touches_the_source_tree(registry):
@@ -202,6 +208,29 @@ def test_min_faces_keeps_a_single_misfiled_photo_from_merging_two_users(registry
     assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(duplicate)
     suspects = run_query(lake, load_query("label_suspects")).to_pylist()
     assert suspects[0]["face_key"] == mislabeled_registry.planted
+
+
+def test_ivf_dedup_with_every_list_probed_agrees_with_the_exact_one(mislabeled_registry, tmp_path):
+    """--index ivf serves the label checks too; probing every list is exact, so nothing may differ from flat."""
+    lake_dir = tmp_path / "lake"
+    shutil.copytree(mislabeled_registry.lake, lake_dir)
+    lake = Lake(str(lake_dir))
+    columns = ["identity", "face_key", "min_positive", "max_negative", "nearest_other_key", "suspect"]
+    flat_checks = lake.read(LABEL_CHECKS, columns=columns).sort_by("face_key")
+    flat_merges = sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist())
+    log = run_job_cli("dedup", "--lake", str(lake_dir), "--index", "ivf", "--nprobe", "0", expect=2).stderr
+    assert "nprobe must be an int >= 1, got 0" in log
+    run_job_cli("dedup", "--lake", str(lake_dir), "--index", "ivf", "--nprobe", "4096")
+    ivf_checks = lake.read(LABEL_CHECKS, columns=columns).sort_by("face_key")
+    assert ivf_checks.num_rows == flat_checks.num_rows > 0
+    assert ivf_checks.drop(["min_positive", "max_negative"]).equals(flat_checks.drop(["min_positive", "max_negative"]))
+    for name in ("min_positive", "max_negative"):
+        assert np.allclose(ivf_checks.column(name).to_numpy(zero_copy_only=False),
+                           flat_checks.column(name).to_numpy(zero_copy_only=False), atol=1e-12, equal_nan=True)
+    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == flat_merges
+    runs = sorted((r for r in lake.read(RUNS, columns=["job", "started_at", "args_json"]).to_pylist()
+                   if r["job"] == "dedup"), key=lambda r: r["started_at"])
+    assert json.loads(runs[-1]["args_json"])["config"]["nprobe"] == 4096
 
 
 def test_undo_keeps_a_merge_undone_across_reruns(registry_copy):
