@@ -191,6 +191,40 @@ def registry(registry_tree, clean_ingest, tmp_path_factory) -> Registry:
     assert not changed, f"a test wrote into the shared registry lake (copy it first): {changed[:10]}"
 
 
+@dataclass
+class TrainedModel:
+    """One real 2-worker, 2-epoch `facelake train` (P1) on a 4-subject sample lake, shared by
+    test_train and test_cli_train_predict; never written by a test (copy it first)."""
+
+    tree: Path  # the sample tree (4 subjects: Train 1, 3; Test 2, 4)
+    lake: Path
+    out: Path  # --out
+    model: Path  # out / "P1"
+    result: subprocess.CompletedProcess  # the CLI's stdout and stderr
+    driver_payloads: list  # tests/driver_bytes_probe.py's findings: image payloads the driver held
+
+
+TRAIN_ARGS = ("--workers", "2", "--epochs", "2", "--batch-size", "32")
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory) -> TrainedModel:
+    from etl.sample_tree import write_sample_tree
+
+    base = tmp_path_factory.mktemp("train")
+    write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)
+    run_ingest_cli(base / "siw", base / "lake")
+    out, probe = base / "models", base / "driver_payloads.json"
+    # the CLI run under the driver probe: what it prints is the CLI's, and every image payload the driver held
+    # is recorded (tests/driver_bytes_probe.py)
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "driver_bytes_probe.py"), str(probe), "train",
+                             "--lake", str(base / "lake"), "--out", str(out), *TRAIN_ARGS],
+                            cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return TrainedModel(tree=base / "siw", lake=base / "lake", out=out, model=out / "P1", result=result,
+                        driver_payloads=json.loads(probe.read_text()))
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory):
     """moto's S3 on a free port of 127.0.0.1 with one bucket, one server for the session; yields the environment for jobs.
@@ -246,6 +280,7 @@ FULL_TIER_MODULES = frozenset({
     "test_job_submit",         # a real `ray start --head` and `ray job submit`
     "test_maintain",           # compact and vacuum
     "test_memory_guard",       # a 4K video over its memory limit
+    "test_multinode",          # ingest on a three-node Ray cluster
     "test_predict",            # a trained model scoring photos and videos
     "test_s3_faults",          # ingest and register through a 15 % fault proxy
     "test_s3_lake",            # the pipeline on moto's S3

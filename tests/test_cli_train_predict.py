@@ -2,9 +2,9 @@
 epoch, a model that records its training faces' sharpness, predict defaults that decide
 on faces like the training data, exit codes, `| head`, and help that teaches.
 
-One 1-epoch CLI train on a 4-subject sample lake is shared by the slow tests (P1 needs
-two training subjects: one trains, one validates); the help and refusal tests need no
-model and stay in the fast tier.
+The session's one CLI training run (conftest.trained_model: 2 workers, 2 epochs, a
+4-subject sample lake; P1 needs two training subjects, one trains, one validates) serves
+the slow tests; the help and refusal tests need no model and stay in the fast tier.
 """
 from __future__ import annotations
 
@@ -13,38 +13,23 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_ingest_cli, run_job_cli, subprocess_env
+from conftest import REPO, run_job_cli, subprocess_env
 
 # what Ray Train, Ray Data, TensorFlow and Keras print when nothing holds it back
 CHATTER = ("Failed to query", "collective", "MirroredStrategy", "Traceback", "absl", "oneDNN", "cuda", "WARNING:",
            "Ray Data", "Running Dataset", "checkpoint")
-EPOCH_LINE = re.compile(r"^facelake train: P1: epoch 1/1: loss \d+\.\d{4} accuracy [01]\.\d{4} val_loss \d+\.\d{4} "
+EPOCH_LINE = re.compile(r"^facelake train: P1: epoch [12]/2: loss \d+\.\d{4} accuracy [01]\.\d{4} val_loss \d+\.\d{4} "
                         r"val_accuracy [01]\.\d{4} lr [0-9.e-]+ \d+\.\d s$")
 
 
-@dataclass
-class Trained:
-    tree: Path
-    lake: Path
-    model: Path
-    result: subprocess.CompletedProcess
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Trained:
-    from etl.sample_tree import write_sample_tree
-
-    base = tmp_path_factory.mktemp("cli-train")
-    write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)
-    run_ingest_cli(base / "siw", base / "lake")
-    result = run_job_cli("train", "--lake", str(base / "lake"), "--out", str(base / "models"), "--epochs", "1",
-                         "--batch-size", "32", timeout=900)
-    return Trained(tree=base / "siw", lake=base / "lake", model=base / "models" / "P1", result=result)
+def trained(trained_model):
+    """The session's shared 2-worker, 2-epoch CLI training run (conftest.trained_model)."""
+    return trained_model
 
 
 def _jsonl(text: str) -> list[dict]:
@@ -68,8 +53,8 @@ def test_train_prints_facelake_lines_one_line_per_epoch_and_the_table(trained):
     assert len(out.splitlines()) == 3 and out.splitlines()[2].startswith("| P1 | ")
     lines = err.splitlines()
     assert all(line.startswith("facelake train: ") for line in lines), err
-    assert len([line for line in lines if "epoch 1/1:" in line]) == 1, err
-    assert len([line for line in lines if EPOCH_LINE.match(line)]) == 1, err
+    assert len([line for line in lines if "epoch 1/2:" in line]) == 1, err
+    assert len([line for line in lines if EPOCH_LINE.match(line)]) == 2, err
     # each worker's share of the faces, in one line
     assert re.search(r"^facelake train: P1: worker 0/2: \d+ training faces \(\d+ spoof\), worker 1/2: ", err, re.M)
     assert len(lines) <= 15, err  # facelake's own lines only: no per-step or per-worker chatter
@@ -82,7 +67,7 @@ def test_train_log_file_holds_the_chatter(trained):
     log_file = Path(last.removeprefix("facelake train: log: "))
     text = log_file.read_text()
     # facelake's lines with timestamps, and the libraries' output the terminal did not get
-    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO facelake\.train: P1: epoch 1/1: ", text, re.M)
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO facelake\.train: P1: epoch 1/2: ", text, re.M)
     assert re.search(r"tensorflow|TensorFlow Lite|oneDNN|cuda", text), text[-3000:]
     # ... and where the Ray Train workers' own output went, which holds their chatter
     workers = re.search(r"ray_workers: the Ray Train workers' own output is in (\S+) ", text)

@@ -11,13 +11,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from conftest import REPO, run_ingest_cli, run_job_cli, subprocess_env
+from conftest import run_job_cli, subprocess_env
 from etl.lake import Lake
 from schemas import FRAMES, RUNS, TRAIN_RUNS
 
@@ -27,28 +26,10 @@ INT8_MAX_ABS_DIFF = 0.02
 PROBE = Path(__file__).with_name("driver_bytes_probe.py")
 
 
-class Trained(NamedTuple):
-    lake: Path
-    out: Path
-    log: str
-    driver_payloads: list[dict]  # driver_bytes_probe.py's findings
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    from etl.sample_tree import write_sample_tree
-
-    base = tmp_path_factory.mktemp("train")
-    write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)
-    run_ingest_cli(base / "siw", base / "lake")
-    out = base / "models"
-    # run under the driver probe: every image payload the driver held is recorded (test_the_driver_never_holds_a_face)
-    probe = base / "driver_payloads.json"
-    result = subprocess.run([sys.executable, str(PROBE), str(probe), "train", "--lake", str(base / "lake"),
-                             "--out", str(out), "--workers", "2", "--epochs", "2", "--batch-size", "32"],
-                            cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return Trained(base / "lake", out, result.stderr, json.loads(probe.read_text()))
+def trained(trained_model):
+    """(lake, out, stderr, driver payloads) of the session's shared training run (conftest.trained_model)."""
+    return trained_model.lake, trained_model.out, trained_model.result.stderr, trained_model.driver_payloads
 
 
 def test_two_worker_run_writes_every_output(trained):
@@ -197,7 +178,8 @@ def test_datasets_give_one_hot_labels_and_class_weights():
 
 def test_the_driver_never_holds_a_face(trained):
     """Faces are read, shuffled, trained on, scored and exported inside Ray: the driver held none."""
-    assert trained.driver_payloads == []
+    _, _, _, driver_payloads = trained
+    assert driver_payloads == []
 
 
 def test_the_driver_probe_sees_faces_read_into_the_driver(clean_ingest):
@@ -236,9 +218,14 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_resume_continues_from_the_last_checkpoint(trained):
-    """Runs after the others (it extends the module's run): 2 epochs done, resume to 3."""
-    lake_dir, out, _, _ = trained
+def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
+    """The shared run (2 epochs) resumed to 3, on copies of its lake and --out."""
+    import shutil
+
+    shared_lake, shared_out, _, _ = trained
+    lake_dir, out = tmp_path / "lake", tmp_path / "models"
+    shutil.copytree(shared_lake, lake_dir)
+    shutil.copytree(shared_out, out)
     log = run_job_cli("train", "--lake", str(lake_dir), "--out", str(out), "--workers", "2", "--epochs", "3",
                       "--batch-size", "32", "--resume", timeout=900).stderr
     assert "facelake train: P1: resuming from the checkpoint of epoch 2/3" in log
