@@ -61,6 +61,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_memory import reset_peak_rss, status_mb  # noqa: E402
 from bench.dedup_cases import (  # noqa: E402
     Dataset,
     clusters_case,
@@ -180,27 +181,6 @@ def hardness(data: Dataset, threshold: float) -> dict:
     q05, median, q95 = np.quantile(nearest_other, [0.05, 0.5, 0.95]) if m > 1 else [math.nan] * 3
     return dict(zip(HARDNESS_KEYS, (float(q05), float(median), float(q95),
                                     int(np.count_nonzero(nearest_other > threshold)), near, closest), strict=True))
-
-
-def status_mb(field_name: str) -> float | None:
-    """VmRSS / VmHWM of this process from /proc, in MiB (None where /proc has no such line)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Restart the peak-RSS count (Linux >= 4.0: writing 5 to clear_refs resets VmHWM), so the
-    peak covers the method and not the data building. False if not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def named(data: Dataset, index_pairs: list[tuple[int, int]]) -> list[tuple[str, str]]:

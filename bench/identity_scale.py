@@ -46,6 +46,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_memory import reset_peak_rss, status_mb  # noqa: E402  (imports no numpy)
+
 log = logging.getLogger("bench.identity_scale")
 
 THRESHOLD = 0.7  # the notes' threshold for their 512-d model
@@ -75,24 +77,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def status_mb(field_name: str) -> float:
-    """VmRSS / VmHWM of this process from /proc/self/status, in MiB (nan where absent)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
+def mib(field_name: str) -> float:
+    """status_mb, as nan where /proc has no such line (the log lines format it as a number)."""
+    value = status_mb(field_name)
+    return math.nan if value is None else value
 
 
-def reset_peak_rss() -> bool:
-    """Restart VmHWM (Linux >= 4.0: write 5 to clear_refs); False if not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
+def measured(step):
+    """(step(), {seconds, cpu_s, peak_mb, peak_reset}): wall and CPU time, and the peak RSS
+    during the step where Linux lets the peak be reset first."""
+    gc.collect()
+    peak_reset = reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = step()
+    figures = dict(seconds=time.perf_counter() - t0, cpu_s=time.process_time() - c0, peak_mb=mib("VmHWM"),
+                   peak_reset=peak_reset)
+    return result, figures
 
 
 def make_faces(args: argparse.Namespace):
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     build_s = time.perf_counter() - started
     input_mb = faces.vectors.nbytes / 2**20
     log.info("built %d faces of %d identities, %d-d, %d misfiled (%.1f s, RSS %.0f MiB, vectors %.0f MiB)",
-             n, m, dim, len(planted), build_s, status_mb("VmRSS"), input_mb)
+             n, m, dim, len(planted), build_s, mib("VmRSS"), input_mb)
     misfiled = {faces.keys[r] for r, _, _ in planted}
     true_pairs = {frozenset((faces.identities[starts[a]], faces.identities[starts[b]])) for _, a, b in planted}
     # faces checked exactly: every planted-related face, and a random sample
@@ -202,40 +202,30 @@ def main(argv: list[str] | None = None) -> int:
     for method in methods:
         config = SearchConfig(threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist,
                               threads=args.threads)
-        gc.collect()
-        peak_reset = reset_peak_rss()
-        t0, c0 = time.perf_counter(), time.process_time()
-        checks = label_checks(faces, config)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        peak = status_mb("VmHWM")
+        checks, figures = measured(lambda: label_checks(faces, config))
         suspects = {c.key for c in checks if c.suspect}
         picked = [checks[i] for i in sample.tolist()]  # checks are in (identity, key) order = row order
         del checks
         gc.collect()
         results[f"label_checks/{method}"] = dict(
-            method=f"label_checks {method}", faces=n, seconds=seconds, cpu_s=cpu, peak_mb=peak, peak_reset=peak_reset,
+            method=f"label_checks {method}", faces=n, **figures,
             suspects=len(suspects), misfiled_flagged=len(misfiled & suspects), misfiled=len(misfiled),
             _picked=picked, _suspects=suspects)
         log.info("label_checks %s: %.1f s, peak %.0f MiB, %d suspects, %d of %d misfiled faces flagged", method,
-                 seconds, peak, len(suspects), len(misfiled & suspects), len(misfiled))
+                 figures["seconds"], figures["peak_mb"], len(suspects), len(misfiled & suspects), len(misfiled))
 
     if not args.no_pairs:
         for method in [x for x in methods if x != "flat"] or ["flat"]:
             config = SearchConfig(threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist,
                                   threads=args.threads)
-            gc.collect()
-            peak_reset = reset_peak_rss()
-            t0, c0 = time.perf_counter(), time.process_time()
-            pairs = identity_pairs(faces, config)
-            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-            peak = status_mb("VmHWM")
+            pairs, figures = measured(lambda: identity_pairs(faces, config))
             linked = {frozenset((p.first, p.second)) for p in pairs if p.linked}
             results[f"identity_pairs/{method}"] = dict(
-                method=f"identity_pairs {method}", faces=n, seconds=seconds, cpu_s=cpu, peak_mb=peak, peak_reset=peak_reset,
+                method=f"identity_pairs {method}", faces=n, **figures,
                 linked=len(linked), planted_linked=len(linked & true_pairs), planted=len(true_pairs),
                 extra_linked=len(linked - true_pairs), missed_pairs=sorted(sorted(p) for p in true_pairs - linked))
-            log.info("identity_pairs %s: %.1f s, peak %.0f MiB, %d linked, %d of %d planted", method, seconds, peak,
-                     len(linked), len(linked & true_pairs), len(true_pairs))
+            log.info("identity_pairs %s: %.1f s, peak %.0f MiB, %d linked, %d of %d planted", method,
+                     figures["seconds"], figures["peak_mb"], len(linked), len(linked & true_pairs), len(true_pairs))
 
     # exact reference for the sampled faces
     t0 = time.perf_counter()
@@ -280,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                              reference_s=reference_s, results=results), indent=2) + "\n")
     ok = all(r.get("max_negative_over_exact", 0.0) <= 1e-6 and r.get("min_positive_max_error", 0.0) <= 1e-9
              for r in results.values())
-    log.info("total %.1f s; overall peak RSS %.0f MiB%s", time.perf_counter() - started, status_mb("VmHWM"),
+    log.info("total %.1f s; overall peak RSS %.0f MiB%s", time.perf_counter() - started, mib("VmHWM"),
              "" if ok else "; CHECK FAILED: an approximate max_negative above the exact one")
     return 0 if ok else 1
 
