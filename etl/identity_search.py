@@ -936,10 +936,9 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
     best_idx = np.full(n, -1, dtype=np.int64)
     fallback = 0
     if m >= 2:
-        if index == "flat":
+        if config is None or config.index == "flat":
             best_idx = _nearest_other_flat(g)
         else:
-            assert config is not None
             with _faiss_threads(config.threads):
                 best, best_idx = _nearest_other_ivf(g, config) if index == "ivf" else _nearest_other_hnsw(g, config)
             _share_within_identities(g, best, best_idx)
