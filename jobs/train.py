@@ -40,7 +40,8 @@ from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
 from etl.lake import Lake, sql_string  # noqa: E402
 from etl.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
 from etl.runs import RunRecord  # noqa: E402
-from etl.train_data import evenly_spaced, read_frame_index, with_target  # noqa: E402
+from etl.train_data import (evenly_spaced, faces_dataset, read_frame_index, score_part, training_dataset,  # noqa: E402
+                             with_target)
 from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
 from jobs.ray_runtime import init_ray  # noqa: E402
 from schemas import RUNS, TRAIN_RUNS  # noqa: E402
@@ -166,7 +167,6 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
-    from etl.train_data import faces_dataset, training_dataset
     from etl.train_loop import TrainingMessages, train_loop_per_worker
 
     started = time.perf_counter()
@@ -219,19 +219,18 @@ def _evaluate_and_export(ray, lake: Lake, version: int, split, train: pa.Table, 
     """Scores of the validation and test parts (Ray Data actors: only scores come back), the
     threshold and metrics; beside them, a Ray task exports the model and scores test faces with
     every format, checked against Keras once the threshold is known."""
-    from etl.train_data import faces_dataset, score_part
     from etl.train_eval import evaluate, pad_scores
     from etl.train_export import (EXPORT_CHECK_FACES, REPRESENTATIVE_FACES, export_check_figures,
                                   export_from_datasets)
 
     columns = ["video_id", "frame_index", "aligned"]
     representative = faces_dataset(ray, lake, version, evenly_spaced(train, REPRESENTATIVE_FACES), columns=columns)
-    check = faces_dataset(ray, lake, version, evenly_spaced(with_target(split.test), EXPORT_CHECK_FACES),
-                          columns=columns)
+    validation, test = with_target(split.validation), with_target(split.test)
+    check = faces_dataset(ray, lake, version, evenly_spaced(test, EXPORT_CHECK_FACES), columns=columns)
     export = ray.remote(num_cpus=1)(export_from_datasets).remote(model_path, str(folder.resolve()), representative,
                                                                  check, config.input_size)
     # validation and test in one pass: one pool of model actors, loaded once
-    both = pa.concat_tables([with_target(split.validation), with_target(split.test)])
+    both = pa.concat_tables([validation, test])
     scores = score_part(ray, lake, version, both, model_path=model_path, input_size=config.input_size,
                         workers=config.workers, use_gpu=config.use_gpu)
     cut = split.validation.num_rows
