@@ -503,9 +503,25 @@ def models_trained_on(lake: Lake, request: ForgetRequest) -> list[str]:
 
 
 def _vacuum(lake: Lake, spec: TableSpec, outcome: TableOutcome) -> None:
-    result = lake.vacuum(spec, retention_hours=0, enforce=False, dry_run=False)
+    # removed files only: a retention of 0 must spare the files a running ingest wrote and has not committed yet
+    result = lake.vacuum(spec, retention_hours=0, enforce=False, dry_run=False, unlisted=False)
     outcome.files_vacuumed, outcome.bytes_vacuumed = len(result.paths), result.bytes
     lake.purge_log(spec)  # older commits' statistics and predicates can still name the person
+
+
+def _erase_unlisted(lake: Lake, step: TableStep, outcome: TableOutcome) -> None:
+    """Delete the files in the table's folder that no version lists (written by a job that died before committing
+    them: no reader sees them, `maintain` deletes them in time) and that hold the person's rows: their bytes are
+    on disk all the same. Other such files stay for `maintain`."""
+    from etl.lake_files import can_stage, delete_data_file, read_data_file
+
+    if not can_stage(lake):
+        return
+    for path in lake.unlisted_files(step.spec):
+        if step.count(read_data_file(lake, step.spec, path, step.columns)):
+            delete_data_file(lake, step.spec, path)
+            outcome.files_vacuumed += 1
+            log.info("%s: deleted %s, a file no commit listed that held the person's rows", step.spec.name, path)
 
 
 def unfinished_erasures(lake: Lake, request: ForgetRequest) -> list[str]:
@@ -593,6 +609,9 @@ def run_forget(*, lake: Lake, request: ForgetRequest, run_id: str | None = None)
                             "read; their metrics stay and their models are not retrained")
             for spec in scope:
                 _vacuum(lake, spec, outcomes[spec.name])
+            for step in plan_steps(request, found):
+                if step.spec.name in outcomes:
+                    _erase_unlisted(lake, step, outcomes[step.spec.name])
                 log.info("%s: vacuumed %d files no longer referenced", spec.name, outcomes[spec.name].files_vacuumed)
         for spec in scope:
             outcomes[spec.name].version_after = lake.version(spec)

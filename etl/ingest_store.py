@@ -1,35 +1,50 @@
 """Ingest's writes to the lake, in an order that makes every crash safe to rerun.
 
-A batch commits its `frames` first (one atomic predicate overwrite of exactly those
-videos' rows) and its `videos` rows second. The `videos` row, with the fingerprint, is
+A batch commits its `frames` first (one atomic commit that replaces exactly those
+videos' rows: the files the workers wrote in, the videos' older files out) and its
+`videos` rows second. The `videos` row, with the fingerprint, is
 what marks a video done: if the run dies between the two commits, the next run sees the
-video as not done, processes it again and the predicate overwrite replaces the frames
-written before, so nothing is duplicated and nothing is lost.
+video as not done, processes it again and its commit replaces the frames written
+before, so nothing is duplicated and nothing is lost. Files a worker wrote for a run
+that died before committing them are in no version: never read, and vacuumed.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.lake import Lake, in_predicate
+from etl.lake import Lake, cast_to_spec, in_predicate
+from etl.lake_files import StagedFile, write_staged
 from schemas import FRAMES, VIDEOS, TableSpec
 
 log = logging.getLogger(__name__)
 
 
-def commit_videos(lake: Lake, *, frames: list[pa.Table], videos: list[pa.Table]) -> None:
-    """Replace the rows of these videos in `frames`, then in `videos`."""
+def commit_videos(lake: Lake, *, videos: list[pa.Table], frames: Sequence[pa.Table] = (),
+                  staged: Sequence[StagedFile] = ()) -> None:
+    """Replace the rows of these videos in `frames`, then in `videos`.
+
+    `staged`: the files workers wrote these videos' frames to (`VideoResult.written_to`);
+    `frames`: rows still to be written (a lake workers cannot write to, or status-only rows).
+    """
     if not videos:
         return
     video_rows = pa.concat_tables(videos)
     ids = video_rows.column("video_id").to_pylist()
     predicate = in_predicate("video_id", ids)
     frame_rows = pa.concat_tables(frames) if frames else FRAMES.schema.empty_table()
-    lake.replace_where(FRAMES, frame_rows, predicate=predicate)
+    if lake.stages_files:
+        files = [*staged, *write_staged(lake, FRAMES, cast_to_spec(frame_rows, FRAMES))]
+        lake.replace_files(FRAMES, key="video_id", values=ids, staged=files)
+    else:
+        if staged:
+            raise ValueError(f"staged files given for {lake.root}, whose workers cannot write files")
+        lake.replace_where(FRAMES, frame_rows, predicate=predicate)
     lake.replace_where(VIDEOS, video_rows, predicate=predicate)
-    log.debug("committed %d videos, %d frames", len(ids), frame_rows.num_rows)
+    log.debug("committed %d videos, %d frames (%d files staged by workers)", len(ids), frame_rows.num_rows, len(staged))
 
 
 def set_source_present(lake: Lake, video_ids: list[str], *, present: bool, spec: TableSpec = VIDEOS,
@@ -38,8 +53,7 @@ def set_source_present(lake: Lake, video_ids: list[str], *, present: bool, spec:
     if not video_ids:
         return
     predicate = in_predicate(key, video_ids)
-    current = lake.read(spec)
-    rows = current.filter(pc.is_in(current.column(key), pa.array(video_ids)))
+    rows = lake.read(spec, filter=pc.field(key).isin(video_ids))  # only these rows: photos carry image bytes
     rows = rows.set_column(rows.schema.get_field_index("source_present"), "source_present",
                            pa.array([present] * rows.num_rows, type=pa.bool_()))
     lake.replace_where(spec, rows, predicate=predicate)

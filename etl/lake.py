@@ -14,10 +14,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from schemas import TableSpec
+
+if TYPE_CHECKING:
+    from etl.lake_files import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,11 @@ def _writer_properties(spec: TableSpec):
     from deltalake import ColumnProperties, WriterProperties
 
     blob = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
-    return WriterProperties(column_properties={name: blob for name in spec.blob_columns})
+    from etl.lake_files import BLOB_ROW_GROUP_ROWS
+
+    # small row groups: a rewrite of a file of images (`replace_files`) streams one group at a time
+    return WriterProperties(column_properties={name: blob for name in spec.blob_columns},
+                            max_row_group_size=BLOB_ROW_GROUP_ROWS)
 
 
 @dataclass(frozen=True)
@@ -364,6 +372,113 @@ class Lake:
             return
         self._write(spec, table, mode="overwrite", predicate=predicate)
 
+    @property
+    def stages_files(self) -> bool:
+        """Whether workers can write this lake's data files themselves (`replace_files`): local and s3:// lakes."""
+        from etl.lake_files import can_stage
+
+        return can_stage(self)
+
+    def replace_files(self, spec: TableSpec, *, key: str, values: Sequence[str], staged: Sequence["StagedFile"],
+                      read_version: int | None = None) -> None:
+        """One commit: the `staged` files in, every current row whose `key` is in `values` out.
+
+        A current file holding only such rows is removed; one that also holds other rows
+        (a compacted file, or one from a batch write) is rewritten without them, streaming,
+        by this process, and swapped in the same commit. Every staged row must itself have
+        its `key` in `values`.
+
+        Two writers replacing the same keys at once must not both add their files (a plain
+        append never conflicts): each commit carries a Delta application transaction per
+        bucket of its keys (`key_buckets`), so a commit that lands after another one with a
+        shared bucket since its read version fails, and is planned again on the new version
+        (removing the winner's files). `read_version`: plan the first attempt on that version.
+        """
+        values = sorted(set(values))
+        if not values and not staged:
+            return
+        self.ensure(spec)
+        attempts = iter([read_version])
+        _with_commit_retries(f"commit of files into {spec.name}", lambda: self._replace_files_once(
+            spec, key=key, values=values, staged=list(staged), version=next(attempts, None)))
+
+    def _replace_files_once(self, spec: TableSpec, *, key: str, values: list[str], staged: list,
+                            version: int | None) -> None:
+        from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
+
+        from etl.lake_files import key_buckets, rewrite_without
+
+        self._add_missing_columns(spec, self._table(spec))
+        table = self._table(spec, version)
+        only_theirs, shared = self._files_holding(spec, table, key=key, values=values) if values else ([], [])
+        rewritten = [r for r in (rewrite_without(self, spec, f, key=key, values=values) for f in shared) if r]
+        now = int(time.time() * 1000)
+        actions = [AddAction(f.path, f.size, f.partition_values, f.modification_time, True, f.stats)
+                   for f in [*staged, *rewritten]]
+        actions += [RemoveAction(f.path, True, now, f.size, f.partition_values) for f in [*only_theirs, *shared]]
+        if not actions:
+            return
+        claims = [Transaction(app_id=f"facelake-{spec.name}-{bucket}", version=now) for bucket in key_buckets(values)]
+        table.create_write_transaction(actions, mode="append", schema=table.schema(),
+                                       partition_by=list(spec.partition_by) or None,
+                                       commit_properties=CommitProperties(app_transactions=claims))
+        log.debug("%s: committed %d files, removed %d (%d rewritten without %d keys)", spec.name,
+                  len(staged) + len(rewritten), len(only_theirs) + len(shared), len(shared), len(values))
+
+    def unlisted_files(self, spec: TableSpec) -> list[str]:
+        """Data files in the table's folder that the current version does not list (relative paths): files
+        a job wrote and never committed, and those a commit removed that no vacuum has deleted yet."""
+        from urllib.parse import unquote
+
+        from etl.lake_files import stored_data_files
+
+        listed = {unquote(path) for path in pa.table(self._table(spec).get_add_actions(flatten=True)).column("path").to_pylist()}
+        return [path for path in stored_data_files(self, spec) if unquote(path) not in listed]
+
+    def _add_missing_columns(self, spec: TableSpec, table) -> None:
+        """Add the spec's columns an older table lacks (as nullable), so staged files' columns are read."""
+        written = {f.name for f in table.schema().fields}
+        missing = [spec.schema.field(name) for name in spec.schema.names if name not in written]
+        if missing:
+            from deltalake.schema import Field
+
+            table.alter.add_columns([Field.from_arrow(field.with_nullable(True)) for field in missing])
+
+    def _files_holding(self, spec: TableSpec, table, *, key: str, values: list[str]):
+        """(files holding only rows whose `key` is in `values`, files holding such rows and others).
+
+        Files are picked by their min/max statistics of `key`; a file that may hold one
+        of the values and is not exactly one of them has its key column read to be sure.
+        """
+        import bisect
+
+        from etl.lake_files import DataFile, read_keys
+
+        actions = pa.table(table.get_add_actions(flatten=True))
+        names = set(actions.column_names)
+        lows = actions.column(f"min.{key}").to_pylist() if f"min.{key}" in names else [None] * actions.num_rows
+        highs = actions.column(f"max.{key}").to_pylist() if f"max.{key}" in names else [None] * actions.num_rows
+        partitions = {name: actions.column(f"partition.{name}").to_pylist() for name in spec.partition_by}
+        wanted = set(values)
+        only_theirs, shared = [], []
+        for i, (path, size) in enumerate(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist())):
+            low, high = lows[i], highs[i]
+            if any(isinstance(bound, str) and len(bound) >= 32 for bound in (low, high)):
+                low = high = None  # a writer may have cut long text bounds short: only reading the keys is sure
+            if low is not None and high is not None:
+                at = bisect.bisect_left(values, low)
+                if at == len(values) or values[at] > high:
+                    continue  # no value in [low, high]
+            file = DataFile(path=path, size=int(size), partition_values={n: partitions[n][i] for n in spec.partition_by})
+            if low is not None and low == high and low in wanted:
+                only_theirs.append(file)
+                continue
+            keys = read_keys(self, spec, file, key)
+            if not keys & wanted:
+                continue
+            (only_theirs if keys <= wanted else shared).append(file)
+        return only_theirs, shared
+
     def ensure(self, spec: TableSpec) -> None:
         """Create the table empty if it does not exist, so readers find it."""
         if self.exists(spec):
@@ -436,15 +551,19 @@ class Lake:
         )
 
     def vacuum(self, spec: TableSpec, *, retention_hours: int, enforce: bool = True, dry_run: bool = True,
-               keep_versions: list[int] | None = None) -> VacuumResult:
+               keep_versions: list[int] | None = None, unlisted: bool = True) -> VacuumResult:
         """Delete files that no version younger than `retention_hours` needs, except those of `keep_versions`.
 
         `enforce` keeps delta-rs's own floor (the table's delta.deletedFileRetentionDuration,
-        7 days by default); a dry run deletes nothing and returns what would go.
+        7 days by default); a dry run deletes nothing and returns what would go. `unlisted`
+        (delta-rs's full vacuum): also the files in the table's folder that no version ever
+        listed (written by a task whose run died before its commit) and older than the
+        retention. Off, only files that a commit removed go: what a short retention needs
+        while a job may be writing files it has not committed yet.
         """
         table = self._table(spec)
         paths = table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=enforce,
-                             keep_versions=sorted(set(keep_versions)) if keep_versions else None)
+                             full=unlisted, keep_versions=sorted(set(keep_versions)) if keep_versions else None)
         paths = sorted(paths)
         if not paths:
             return VacuumResult(paths=[], bytes=0)

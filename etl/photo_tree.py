@@ -9,27 +9,29 @@ the name shown escaped.
 
 `check_photo_source` refuses, before any work, a `--source` that holds no photo in a user
 folder (an empty folder, a SiW video tree, one user's folder) and says what to pass.
+
+The tree is a local folder or a prefix on object storage (`s3://bucket/prefix`), read
+through `etl.source_files` either way.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.scan import (
     VIDEO_SUFFIX,
     NotASourceError,
+    as_folder,
     check_source_folder,
     count_files,
-    fingerprint_file,
-    is_empty_folder,
+    fingerprint_in,
     is_siw_tree,
-    not_regular_reason,
+    local_path,
     plural,
     shown_path,
-    shown_source,
 )
+from etl.source_files import SourceFolder, source_folder
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,12 @@ class PhotoSource:
 
     @property
     def abs_path(self) -> Path:
-        return Path(self.source_root) / self.rel_path
+        """The photo's local path; ValueError for a source on object storage (read it with `read_bytes`)."""
+        return local_path(self.source_root, self.rel_path)
+
+    def read_bytes(self) -> bytes:
+        """The photo's bytes, wherever its source lives (the task makes its own file system from `source_root`)."""
+        return source_folder(self.source_root).read_bytes(self.rel_path)
 
     @property
     def processable(self) -> bool:
@@ -64,23 +71,18 @@ class PhotoScan:
     ignored: list[str] = field(default_factory=list)
 
 
-def _holds_photos(folder: str) -> bool:
+def _holds_photos(folder: SourceFolder) -> bool:
     """Whether a file (by its name: a bad one still becomes a row) in `folder` itself is a photo."""
     try:
-        with os.scandir(folder) as entries:
-            return any(not e.is_dir(follow_symlinks=False) and e.name.lower().endswith(PHOTO_SUFFIXES) for e in entries)
+        return any(not is_folder and name.lower().endswith(PHOTO_SUFFIXES) for name, is_folder in folder.entries())
     except OSError:
         return False
 
 
-def photo_user_folders(root: Path | str) -> list[str]:
+def photo_user_folders(root: SourceFolder | Path | str) -> list[str]:
     """The folders directly in `root` that hold photos directly: the users `scan_photo_tree` finds."""
-    try:
-        with os.scandir(root) as entries:
-            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
-    return sorted(e.name for e in folders if _holds_photos(e.path))
+    folder = as_folder(root)
+    return [name for name in folder.subfolders() if _holds_photos(folder.child(name))]
 
 
 def check_photo_source(source: str) -> None:
@@ -92,15 +94,16 @@ def check_photo_source(source: str) -> None:
     raise NotASourceError(f"--source {source} is not a photo tree: expected {PHOTO_LAYOUT}; {hint}")
 
 
-def _not_photos_hint(root: Path, given: str) -> str:
+def _not_photos_hint(root: SourceFolder, given: str) -> str:
     if is_siw_tree(root):
         return f"it is a SiW video tree: ingest it with `facelake ingest --source {given} --lake LAKE`"
-    tree = next((a for a in list(root.parents)[:3] if is_siw_tree(a)), None)
+    parents = root.parents()
+    tree = next((a for a in parents[:3] if is_siw_tree(a)), None)
     if tree is not None:
-        shown = shown_source(tree, given)
+        shown = tree.shown(given)
         return f"it is part of the SiW video tree {shown}: ingest that with `facelake ingest --source {shown} --lake LAKE`"
-    if _holds_photos(str(root)):
-        parent = shown_source(root.parent, given)
+    if _holds_photos(root) and parents:
+        parent = parents[0].shown(given)
         return ("it holds photos itself, as one user's folder would: pass the folder holding the user folders, "
                 f"such as its parent {parent}")
     videos, _ = count_files(root, (VIDEO_SUFFIX,))
@@ -109,57 +112,54 @@ def _not_photos_hint(root: Path, given: str) -> str:
     photos, complete = count_files(root, PHOTO_SUFFIXES)
     if photos:
         return f"its {plural(photos, 'photo')} are deeper than <root>/<user>/: pass the folder whose subfolders are the users"
-    if is_empty_folder(root):
+    if root.is_empty():
         return "the folder is empty"
     return "no .jpg/.jpeg/.png photo in it" if complete else "no .jpg/.jpeg/.png photo among its first files"
 
 
 def scan_photo_tree(root: Path | str) -> PhotoScan:
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise FileNotFoundError(f"photo source {root} is not a folder; pass the root holding one folder per user")
+    """Every `<user>/<photo>` of the photo tree `root` (a local folder or a URI) as a PhotoSource."""
+    folder = source_folder(root)
+    if folder.kind() != "folder":
+        raise FileNotFoundError(f"photo source {folder.location} is not a folder; pass the root holding one folder per user")
     photos: list[PhotoSource] = []
     ignored: list[str] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not entry.is_dir(follow_symlinks=False):
-            ignored.append(shown_path(entry.name))
+    for user, is_folder in folder.entries():
+        if not is_folder:
+            ignored.append(shown_path(user))
             continue
-        for directory, subdirs, files in os.walk(entry.path, followlinks=False):
-            subdirs.sort()
-            rel_dir = Path(directory).relative_to(root).as_posix()
-            for name in sorted(files):
-                rel = f"{rel_dir}/{name}"
-                if directory != entry.path or not name.lower().endswith(PHOTO_SUFFIXES):
-                    ignored.append(shown_path(rel))
-                    continue
-                photos.append(_photo_source(root, entry.name, rel))
+        for rel_in_user in folder.child(user).walk():
+            rel = f"{user}/{rel_in_user}"
+            if "/" in rel_in_user or not rel_in_user.lower().endswith(PHOTO_SUFFIXES):
+                ignored.append(shown_path(rel))
+                continue
+            photos.append(_photo_source(folder, user, rel))
     if ignored:
         log.info("ignored %d files that are not <user>/<photo>.{jpg,jpeg,png}: %s%s", len(ignored),
                  ", ".join(ignored[:5]), " ..." if len(ignored) > 5 else "")
-    return PhotoScan(source_root=str(root), photos=photos, ignored=ignored)
+    return PhotoScan(source_root=folder.location, photos=photos, ignored=ignored)
 
 
-def _photo_source(root: Path, user: str, rel: str) -> PhotoSource:
+def _photo_source(root: SourceFolder, user: str, rel: str) -> PhotoSource:
     shown = shown_path(rel)
     if shown != rel:
         # not processed: the id, user and path columns must hold valid text
-        return PhotoSource(photo_id=shown, user=shown_path(user), source_root=str(root), rel_path=shown, size_bytes=None,
+        return PhotoSource(photo_id=shown, user=shown_path(user), source_root=root.location, rel_path=shown, size_bytes=None,
                            fingerprint=None, status="bad_name",
                            status_reason="the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
                                          " rename the folder or file to register it")
-    photo = PhotoSource(photo_id=rel, user=user, source_root=str(root), rel_path=rel, size_bytes=None, fingerprint=None)
-    path = root / rel
+    photo = PhotoSource(photo_id=rel, user=user, source_root=root.location, rel_path=rel, size_bytes=None,
+                        fingerprint=None)
     try:
-        info = path.stat()
-        photo.size_bytes = info.st_size
-        not_regular = not_regular_reason(info.st_mode)
-        if not_regular:
-            photo.status, photo.status_reason = "unreadable", not_regular
+        facts = root.stat(rel)
+        photo.size_bytes = facts.size
+        if facts.not_regular:
+            photo.status, photo.status_reason = "unreadable", facts.not_regular
             return photo
         if photo.size_bytes == 0:
             photo.status, photo.status_reason = "empty_file", "the file is empty (0 bytes)"
             return photo
-        photo.fingerprint = fingerprint_file(path)
+        photo.fingerprint = fingerprint_in(root, rel, facts.size)
     except OSError as error:
         photo.status, photo.status_reason = "unreadable", f"cannot read the file: {error.strerror or error}"
     return photo

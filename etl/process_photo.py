@@ -72,7 +72,7 @@ def process_photos(photos: list[PhotoSource], config: RegisterConfig, *, run_id:
 def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dict:
     config_hash = config.processing_hash()
     try:
-        data = photo.abs_path.read_bytes()
+        data = photo.read_bytes()  # a local file, or the object's bytes straight from the store
     except OSError as error:
         return photo_row(photo, run_id=run_id, config_hash=config_hash, status="unreadable",
                          status_reason=f"cannot read the file: {error.strerror or error}")

@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,7 @@ from etl.locate import Located, locate_faces
 from etl.memory_guard import MemoryGuard
 from etl.provenance import processing_node
 from etl.scan import VideoSource
+from etl.source_files import source_folder
 from etl.sharpness import android_sharpness_count, laplacian_variance
 from schemas import FRAMES, VIDEOS
 
@@ -32,9 +34,22 @@ log = logging.getLogger(__name__)
 @dataclass
 class VideoResult:
     video_id: str
-    frames: pa.Table
+    frames: pa.Table  # the rows to write; once `staged`, only their columns without image bytes
     video: pa.Table  # one row
     seconds: float
+    staged: tuple | None = None  # etl.lake_files.StagedFile: where the worker wrote `frames` (None: not written)
+
+    def written_to(self, lake) -> "VideoResult":
+        """This result with its frames written into the lake's storage as staged files (by the worker that has them),
+        carrying on only their columns without image bytes (for the summary). Unchanged for a lake workers cannot write."""
+        from dataclasses import replace
+
+        from etl.lake_files import write_rows
+
+        if self.staged is not None:
+            return self
+        written = write_rows(lake, FRAMES, self.frames)
+        return self if written.files is None else replace(self, frames=written.rows, staged=written.files)
 
     @property
     def n_frames(self) -> int:
@@ -120,13 +135,25 @@ class _FrameRows:
 
 
 def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetector, *, run_id: str) -> VideoResult:
-    """Decode, detect, align and score every frame of a processable video."""
+    """Decode, detect, align and score every frame of a processable video.
+
+    OpenCV reads a path: a video on object storage is first copied, a chunk at a time, to the
+    temporary folder (`etl.source_files`), and the copy removed however processing ends. A
+    copy that fails (the object gone, the store down) raises OSError: the task's error row.
+    """
     started = time.perf_counter()
+    with source_folder(video.source_root).local_copy(video.rel_path) as path:
+        return _process_file(video, path, config, detector, run_id=run_id, started=started)
+
+
+def _process_file(video: VideoSource, path: Path, config: IngestConfig, detector: FaceDetector, *, run_id: str,
+                  started: float) -> VideoResult:
+    """`process_video` of the video's bytes at the local `path`."""
     config_hash = config.processing_hash()
     empty = FRAMES.schema.empty_table()
     here = processing_node()
     try:
-        stream = probe_video(video.abs_path)
+        stream = probe_video(path)
     except VideoDecodeError as error:
         return VideoResult(video.video_id, empty, video_row(video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash,
                                                                 processed_on=here), time.perf_counter() - started)
@@ -134,7 +161,7 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
     rows = _FrameRows(video, detector, run_id)
     chunk: list[tuple[int, np.ndarray]] = []
     guard = MemoryGuard(config.task_memory_mb, what=f"video {video.rel_path}")
-    reader = FrameReader(video.abs_path, stride=config.frame_stride)
+    reader = FrameReader(path, stride=config.frame_stride)
     for index, frame in reader:
         chunk.append((index, frame))
         guard.check(f"decoding frame {index}")

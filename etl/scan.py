@@ -11,19 +11,30 @@ with no `Train/` or `Test/` folder holding `live/` or `spoof/` (an empty folder,
 photo tree, one split folder of a tree) is refused with what was expected and, where it
 can tell, what to pass instead. Inside a SiW tree every `.mov` is scanned, badly named
 ones included: they become rows with a status, as above.
+
+The tree is a local folder or a prefix on object storage (`s3://bucket/prefix`): both are
+read through `etl.source_files`, one code path; a video's fingerprint is the same wherever
+its bytes are.
 """
 from __future__ import annotations
 
-import filecmp
 import hashlib
 import logging
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
-from etl.face_file import FaceAnnotations, read_face_file
+from etl.face_file import FaceAnnotations, parse_face_text
 from etl.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
+from etl.source_files import (  # noqa: F401 - not_regular_reason and shown_source are this module's API too
+    LocalFolder,
+    SourceFolder,
+    SourceLocationError,
+    not_regular_reason,
+    shown_source,
+    source_folder,
+)
+from etl.storage import S3_SCHEMES, is_object_store
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +68,20 @@ class VideoSource:
 
     @property
     def abs_path(self) -> Path:
-        return Path(self.source_root) / self.rel_path
+        """The video's local path; ValueError for a source on object storage (read it with `etl.source_files`)."""
+        return local_path(self.source_root, self.rel_path)
 
     @property
     def processable(self) -> bool:
         return self.status is None
+
+
+def local_path(source_root: str, rel_path: str) -> Path:
+    """`rel_path` under a local `source_root`; ValueError when the root is a URI (no local path)."""
+    if is_object_store(source_root):
+        raise ValueError(f"{source_root} is on object storage: its files have no local path; "
+                         "read them with etl.source_files.source_folder(source_root)")
+    return Path(source_root) / rel_path
 
 
 @dataclass
@@ -72,26 +92,36 @@ class ScanResult:
     ignored_files: int = 0
 
 
-def _edge_digest(path: Path) -> "hashlib.blake2b":
-    """blake2b over the size and the first and last 64 KiB of a file, still open to updates."""
-    size = path.stat().st_size
+def edge_digest(folder: SourceFolder, rel: str, size: int) -> "hashlib.blake2b":
+    """blake2b over the size and the first and last 64 KiB of the file `rel` of `folder`, still open to
+    updates: two ranged reads, whether the file is local or an object."""
+    ranges = [(0, FINGERPRINT_EDGE_BYTES)]
+    if size > FINGERPRINT_EDGE_BYTES:
+        ranges.append((max(FINGERPRINT_EDGE_BYTES, size - FINGERPRINT_EDGE_BYTES), FINGERPRINT_EDGE_BYTES))
     digest = hashlib.blake2b(digest_size=16)
     digest.update(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
-        if size > FINGERPRINT_EDGE_BYTES:
-            handle.seek(max(FINGERPRINT_EDGE_BYTES, size - FINGERPRINT_EDGE_BYTES))
-            digest.update(handle.read(FINGERPRINT_EDGE_BYTES))
+    for chunk in folder.read_ranges(rel, ranges):
+        digest.update(chunk)
     return digest
 
 
-def fingerprint_file(path: Path, extra: bytes = b"") -> str:
-    """Content fingerprint: size, first and last 64 KiB, plus `extra` (the .face bytes).
+def fingerprint_file(path: Path | str, extra: bytes = b"") -> str:
+    """Content fingerprint of a local file or a URI: size, first and last 64 KiB, plus `extra` (the .face bytes).
 
     Reading the edges instead of whole 1080p videos keeps a rescan of 4,478 videos cheap;
     re-encoding or truncating a video changes its size or its edges.
     """
-    digest = _edge_digest(path)
+    if is_object_store(str(path)):
+        location, _, name = str(path).rpartition("/")
+        folder = source_folder(location)
+    else:
+        folder, name = LocalFolder(Path(path).parent), Path(path).name
+    return fingerprint_in(folder, name, folder.stat(name).size, extra)
+
+
+def fingerprint_in(folder: SourceFolder, rel: str, size: int, extra: bytes = b"") -> str:
+    """`fingerprint_file` of the file `rel` of `folder`, whose size is known."""
+    digest = edge_digest(folder, rel, size)
     digest.update(extra)
     return digest.hexdigest()
 
@@ -104,31 +134,16 @@ def shown_path(rel: str) -> str:
     return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def not_regular_reason(mode: int) -> str | None:
-    """Why a path whose `st_mode` is `mode` is not read as a file, or None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device", stat.S_ISDIR: "a folder"}
-    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
-    # opening a named pipe would wait forever for a writer: such entries are never opened
-    return f"it is {kind}, not a regular file; not read"
-
-
-def _walk(root: Path) -> tuple[list[str], set[str], list[str]]:
+def _walk(root: SourceFolder) -> tuple[list[str], set[str], list[str]]:
     videos, faces, ignored = [], set(), []
-    for directory, subdirs, files in os.walk(root, followlinks=False):
-        subdirs.sort()
-        for name in sorted(files):
-            rel = PurePosixPath(Path(directory).relative_to(root).as_posix(), name).as_posix()
-            rel = rel[2:] if rel.startswith("./") else rel
-            lower = name.lower()
-            if lower.endswith(VIDEO_SUFFIX):
-                videos.append(rel)
-            elif lower.endswith(".face"):
-                faces.add(rel)
-            else:
-                ignored.append(shown_path(rel))
+    for rel in root.walk():
+        lower = rel.rpartition("/")[2].lower()
+        if lower.endswith(VIDEO_SUFFIX):
+            videos.append(rel)
+        elif lower.endswith(".face"):
+            faces.add(rel)
+        else:
+            ignored.append(shown_path(rel))
     return videos, faces, ignored
 
 
@@ -141,63 +156,59 @@ def _face_candidates(rel_video: str, name: SiwName | None) -> list[str]:
     return [(parent / f"{stem}.face").as_posix() for stem in stems]
 
 
-def _subfolders(path: Path | str) -> list[os.DirEntry]:
-    """The folders directly in `path`, by name; links are not followed (the scan does not follow them)."""
-    try:
-        with os.scandir(path) as entries:
-            return sorted((e for e in entries if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
-    except OSError:
-        return []
+def as_folder(root: SourceFolder | Path | str) -> SourceFolder:
+    """`root` as a SourceFolder (a local path is not resolved: it is looked at as given)."""
+    if isinstance(root, SourceFolder):
+        return root
+    return source_folder(root) if is_object_store(str(root)) else LocalFolder(Path(root))
 
 
-def is_siw_tree(root: Path | str) -> bool:
+def is_siw_tree(root: SourceFolder | Path | str) -> bool:
     """Whether `root` holds a Train/ or Test/ folder with live/ or spoof/ in it (names matched ignoring
     case, as `etl.siw_names` does), even with no video yet."""
-    return any(split.name.lower() in SPLITS and any(label.name.lower() in LABELS for label in _subfolders(split.path))
-               for split in _subfolders(root))
+    folder = as_folder(root)
+    return any(split.lower() in SPLITS and any(label.lower() in LABELS for label in folder.child(split).subfolders())
+               for split in folder.subfolders())
 
 
-def is_empty_folder(path: Path | str) -> bool:
-    with os.scandir(path) as entries:
-        return next(entries, None) is None
-
-
-def shown_source(path: Path, given: str) -> str:
-    """`path` as the user would write it: relative to the working folder when they gave a relative --source."""
-    if os.path.isabs(given):
-        return str(path)
-    return os.path.relpath(path)
+def is_empty_folder(path: SourceFolder | Path | str) -> bool:
+    """Whether nothing is in the folder `path`; OSError when it cannot be read."""
+    return as_folder(path).is_empty()
 
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def count_files(root: Path, suffixes: tuple[str, ...]) -> tuple[int, bool]:
+def count_files(root: SourceFolder | Path | str, suffixes: tuple[str, ...]) -> tuple[int, bool]:
     """(files under `root` whose name ends with one of `suffixes`, whether every file was looked at);
     stops after HINT_FILES files."""
     seen = count = 0
-    for _, _, files in os.walk(root, followlinks=False):
-        for name in files:
-            seen += 1
-            count += name.lower().endswith(suffixes)
-            if seen >= HINT_FILES:
-                return count, False
+    for rel in as_folder(root).walk():
+        seen += 1
+        count += rel.rpartition("/")[2].lower().endswith(suffixes)
+        if seen >= HINT_FILES:
+            return count, False
     return count, True
 
 
-def check_source_folder(source: str, what: str) -> Path:
-    """`source` resolved, or NotASourceError when nothing is there or it is a file."""
-    path = Path(source)
-    if not path.exists():
-        raise NotASourceError(f"--source {source} is not a folder (nothing is there); pass the root of {what}")
-    if not path.is_dir():
-        raise NotASourceError(f"--source {source} is not a folder (it is a file); pass the root of {what}")
+def check_source_folder(source: str, what: str) -> SourceFolder:
+    """The folder `source` names (a local path resolved, or a URI), or NotASourceError when nothing is
+    there, it is a file, or it cannot be read. Nothing is created."""
     try:
-        is_empty_folder(path)
+        folder = source_folder(source)
+        kind = folder.kind()
+        if kind == "folder":
+            folder.is_empty()  # can it be read at all
+    except SourceLocationError as error:
+        raise NotASourceError(f"--source {error}") from error
     except OSError as error:
         raise NotASourceError(f"--source {source} cannot be read: {error.strerror or error}") from error
-    return path.resolve()
+    if kind == "missing":
+        raise NotASourceError(f"--source {source} is not a folder (nothing is there); pass the root of {what}")
+    if kind == "file":
+        raise NotASourceError(f"--source {source} is not a folder (it is a file); pass the root of {what}")
+    return folder
 
 
 def check_siw_source(source: str) -> None:
@@ -210,30 +221,43 @@ def check_siw_source(source: str) -> None:
 
 
 def check_lake_outside_source(lake: str, source: str) -> None:
-    """NotASourceError when a local `lake` is the `source` folder or inside it: the scan would read
-    the lake's own files as part of the source, run after run."""
-    if "://" in lake:
+    """NotASourceError when `lake` is the `source` folder or inside it (both local, or both on one
+    object store): the scan would read the lake's own files as part of the source, run after run."""
+    lake_place, source_place = _place(lake), _place(source)
+    if lake_place[0] != source_place[0]:
         return
-    lake_path, source_path = Path(lake).resolve(), Path(source).resolve()
-    if lake_path == source_path or source_path in lake_path.parents:
-        where = "is the --source folder itself" if lake_path == source_path else f"is inside --source {source}"
+    lake_parts, source_parts = lake_place[1], source_place[1]
+    if lake_parts[: len(source_parts)] == source_parts:
+        where = "is the --source folder itself" if lake_parts == source_parts else f"is inside --source {source}"
         raise NotASourceError(f"--lake {lake} {where}: put the lake outside the source tree "
                               "(a scan would read the lake's files as source files)")
 
 
-def _not_siw_hint(root: Path, given: str) -> str:
+def _place(root: str) -> tuple[str, tuple[str, ...]]:
+    """(the store, the path's parts in it) of a local path or a URI, to tell whether one holds the other."""
+    if not is_object_store(root):
+        return "", Path(root).resolve().parts
+    parsed = urlparse(root)
+    scheme = parsed.scheme.lower()
+    if scheme == "file":
+        return "", Path(parsed.path or "/").resolve().parts
+    store = f"s3://{parsed.netloc}" if scheme in S3_SCHEMES else f"{scheme}://{parsed.netloc}"
+    return store, tuple(part for part in parsed.path.split("/") if part)
+
+
+def _not_siw_hint(root: SourceFolder, given: str) -> str:
     """What `root` looks like instead, and what to pass when that can be told."""
     from etl.photo_tree import PHOTO_SUFFIXES, photo_user_folders
 
-    for level, ancestor in enumerate(list(root.parents)[:3], start=1):
+    for level, ancestor in enumerate(root.parents()[:3], start=1):
         if is_siw_tree(ancestor):
             which = "its parent" if level == 1 else f"the folder {level} levels up"
-            shown = shown_source(ancestor, given)
+            shown = ancestor.shown(given)
             return f"it is part of the SiW tree {shown}: pass {which}, {shown}"
     nested = _nested_siw_tree(root)
     if nested is not None:
-        return f"the SiW tree seems to be {shown_source(nested, given)}: pass that folder"
-    splits = [e.name for e in _subfolders(root) if e.name.lower() in SPLITS]
+        return f"the SiW tree seems to be {nested.shown(given)}: pass that folder"
+    splits = [name for name in root.subfolders() if name.lower() in SPLITS]
     if splits:
         return f"{splits[0]}/ holds no live/ or spoof/ folder"
     users = photo_user_folders(root)
@@ -252,10 +276,10 @@ def _not_siw_hint(root: Path, given: str) -> str:
     return "it holds no .mov file" if complete else f"no .mov file among its first {HINT_FILES} files"
 
 
-def _nested_siw_tree(root: Path) -> Path | None:
+def _nested_siw_tree(root: SourceFolder) -> SourceFolder | None:
     """A SiW tree one or two folders below `root` (`--source demo` for `demo/siw`), looking at most
     at HINT_FOLDERS folders."""
-    level = [Path(e.path) for e in _subfolders(root)]
+    level = [root.child(name) for name in root.subfolders()]
     looked = 0
     for _ in range(2):
         below = []
@@ -265,23 +289,25 @@ def _nested_siw_tree(root: Path) -> Path | None:
                 return None
             if is_siw_tree(folder):
                 return folder
-            below += [Path(e.path) for e in _subfolders(folder)]
+            below += [folder.child(name) for name in folder.subfolders()]
         level = below
     return None
 
 
 def scan_source(root: Path | str) -> ScanResult:
-    root = Path(root).resolve()
-    if not root.is_dir():
-        raise FileNotFoundError(f"source {root} is not a folder; pass the root of a SiW tree (the folder holding Train/ and Test/)")
-    video_paths, face_paths, ignored = _walk(root)
+    """Every `.mov` under the SiW tree `root` (a local folder or a URI) as a VideoSource, by video id."""
+    folder = source_folder(root)
+    if folder.kind() != "folder":
+        raise FileNotFoundError(f"source {folder.location} is not a folder; pass the root of a SiW tree "
+                                "(the folder holding Train/ and Test/)")
+    video_paths, face_paths, ignored = _walk(folder)
     used_faces: set[str] = set()
     seen_ids: dict[str, str] = {}
     videos: list[VideoSource] = []
     # plain names before `.m.mov` so the plain one keeps the canonical id when both exist
     for rel in sorted(video_paths, key=lambda p: (p.lower().endswith(".m.mov"), p)):
-        videos.append(_scan_one(root, rel, face_paths, used_faces, seen_ids))
-    _mark_copies(videos)
+        videos.append(_scan_one(folder, rel, face_paths, used_faces, seen_ids))
+    _mark_copies(folder, videos)
     videos.sort(key=lambda v: v.video_id)
     orphans = sorted(face_paths - used_faces)
     for orphan in orphans:
@@ -289,15 +315,16 @@ def scan_source(root: Path | str) -> ScanResult:
     if ignored:
         log.info("ignored %d files that are neither .mov nor .face: %s%s", len(ignored), ", ".join(ignored[:5]),
                  " ..." if len(ignored) > 5 else "")
-    return ScanResult(source_root=str(root), videos=videos, orphan_face_files=orphans, ignored_files=len(ignored))
+    return ScanResult(source_root=folder.location, videos=videos, orphan_face_files=orphans, ignored_files=len(ignored))
 
 
-def _scan_one(root: Path, rel: str, face_paths: set[str], used_faces: set[str], seen_ids: dict[str, str]) -> VideoSource:
-    path = root / rel
+def _scan_one(root: SourceFolder, rel: str, face_paths: set[str], used_faces: set[str],
+              seen_ids: dict[str, str]) -> VideoSource:
     shown = shown_path(rel)
     if shown != rel:
         # not processed: every table column that names the file must hold valid text
-        video = VideoSource(video_id=shown, source_root=str(root), rel_path=shown, name=None, size_bytes=0, fingerprint=None)
+        video = VideoSource(video_id=shown, source_root=root.location, rel_path=shown, name=None, size_bytes=0,
+                            fingerprint=None)
         return _fail(video, "bad_name", "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
                                         " rename it (SiW names are ASCII)")
     try:
@@ -310,7 +337,7 @@ def _scan_one(root: Path, rel: str, face_paths: set[str], used_faces: set[str], 
         used_faces.add(face_rel)
     video = VideoSource(
         video_id=name.video_id if name else rel,
-        source_root=str(root),
+        source_root=root.location,
         rel_path=rel,
         name=name,
         size_bytes=0,
@@ -318,13 +345,12 @@ def _scan_one(root: Path, rel: str, face_paths: set[str], used_faces: set[str], 
         face_rel_path=face_rel,
     )
     try:
-        info = path.stat()
-        video.size_bytes = info.st_size
-        not_regular = not_regular_reason(info.st_mode)
-        if not_regular:
-            return _fail(video, "unreadable", f"{rel}: {not_regular}")
-        face_bytes = (root / face_rel).read_bytes() if face_rel else b""
-        edges = _edge_digest(path)
+        facts = root.stat(rel)
+        video.size_bytes = facts.size
+        if facts.not_regular:
+            return _fail(video, "unreadable", f"{rel}: {facts.not_regular}")
+        face_bytes = root.read_bytes(face_rel) if face_rel else b""
+        edges = edge_digest(root, rel, facts.size)
         video.content_key = edges.hexdigest()
         edges.update(face_bytes)
         video.fingerprint = edges.hexdigest()
@@ -339,15 +365,15 @@ def _scan_one(root: Path, rel: str, face_paths: set[str], used_faces: set[str], 
     if video.size_bytes == 0:
         return _fail(video, "empty_file", f"{rel} is empty (0 bytes)")
     if face_rel:
-        _read_annotations(video, root / face_rel)
+        _read_annotations(video, face_bytes)
     return video
 
 
-def _read_annotations(video: VideoSource, face_path: Path) -> None:
-    """Attach the parsed `.face`, or say on the video why there is no usable one."""
+def _read_annotations(video: VideoSource, face_bytes: bytes) -> None:
+    """Attach the parsed `.face` (the bytes the fingerprint was made of), or say on the video why there is no usable one."""
     try:
-        annotations = read_face_file(face_path)
-    except (OSError, UnicodeDecodeError) as error:
+        annotations = parse_face_text(face_bytes.decode("utf-8"))
+    except UnicodeDecodeError as error:
         log.warning("unreadable .face %s: %s", video.face_rel_path, error)
         video.face_error = f"{video.face_rel_path} is unreadable ({type(error).__name__}: {error})"
         return
@@ -357,7 +383,7 @@ def _read_annotations(video: VideoSource, face_path: Path) -> None:
     video.annotations = annotations
 
 
-def _mark_copies(videos: list[VideoSource]) -> None:
+def _mark_copies(root: SourceFolder, videos: list[VideoSource]) -> None:
     """A processable video whose bytes equal an earlier one's is not processed twice.
 
     Earlier means first in scan order (by path, plain names before `.m.mov`). Its id
@@ -369,17 +395,17 @@ def _mark_copies(videos: list[VideoSource]) -> None:
         if not video.processable or video.content_key is None:
             continue
         original = first.setdefault(video.content_key, video)
-        if original is not video and _same_bytes(original.abs_path, video.abs_path):
+        if original is not video and _same_bytes(root, original.rel_path, video.rel_path):
             video.video_id = video.rel_path
             _fail(video, "duplicate_content", f"same bytes as {original.rel_path}; not processed twice")
 
 
-def _same_bytes(a: Path, b: Path) -> bool:
+def _same_bytes(root: SourceFolder, a: str, b: str) -> bool:
     """Whole-file equality, asked only when size and edges already match (rare, so cheap)."""
     try:
-        return filecmp.cmp(a, b, shallow=False)
+        return root.same_bytes(a, b)
     except OSError as error:  # gone or unreadable since the scan read it: processing will say so
-        log.warning("cannot compare %s with %s: %s", a, b, error)
+        log.warning("cannot compare %s with %s: %s", root.location_of(a), root.location_of(b), error)
         return False
 
 

@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 from etl.catalog import refresh_catalog_if_local
 from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
@@ -24,12 +23,12 @@ from etl.lake import Lake
 from etl.process_video import VideoResult, video_row
 from etl.progress import FrameProgress
 from etl.runs import RunRecord
+from etl.source_files import is_empty_source_folder
 from etl.scan import (
     NotASourceError,
     VideoSource,
     check_lake_outside_source,
     check_siw_source,
-    is_empty_folder,
     scan_source,
 )
 from schemas import FRAMES, RUNS, VIDEOS
@@ -43,6 +42,8 @@ EXAMPLES = [
      "facelake ingest --source demo/siw --lake demo/lake"),
     ("on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
      "facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 --workers 32 --gpus-per-worker 0.25"),
+    ("from a tree on S3 into a lake on S3 (credentials from AWS_* or FACELAKE_STORAGE_OPTIONS, on every node)",
+     "facelake ingest --source s3://bucket/SiW --lake s3://bucket/lake --address HEAD_IP:6379 --workers 32"),
     ("keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM",
      "facelake ingest --source /data/siw --lake /data/lake --watch --interval 600"),
     ("reprocess every video with other detector settings",
@@ -70,8 +71,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
     parser = parser or job_parser("ingest", __doc__, examples=EXAMPLES, notes=NOTES)
     detector = DetectorConfig()
-    parser.add_argument("--source", required=True, metavar="DIR",
-                        help="root of the SiW tree: the folder holding Train/ and/or Test/")
+    parser.add_argument("--source", required=True, metavar="DIR|URI",
+                        help="root of the SiW tree: the folder (or s3://bucket/prefix) holding Train/ and/or Test/; "
+                             "only read, never changed")
     add_lake_option(parser, creates=True)
     add_ray_address_option(parser)
     parser.add_argument("--workers", type=int, default=IngestConfig.workers, metavar="N",
@@ -129,8 +131,9 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
     )
 
 
-def _process_remote(video: VideoSource, config: IngestConfig, run_id: str) -> VideoResult:
-    """Body of the Ray task: per-video failures become an `error` row, never an exception."""
+def _process_remote(video: VideoSource, config: IngestConfig, run_id: str, lake: Lake) -> VideoResult:
+    """Body of the Ray task: the video's frames written into the lake's storage (the driver commits them, and
+    never receives their image bytes); per-video failures become an `error` row, never an exception."""
     import traceback
 
     from etl.detect import cached_detector
@@ -138,7 +141,7 @@ def _process_remote(video: VideoSource, config: IngestConfig, run_id: str) -> Vi
 
     started = time.perf_counter()
     try:
-        return process_video(video, config, cached_detector(config.detector), run_id=run_id)
+        return process_video(video, config, cached_detector(config.detector), run_id=run_id).written_to(lake)
     except Exception as error:  # noqa: BLE001 - recorded on the video's row with its reason
         logging.getLogger("facelake.ingest").error("video %s failed: %s", video.video_id, traceback.format_exc())
         from etl.provenance import processing_node
@@ -191,7 +194,7 @@ def _commit_status_rows(lake: Lake, plan, run_id: str, config: IngestConfig, sum
     rows = [video_row(v, status=v.status, reason=v.status_reason, run_id=run_id, config_hash=config.processing_hash()) for v in plan.status_only]
     for row in rows:
         summary.add_video(row, FRAMES.schema.empty_table())
-    commit_videos(lake, frames=[], videos=rows)
+    commit_videos(lake, videos=rows)
     set_source_present(lake, plan.gone_ids, present=False)
     set_source_present(lake, plan.returned_ids, present=True)
 
@@ -207,32 +210,35 @@ def _run_tasks(videos: list[VideoSource], *, lake: Lake, config: IngestConfig, a
     estimates = {v.video_id: _estimated_frames(v, config.frame_stride) for v in videos}
     by_ref: dict = {}
     bar = FrameProgress(total_videos=len(videos), total_frames=sum(estimates.values()), enabled=progress)
-    pending_frames, pending_rows = [], []
+    pending_frames, pending_staged, pending_rows = [], [], []
     committed = 0  # videos of this run already in the lake
     in_flight = max(1, config.workers * 2)
     try:
         while queue or by_ref:
             while queue and len(by_ref) < in_flight:
                 video = queue.pop(0)
-                by_ref[task.remote(video, config, run_id)] = video
+                by_ref[task.remote(video, config, run_id, lake)] = video
             done, _ = ray.wait(list(by_ref), num_returns=1)
             for ref in done:
                 video = by_ref.pop(ref)
                 result = _result_or_crash(ray, ref, video, config, run_id)
                 summary.videos_processed += 1
                 summary.add_video(result.video, result.frames)
-                pending_frames.append(result.frames)
+                if result.staged is None:
+                    pending_frames.append(result.frames)  # a lake workers cannot write to: the driver writes them
+                else:
+                    pending_staged.extend(result.staged)
                 pending_rows.append(result.video)
                 bar.video_done(frames=result.n_frames, estimated=estimates[video.video_id])
             if len(pending_rows) >= config.commit_every or (not queue and not by_ref):
-                commit_videos(lake, frames=pending_frames, videos=pending_rows)
+                commit_videos(lake, videos=pending_rows, frames=pending_frames, staged=pending_staged)
                 committed += len(pending_rows)
-                pending_frames, pending_rows = [], []
+                pending_frames, pending_staged, pending_rows = [], [], []
     except KeyboardInterrupt:
         # keep what finished; videos still running are abandoned and redone next run
         log.warning("interrupted: %d videos already committed, committing %d more finished ones; "
                     "abandoning %d in flight (the next run redoes them)", committed, len(pending_rows), len(by_ref))
-        commit_videos(lake, frames=pending_frames, videos=pending_rows)
+        commit_videos(lake, videos=pending_rows, frames=pending_frames, staged=pending_staged)
         raise
     finally:
         bar.close()
@@ -300,10 +306,8 @@ def _not_a_siw_tree(source: str) -> str | None:
 
 
 def _is_empty_folder(path: str) -> bool:
-    try:
-        return Path(path).is_dir() and is_empty_folder(path)
-    except OSError:  # unreadable: check_siw_source says so
-        return False
+    """Whether `path` is an empty folder: a local one, or an object-store prefix marked as a folder (`prefix/`)."""
+    return is_empty_source_folder(path)  # False when unreadable: check_siw_source says why
 
 
 def watch(*, source: str, lake: Lake, config: IngestConfig, address: str | None, interval: float,

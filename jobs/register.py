@@ -21,7 +21,8 @@ from etl.config import RETRY_DETECTOR, DetectorConfig, RegisterConfig
 from etl.ingest_plan import plan_sources
 from etl.ingest_store import set_source_present
 from etl.catalog import refresh_catalog_if_local
-from etl.lake import Lake, in_predicate
+from etl.lake import Lake
+from etl.lake_files import WrittenRows, commit_rows, write_rows
 from etl.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
 from etl.scan import NotASourceError, check_lake_outside_source
 from etl.runs import RunRecord
@@ -96,8 +97,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
     parser = parser or job_parser("register", __doc__, examples=EXAMPLES, notes=NOTES)
     detector, defaults = DetectorConfig(), RegisterConfig()
-    parser.add_argument("--source", required=True, metavar="DIR",
-                        help="root of the photo tree: the folder holding one folder per user")
+    parser.add_argument("--source", required=True, metavar="DIR|URI",
+                        help="root of the photo tree: the folder (or s3://bucket/prefix) holding one folder per user; "
+                             "only read, never changed")
     add_lake_option(parser, creates=True)
     add_ray_address_option(parser)
     parser.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
@@ -132,10 +134,11 @@ def config_from_args(args: argparse.Namespace) -> RegisterConfig:
                           photos_per_task=args.photos_per_task, full=args.full)
 
 
-def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: str) -> pa.Table:
+def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: str, lake: Lake) -> WrittenRows:
+    """Body of the Ray task: the photos' rows written into the lake's storage; the driver gets them without images."""
     from etl.process_photo import process_photos
 
-    return process_photos(photos, config, run_id=run_id)
+    return write_rows(lake, PHOTOS, process_photos(photos, config, run_id=run_id))
 
 
 def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: str | None = None,
@@ -161,7 +164,7 @@ def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: st
 
             rows = pa.Table.from_pylist([photo_row(p, run_id=record.run_id, config_hash=config.processing_hash())
                                          for p in plan.status_only], schema=PHOTOS.schema)
-            _commit(lake, [rows], summary)
+            _commit(lake, [WrittenRows(rows=rows, files=None)], summary)
         set_source_present(lake, plan.gone_ids, present=False, spec=PHOTOS, key="photo_id")
         set_source_present(lake, plan.returned_ids, present=True, spec=PHOTOS, key="photo_id")
         if plan.to_process:
@@ -177,12 +180,10 @@ def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: st
     return summary
 
 
-def _commit(lake: Lake, tables: list[pa.Table], summary: RegisterSummary) -> None:
-    rows = pa.concat_tables(tables)
-    if rows.num_rows == 0:
-        return
-    lake.replace_where(PHOTOS, rows, predicate=in_predicate("photo_id", rows.column("photo_id").to_pylist()))
-    summary.add(rows)
+def _commit(lake: Lake, parts: list[WrittenRows], summary: RegisterSummary) -> None:
+    rows = commit_rows(lake, PHOTOS, key="photo_id", parts=parts)
+    if rows.num_rows:
+        summary.add(rows)
 
 
 def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig, address: str | None, run_id: str,
@@ -191,28 +192,29 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
     task = ray.remote(_process_remote).options(num_cpus=1, max_retries=3, retry_exceptions=False)
     chunks = [photos[i : i + config.photos_per_task] for i in range(0, len(photos), config.photos_per_task)]
     by_ref: dict = {}
-    pending: list[pa.Table] = []
+    pending: list[WrittenRows] = []
     committed = 0  # photos of this run's tasks already in the lake
     in_flight = max(1, config.workers * 2)
     try:
         while chunks or by_ref:
             while chunks and len(by_ref) < in_flight:
                 chunk = chunks.pop(0)
-                by_ref[task.remote(chunk, config, run_id)] = chunk
+                by_ref[task.remote(chunk, config, run_id, lake)] = chunk
             done, _ = ray.wait(list(by_ref), num_returns=1)
             for ref in done:
                 chunk = by_ref.pop(ref)
                 pending.append(ray.get(ref))
                 summary.photos_processed += len(chunk)
-            if sum(t.num_rows for t in pending) >= config.photos_per_task * config.workers or (not chunks and not by_ref):
+            batch_rows = sum(p.rows.num_rows for p in pending)
+            if batch_rows >= config.photos_per_task * config.workers or (not chunks and not by_ref):
                 _commit(lake, pending, summary)
-                committed += sum(t.num_rows for t in pending)
+                committed += batch_rows
                 log.info("%d / %d photos done", summary.photos_processed, len(photos))
                 pending = []
     except KeyboardInterrupt:
         log.warning("interrupted: %d photos already committed, committing %d more finished ones; "
                     "abandoning %d tasks in flight (the next run redoes them)",
-                    committed, sum(t.num_rows for t in pending), len(by_ref))
+                    committed, sum(p.rows.num_rows for p in pending), len(by_ref))
         if pending:
             _commit(lake, pending, summary)
         raise

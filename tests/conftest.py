@@ -45,8 +45,10 @@ def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
     return out
 
 
-def ingest_command(source: Path, lake: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "jobs.ingest", "--source", str(source), "--lake", str(lake), "--no-progress", *extra]
+def ingest_command(source: Path, lake: Path, *extra: str, prefix: Sequence[str] = ()) -> list[str]:
+    """The ingest CLI; with `prefix` (a script and its arguments, e.g. the driver probe) run as `python SCRIPT ARGS ingest ...`."""
+    job = [*prefix, "ingest"] if prefix else ["-m", "jobs.ingest"]
+    return [sys.executable, *job, "--source", str(source), "--lake", str(lake), "--no-progress", *extra]
 
 
 def subprocess_env() -> dict[str, str]:
@@ -56,8 +58,9 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def run_ingest_cli(source: Path, lake: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(ingest_command(source, lake, *extra), cwd=REPO, env=subprocess_env(),
+def run_ingest_cli(source: Path, lake: Path, *extra: str, timeout: float = 600,
+                   prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    result = subprocess.run(ingest_command(source, lake, *extra, prefix=prefix), cwd=REPO, env=subprocess_env(),
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise AssertionError(f"ingest exited {result.returncode}:\n{result.stderr[-4000:]}")
@@ -124,6 +127,7 @@ class CleanIngest:
     digest_before: dict
     digest_after: dict
     log: str
+    driver_payloads: list  # tests/driver_bytes_probe.py's findings: image payloads the ingest driver held
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +143,11 @@ def sample(tmp_path_factory) -> Sample:
 def clean_ingest(sample, tmp_path_factory) -> CleanIngest:
     lake = tmp_path_factory.mktemp("lake-clean") / "lake"
     before = tree_digest(sample.root)
-    result = run_ingest_cli(sample.root, lake)
-    return CleanIngest(lake=lake, digest_before=before, digest_after=tree_digest(sample.root), log=result.stderr)
+    probe = lake.parent / "driver_payloads.json"
+    # the CLI run under the driver probe: its output is the CLI's, and every image payload its driver held is recorded
+    result = run_ingest_cli(sample.root, lake, prefix=(str(REPO / "tests" / "driver_bytes_probe.py"), str(probe)))
+    return CleanIngest(lake=lake, digest_before=before, digest_after=tree_digest(sample.root), log=result.stderr,
+                       driver_payloads=json.loads(probe.read_text()))
 
 
 @dataclass
@@ -158,6 +165,7 @@ class Registry:
     manifest: object  # etl.sample_photos.RegistryManifest
     digest_before: dict  # the photo tree before register
     logs: dict  # stderr of register, embed and dedup
+    register_driver_payloads: list  # tests/driver_bytes_probe.py's findings for the register run
 
 
 @pytest.fixture(scope="session")
@@ -179,13 +187,19 @@ def registry(registry_tree, clean_ingest, tmp_path_factory) -> Registry:
     lake = tmp_path_factory.mktemp("lake-registry") / "lake"
     shutil.copytree(clean_ingest.lake, lake)
     digest = tree_digest(registry_tree.root)
+    probe = lake.parent / "register_driver_payloads.json"
+    register = subprocess.run([sys.executable, str(REPO / "tests" / "driver_bytes_probe.py"), str(probe), "register",
+                               "--source", str(registry_tree.root), "--lake", str(lake)],
+                              cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert register.returncode == 0, register.stderr[-4000:]
     logs = {
-        "register": run_job_cli("register", "--source", str(registry_tree.root), "--lake", str(lake)).stderr,
+        "register": register.stderr,
         "embed": run_job_cli("embed", "--lake", str(lake), "--source", "photos").stderr,
         "dedup": run_job_cli("dedup", "--lake", str(lake), "--source", "photos").stderr,
     }
     built = tree_digest(lake)
-    yield Registry(root=registry_tree.root, lake=lake, manifest=registry_tree.manifest, digest_before=digest, logs=logs)
+    yield Registry(root=registry_tree.root, lake=lake, manifest=registry_tree.manifest, digest_before=digest, logs=logs,
+                   register_driver_payloads=json.loads(probe.read_text()))
     after = tree_digest(lake)
     changed = sorted(path for path in set(built) | set(after) if built.get(path) != after.get(path))
     assert not changed, f"a test wrote into the shared registry lake (copy it first): {changed[:10]}"

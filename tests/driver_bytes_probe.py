@@ -27,11 +27,15 @@ findings: list[dict] = []
 
 def _payloads(value, depth: int = 0):
     """(what, rows) of every image payload inside `value` (tables, arrays, and containers of them)."""
+    import dataclasses
+
     import numpy as np
     import pyarrow as pa
 
     if depth > 4:
         return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # e.g. ingest's VideoResult
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, (pa.Table, pa.RecordBatch)):
         binary = [f.name for f in value.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
         if binary and value.num_rows:

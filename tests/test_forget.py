@@ -210,6 +210,19 @@ def _plant_mentions(lake: Lake, person: Person) -> dict:
     return {"run_id": record.run_id}
 
 
+def _plant_uncommitted_files(lake: Lake, kind: str) -> tuple[Path, Path]:
+    """Files a worker wrote and no commit lists (its run died first): one with some of the person's rows, one with
+    someone else's. (paths)"""
+    from etl.lake_files import write_staged
+
+    spec, column, value = (FRAMES, "subject", SUBJECT) if kind == "subject" else (PHOTOS, "user", USER)
+    rows = lake.read(spec)
+    mine = rows.filter(pc.equal(rows.column(column), value)).slice(0, 3)
+    other = rows.filter(pc.not_equal(rows.column(column), value)).slice(0, 3)
+    (mine_file,), (other_file,) = write_staged(lake, spec, mine), write_staged(lake, spec, other)
+    return Path(lake.uri(spec)) / mine_file.path, Path(lake.uri(spec)) / other_file.path
+
+
 # ---------------------------------------------------------------- the erasure, end to end
 
 
@@ -227,11 +240,14 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
         assert len(mine["identity_merges"]) == 2 and len(mine["identity_pairs"]) == 1
     pngs, vectors, other_pngs, other_vectors = _faces(lake, kind)
     assert len(pngs) >= 3 and len(vectors) >= 3 and other_pngs and other_vectors
+    uncommitted_mine, uncommitted_other = _plant_uncommitted_files(lake, kind)
     # the byte search finds the person's faces and vectors in the lake's files before forget
     files = _lake_files(lake)
     assert _raw_hits(files, pngs) == len(pngs) and _raw_hits(files, vectors) == len(vectors)
 
     result = run_job_cli("forget", "--lake", lake.root, f"--{kind}", person.arg)
+    # a file no commit listed goes if it holds the person (forget finds it by its rows); another stays for maintain
+    assert not uncommitted_mine.exists() and uncommitted_other.exists()
 
     # (a) no row of any table names the person; runs rows that did keep their row, names replaced
     after = {spec.name: _rows(lake, spec) for spec in ALL_TABLES.values()}

@@ -88,6 +88,16 @@ def test_register_routes_every_photo_as_planted(registry):
     assert len(places) == 1 and places.pop()[1:] == (socket.gethostname(), 0)
 
 
+def test_register_workers_write_the_photos_and_the_driver_receives_no_image(registry):
+    """The shared register ran under tests/driver_bytes_probe.py: no image reached its driver, while every single-face
+    photo's aligned face is in the lake."""
+    assert registry.register_driver_payloads == []
+    photos = Lake(str(registry.lake)).read(PHOTOS, columns=["route", "aligned"])
+    aligned = [png for route, png in zip(photos.column("route").to_pylist(), photos.column("aligned").to_pylist())
+               if route == "single"]
+    assert len(aligned) >= 5 and all(png and png[:8] == b"\x89PNG\r\n\x1a\n" for png in aligned)
+
+
 def test_register_never_touches_the_source_tree(registry):
     assert tree_digest(registry.root) == registry.digest_before
 

@@ -197,3 +197,18 @@ def test_run_records_its_settings_as_json(tables):
     assert args["config"]["detector"]["stage_thresholds"] == [0.6, 0.7, 0.7]
     assert args["config"]["detector"]["min_face_size"] == 40
     assert args["config"]["crops"] == "none" and args["config"]["frame_stride"] == 1
+
+
+def test_workers_write_the_frames_and_the_driver_receives_no_frame_bytes(clean_ingest, tables):
+    """The clean ingest ran under tests/driver_bytes_probe.py: nothing with image bytes reached its driver, while
+    every frame's aligned face is in the lake, in files each worker wrote for its own video."""
+    import pyarrow.parquet as pq
+
+    assert clean_ingest.driver_payloads == []
+    _, frames, _ = tables
+    ok = frames.filter(pc.equal(frames.column("det_status"), "ok"))
+    assert ok.num_rows > 100 and all(len(png) > 100 for png in ok.column("aligned").to_pylist())
+    lake = Lake(str(clean_ingest.lake))
+    per_file = [set(pq.read_table(uri, columns=["video_id"]).column(0).to_pylist()) for uri in lake.file_uris(FRAMES)]
+    assert all(len(videos) == 1 for videos in per_file)  # one video per file: its worker's
+    assert sorted(next(iter(v)) for v in per_file) == sorted(set(frames.column("video_id").to_pylist()))

@@ -13,7 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from etl.lake import Lake
+from etl.lake import Lake, cast_to_spec
+from etl.lake_files import write_staged
 from jobs import maintain
 from schemas import FRAMES, RUNS, TRAIN_RUNS, VIDEOS
 from tests.conftest import run_job_cli
@@ -124,7 +125,10 @@ def test_compaction_keeps_rows_and_history_then_forced_vacuum_deletes_what_it_su
     frames_before, videos_before = _rows(lake, FRAMES), _rows(lake, VIDEOS)
     old_version = lake.version(FRAMES)
     originals = lake.file_stats(FRAMES)
-    assert originals.num_rows == 20 and len(_parquet_on_disk(lake, FRAMES)) == 20
+    # a file a worker wrote for a run that died before committing it: in no version, never read
+    (orphan,) = write_staged(lake, FRAMES, cast_to_spec(_frames(99, split="Train"), FRAMES))
+    assert originals.num_rows == 20 and len(_parquet_on_disk(lake, FRAMES)) == 21
+    assert _rows(lake, FRAMES) == frames_before
 
     result = run_job_cli("maintain", "--lake", lake.root)
 
@@ -134,8 +138,9 @@ def test_compaction_keeps_rows_and_history_then_forced_vacuum_deletes_what_it_su
     assert len(lake.file_uris(VIDEOS)) == 1
     assert _rows(lake, FRAMES) == frames_before and _rows(lake, VIDEOS) == videos_before
     assert lake.version(FRAMES) == old_version + 1
-    # 168 h retention: nothing is old enough to go, so time travel still reads the old files
-    assert len(_parquet_on_disk(lake, FRAMES)) == 22
+    # 168 h retention: nothing is old enough to go, so time travel still reads the old files (and the
+    # uncommitted file, which may belong to a run still going, stays too)
+    assert len(_parquet_on_disk(lake, FRAMES)) == 23 and orphan.path in _parquet_on_disk(lake, FRAMES)
     assert _rows(lake, FRAMES, version=old_version) == frames_before
     assert "files before" in result.stderr and "20 -> 2" in result.stderr
     [run] = _maintain_runs(lake)
@@ -158,8 +163,8 @@ def test_compaction_keeps_rows_and_history_then_forced_vacuum_deletes_what_it_su
     second = _maintain_runs(lake)[-1]
     assert second["status"] == "succeeded"
     frames = _counts(second)["tables"]["frames"]
-    assert (frames["files_compacted"], frames["files_vacuumed"], frames["retention_hours"]) == (0, 20, 0)
-    assert frames["bytes_freed"] == sum(originals.column("size_bytes").to_pylist())
+    assert (frames["files_compacted"], frames["files_vacuumed"], frames["retention_hours"]) == (0, 21, 0)
+    assert frames["bytes_freed"] == sum(originals.column("size_bytes").to_pylist()) + orphan.size
     assert frames["retention_enforced"] is False
     assert _counts(second)["tables"]["videos"]["files_vacuumed"] == 5
 
