@@ -18,6 +18,7 @@ its bytes are.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -60,11 +61,19 @@ class VideoSource:
     size_bytes: int
     fingerprint: str | None
     face_rel_path: str | None = None
-    annotations: FaceAnnotations | None = None
+    # the usable `.face` as text (about 20 bytes a line), parsed where it is used (`annotations`): a scan of
+    # SiW's 2 million lines holds some 40 MB instead of the ~350 MB of parsed boxes
+    face_text: str | None = None
+    face_lines: int = 0
     status: str | None = None  # None: ready to process; else why it cannot be
     status_reason: str | None = None
     face_error: str | None = None  # why the .face beside it could not be read
     content_key: str | None = None  # fingerprint of the video bytes alone, to find copies
+
+    @functools.cached_property
+    def annotations(self) -> FaceAnnotations | None:
+        """The parsed, repaired `.face` (None without a usable one); parsed once per process that asks."""
+        return parse_face_text(self.face_text) if self.face_text is not None else None
 
     @property
     def abs_path(self) -> Path:
@@ -380,7 +389,7 @@ def _read_annotations(video: VideoSource, face_bytes: bytes) -> None:
     if annotations.n_lines == 0:
         video.face_error = f"{video.face_rel_path} is empty (no line)"
         return
-    video.annotations = annotations
+    video.face_text, video.face_lines = face_bytes.decode("utf-8"), annotations.n_lines
 
 
 def _mark_copies(root: SourceFolder, videos: list[VideoSource]) -> None:

@@ -152,7 +152,7 @@ def _process_remote(video: VideoSource, config: IngestConfig, run_id: str, lake:
 
 
 def _estimated_frames(video: VideoSource, stride: int) -> int:
-    lines = video.annotations.n_lines if video.annotations else 0
+    lines = video.face_lines  # not `annotations`: parsing every video's .face would keep them all in the driver
     return max(1, -(-lines // stride)) if lines else 1
 
 

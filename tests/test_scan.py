@@ -63,6 +63,9 @@ def test_results_sorted_by_video_id_and_fields(tree):
     assert result.orphan_face_files == []
     assert result.ignored_files == 0
     video = _by_path(result)["Train/live/003/003-1-1-1-1.mov"]
+    # the scan keeps each .face as its text, parsed only where asked (a task): not 2 M parsed boxes in the driver
+    assert all("annotations" not in v.__dict__ for v in result.videos)
+    assert (video.face_lines, len(video.face_text.splitlines())) == (3, 3)
     assert video.size_bytes == 70
     assert video.face_rel_path == "Train/live/003/003-1-1-1-1.face"
     assert video.name.label == "live" and video.name.split == "train"
