@@ -397,7 +397,8 @@ class Lake:
         values = sorted(set(values))
         if not values and not staged:
             return
-        self.ensure(spec)
+        if not self.exists(spec):
+            self.ensure(spec)
         attempts = iter([read_version])
         _with_commit_retries(f"commit of files into {spec.name}", lambda: self._replace_files_once(
             spec, key=key, values=values, staged=list(staged), version=next(attempts, None)))
@@ -408,8 +409,9 @@ class Lake:
 
         from etl.lake_files import key_buckets, rewrite_without
 
-        self._add_missing_columns(spec, self._table(spec))
-        table = self._table(spec, version)
+        table = self._table(spec, version)  # one load per attempt: a commit's cost grows with the log
+        if self._add_missing_columns(spec, table):
+            table = self._table(spec)
         only_theirs, shared = self._files_holding(spec, table, key=key, values=values) if values else ([], [])
         rewritten = [r for r in (rewrite_without(self, spec, f, key=key, values=values) for f in shared) if r]
         now = int(time.time() * 1000)
@@ -435,14 +437,16 @@ class Lake:
         listed = {unquote(path) for path in pa.table(self._table(spec).get_add_actions(flatten=True)).column("path").to_pylist()}
         return [path for path in stored_data_files(self, spec) if unquote(path) not in listed]
 
-    def _add_missing_columns(self, spec: TableSpec, table) -> None:
-        """Add the spec's columns an older table lacks (as nullable), so staged files' columns are read."""
+    def _add_missing_columns(self, spec: TableSpec, table) -> bool:
+        """Add the spec's columns an older table lacks (as nullable), so staged files' columns are read.
+        Whether it added any (a commit, so the caller loads the table again)."""
         written = {f.name for f in table.schema().fields}
         missing = [spec.schema.field(name) for name in spec.schema.names if name not in written]
         if missing:
             from deltalake.schema import Field
 
             table.alter.add_columns([Field.from_arrow(field.with_nullable(True)) for field in missing])
+        return bool(missing)
 
     def _files_holding(self, spec: TableSpec, table, *, key: str, values: list[str]):
         """(files holding only rows whose `key` is in `values`, files holding such rows and others).
