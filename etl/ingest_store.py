@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.lake import Lake, cast_to_spec, in_predicate
-from etl.lake_files import StagedFile, write_staged
+from etl.lake import Lake, in_predicate
+from etl.lake_files import StagedFile, replace_keys
 from schemas import FRAMES, VIDEOS, TableSpec
 
 log = logging.getLogger(__name__)
@@ -35,16 +35,11 @@ def commit_videos(lake: Lake, *, videos: list[pa.Table], frames: Sequence[pa.Tab
     video_rows = pa.concat_tables(videos)
     ids = video_rows.column("video_id").to_pylist()
     predicate = in_predicate("video_id", ids)
-    frame_rows = pa.concat_tables(frames) if frames else FRAMES.schema.empty_table()
-    if lake.stages_files:
-        files = [*staged, *write_staged(lake, FRAMES, cast_to_spec(frame_rows, FRAMES))]
-        lake.replace_files(FRAMES, key="video_id", values=ids, staged=files)
-    else:
-        if staged:
-            raise ValueError(f"staged files given for {lake.root}, whose workers cannot write files")
-        lake.replace_where(FRAMES, frame_rows, predicate=predicate)
+    frame_rows = pa.concat_tables(frames) if frames else None
+    replace_keys(lake, FRAMES, key="video_id", keys=ids, rows=frame_rows, staged=staged)
     lake.replace_where(VIDEOS, video_rows, predicate=predicate)
-    log.debug("committed %d videos, %d frames (%d files staged by workers)", len(ids), frame_rows.num_rows, len(staged))
+    log.debug("committed %d videos (%d frames from the driver, %d files staged by workers)", len(ids),
+              frame_rows.num_rows if frame_rows is not None else 0, len(staged))
 
 
 def set_source_present(lake: Lake, video_ids: list[str], *, present: bool, spec: TableSpec = VIDEOS,

@@ -456,7 +456,7 @@ class Lake:
         """
         import bisect
 
-        from etl.lake_files import DataFile, read_keys
+        from etl.lake_files import DataFile, read_data_file
 
         actions = pa.table(table.get_add_actions(flatten=True))
         names = set(actions.column_names)
@@ -477,7 +477,7 @@ class Lake:
             if low is not None and low == high and low in wanted:
                 only_theirs.append(file)
                 continue
-            keys = read_keys(self, spec, file, key)
+            keys = set(read_data_file(self, spec, file.path, [key]).column(key).to_pylist())
             if not keys & wanted:
                 continue
             (only_theirs if keys <= wanted else shared).append(file)

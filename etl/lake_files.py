@@ -16,6 +16,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -84,18 +85,29 @@ def write_rows(lake: "Lake", spec: TableSpec, rows: pa.Table) -> WrittenRows:
 def commit_rows(lake: "Lake", spec: TableSpec, *, key: str, parts: list[WrittenRows]) -> pa.Table:
     """One commit replacing the rows of every key in `parts` by theirs; returns their rows (without image bytes
     where written). Parts not yet written (status-only rows made by the driver) are written here."""
-    from etl.lake import in_predicate
-
     rows = pa.concat_tables([p.rows for p in parts]) if parts else spec.schema.empty_table()
     if rows.num_rows == 0:
         return rows
-    ids = rows.column(key).to_pylist()
-    if lake.stages_files:
-        files = [f for p in parts for f in (p.files if p.files is not None else write_rows(lake, spec, p.rows).files)]
-        lake.replace_files(spec, key=key, values=ids, staged=files)
-        return rows
-    lake.replace_where(spec, rows, predicate=in_predicate(key, ids))
+    unwritten = [p.rows for p in parts if p.files is None]
+    replace_keys(lake, spec, key=key, keys=rows.column(key).to_pylist(),
+                 rows=pa.concat_tables(unwritten) if unwritten else None,
+                 staged=[f for p in parts if p.files is not None for f in p.files])
     return rows
+
+
+def replace_keys(lake: "Lake", spec: TableSpec, *, key: str, keys: list[str], rows: pa.Table | None,
+                 staged: Sequence[StagedFile]) -> None:
+    """One commit making `staged` plus `rows` (written here) every row of `spec` whose `key` is in `keys`:
+    as files where workers can write to the lake (`Lake.replace_files`), else a predicate overwrite."""
+    from etl.lake import cast_to_spec, in_predicate
+
+    if lake.stages_files:
+        written = write_staged(lake, spec, cast_to_spec(rows, spec)) if rows is not None else []
+        lake.replace_files(spec, key=key, values=keys, staged=[*staged, *written])
+        return
+    if staged:
+        raise ValueError(f"staged files given for {lake.root}, whose workers cannot write files")
+    lake.replace_where(spec, rows if rows is not None else spec.schema.empty_table(), predicate=in_predicate(key, keys))
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,18 @@ def filesystem_and_base(lake: "Lake", spec: TableSpec):
     from etl.storage import S3_SCHEMES, arrow_path, arrow_s3_filesystem, scheme
 
     if lake.is_local:
-        return LocalFileSystem(), lake.uri(spec)
+        return LocalFileSystem(), lake.uri(spec).rstrip("/")
     if scheme(lake.root) in S3_SCHEMES:
-        return arrow_s3_filesystem(lake.storage_options), arrow_path(lake.uri(spec))
+        return arrow_s3_filesystem(lake.storage_options), arrow_path(lake.uri(spec)).rstrip("/")
     raise ValueError(f"staged writes support local and s3:// lakes, not {lake.root}")
+
+
+def _located(lake: "Lake", spec: TableSpec, path: str):
+    """(filesystem, full path) of a file named relative to the table's root, as the Delta log names it."""
+    from urllib.parse import unquote
+
+    filesystem, base = filesystem_and_base(lake, spec)
+    return filesystem, f"{base}/{unquote(path)}"
 
 
 def can_stage(lake: "Lake") -> bool:
@@ -160,7 +180,7 @@ def _new_file_path(partition_values: dict[str, str | None]) -> str:
 
 def _write_file(filesystem, base: str, spec: TableSpec, rows: pa.Table, partition_values: dict[str, str]) -> StagedFile:
     relative = _new_file_path(partition_values)
-    full = f"{base.rstrip('/')}/{relative}"
+    full = f"{base}/{relative}"
     _make_parent(filesystem, full)
     plain = [name for name in rows.column_names if name not in spec.blob_columns]
     with filesystem.open_output_stream(full) as sink:
@@ -185,13 +205,10 @@ def rewrite_without(lake: "Lake", spec: TableSpec, file: DataFile, *, key: str, 
     Streams one row group at a time, so a compacted file of images is never whole in memory.
     The rows keep the file's own columns (an older file may lack newer ones; readers fill nulls).
     """
-    filesystem, base = filesystem_and_base(lake, spec)
-    from urllib.parse import unquote
-
-    source = f"{base.rstrip('/')}/{unquote(file.path)}"
+    filesystem, source = _located(lake, spec, file.path)
     drop = pa.array(sorted(set(values)), type=pa.string())
     relative = _new_file_path(file.partition_values)
-    target = f"{base.rstrip('/')}/{relative}"
+    target = _located(lake, spec, relative)[1]
     kept_batches = 0
     stats_parts: list[pa.Table] = []  # the kept rows without blob columns, for the statistics
     with filesystem.open_input_file(source) as handle:
@@ -223,16 +240,6 @@ def rewrite_without(lake: "Lake", spec: TableSpec, file: DataFile, *, key: str, 
                       modification_time=int(time.time() * 1000))
 
 
-def read_keys(lake: "Lake", spec: TableSpec, file: DataFile, key: str) -> set[str]:
-    """The distinct `key` values a data file holds (reads that column only)."""
-    from urllib.parse import unquote
-
-    filesystem, base = filesystem_and_base(lake, spec)
-    with filesystem.open_input_file(f"{base.rstrip('/')}/{unquote(file.path)}") as handle:
-        column = pq.read_table(handle, columns=[key]).column(key)
-    return set(pc.unique(column).to_pylist())
-
-
 def delta_stats(rows: pa.Table, *, skip: tuple[str, ...] = ()) -> str:
     """Delta's per-file statistics: exact min/max of the plain scalar columns, null counts of all but `skip`.
 
@@ -250,12 +257,12 @@ def delta_stats(rows: pa.Table, *, skip: tuple[str, ...] = ()) -> str:
         nulls[name] = column.null_count
         if not _has_min_max(field_type) or column.null_count == len(column):
             continue
-        bounds = pc.min_max(column)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        if isinstance(low, float) and (math.isnan(low) or math.isinf(low) or math.isnan(high) or math.isinf(high)):
-            continue
         if pa.types.is_floating(field_type) and pc.any(pc.is_nan(column)).as_py():
             continue
+        bounds = pc.min_max(column)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if isinstance(low, float) and (math.isinf(low) or math.isinf(high)):
+            continue  # JSON has no infinity
         minimum[name], maximum[name] = low, high
     return json.dumps({"numRecords": rows.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls},
                       separators=(",", ":"))
@@ -271,10 +278,10 @@ def read_data_file(lake: "Lake", spec: TableSpec, path: str, columns: list[str])
     """`columns` of one file in the table's folder (listed by a version or not), partition columns from its path."""
     from urllib.parse import unquote
 
-    filesystem, base = filesystem_and_base(lake, spec)
+    filesystem, full = _located(lake, spec, path)
     partitions = dict(part.split("=", 1) for part in path.split("/")[:-1] if "=" in part)
     in_file = [c for c in columns if c not in spec.partition_by]
-    with filesystem.open_input_file(f"{base.rstrip('/')}/{unquote(path)}") as handle:
+    with filesystem.open_input_file(full) as handle:
         present = set(pq.read_schema(handle).names)
         handle.seek(0)
         table = pq.read_table(handle, columns=[c for c in in_file if c in present])
@@ -287,10 +294,8 @@ def read_data_file(lake: "Lake", spec: TableSpec, path: str, columns: list[str])
 
 
 def delete_data_file(lake: "Lake", spec: TableSpec, path: str) -> None:
-    from urllib.parse import unquote
-
-    filesystem, base = filesystem_and_base(lake, spec)
-    filesystem.delete_file(f"{base.rstrip('/')}/{unquote(path)}")
+    filesystem, full = _located(lake, spec, path)
+    filesystem.delete_file(full)
 
 
 def stored_data_files(lake: "Lake", spec: TableSpec) -> list[str]:
