@@ -1,10 +1,10 @@
 """Realistic aligned-face PNGs for the audit benchmark: real faces, encoded as ingest encodes them.
 
-The 8 real face photos that ship in installed packages (etl.face_photos) are aligned to
-the 112x112 ArcFace template (etl.align) and varied the way consecutive video frames
+The 8 real face photos that ship in installed packages (etl.synthetic.face_photos) are aligned to
+the 112x112 ArcFace template (etl.faces.align) and varied the way consecutive video frames
 vary (a pixel or two of shift, a degree or two of rotation, a little scale, brightness
 and sensor noise, mirrored half the time), then PNG-encoded with facelake's own encoder
-(etl.encode, zlib level 1). That gives ~20 KB per face, the size real aligned faces have.
+(etl.faces.encode, zlib level 1). That gives ~20 KB per face, the size real aligned faces have.
 
 Every face in the pool is a distinct image, so no compressor can fold one into another;
 the pool is laid out person by person (entry k shows person k % 8). Imported by the
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from etl.align import ALIGNED_SIZE, align_face
-from etl.encode import encode_image
-from etl.face_photos import load_face_photos
+from etl.faces.align import ALIGNED_SIZE, align_face
+from etl.faces.encode import encode_image
+from etl.synthetic.face_photos import load_face_photos
 
 log = logging.getLogger("bench.aligned_faces")
 

@@ -11,9 +11,9 @@
     per split and label). (The notes use glob2.glob; stdlib glob.glob matches these
     patterns the same way.)
 (b) facelake: a lake whose `frames` (N rows) and `videos` tables hold the same synthetic
-    SiW-shaped content, written through etl.lake.Lake; timed: the full audit
+    SiW-shaped content, written through etl.lake.lake.Lake; timed: the full audit
     (`run_audit` over every query in queries/ present at run time) and the notes'
-    subset written as SQL on one `etl.query.connect` connection.
+    subset written as SQL on one `etl.lake.query.connect` connection.
 
 Aligned faces are real: the face photos shipped in installed packages, aligned to the
 ArcFace template, varied frame to frame and PNG-encoded by facelake's encoder (~20 KB a
@@ -403,7 +403,7 @@ def videos_table(content: Content, seed: int) -> pa.Table:
 
 
 def write_lake(content: Content, faces: AlignedFaces, root: Path, seed: int) -> dict:
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import FRAMES, VIDEOS
 
     lake = Lake(str(root))
@@ -523,7 +523,7 @@ SUBSET_SQL = {
 
 def checked_execute(connection, what: str, sql: str, params: dict | None = None) -> pa.Table:
     """`execute`, with a failure turned into a BenchFailure naming the query."""
-    from etl.query import execute
+    from etl.lake.query import execute
 
     try:
         return execute(connection, sql, params)
@@ -533,7 +533,7 @@ def checked_execute(connection, what: str, sql: str, params: dict | None = None)
 
 def facelake_subset(lake) -> dict:
     """The notes' questions in facelake SQL, on one connection (connect included)."""
-    from etl.query import connect
+    from etl.lake.query import connect
 
     connection = connect(lake)
     try:
@@ -552,7 +552,7 @@ def facelake_subset(lake) -> dict:
 def query_times(lake, names: list[str], repeat: int) -> dict[str, dict]:
     """Each audit query alone, on one connection per pass: median seconds and rows.
     Raises BenchFailure naming every query that fails."""
-    from etl.query import connect, load_query
+    from etl.lake.query import connect, load_query
 
     times: dict[str, list[float]] = {name: [] for name in names}
     rows: dict[str, int] = {}
@@ -578,7 +578,7 @@ def query_times(lake, names: list[str], repeat: int) -> dict[str, dict]:
 
 def worst_excluding(lake, skip: int) -> list[tuple]:
     """facelake's worst_videos with `skip` more rows than the notes' 10, as (video, frames, ok, lost)."""
-    from etl.query import connect, load_query
+    from etl.lake.query import connect, load_query
 
     connection = connect(lake)
     try:
@@ -693,8 +693,8 @@ def prepare_inputs(args: argparse.Namespace, work: Path) -> tuple[Content, dict]
 
 
 def run_benchmark(args: argparse.Namespace, work: Path, results: dict) -> str:
-    from etl.lake import Lake
-    from etl.query import query_names
+    from etl.lake.lake import Lake
+    from etl.lake.query import query_names
     from jobs.audit import run_audit
 
     content, setup = prepare_inputs(args, work)

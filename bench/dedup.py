@@ -73,7 +73,7 @@ from bench.dedup_cases import (  # noqa: E402
 log = logging.getLogger("bench.dedup")
 
 THRESHOLD = 0.7  # the notes' OUT_THREASH
-DLIB_THRESHOLD = 0.93  # facelake's max-linkage default for dlib_resnet_v1 (etl.identity_thresholds)
+DLIB_THRESHOLD = 0.93  # facelake's max-linkage default for dlib_resnet_v1 (etl.identity.thresholds)
 # ~3 minutes of the loop at the 3.0 us per identity pair measured on this machine
 DEFAULT_BASELINE_MAX_PAIRS = 60_000_000
 STATS_MAX_FACES = 60_000
@@ -210,7 +210,7 @@ def run_reference(data: Dataset, task: dict, start: Callable[[], float]) -> dict
 
 
 def run_facelake(data: Dataset, task: dict, start: Callable[[], float]) -> dict:
-    from etl.identity_search import (
+    from etl.identity.search import (
         FaceVectors,
         SearchConfig,
         identity_pairs,

@@ -8,7 +8,7 @@
   of two siblings have a typical cosine drawn per family in SIBLING_FACE_COSINE and the
   highest face pair of nearest-neighbour identities falls around 0.55-0.75: across the
   0.7 threshold, with chains (a~b, b~c, not a~c) that a greedy merge splits.
-* `dlib`: real dlib 128-d descriptors (etl.embedders, `dlib_resnet_v1`) of the face
+* `dlib`: real dlib 128-d descriptors (etl.embed.backends, `dlib_resnet_v1`) of the face
   photos shipped in installed packages (insightface's t1.jpg faces, Tom_Hanks_54745.png,
   scikit-image's astronaut), each person registered under USERS_PER_PERSON user names,
   every face an augmented photo (flip, rotation, crop, brightness, blur, JPEG) aligned
@@ -126,7 +126,7 @@ def augmented_face(photo, rng: np.random.Generator) -> np.ndarray:
     Gaussian blur (sigma 0-1.6, none a third of the time), JPEG quality 30-95."""
     import cv2
 
-    from etl.align import align_face
+    from etl.faces.align import align_face
 
     image, landmarks = photo.image, photo.landmarks.copy()
     height, width = image.shape[:2]
@@ -152,8 +152,8 @@ def augmented_face(photo, rng: np.random.Generator) -> np.ndarray:
 
 def embed_dlib_case(path: Path, seed: int) -> None:
     """The dlib case's vectors, computed once and saved to `path` (.npz) for the child processes."""
-    from etl.embedders import EmbedderConfig, build_embedder
-    from etl.face_photos import load_face_photos
+    from etl.embed.backends import EmbedderConfig, build_embedder
+    from etl.synthetic.face_photos import load_face_photos
 
     rng = np.random.default_rng([seed, 9])
     photos = load_face_photos()

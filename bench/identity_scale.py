@@ -99,7 +99,7 @@ def make_faces(args: argparse.Namespace):
     """(FaceVectors, planted) with planted = [(misfiled row, true identity code, filed code)]."""
     import numpy as np
 
-    from etl.identity_search import FaceVectors
+    from etl.identity.search import FaceVectors
 
     rng = np.random.default_rng(args.seed)
     mean_per = (args.min_per + args.max_per) / 2
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     import numpy as np
 
-    from etl.identity_search import SearchConfig, identity_pairs, label_checks
+    from etl.identity.search import SearchConfig, identity_pairs, label_checks
 
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]
     started = time.perf_counter()

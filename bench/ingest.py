@@ -8,7 +8,7 @@ moved by detector-like jitter (a real `.face` comes from a detector):
 Per case, each run on the same tree:
   baseline (notes)   serial, per frame: the `.face` crop to a PNG; MTCNN on the full frame
                      with the notes' settings (stage thresholds 0.6/0.7/0.7, minimum face
-                     40 px) through facelake's bounded-pyramid PNet (etl/detect.py; stock
+                     40 px) through facelake's bounded-pyramid PNet (etl/faces/detect.py; stock
                      mtcnn 1.0 finds nothing with min_face_size=40, DOMAIN.md); the best face
                      kept at score >= 0.8, aligned by insightface norm_crop, one PNG per face.
                      Unlike the notes' loop it sees every decoded frame (theirs stopped at the
@@ -50,9 +50,9 @@ from bench.ingest_samples import (  # after the sys.path line above
     sample_tree_1080,
 )
 from etl.config import DetectorConfig
-from etl.decode import VideoDecodeError, iter_frames
-from etl.detect import FaceDetector
-from etl.scan import VideoSource, scan_source
+from etl.sources.decode import VideoDecodeError, iter_frames
+from etl.faces.detect import FaceDetector
+from etl.sources.siw_tree import VideoSource, scan_source
 
 log = logging.getLogger("bench.ingest")
 
@@ -127,7 +127,7 @@ def run_baseline(source: Path, out: Path, detector: FaceDetector) -> Run:
     """The notes' loop over every decoded frame of every video, one process."""
     import cv2
 
-    from etl.align import align_face
+    from etl.faces.align import align_face
 
     shutil.rmtree(out, ignore_errors=True)
     videos = processable(source)
@@ -173,7 +173,7 @@ def face_crop(frame: np.ndarray, video: VideoSource, index: int) -> np.ndarray |
 
 def baseline_detector() -> FaceDetector:
     """facelake's MTCNN with the notes' settings; TensorFlow may use every core, as in the notes."""
-    from etl.detect import MtcnnDetector
+    from etl.faces.detect import MtcnnDetector
 
     return MtcnnDetector(DetectorConfig(stage_thresholds=NOTES_THRESHOLDS, min_face_size=NOTES_MIN_FACE,
                                         accept_score=NOTES_ACCEPT, threads=os.cpu_count() or 1))
@@ -196,7 +196,7 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path) -> Run:
 
 
 def _lake_run(lake: Path, workers: int, seconds: float) -> Run:
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import FRAMES, RUNS
 
     table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "det_status", "landmarks"])

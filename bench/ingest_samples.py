@@ -1,9 +1,9 @@
 """Input trees of the ingest benchmark (bench/ingest.py).
 
-- the 640x480 case: `etl.sample_tree.write_sample_tree` as it is (mp4v `.mov`, the
+- the 640x480 case: `etl.synthetic.siw_tree.write_sample_tree` as it is (mp4v `.mov`, the
   real dataset's defects planted once each);
 - the 1920x1080 case: SiW-named H.264 videos (libx264 through PyAV, 30 fps) rendered
-  with the same generator (`etl.sample_video.render_video`), faces about 300-410 px,
+  with the same generator (`etl.synthetic.videos.render_video`), faces about 300-410 px,
   without planted defects;
 - the bench's copy of a tree: videos hard-linked, `.face` boxes moved by detector-like
   jitter, because a real `.face` comes from a detector, not from the generator's exact truth.
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from etl.decode import probe_video
-from etl.face_photos import FacePhoto, load_face_photos
-from etl.sample_tree import MANIFEST_NAME, TYPE_IDS, SampleManifest, SampleVideo, write_sample_tree
-from etl.sample_video import render_video
+from etl.sources.decode import probe_video
+from etl.synthetic.face_photos import FacePhoto, load_face_photos
+from etl.synthetic.siw_tree import MANIFEST_NAME, TYPE_IDS, SampleManifest, SampleVideo, write_sample_tree
+from etl.synthetic.videos import render_video
 
 log = logging.getLogger("bench.ingest")
 

@@ -318,7 +318,7 @@ def step_main(argv: list[str]) -> int:
 
 def _prepare(args: argparse.Namespace):
     """(run, details): the job's run_* call with its config, and what to report of its outcome."""
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
 
     if args.job == "ingest":
         import jobs.ingest as ingest_job
@@ -347,7 +347,7 @@ def _prepare(args: argparse.Namespace):
         return (lambda: ingest_job.run_ingest(source=args.source, lake=lake, config=config, progress=False)), details
     lake = Lake.open(args.lake)
     if args.job == "embed":
-        from etl.embedders import EmbedderConfig
+        from etl.embed.backends import EmbedderConfig
         from jobs.embed import EmbedJobConfig, run_embed
 
         config = EmbedJobConfig(embedder=EmbedderConfig(backend="dlib"), source="frames", every_k=args.every_k,
@@ -676,7 +676,7 @@ def report(results: list[StepResult], args: argparse.Namespace, a: Assumptions,
 
 def ensure_tree(root: Path, *, subjects: int, seconds: float, seed: int) -> int:
     """The sample tree at root (reused when its manifest has these arguments); its video count."""
-    from etl.sample_tree import MANIFEST_NAME, SampleManifest, write_sample_tree
+    from etl.synthetic.siw_tree import MANIFEST_NAME, SampleManifest, write_sample_tree
 
     previous = root / MANIFEST_NAME
     manifest = SampleManifest.from_json(previous.read_text()) if previous.is_file() else None

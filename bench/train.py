@@ -99,7 +99,7 @@ def run_cli(module: str, arguments: list[str], log_path: Path) -> float:
 
 def build_lake(work: Path, subjects: int, seconds: float) -> Path:
     """A sample tree and its lake under work/ (reused when the tree's arguments are unchanged)."""
-    from etl.sample_tree import MANIFEST_NAME, SampleManifest, write_sample_tree
+    from etl.synthetic.siw_tree import MANIFEST_NAME, SampleManifest, write_sample_tree
 
     source, lake = work / "siw", work / "lake"
     previous = source / MANIFEST_NAME
@@ -183,7 +183,7 @@ class TrainingRun:
 
 def train_rows(lake: Path, model_dir: Path) -> int:
     """Training faces of the train_runs row written for model_dir."""
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import TRAIN_RUNS
 
     table = Lake(str(lake)).read(TRAIN_RUNS, columns=["model_dir", "counts_json", "created_at"])
@@ -227,9 +227,9 @@ def training_faces(lake: Path, args: argparse.Namespace):
     import pyarrow.compute as pc
 
     from etl.config import TrainConfig
-    from etl.lake import Lake
-    from etl.protocols import parse_protocols, split_protocol
-    from etl.train_data import KEY, read_frame_index
+    from etl.lake.lake import Lake
+    from etl.train.protocols import parse_protocols, split_protocol
+    from etl.train.data import KEY, read_frame_index
     from schemas import FRAMES
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size)
@@ -248,7 +248,7 @@ def training_faces(lake: Path, args: argparse.Namespace):
 
 
 def time_decode(pngs: list[bytes], input_size: int) -> tuple[np.ndarray, float]:
-    from etl.train_input import base_size, decode_faces
+    from etl.train.input import base_size, decode_faces
 
     started = time.perf_counter()
     images = decode_faces(pngs, base_size(input_size))
@@ -258,7 +258,7 @@ def time_decode(pngs: list[bytes], input_size: int) -> tuple[np.ndarray, float]:
 def time_pipeline(images: np.ndarray, labels: np.ndarray, class_weight: dict, args: argparse.Namespace,
                   examples: int) -> tuple[int, float]:
     """(faces, seconds) for `examples` faces (whole batches) after a warm-up pass of the same length."""
-    from etl.train_input import make_dataset
+    from etl.train.input import make_dataset
 
     dataset = make_dataset(images, labels, input_size=args.input_size, batch_size=args.batch_size, training=True,
                            repeat=True, class_weight=class_weight)
@@ -275,8 +275,8 @@ def time_pipeline(images: np.ndarray, labels: np.ndarray, class_weight: dict, ar
 
 def test_faces(lake: Path, input_size: int) -> np.ndarray:
     """Model inputs for every P1 test face (split 'test', det_status 'ok')."""
-    from etl.lake import Lake
-    from etl.train_eval import faces_of
+    from etl.lake.lake import Lake
+    from etl.train.evaluate import faces_of
     from schemas import FRAMES
 
     table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "aligned"],
@@ -301,7 +301,7 @@ def per_face_ms(score_one, faces: np.ndarray) -> np.ndarray:
 
 
 def load_trained_model(model_dir: Path):
-    from etl.spoof_model import load_model
+    from etl.train.model import load_model
 
     return load_model(str(model_dir / "model.keras"))
 
@@ -310,7 +310,7 @@ def latency_methods(model, model_dir: Path) -> dict:
     """table label -> score one face (h, w, 3) float32; the first (the traced Keras call) is the reference."""
     import tensorflow as tf
 
-    from etl.train_export import TFLITE_FILE, TFLITE_INT8_FILE, TfliteScorer
+    from etl.train.export import TFLITE_FILE, TFLITE_INT8_FILE, TfliteScorer
 
     tflite, tflite_int8 = TfliteScorer(model_dir / TFLITE_FILE), TfliteScorer(model_dir / TFLITE_INT8_FILE)
     traced = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -481,7 +481,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> tuple[str, dict]:
     lake = args.lake.resolve() if args.lake else build_lake(work, args.subjects, args.seconds)
     runs = [run_training(lake, work / f"train-{w}w", w, args) for w in args.workers]
 
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()  # before TensorFlow is imported in this process
     pngs, targets, class_weight = training_faces(lake, args)
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("etl.sample_tree").setLevel(logging.WARNING)
+    logging.getLogger("etl.synthetic.siw_tree").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.pop("RAY_ADDRESS", None)
     temporary = args.work_dir is None

@@ -66,7 +66,7 @@ class IngestConfig:
     full: bool = False  # reprocess every video, even unchanged ones
     commit_every: int = 4  # videos per Delta commit
     max_task_retries: int = 3  # Ray retries of a video whose worker died
-    task_memory_mb: int = 4096  # how much one video may grow its worker's memory (0: no limit); etl/memory_guard.py
+    task_memory_mb: int = 4096  # how much one video may grow its worker's memory (0: no limit); etl/ingest/memory_guard.py
 
     def __post_init__(self) -> None:
         _require(self.crops in CROP_FORMATS, f"crops {self.crops!r} is not one of {', '.join(CROP_FORMATS)}")

@@ -1,6 +1,6 @@
 """`open_lake`: read a facelake lake from a notebook or another program, read-only.
 
-Every read goes through facelake's own lake module (`etl.lake.Lake`), which reads a
+Every read goes through facelake's own lake module (`etl.lake.lake.Lake`), which reads a
 table's files with pyarrow's Parquet dataset over exactly the files of the asked
 version. It never calls deltalake's `DeltaTable.to_pyarrow_table()` /
 `to_pyarrow_dataset()`: with deltalake 1.x those route reads through a Python
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.catalog import warn_if_stale
-from etl.lake import Lake, LakeNotFoundError
+from etl.lake.catalog import warn_if_stale
+from etl.lake.lake import Lake, LakeNotFoundError
 from schemas import ALL_TABLES, TableSpec
 
 if TYPE_CHECKING:  # heavy optional imports, only for the annotations
@@ -50,12 +50,12 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
         storage_options: for an `s3://` lake, delta-rs storage option names to values
             (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
             `AWS_ALLOW_HTTP`, ...). Default: the same environment variables and
-            `FACELAKE_STORAGE_OPTIONS` file every facelake job reads (see `etl.storage`).
+            `FACELAKE_STORAGE_OPTIONS` file every facelake job reads (see `etl.lake.storage`).
             A local lake takes none.
 
     Raises:
         LakeNotFoundError: no such folder, or no facelake table under it.
-        etl.lake.LakeError: a table there was written by a newer facelake schema.
+        etl.lake.lake.LakeError: a table there was written by a newer facelake schema.
 
     Example:
         >>> lake = open_lake("demo/lake")
@@ -72,7 +72,7 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
     if storage_options is None:
         lake = Lake.open(root)  # options from the environment / FACELAKE_STORAGE_OPTIONS, schema versions checked
     else:
-        from etl.storage import with_retry_policy
+        from etl.lake.storage import with_retry_policy
 
         options = {str(key): ("true" if value is True else "false" if value is False else str(value))
                    for key, value in storage_options.items()}
@@ -198,9 +198,9 @@ class LakeReader:
     def sql(self, query: str, *, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a read-only DuckDB query over the lake's tables; the result as a pyarrow Table.
 
-        The same DuckDB `facelake sql` uses (`etl.query`): every table is a view of its
+        The same DuckDB `facelake sql` uses (`etl.lake.query`): every table is a view of its
         newest version's files by name (`videos`, `frames`, ...; `lake_files` lists the data
-        files), only reading statements are accepted (etl.query.ALLOWED_STATEMENTS), and file access is limited to the
+        files), only reading statements are accepted (etl.lake.query.ALLOWED_STATEMENTS), and file access is limited to the
         lake. Parameters are DuckDB's `$name`, bound by DuckDB, never formatted into the
         text. The result is a Table, not a DuckDB relation: a relation needs its
         connection kept open; `connect()` gives one for that.
@@ -209,7 +209,7 @@ class LakeReader:
         >>> lake.sql("SELECT count(*) AS n FROM frames WHERE det_status = $status", params={"status": "ok"})
         >>> lake.sql("FROM videos SELECT split, label, count(*) AS n GROUP BY ALL ORDER BY ALL").to_pandas()
         """
-        from etl.query import run_query
+        from etl.lake.query import run_query
 
         return run_query(self._lake, query, dict(params or {}))
 
@@ -224,7 +224,7 @@ class LakeReader:
         ...     rel = con.sql("FROM frames SELECT video_id, avg(det_score) AS score GROUP BY ALL")
         ...     print(rel.order("score").limit(3))
         """
-        from etl.query import connect
+        from etl.lake.query import connect
 
         return connect(self._lake)
 
@@ -265,7 +265,7 @@ class LakeReader:
         if self._lake.is_local:
             base, filesystem = self._lake.uri(spec), None
         else:
-            from etl.storage import arrow_path
+            from etl.lake.storage import arrow_path
 
             base, filesystem = arrow_path(self._lake.uri(spec)), dataset.filesystem
         # partition columns from the folders below the table's own; none at all for an unpartitioned
@@ -359,7 +359,7 @@ class LakeReader:
 
     def _check_file_access(self, what: str) -> None:
         """files() and dataset() hand out paths: only for a local lake or an s3:// one (pyarrow's S3FileSystem)."""
-        from etl.storage import S3_SCHEMES, scheme
+        from etl.lake.storage import S3_SCHEMES, scheme
 
         if not self._lake.is_local and scheme(self.root) not in S3_SCHEMES:
             raise ValueError(f"{what} supports local and s3:// lakes, not {scheme(self.root)}://; use .table() or .sql()")

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from etl.catalog import warn_if_stale
-from etl.lake import Lake
-from etl.query import (connect, declared_parameters, describe_queries, execute, first_line, load_query, query_names,
+from etl.lake.catalog import warn_if_stale
+from etl.lake.lake import Lake
+from etl.lake.query import (connect, declared_parameters, describe_queries, execute, first_line, load_query, query_names,
                        query_title, sql_literal)
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import FORMATS, FORMATS_HELP, iter_rows, row_objects, write_csv, write_table

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from etl.catalog import delta_extension_path, refresh_catalog, stale_catalog
-from etl.lake import Lake
+from etl.lake.catalog import delta_extension_path, refresh_catalog, stale_catalog
+from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
 
 log = logging.getLogger("facelake.catalog")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from etl import console
+from jobs import console
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

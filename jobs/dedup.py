@@ -15,14 +15,14 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 
-from etl.identity_search import FaceVectors, SearchConfig, cross_identity_pairs, identity_pairs, label_checks, merge_groups
-from etl.identity_store import (active_canonical, embedding_models, load_face_vectors, set_group_state, write_label_checks,
+from etl.identity.search import FaceVectors, SearchConfig, cross_identity_pairs, identity_pairs, label_checks, merge_groups
+from etl.identity.store import (active_canonical, embedding_models, load_face_vectors, set_group_state, write_label_checks,
                                 write_merges, write_pairs)
-from etl.identity_thresholds import default_threshold
-from etl.link_support import link_supports
-from etl.catalog import refresh_catalog_if_local
-from etl.lake import Lake
-from etl.runs import RunRecord
+from etl.identity.thresholds import default_threshold
+from etl.identity.link_support import link_supports
+from etl.lake.catalog import refresh_catalog_if_local
+from etl.lake.lake import Lake
+from etl.lake.runs import RunRecord
 from jobs.cli_help import add_lake_option, job_parser
 from schemas import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, RUNS
 from schemas.embeddings import EMBEDDING_SOURCES

@@ -20,12 +20,12 @@ from datetime import datetime, timezone
 import numpy as np
 import pyarrow as pa
 
-from etl.embed_plan import METADATA_COLUMNS, check_where, stale_query, todo_query
-from etl.embedders import EmbedderConfig
-from etl.catalog import refresh_catalog_if_local
-from etl.lake import Lake, in_predicate, sql_string
-from etl.query import connect
-from etl.runs import RunRecord
+from etl.embed.plan import METADATA_COLUMNS, check_where, stale_query, todo_query
+from etl.embed.backends import EmbedderConfig
+from etl.lake.catalog import refresh_catalog_if_local
+from etl.lake.lake import Lake, in_predicate, sql_string
+from etl.lake.query import connect
+from etl.lake.runs import RunRecord
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.ray_runtime import init_ray
 from schemas import EMBEDDINGS, RUNS
@@ -156,7 +156,7 @@ def run_embed(*, lake: Lake, config: EmbedJobConfig, address: str | None = None,
 
 def _embed(lake: Lake, config: EmbedJobConfig, address: str | None, run_id: str, summary: EmbedSummary) -> None:
     ray = init_ray(address=address, num_cpus=config.workers)
-    from etl.embed_stage import EmbedStage
+    from etl.embed.stage import EmbedStage
 
     actor_class = ray.remote(EmbedStage).options(num_cpus=1, num_gpus=config.gpus_per_worker or None)
     actors = [actor_class.remote(config.embedder) for _ in range(config.workers)]

@@ -17,8 +17,8 @@ import argparse
 import logging
 import sys
 
-from etl.erasure import ForgetRequest, check_lake, run_forget
-from etl.lake import Lake
+from etl.erasure.forget import ForgetRequest, check_lake, run_forget
+from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import format_table
 

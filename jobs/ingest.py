@@ -2,7 +2,7 @@
 
 Each video is one Ray task: its frames are decoded, the face found (the .face box first,
 then the whole frame) and aligned to 112x112. The job commits finished videos every
---commit-every videos (`etl.ingest_store`) and shows a progress bar; a killed run loses at
+--commit-every videos (`etl.ingest.store`) and shows a progress bar; a killed run loses at
 most the videos not yet committed, and the next run picks up where it stopped.
 """
 from __future__ import annotations
@@ -14,17 +14,17 @@ import sys
 import time
 from dataclasses import asdict
 
-from etl.catalog import refresh_catalog_if_local
+from etl.lake.catalog import refresh_catalog_if_local
 from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
-from etl.ingest_plan import plan_ingest
-from etl.ingest_store import commit_videos, set_source_present
-from etl.ingest_summary import IngestSummary
-from etl.lake import Lake
-from etl.process_video import VideoResult, video_row
-from etl.progress import FrameProgress
-from etl.runs import RunRecord
-from etl.source_files import is_empty_source_folder
-from etl.scan import (
+from etl.ingest.plan import plan_ingest
+from etl.ingest.store import commit_videos, set_source_present
+from etl.ingest.summary import IngestSummary
+from etl.lake.lake import Lake
+from etl.ingest.video import VideoResult, video_row
+from jobs.progress import FrameProgress
+from etl.lake.runs import RunRecord
+from etl.sources.files import is_empty_source_folder
+from etl.sources.siw_tree import (
     NotASourceError,
     VideoSource,
     check_lake_outside_source,
@@ -136,15 +136,15 @@ def _process_remote(video: VideoSource, config: IngestConfig, run_id: str, lake:
     never receives their image bytes); per-video failures become an `error` row, never an exception."""
     import traceback
 
-    from etl.detect import cached_detector
-    from etl.process_video import process_video
+    from etl.faces.detect import cached_detector
+    from etl.ingest.video import process_video
 
     started = time.perf_counter()
     try:
         return process_video(video, config, cached_detector(config.detector), run_id=run_id).written_to(lake)
     except Exception as error:  # noqa: BLE001 - recorded on the video's row with its reason
         logging.getLogger("facelake.ingest").error("video %s failed: %s", video.video_id, traceback.format_exc())
-        from etl.provenance import processing_node
+        from etl.ingest.provenance import processing_node
 
         row = video_row(video, status="error", reason=f"{type(error).__name__}: {error}", run_id=run_id,
                         config_hash=config.processing_hash(), processed_on=processing_node())
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_source(source: str, *, watch: bool) -> None:
-    """NotASourceError unless `source` is a SiW tree (`etl.scan.check_siw_source`).
+    """NotASourceError unless `source` is a SiW tree (`etl.sources.siw_tree.check_siw_source`).
 
     With --watch an empty folder passes too: a landing folder that fills later. Every pass
     checks again and skips (writing nothing) while the folder is not a SiW tree.

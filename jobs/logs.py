@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl import console
+from jobs import console
 
 # loggers whose lines are facelake's own (the rest is other libraries' chatter)
 OWN_LOGGERS = ("facelake", "etl", "jobs")
@@ -194,9 +194,9 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
     status and code, never secret values or request URLs); 1 for an
     unexpected error (its traceback in the log file); 0 when stdout's reader left early.
     """
-    from etl.lake import LakeError
-    from etl.storage import StorageOptionsError
-    from etl.storage_errors import describe_storage_error
+    from etl.lake.lake import LakeError
+    from etl.lake.storage import StorageOptionsError
+    from etl.lake.storage_errors import describe_storage_error
 
     argv = list(sys.argv[1:] if argv is None else argv)
     module = main.__module__

@@ -14,8 +14,8 @@ import logging
 import sys
 
 from etl.config import SAFE_RETENTION_HOURS, MaintainConfig
-from etl.lake import Lake
-from etl.maintenance import NothingToMaintain, run_maintenance
+from etl.lake.lake import Lake
+from etl.lake.maintenance import NothingToMaintain, run_maintenance
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import format_table
 from schemas import ALL_TABLES

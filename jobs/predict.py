@@ -26,8 +26,8 @@ log = logging.getLogger("facelake.predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from etl.predict import MODEL_FORMATS
-    from etl.sharpness import ANDROID_BLUR_GATE
+    from etl.train.predict import MODEL_FORMATS
+    from etl.faces.sharpness import ANDROID_BLUR_GATE
 
     parser = job_parser("predict", __doc__, examples=[
         ("every photo in a folder, with the P1 model trained on the demo lake",
@@ -73,7 +73,7 @@ def _emit(line: dict) -> None:
 def _progress(total: int):
     from tqdm import tqdm
 
-    from etl import console
+    from jobs import console
 
     terminal = console.stream()
     return tqdm(total=total, unit="file", desc="predict", file=terminal, dynamic_ncols=True,
@@ -89,7 +89,7 @@ def summary_line(outcomes: Counter, total: int, seconds: float) -> str:
 
 def _log_gate(predictor, min_sharpness: int | None) -> None:
     """One line: the gate in force and where it comes from."""
-    from etl.sharpness import ANDROID_BLUR_GATE
+    from etl.faces.sharpness import ANDROID_BLUR_GATE
 
     if min_sharpness is not None:
         log.info("sharpness gate %d (--min-sharpness)", min_sharpness)
@@ -101,7 +101,7 @@ def _log_gate(predictor, min_sharpness: int | None) -> None:
 
 
 def _score_file(path: Path, predictor, every_k: int, options: dict) -> list[dict]:
-    from etl.predict import media_kind, predict_image, predict_video
+    from etl.train.predict import media_kind, predict_image, predict_video
 
     try:
         if media_kind(path) == "video":
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     args = build_parser().parse_args(argv)
-    from etl.predict import parse_min_sharpness
+    from etl.train.predict import parse_min_sharpness
 
     try:
         min_sharpness = parse_min_sharpness(args.min_sharpness)
@@ -129,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.every_k < 1:
         log.error("--every-k must be >= 1, got %d", args.every_k)
         return 2
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()  # before anything imports TensorFlow: the models are tf-keras (Keras 2)
     from etl.config import DetectorConfig
-    from etl.detect import cached_detector
-    from etl.predict import ModelFilesError, Predictor, expand_paths, input_outcome
+    from etl.faces.detect import cached_detector
+    from etl.train.predict import ModelFilesError, Predictor, expand_paths, input_outcome
 
     try:
         detector_config = DetectorConfig(backend=args.detector, accept_score=args.accept_score,

@@ -18,14 +18,14 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 
 from etl.config import RETRY_DETECTOR, DetectorConfig, RegisterConfig
-from etl.ingest_plan import plan_sources
-from etl.ingest_store import set_source_present
-from etl.catalog import refresh_catalog_if_local
-from etl.lake import Lake
-from etl.lake_files import WrittenRows, commit_rows, write_rows
-from etl.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
-from etl.scan import NotASourceError, check_lake_outside_source
-from etl.runs import RunRecord
+from etl.ingest.plan import plan_sources
+from etl.ingest.store import set_source_present
+from etl.lake.catalog import refresh_catalog_if_local
+from etl.lake.lake import Lake
+from etl.lake.files import WrittenRows, commit_rows, write_rows
+from etl.sources.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
+from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
+from etl.lake.runs import RunRecord
 from jobs.ray_runtime import init_ray
 from schemas import PHOTOS, RUNS
 
@@ -136,7 +136,7 @@ def config_from_args(args: argparse.Namespace) -> RegisterConfig:
 
 def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: str, lake: Lake) -> WrittenRows:
     """Body of the Ray task: the photos' rows written into the lake's storage; the driver gets them without images."""
-    from etl.process_photo import process_photos
+    from etl.ingest.photo import process_photos
 
     return write_rows(lake, PHOTOS, process_photos(photos, config, run_id=run_id))
 
@@ -160,7 +160,7 @@ def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: st
              len(scan.photos), len(plan.to_process), len(plan.status_only), plan.unchanged, len(plan.gone_ids))
     try:
         if plan.status_only:
-            from etl.process_photo import photo_row
+            from etl.ingest.photo import photo_row
 
             rows = pa.Table.from_pylist([photo_row(p, run_id=record.run_id, config_hash=config.processing_hash())
                                          for p in plan.status_only], schema=PHOTOS.schema)

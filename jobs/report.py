@@ -12,8 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
-from etl.catalog import warn_if_stale
-from etl.lake import Lake
+from etl.lake.catalog import warn_if_stale
+from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
 
 log = logging.getLogger("facelake.report")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from jobs.logs import setup_logging
-    from etl.report import build_report
+    from etl.report.contents import build_report
 
     setup_logging()
     args = build_parser().parse_args(argv)

@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.out is None and args.photos is None:
         parser.error("pass --out (videos) and/or --photos (a photo registry)")
-    from etl.sample_photos import write_photo_registry
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.photo_registry import write_photo_registry
+    from etl.synthetic.siw_tree import write_sample_tree
 
     try:
         if args.out is not None:

@@ -13,9 +13,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from etl.catalog import warn_if_stale
-from etl.lake import Lake
-from etl.query import ALLOWED_STATEMENTS, describe_queries, first_line, load_query, parameter_values, query_names, run_query
+from etl.lake.catalog import warn_if_stale
+from etl.lake.lake import Lake
+from etl.lake.query import ALLOWED_STATEMENTS, describe_queries, first_line, load_query, parameter_values, query_names, run_query
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import FORMATS, FORMATS_HELP, check_column_names, write_table
 

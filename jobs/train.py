@@ -8,7 +8,7 @@ checkpoint, then evaluate with Ray Data actors that return only scores (threshol
 validation, metrics on test at frame and video level), export Keras / SavedModel /
 TFLite float and int8 in a Ray task, and write the metrics, history, plots and model
 card into OUT/<protocol>/ and a `train_runs` row. The driver never holds image bytes
-(etl/train_data.py).
+(etl/train/data.py).
 
 The terminal shows one line per epoch (loss, accuracy, val_loss, val_accuracy, learning
 rate, seconds) and each fold's test metrics; stdout gets the table of every fold's
@@ -18,7 +18,7 @@ without frames; 1 when training fails (the log file named at the end has the det
 from __future__ import annotations
 
 # tf-keras must be chosen before TensorFlow is imported anywhere in this process
-from etl.spoof_model import use_legacy_keras
+from etl.train.model import use_legacy_keras
 
 use_legacy_keras()
 
@@ -35,12 +35,12 @@ from pathlib import Path  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
 
-from etl.catalog import refresh_catalog_if_local  # noqa: E402
+from etl.lake.catalog import refresh_catalog_if_local  # noqa: E402
 from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
-from etl.lake import Lake, sql_string  # noqa: E402
-from etl.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
-from etl.runs import RunRecord  # noqa: E402
-from etl.train_data import (evenly_spaced, faces_dataset, read_frame_index, score_part, training_dataset,  # noqa: E402
+from etl.lake.lake import Lake, sql_string  # noqa: E402
+from etl.train.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
+from etl.lake.runs import RunRecord  # noqa: E402
+from etl.train.data import (evenly_spaced, faces_dataset, read_frame_index, score_part, training_dataset,  # noqa: E402
                              with_target)
 from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
 from jobs.ray_runtime import init_ray  # noqa: E402
@@ -167,7 +167,7 @@ def _train_protocol(ray, lake: Lake, frames: pa.Table, version: int, protocol: P
     from ray.train import CheckpointConfig, DataConfig, RunConfig, ScalingConfig
     from ray.train.tensorflow import TensorflowTrainer
 
-    from etl.train_loop import TrainingMessages, train_loop_per_worker
+    from etl.train.loop import TrainingMessages, train_loop_per_worker
 
     started = time.perf_counter()
     split = split_protocol(frames, protocol, validation_fraction=config.validation_fraction, seed=config.seed)
@@ -219,8 +219,8 @@ def _evaluate_and_export(ray, lake: Lake, version: int, split, train: pa.Table, 
     """Scores of the validation and test parts (Ray Data actors: only scores come back), the
     threshold and metrics; beside them, a Ray task exports the model and scores test faces with
     every format, checked against Keras once the threshold is known."""
-    from etl.train_eval import evaluate, pad_scores
-    from etl.train_export import (EXPORT_CHECK_FACES, REPRESENTATIVE_FACES, export_check_figures,
+    from etl.train.evaluate import evaluate, pad_scores
+    from etl.train.export import (EXPORT_CHECK_FACES, REPRESENTATIVE_FACES, export_check_figures,
                                   export_from_datasets)
 
     columns = ["video_id", "frame_index", "aligned"]
@@ -241,10 +241,10 @@ def _evaluate_and_export(ray, lake: Lake, version: int, split, train: pa.Table, 
 
 def _finish(lake, split, evaluation, files, exported, best_metrics, version, protocol, config, folder: Path, run_id,
             started) -> dict:
-    from etl.loss_forecast import fit_exponential
-    from etl.train_eval import write_model_card
-    from etl.train_export import sharpness_profile
-    from etl.train_plots import plot_roc_det, plot_training
+    from etl.train.forecast import fit_exponential
+    from etl.train.evaluate import write_model_card
+    from etl.train.export import sharpness_profile
+    from etl.train.plots import plot_roc_det, plot_training
 
     log.info("%s: TFLite vs Keras on %d test faces: float max |diff| %.2g, int8 decisions agree on %.1f %%",
              protocol.label, exported["faces"], exported.get("tflite_max_abs_diff", 0.0),

@@ -1,6 +1,6 @@
 """One pyarrow schema per Delta table, with its partition columns and a schema version.
 
-Data is cast to these schemas at the write boundary (``etl.lake``), never inferred.
+Data is cast to these schemas at the write boundary (``etl.lake.lake``), never inferred.
 """
 from schemas.spec import TableSpec
 from schemas.embeddings import EMBEDDINGS

@@ -27,9 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from etl.face_photos import FacePhoto, load_face_photos
-from etl.sample_tree import write_video as write_sample_video
-from etl.sample_video import render_video
+from etl.synthetic.face_photos import FacePhoto, load_face_photos
+from etl.synthetic.siw_tree import write_video as write_sample_video
+from etl.synthetic.videos import render_video
 
 log = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ VIDEO_KINDS: dict[str, tuple[int, Callable[[_SiwWriter, int], str]]] = {
 
 def write_video_corpus(base: Path) -> CorpusTrees:
     """`base/clean`: the sample SiW tree; `base/corpus`: the same plus one bad item per VIDEO_KINDS."""
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
 
     clean, corpus = base / "clean", base / "corpus"
     manifest = write_sample_tree(clean, **SAMPLE_ARGS)
@@ -423,7 +423,7 @@ def _photo_kinds(faces: list[FacePhoto]) -> dict[str, tuple[str, bytes | str | U
 
 
 def write_photo_corpus(base: Path, registry: Path) -> CorpusTrees:
-    """`base/clean`: the photo registry at `registry` (`etl.sample_photos`) cut to PHOTO_USERS;
+    """`base/clean`: the photo registry at `registry` (`etl.synthetic.photo_registry`) cut to PHOTO_USERS;
     `base/corpus`: the same plus the bad photos."""
     clean, corpus = base / "clean", base / "corpus"
     for user in PHOTO_USERS:  # three users keep the runs short

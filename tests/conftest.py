@@ -118,7 +118,7 @@ def without_root_file_access() -> tuple[str, ...]:
 @dataclass
 class Sample:
     root: Path
-    manifest: object  # etl.sample_tree.SampleManifest
+    manifest: object  # etl.synthetic.siw_tree.SampleManifest
 
 
 @dataclass
@@ -132,7 +132,7 @@ class CleanIngest:
 
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory) -> Sample:
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
 
     root = tmp_path_factory.mktemp("siw") / "tree"
     manifest = write_sample_tree(root, **SAMPLE_ARGS)
@@ -153,7 +153,7 @@ def clean_ingest(sample, tmp_path_factory) -> CleanIngest:
 @dataclass
 class RegistryTree:
     root: Path
-    manifest: object  # etl.sample_photos.RegistryManifest
+    manifest: object  # etl.synthetic.photo_registry.RegistryManifest
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Registry:
 
     root: Path  # the photo tree (the `registry_tree` fixture's)
     lake: Path  # the sample ingested (as `clean_ingest`), then the registry registered, embedded (photos), deduplicated
-    manifest: object  # etl.sample_photos.RegistryManifest
+    manifest: object  # etl.synthetic.photo_registry.RegistryManifest
     digest_before: dict  # the photo tree before register
     logs: dict  # stderr of register, embed and dedup
     register_driver_payloads: list  # tests/driver_bytes_probe.py's findings for the register run
@@ -171,7 +171,7 @@ class Registry:
 @pytest.fixture(scope="session")
 def registry_tree(tmp_path_factory) -> RegistryTree:
     """The photo registry (REGISTRY_ARGS), written once: copy it before changing it."""
-    from etl.sample_photos import write_photo_registry
+    from etl.synthetic.photo_registry import write_photo_registry
 
     root = tmp_path_factory.mktemp("registry") / "photos"
     return RegistryTree(root=root, manifest=write_photo_registry(root, **REGISTRY_ARGS))
@@ -223,7 +223,7 @@ TRAIN_ARGS = ("--workers", "2", "--epochs", "2", "--batch-size", "32")
 
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> TrainedModel:
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
 
     base = tmp_path_factory.mktemp("train")
     write_sample_tree(base / "siw", subjects=4, seconds=1.0, seed=11)

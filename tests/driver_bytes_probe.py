@@ -85,7 +85,7 @@ def _watch_ray(ray) -> None:
 def install() -> None:
     """Hooks this process's `Lake.read`, and Ray's get / put / from_arrow once a job starts Ray."""
     import jobs.ray_runtime
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
 
     Lake.read = _watch_result("Lake.read", Lake.read)
     init_ray = jobs.ray_runtime.init_ray
@@ -104,7 +104,7 @@ def main() -> None:
     report, module, *args = sys.argv[1:]
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     # the job module's own first step (tf-keras before TensorFlow), before anything imports TensorFlow
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()
     install()

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import TableSpec
 
 

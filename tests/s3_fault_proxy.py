@@ -31,7 +31,7 @@ fails with `INTERNAL_FAILURE ... Failed to flush response stream`, which is not 
 (the status code is lost). A 503 on a 140-byte column chunk is enough. Real S3 error
 bodies are a few hundred bytes, so this is a property of pyarrow reads against S3, not
 of this proxy; pyarrow does not retry it, facelake's `Lake.read` and `run_query` do
-(`etl.storage.with_read_retries`), as `tests/test_s3_faults.py` shows. The option lets a
+(`etl.lake.storage.with_read_retries`), as `tests/test_s3_faults.py` shows. The option lets a
 test fault every other request of a pyarrow client that has no such retry.
 
 `--deny CODE` answers every request with `403 CODE` (e.g. `AccessDenied`,

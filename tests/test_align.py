@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.align import ALIGNED_SIZE, align_face
+from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.config import DetectorConfig
-from etl.detect import MtcnnDetector
+from etl.faces.detect import MtcnnDetector
 
 ARCFACE_TEMPLATE = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from etl.checksum import RUN_COLUMNS, table_checksum
-from etl.lake import Lake
+from checksum import RUN_COLUMNS, table_checksum
+from etl.lake.lake import Lake
 from schemas import FRAMES, PHOTOS, RUNS, VIDEOS
 from tests.bad_input_corpus import (
     DEFECT_LINE,
@@ -434,7 +434,7 @@ def test_an_ingest_rerun_adds_nothing(videos):
 
 
 def test_negative_face_coordinates_are_clamped_or_dropped():
-    from etl.face_file import describe_repairs, parse_face_text
+    from etl.sources.face_file import describe_repairs, parse_face_text
 
     ann = parse_face_text("-40 -30 200 210\n-50 -60 -10 -20\n10 -5 20 -1\n-5  200 210\n100 100 200 210\n")
     assert ann.boxes == [(0, 0, 200, 210), None, None, (0, 100, 200, 210), (100, 100, 200, 210)]
@@ -465,7 +465,7 @@ def _mov(*boxes: tuple[bytes, bytes]) -> bytes:
      "its video stream cannot be decoded (an unsupported codec or damaged data)"),
 ])
 def test_why_a_video_does_not_open(tmp_path, data, reason):
-    from etl.decode import VideoDecodeError, diagnose_container, probe_video
+    from etl.sources.decode import VideoDecodeError, diagnose_container, probe_video
 
     path = tmp_path / "x.mov"
     path.write_bytes(data)
@@ -483,7 +483,7 @@ def _siw(root: Path, rel: str, data: bytes, face: str | None = "100 100 200 200\
 
 
 def test_copies_are_found_by_their_whole_bytes_and_the_next_copy_takes_over(tmp_path):
-    from etl.scan import FINGERPRINT_EDGE_BYTES, scan_source
+    from etl.sources.siw_tree import FINGERPRINT_EDGE_BYTES, scan_source
 
     edge = b"e" * FINGERPRINT_EDGE_BYTES
     first, copy, lookalike = "Train/live/001/001-1-1-1-1.mov", "Train/live/002/002-1-1-1-1.mov", "Train/live/003/003-1-1-1-1.mov"
@@ -500,7 +500,7 @@ def test_copies_are_found_by_their_whole_bytes_and_the_next_copy_takes_over(tmp_
 
 
 def test_empty_face_file_means_no_usable_face_file(tmp_path):
-    from etl.scan import scan_source
+    from etl.sources.siw_tree import scan_source
 
     _siw(tmp_path, "Train/live/001/001-1-1-1-1.mov", b"v" * 10, face="")
     (video,) = scan_source(tmp_path).videos
@@ -510,8 +510,8 @@ def test_empty_face_file_means_no_usable_face_file(tmp_path):
 
 
 def test_special_files_are_never_opened(tmp_path):
-    from etl.photo_tree import scan_photo_tree
-    from etl.scan import scan_source
+    from etl.sources.photo_tree import scan_photo_tree
+    from etl.sources.siw_tree import scan_source
 
     (tmp_path / "siw/Train/live/001").mkdir(parents=True)
     os.mkfifo(tmp_path / "siw/Train/live/001/001-1-1-1-1.mov")  # opening it would block the scan forever

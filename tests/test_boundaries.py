@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import REPO, run_job_cli, subprocess_env, tree_digest
-from etl.checksum import table_checksum
-from etl.lake import Lake
-from etl.query import run_query
+from checksum import table_checksum
+from etl.lake.lake import Lake
+from etl.lake.query import run_query
 from schemas import PHOTOS, VIDEOS
 
 # registry users renamed to names that would break SQL, shell or path handling if used as code

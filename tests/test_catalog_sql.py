@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from etl.catalog import RECORD_VIEW
-from etl.lake import Lake
+from etl.lake.catalog import RECORD_VIEW
+from etl.lake.lake import Lake
 from jobs import sql
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
 
@@ -76,7 +76,7 @@ def test_the_connection_itself_cannot_read_outside_the_current_data_files(clean_
     """The second layer on its own: DuckDB's file access is limited to the current data files."""
     import duckdb
 
-    from etl.query import connect
+    from etl.lake.query import connect
 
     connection = connect(Lake(str(clean_ingest.lake)))
     try:

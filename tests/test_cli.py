@@ -52,7 +52,7 @@ def test_ingest_refuses_a_missing_source(tmp_path, caplog):
 
 def test_insightface_detector_without_a_model_names_the_folder(tmp_path):
     from etl.config import DetectorConfig
-    from etl.detect import build_detector
+    from etl.faces.detect import build_detector
 
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         build_detector(DetectorConfig(backend=f"insightface:{tmp_path}"))
@@ -89,7 +89,7 @@ def test_sql_runs_a_file_with_parameters(clean_ingest, sample, tmp_path, capsys)
 
 
 def test_audit_prints_every_question_with_its_title(clean_ingest, capsys):
-    from etl.query import query_names
+    from etl.lake.query import query_names
     from jobs import audit
 
     assert audit.main(["--lake", str(clean_ingest.lake)]) == 0

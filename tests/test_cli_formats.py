@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, subprocess_env, tree_digest
-from etl.lake import Lake
-from etl.query import declared_parameters, load_query, query_names, query_title, run_query
+from etl.lake.lake import Lake
+from etl.lake.query import declared_parameters, load_query, query_names, query_title, run_query
 from jobs.output import json_value
 from schemas import FRAMES, RUNS, VIDEOS
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import RUNS, VIDEOS
 from tests.conftest import REPO, ingest_command, run_job_cli, subprocess_env, tree_digest
 
@@ -219,7 +219,7 @@ def test_register_refuses_a_lake_it_cannot_make(tmp_path):
 
 
 def test_photo_source_check_accepts_a_photo_tree_with_other_files(tmp_path):
-    from etl.photo_tree import check_photo_source
+    from etl.sources.photo_tree import check_photo_source
 
     root = photo_tree(tmp_path / "photos")
     write(root / "README.txt")
@@ -272,7 +272,7 @@ def test_watch_refuses_a_source_that_is_not_empty_and_not_a_siw_tree(tmp_path):
 def test_a_killed_first_ingest_leaves_a_usable_catalog(tmp_path):
     """The catalog is written when the tables are made, not only at the end of the run: a first
     ingest killed (SIGKILL) right after its scan leaves one that plain DuckDB can query."""
-    from etl.catalog import open_catalog
+    from etl.lake.catalog import open_catalog
 
     source, lake = siw_tree(tmp_path / "siw"), tmp_path / "lake"
     process = subprocess.Popen(ingest_command(source, lake), cwd=REPO, env=subprocess_env(),

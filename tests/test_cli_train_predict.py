@@ -82,8 +82,8 @@ def test_model_records_its_training_faces_sharpness(trained):
     import pyarrow.compute as pc
 
     from etl.config import TrainConfig
-    from etl.lake import Lake
-    from etl.protocols import parse_protocols, split_protocol
+    from etl.lake.lake import Lake
+    from etl.train.protocols import parse_protocols, split_protocol
     from schemas import FRAMES
 
     profile = json.loads((trained.model / "metrics.json").read_text())["sharpness"]

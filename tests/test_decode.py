@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.decode import FrameReader, VideoDecodeError, iter_frames, probe_video
+from etl.sources.decode import FrameReader, VideoDecodeError, iter_frames, probe_video
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from etl.config import DetectorConfig
-from etl.detect import Face, MtcnnDetector, bounded_scale_pyramid
-from etl.locate import locate_faces
+from etl.faces.detect import Face, MtcnnDetector, bounded_scale_pyramid
+from etl.faces.locate import locate_faces
 
 # t1.jpg face boxes, x y w h
 T1_FACES_XYWH = [(911, 62, 101, 136), (743, 343, 99, 132), (54, 266, 110, 129)]

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.align import align_face
-from etl.embedders import EmbedderConfig, build_embedder, cached_embedder, dlib_face_box
-from etl.face_photos import FacePhoto, load_face_photos, photo_variant
+from etl.faces.align import align_face
+from etl.embed.backends import EmbedderConfig, build_embedder, cached_embedder, dlib_face_box
+from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
 from tests.fake_face_models import (
     fake_arcface_reference,
     fake_keras_reference,

@@ -1,7 +1,7 @@
 """parse_face_text / read_face_file: SiW `.face` lines, repaired while reading."""
 import pytest
 
-from etl.face_file import NEIGHBOUR_WINDOW, NOTES_FILL_VALUE, parse_face_text, read_face_file
+from etl.sources.face_file import NEIGHBOUR_WINDOW, NOTES_FILL_VALUE, parse_face_text, read_face_file
 
 
 def test_clean_lines():

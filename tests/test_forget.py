@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BUCKET, REPO, SECRET, run_job_cli, s3_job_env
 
-from etl.checksum import table_checksum
-from etl.erasure import ERASED, ForgetRequest, Redactor
-from etl.lake import Lake
-from etl.runs import RunRecord
+from checksum import table_checksum
+from etl.erasure.forget import ERASED, ForgetRequest, Redactor
+from etl.lake.lake import Lake
+from etl.lake.runs import RunRecord
 from jobs import forget
 from schemas import (
     ALL_TABLES,
@@ -213,7 +213,7 @@ def _plant_mentions(lake: Lake, person: Person) -> dict:
 def _plant_uncommitted_files(lake: Lake, kind: str) -> tuple[Path, Path]:
     """Files a worker wrote and no commit lists (its run died first): one with some of the person's rows, one with
     someone else's. (paths)"""
-    from etl.lake_files import write_staged
+    from etl.lake.files import write_staged
 
     spec, column, value = (FRAMES, "subject", SUBJECT) if kind == "subject" else (PHOTOS, "user", USER)
     rows = lake.read(spec)
@@ -483,7 +483,7 @@ def test_bad_person_exits_2_before_any_work(tmp_path, caplog, argv, message):
 def test_a_folder_without_tables_is_refused_and_stays_as_it_was(tmp_path):
     """`forget` never creates a lake; the exit code 2 and its one line are tested through the CLI
     in tests/test_cli_help.py (every lake-reading job x four wrong paths)."""
-    from etl.lake import LakeNotFoundError
+    from etl.lake.lake import LakeNotFoundError
 
     missing = tmp_path / "nowhere"
     with pytest.raises(LakeNotFoundError, match=f"no facelake lake at {tmp_path}: none of its tables"):
@@ -536,7 +536,7 @@ def test_redactor_replaces_whole_names_only():
 
 
 def test_a_rerun_finishes_an_erasure_that_failed_before_its_vacuum(tmp_path, monkeypatch, caplog):
-    from etl.erasure import run_forget
+    from etl.erasure.forget import run_forget
 
     lake = _tiny_lake(tmp_path / "lake")
     marker = bytes([2]) * 64  # subject 2's aligned bytes

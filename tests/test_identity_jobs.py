@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import REGISTRY_ARGS, run_ingest_cli, run_job_cli, tree_digest
-from etl.lake import Lake
-from etl.query import load_query, run_query
+from etl.lake.lake import Lake
+from etl.lake.query import load_query, run_query
 from schemas import EMBEDDINGS, FRAMES, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS, RUNS
 
 
@@ -46,7 +46,7 @@ class Mislabeled:
 def mislabeled_registry(registry, tmp_path_factory) -> Mislabeled:
     """The shared registry, then a photo of t1_face5 (user_05) filed under user_02: registered, embedded and
     deduplicated incrementally on a copy of the shared lake (so user_03 ~ user_09 is there too)."""
-    from etl.sample_photos import write_photo_registry
+    from etl.synthetic.photo_registry import write_photo_registry
 
     base = tmp_path_factory.mktemp("mislabeled")
     root, lake = base / "photos", base / "lake"
@@ -271,9 +271,9 @@ def test_dedup_refuses_unknown_model_and_leakage_on_photos(registry_copy):
 def _another_recording(sample, subject: int, target: Path, stem: str) -> Path:
     """A new live recording of `subject`'s person, rendered by the sample generator in another session:
     its own background, motion, lighting and sensor noise (another random stream); `.face` beside it."""
-    from etl.face_photos import load_face_photos, photo_variant
-    from etl.sample_tree import write_video
-    from etl.sample_video import render_video
+    from etl.synthetic.face_photos import load_face_photos, photo_variant
+    from etl.synthetic.siw_tree import write_video
+    from etl.synthetic.videos import render_video
 
     manifest = sample.manifest
     [photo_name] = {v.photo for v in manifest.videos if v.subject == subject}  # e.g. "t1_face1" or "t1_face1~v1"
@@ -342,7 +342,7 @@ def test_merge_groups_query_lists_the_group(registry):
 def test_embed_with_a_second_model_keeps_both_and_dedup_asks_which(registry, registry_copy, tmp_path):
     """A FAKE ArcFace ONNX (no real weights exist here) through the real job: 512-d vectors
     beside the dlib ones, equal to the model's own numpy forward on the stored faces."""
-    from etl.encode import decode_image
+    from etl.faces.encode import decode_image
     from fake_face_models import fake_arcface_reference, write_fake_arcface_onnx
 
     lake_dir = registry_copy

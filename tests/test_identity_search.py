@@ -1,4 +1,4 @@
-"""etl.identity_search: hand-made cases with exactly known answers, then a randomized
+"""etl.identity.search: hand-made cases with exactly known answers, then a randomized
 check against a brute-force numpy reference and against the notes' merge loop."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-import etl.identity_search as search
-from etl.identity_search import (
+import etl.identity.search as search
+from etl.identity.search import (
     FaceVectors,
     IdentityPair,
     SearchConfig,

@@ -470,8 +470,8 @@ def test_dockerfile_installs_facelake_with_its_pins(name):
     copied = {src.rstrip("/") for line in re.findall(r"^COPY\s+(.+)$", text, flags=re.MULTILINE)
               for src in [t for t in shlex.split(line) if not t.startswith("--")][:-1]}
     needed = set(PYPROJECT["tool"]["setuptools"]["packages"]) | {"pyproject.toml", PYPROJECT["project"]["readme"]}
-    # etl/query.py reads the SQL files beside the etl package
-    from etl.query import QUERIES_DIR
+    # etl/lake/query.py reads the SQL files beside the etl package
+    from etl.lake.query import QUERIES_DIR
 
     needed.add(QUERIES_DIR.relative_to(ROOT).as_posix())
     assert needed <= copied, f"{name} does not copy {sorted(needed - copied)}"

@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 import pyarrow.compute as pc
 import pytest
 
-from etl.checksum import table_checksum
-from etl.lake import Lake
+from checksum import table_checksum
+from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 from tests.conftest import run_ingest_cli
 
@@ -141,7 +141,7 @@ def test_every_face_file_defect_is_recorded(sample, tables):
 
 def test_frames_columns_hold_aligned_faces(tables):
     _, frames, _ = tables
-    from etl.encode import decode_image
+    from etl.faces.encode import decode_image
 
     ok = frames.filter(pc.equal(frames.column("det_status"), "ok"))
     not_ok = frames.filter(pc.not_equal(frames.column("det_status"), "ok"))

@@ -16,8 +16,8 @@ import psutil
 import pyarrow.compute as pc
 import pytest
 
-from etl.checksum import table_checksum
-from etl.lake import Lake
+from checksum import table_checksum
+from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 from tests.conftest import REPO, ingest_command, run_ingest_cli, subprocess_env, tree_digest
 from tests.faults import ReadsThroughout, reap

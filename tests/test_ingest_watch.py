@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from conftest import REPO, ingest_command, run_job_cli, subprocess_env
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 
 
@@ -38,7 +38,7 @@ def copy_split(tree: Path, split: str, into: Path) -> None:
 
 
 def test_watch_ingests_each_new_video_once_and_stops_on_sigterm(tmp_path):
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
 
     manifest = write_sample_tree(tmp_path / "arrivals", subjects=2, seconds=0.5, seed=5)
     train = sorted(v.path for v in manifest.videos if v.split == "train")

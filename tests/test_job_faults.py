@@ -17,8 +17,8 @@ import time
 import psutil
 
 from conftest import REPO, run_job_cli, subprocess_env, tree_digest
-from etl.checksum import table_checksum
-from etl.lake import Lake
+from checksum import table_checksum
+from etl.lake.lake import Lake
 from schemas import EMBEDDINGS, PHOTOS, RUNS
 from tests.faults import ReadsThroughout, reap
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import REPO
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import RUNS, VIDEOS
 
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -1,9 +1,9 @@
-"""etl.lake on local Delta tables with small specs of our own."""
+"""etl.lake.lake on local Delta tables with small specs of our own."""
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from etl.lake import Lake, LakeError, cast_to_spec, in_predicate, sql_string, table_description
+from etl.lake.lake import Lake, LakeError, cast_to_spec, in_predicate, sql_string, table_description
 from schemas.spec import TableSpec
 
 THINGS = TableSpec(

@@ -1,4 +1,4 @@
-"""Workers write data files, the driver commits them (etl/lake_files.py, Lake.replace_files) on real Delta tables."""
+"""Workers write data files, the driver commits them (etl/lake/files.py, Lake.replace_files) on real Delta tables."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from etl.lake import Lake, cast_to_spec
-from etl.lake_files import delta_stats, write_rows, write_staged
+from etl.lake.lake import Lake, cast_to_spec
+from etl.lake.files import delta_stats, write_rows, write_staged
 from schemas import FRAMES, PHOTOS
 from schemas.spec import TableSpec
 
@@ -142,7 +142,7 @@ def test_a_table_without_a_newer_column_gets_it_before_staged_files_are_committe
 def test_a_workers_result_carries_image_bytes_until_it_writes_them(tmp_path):
     """What the ingest driver receives: before `written_to`, the frames' bytes (the driver probe sees them);
     after, their files and columns without bytes."""
-    from etl.process_video import VideoResult
+    from etl.ingest.video import VideoResult
 
     result = VideoResult("a", frame_rows("a", 4), pa.table({"video_id": ["a"]}), 0.5)
     assert [what for what, _ in _payloads(result)] == ["arrow table with binary column(s) ['aligned', 'crop']"]
@@ -153,7 +153,7 @@ def test_a_workers_result_carries_image_bytes_until_it_writes_them(tmp_path):
 
 
 def test_photos_written_by_a_worker_replace_their_rows(tmp_path):
-    from etl.lake_files import commit_rows
+    from etl.lake.files import commit_rows
 
     lake = Lake(str(tmp_path / "lake"))
     columns = {name: [None] * 2 for name in PHOTOS.schema.names}

@@ -22,7 +22,7 @@ from tests.conftest import BUCKET, REPO, s3_job_env, subprocess_env
 def _frames(lake: Path) -> int:
     import pyarrow.dataset as ds
 
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import FRAMES
 
     return Lake(str(lake)).read(FRAMES, columns=["video_id"]).num_rows
@@ -42,7 +42,7 @@ def _count_frames_with_sql_cli(lake: str, env: dict | None = None) -> int:
 
 def _plain_duckdb_count(lake: Path) -> int:
     """What a user with plain DuckDB gets from the lake's catalog (the delta extension loaded from the wheel)."""
-    from etl.catalog import delta_extension_path
+    from etl.lake.catalog import delta_extension_path
 
     with duckdb.connect(str(lake / "catalog.duckdb"), read_only=True) as connection:
         connection.execute(f"LOAD '{delta_extension_path()}'")
@@ -52,8 +52,8 @@ def _plain_duckdb_count(lake: Path) -> int:
 @pytest.fixture
 def original(clean_ingest, tmp_path) -> Path:
     """A lake of this test's own, with a catalog made for it."""
-    from etl.catalog import refresh_catalog
-    from etl.lake import Lake
+    from etl.lake.catalog import refresh_catalog
+    from etl.lake.lake import Lake
 
     lake = tmp_path / "original"
     shutil.copytree(clean_ingest.lake, lake)

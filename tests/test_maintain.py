@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from etl.lake import Lake, cast_to_spec
-from etl.lake_files import write_staged
+from etl.lake.lake import Lake, cast_to_spec
+from etl.lake.files import write_staged
 from jobs import maintain
 from schemas import FRAMES, RUNS, TRAIN_RUNS, VIDEOS
 from tests.conftest import run_job_cli
@@ -106,7 +106,7 @@ def test_bad_settings_exit_2_before_any_work(tmp_path, caplog, extra, message):
 
 
 def test_a_folder_without_tables_exits_2_and_stays_empty(tmp_path):
-    from etl.lake import LakeNotFoundError  # run_job turns it into one line and exit 2 (tests/test_cli_help.py)
+    from etl.lake.lake import LakeNotFoundError  # run_job turns it into one line and exit 2 (tests/test_cli_help.py)
 
     with pytest.raises(LakeNotFoundError, match=f"no facelake lake at {tmp_path}: none of its tables"):
         maintain.main(["--lake", str(tmp_path)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etl.memory_guard import MemoryGuard, MemoryLimitExceeded
+from etl.ingest.memory_guard import MemoryGuard, MemoryLimitExceeded
 
 
 def test_growth_past_the_limit_raises_with_a_reason_and_zero_means_no_limit():

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 from conftest import run_ingest_cli
-from etl.checksum import table_checksum
-from etl.lake import Lake
+from checksum import table_checksum
+from etl.lake.lake import Lake
 from schemas import FRAMES, VIDEOS
 
 KEYS = {VIDEOS.name: ["video_id"], FRAMES.name: ["video_id", "frame_index"]}

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from etl import pad_metrics
-from etl.loss_forecast import ExpFit, _three_point_guess, fit_exponential
-from etl.pad_metrics import (
+from etl.train import metrics as pad_metrics
+from etl.train.forecast import ExpFit, _three_point_guess, fit_exponential
+from etl.train.metrics import (
     PadReport,
     PadScores,
     acer,
@@ -335,7 +335,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def test_plot_roc_det_writes_png(tmp_path):
-    from etl.train_plots import plot_roc_det
+    from etl.train.plots import plot_roc_det
 
     s = _hand_case()
     out = plot_roc_det({"frame": s, "video": video_level(s), "random": _random_case(1)}, tmp_path / "plots" / "roc.png")
@@ -350,7 +350,7 @@ def test_plot_roc_det_writes_png(tmp_path):
 
 
 def test_plot_training_writes_png(tmp_path):
-    from etl.train_plots import plot_training
+    from etl.train.plots import plot_training
 
     x = np.arange(1, 21)
     history = {

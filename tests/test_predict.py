@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from etl.spoof_model import use_legacy_keras
+from etl.train.model import use_legacy_keras
 
 use_legacy_keras()  # before anything imports TensorFlow
 
@@ -19,15 +19,15 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.align import align_face
+from etl.faces.align import align_face
 from etl.config import DetectorConfig
-from etl.detect import cached_detector
-from etl.encode import encode_image
-from etl.face_photos import load_face_photos, photo_variant
-from etl.predict import Predictor, predict_image, predict_video, prepare_faces
-from etl.process_photo import decode_photo, find_faces
-from etl.sharpness import android_sharpness_count
-from etl.train_input import base_size, center_crop, decode_faces
+from etl.faces.detect import cached_detector
+from etl.faces.encode import encode_image
+from etl.synthetic.face_photos import load_face_photos, photo_variant
+from etl.train.predict import Predictor, predict_image, predict_video, prepare_faces
+from etl.ingest.photo import decode_photo, find_faces
+from etl.faces.sharpness import android_sharpness_count
+from etl.train.input import base_size, center_crop, decode_faces
 from jobs import predict as predict_job
 
 INPUT_SIZE = 48
@@ -68,8 +68,8 @@ def aligned_set(photos) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, aligned_set):
-    from etl.spoof_model import build_model, keras_module
-    from etl.train_export import export_model
+    from etl.train.model import build_model, keras_module
+    from etl.train.export import export_model
 
     keras = keras_module()
     model = build_model(input_size=INPUT_SIZE, seed=0)
@@ -128,7 +128,7 @@ def test_keras_and_float_tflite_agree_per_face(photo_lines):
 
 
 def test_int8_model_scores_and_decisions(predictors, model_dir, aligned_set):
-    from etl.train_export import TfliteScorer
+    from etl.train.export import TfliteScorer
 
     folder, _ = model_dir
     keras = predictors["keras"](aligned_set)
@@ -145,7 +145,7 @@ def test_int8_model_scores_and_decisions(predictors, model_dir, aligned_set):
 
 
 def test_score_is_training_preprocessing_of_the_aligned_face(photo_lines, photo_files, model_dir):
-    from etl.train_export import keras_scores
+    from etl.train.export import keras_scores
 
     _, model = model_dir
     path = photo_files[-1]  # tom_hanks

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from etl.protocols import Protocol, ProtocolSplit, parse_protocols, split_protocol
+from etl.train.protocols import Protocol, ProtocolSplit, parse_protocols, split_protocol
 
 TRAIN_SUBJECTS = (1, 2, 3, 4, 5)
 TEST_SUBJECTS = (11, 12, 13)

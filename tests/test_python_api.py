@@ -1,6 +1,6 @@
 """facelake's public Python API (`facelake.open_lake`) and the reading recipes of docs/reading.md.
 
-Reads are compared exactly with what `etl.lake.Lake` reads from the same real ingested
+Reads are compared exactly with what `etl.lake.lake.Lake` reads from the same real ingested
 lake (the session's `clean_ingest`). The recipes the docs call safe run in fresh
 subprocesses, which must exit 0: deltalake's own `to_pyarrow_table()` can abort a
 process at exit with code 134 (delta-rs issue 2184), which is why the API exists.
@@ -20,7 +20,7 @@ import pytest
 from conftest import REPO, subprocess_env
 
 import facelake
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import ALL_TABLES, FRAMES, VIDEOS
 
 DOC = REPO / "docs" / "reading.md"
@@ -155,7 +155,7 @@ def test_sql_with_a_parameter(reader, truth):
 
 
 def test_sql_is_read_only_and_checks_parameters(reader):
-    from etl.query import ReadOnlyError
+    from etl.lake.query import ReadOnlyError
 
     with pytest.raises(ReadOnlyError, match="read-only"):
         reader.sql("DELETE FROM videos")

@@ -19,9 +19,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from etl.lake import Lake
-from etl.erasure import frames_identity
-from etl.query import (declared_parameters, load_query, parameter_values, query_names, query_parameters, query_title,
+from etl.lake.lake import Lake
+from etl.erasure.forget import frames_identity
+from etl.lake.query import (declared_parameters, load_query, parameter_values, query_names, query_parameters, query_title,
                        run_query)
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
 

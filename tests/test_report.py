@@ -48,7 +48,7 @@ def test_report_holds_every_section_and_only_inline_images(report_file, sample):
 
 
 def report_module_worst() -> int:
-    from etl.report import WORST_VIDEOS
+    from etl.report.contents import WORST_VIDEOS
 
     return WORST_VIDEOS
 

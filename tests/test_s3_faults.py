@@ -4,7 +4,7 @@ The lake is on the tests' S3 server (moto, `s3` fixture) seen through a fault-in
 proxy (`tests/s3_fault_proxy.py`) that answers a share of the requests with
 `503 SlowDown` / `500 InternalError` or drops the connection, always before the request
 reaches the store. The real `facelake ingest` and `facelake register` run through it
-with facelake's retry policy (`etl.storage`: bounded retries with backoff, transient
+with facelake's retry policy (`etl.lake.storage`: bounded retries with backoff, transient
 errors only); a run that fails anyway is rerun once. The end state is compared with a
 clean run of the same tree on a fault-free S3 lake by a checksum of the sorted table
 contents: nothing lost, nothing duplicated. While ingest runs, a reader polls the lake
@@ -100,7 +100,7 @@ def proxy(fault_proxy):
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
     """A small SiW tree (2 subjects, 13 videos of 15 frames). (The photos: the session's `registry_tree`.)"""
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
 
     base = tmp_path_factory.mktemp("fault-trees")
     write_sample_tree(base / "siw", subjects=2, seconds=0.5, seed=7)
@@ -133,7 +133,7 @@ def _uri(name: str) -> str:
 
 
 def _lake(s3, name: str, endpoint: str | None = None):
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
 
     return Lake.open(_uri(name), environ=_env(s3, endpoint), create=True)
 
@@ -142,7 +142,7 @@ VIDEO_KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"]}
 
 
 def _checksums(lake, keys: dict[str, list[str]]) -> dict[str, str]:
-    from etl.checksum import table_checksum
+    from checksum import table_checksum
     from schemas import ALL_TABLES
 
     return {name: table_checksum(lake.read(ALL_TABLES[name]), keys=columns) for name, columns in keys.items()}
@@ -285,7 +285,7 @@ def test_a_permanent_error_is_not_retried_and_the_job_fails_fast(s3, proxy, tree
 
 def _retry_lake(s3, proxy, tmp_path, **retry):
     """A lake of its own reached through the proxy: the `s3` fixture's credentials, `retry` options in the file."""
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
 
     with open(s3["env"]["FACELAKE_STORAGE_OPTIONS"], encoding="utf-8") as handle:
         options = json.load(handle)
@@ -296,7 +296,7 @@ def _retry_lake(s3, proxy, tmp_path, **retry):
 
 
 def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_path):
-    from etl.storage import arrow_s3_filesystem
+    from etl.lake.storage import arrow_s3_filesystem
     from schemas import VIDEOS
 
     lake = _retry_lake(s3, proxy, tmp_path, max_retries=2, **{"backoff_config.init_backoff": "10ms",
@@ -397,8 +397,8 @@ def test_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled(s3, proxy, tm
 def test_a_5xx_on_a_short_range_read_is_retried_by_read_and_by_queries(s3, proxy, tmp_path):
     """pyarrow's S3FileSystem reads a range into a buffer of its exact size: a 5xx whose XML body is longer
     fails with 'Failed to flush response stream' and pyarrow does not retry it; `Lake.read` and
-    `run_query` do (etl.storage.with_read_retries), boundedly, for transient errors only."""
-    from etl.query import run_query
+    `run_query` do (etl.lake.storage.with_read_retries), boundedly, for transient errors only."""
+    from etl.lake.query import run_query
     from schemas import FRAMES
 
     lake = _retry_lake(s3, proxy, tmp_path)

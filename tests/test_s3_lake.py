@@ -4,7 +4,7 @@ its CLI in a subprocess, with the storage options in the environment and in a
 `FACELAKE_STORAGE_OPTIONS` JSON file.
 
 Concurrent writers. Every Delta commit on S3 is `PUT _delta_log/N.json` with
-`If-None-Match: *` (`aws_conditional_put=etag`, set by `etl.storage`): of two writers of
+`If-None-Match: *` (`aws_conditional_put=etag`, set by `etl.lake.storage`): of two writers of
 version N the store accepts one; delta-rs then checks the loser's transaction against
 what won. A plain append does not conflict and is retried by delta-rs itself. A
 predicate overwrite (`Lake.replace_where`, how ingest commits a batch of videos) that
@@ -60,7 +60,7 @@ def _job(s3, module: str, *args: str, timeout: float = 300) -> subprocess.Comple
 
 
 def _lake(s3, name: str):
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
 
     return Lake.open(_uri(name), environ=s3["env"], create=True)
 
@@ -135,7 +135,7 @@ def test_audit_on_s3_answers_exactly(s3, pipeline):
 
 
 def test_embed_and_dedup_on_s3_merge_the_person_registered_twice(s3, trees, pipeline):
-    from etl.query import load_query, run_query
+    from etl.lake.query import load_query, run_query
     from schemas import EMBEDDINGS, IDENTITY_MERGES
 
     lake = _lake(s3, "lake")
@@ -197,7 +197,7 @@ def test_two_ingests_of_different_trees_at_once_both_land(s3, trees, tmp_path):
 
 
 def _ids(tree: Path) -> set[str]:
-    from etl.scan import scan_source
+    from etl.sources.siw_tree import scan_source
 
     return {v.video_id for v in scan_source(str(tree)).videos}
 
@@ -222,7 +222,7 @@ def _replace_rounds(args) -> int:
 
     import pyarrow as pa
 
-    from etl.lake import Lake, in_predicate
+    from etl.lake.lake import Lake, in_predicate
     from schemas import FRAMES
 
     root, environ, barrier, tag, rounds = args
@@ -233,8 +233,8 @@ def _replace_rounds(args) -> int:
             if "concurrent commit won" in record.getMessage():
                 retried.append(record)
 
-    logging.getLogger("etl.lake").addHandler(Count())
-    logging.getLogger("etl.lake").setLevel(logging.INFO)
+    logging.getLogger("etl.lake.lake").addHandler(Count())
+    logging.getLogger("etl.lake.lake").setLevel(logging.INFO)
     lake = Lake.open(root, environ=environ)
     keys = [f"Train/live/001/k{i}" for i in range(4)]
     rows = [{name: None for name in FRAMES.schema.names} | {
@@ -252,7 +252,7 @@ def test_concurrent_replace_where_of_the_same_keys_is_retried_and_never_duplicat
     """The commit race itself, without Ray: two writers replace the same rows at the same instant, six times."""
     import multiprocessing
 
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import FRAMES
 
     root = _uri(f"race-{tmp_path.name}") if where == "s3" else str(tmp_path / "lake")
@@ -268,7 +268,7 @@ def test_concurrent_replace_where_of_the_same_keys_is_retried_and_never_duplicat
 
 def test_train_and_maintain_on_s3(s3, tmp_path):
     """`train` reads frames from the S3 lake at a pinned version; `maintain` compacts it and keeps that version."""
-    from etl.sample_tree import write_sample_tree
+    from etl.synthetic.siw_tree import write_sample_tree
     from schemas import FRAMES, RUNS, TRAIN_RUNS
 
     write_sample_tree(tmp_path / "siw", subjects=4, seconds=0.5, seed=3)  # P1 needs 2 training subjects

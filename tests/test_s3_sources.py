@@ -2,7 +2,7 @@
 
 The session's S3 server (conftest `s3`, moto on 127.0.0.1) holds copies of the session's SiW
 sample tree and photo registry under `s3://BUCKET/s3-sources/`; this module keeps to that
-prefix. The scans list and read them through `etl.source_files` (pyarrow's S3FileSystem
+prefix. The scans list and read them through `etl.sources.files` (pyarrow's S3FileSystem
 with the lakes' storage options) and must find exactly what they find in the local trees:
 the same rows, fingerprints included, apart from the source root. Videos are fingerprinted
 with ranged reads (their edges), never downloaded whole by the scan; a task copies its own
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUCKET, REPO, SECRET, s3_job_env
-from etl.checksum import RUN_COLUMNS, table_checksum
+from checksum import RUN_COLUMNS, table_checksum
 
 PREFIX = "s3-sources"  # this module's objects on the session's S3 server
 FAST = ("--no-progress", "--frame-stride", "5", "--workers", "2")
@@ -83,8 +83,8 @@ def _rows(items, drop=("source_root",)) -> list[dict]:
 # ---------------------------------------------------------------- scans (no Ray)
 
 def test_the_scan_of_an_s3_tree_equals_the_scan_of_its_local_copy(trees):
-    from etl.photo_tree import scan_photo_tree
-    from etl.scan import scan_source
+    from etl.sources.photo_tree import scan_photo_tree
+    from etl.sources.siw_tree import scan_source
 
     local, remote = scan_source(trees["siw"]), scan_source(trees["siw_uri"] + "/")  # a trailing / is the same root
     assert remote.source_root == trees["siw_uri"]
@@ -101,7 +101,7 @@ def test_the_scan_of_an_s3_tree_equals_the_scan_of_its_local_copy(trees):
 
 
 def test_an_object_and_its_local_copy_have_one_fingerprint(trees):
-    from etl.scan import fingerprint_file
+    from etl.sources.siw_tree import fingerprint_file
 
     for rel in ("Train/live/001/001-1-1-1-1.mov", "Train/live/001/001-1-1-1-1.face"):
         assert fingerprint_file(f"{trees['siw_uri']}/{rel}") == fingerprint_file(trees["siw"] / rel)
@@ -109,8 +109,8 @@ def test_an_object_and_its_local_copy_have_one_fingerprint(trees):
 
 
 def test_scanned_sources_are_small_picklable_and_hold_no_secret(trees):
-    from etl.photo_tree import scan_photo_tree
-    from etl.scan import scan_source
+    from etl.sources.photo_tree import scan_photo_tree
+    from etl.sources.siw_tree import scan_source
 
     for item in (scan_source(trees["siw_uri"]).videos[0], scan_photo_tree(trees["photos_uri"]).photos[0]):
         data = pickle.dumps(item)
@@ -162,26 +162,26 @@ class _RecordedFile:
 
 @pytest.fixture
 def recorded(monkeypatch):
-    """Every S3 file system `etl.source_files` makes from now on records its reads."""
-    import etl.source_files
+    """Every S3 file system `etl.sources.files` makes from now on records its reads."""
+    import etl.sources.files
 
     made: list[Recording] = []
-    real = etl.source_files.arrow_s3_filesystem
+    real = etl.sources.files.arrow_s3_filesystem
 
     def recording(options):
         made.append(Recording(real(options)))
         return made[-1]
 
-    monkeypatch.setattr(etl.source_files, "arrow_s3_filesystem", recording)
-    etl.source_files._s3_filesystem.cache_clear()  # one made from now on, not one made before
+    monkeypatch.setattr(etl.sources.files, "arrow_s3_filesystem", recording)
+    etl.sources.files._s3_filesystem.cache_clear()  # one made from now on, not one made before
     yield made
-    etl.source_files._s3_filesystem.cache_clear()
+    etl.sources.files._s3_filesystem.cache_clear()
 
 
 def _big_videos(root: Path) -> dict[str, bytes]:
     """A SiW tree of 1 MiB 'videos' (the scan does not decode): 002 differs from 001 at its edges, 003 is a byte
     copy of 001 under another name, 004 has 001's size and edges but not its middle."""
-    from etl.scan import FINGERPRINT_EDGE_BYTES
+    from etl.sources.siw_tree import FINGERPRINT_EDGE_BYTES
 
     edge, middle = os.urandom(FINGERPRINT_EDGE_BYTES), os.urandom(1024 * 1024)
     files = {
@@ -198,7 +198,7 @@ def _big_videos(root: Path) -> dict[str, bytes]:
 
 
 def test_videos_are_fingerprinted_by_their_edges_and_copies_found_without_a_download(s3, s3_env, tmp_path, recorded):
-    from etl.scan import FINGERPRINT_EDGE_BYTES, scan_source
+    from etl.sources.siw_tree import FINGERPRINT_EDGE_BYTES, scan_source
 
     files = _big_videos(tmp_path / "siw")
     upload(s3["client"], tmp_path / "siw", "big")
@@ -223,12 +223,12 @@ def test_videos_are_fingerprinted_by_their_edges_and_copies_found_without_a_down
 def test_a_task_reads_a_remote_video_from_a_temporary_copy_it_removes(s3, s3_env, tmp_path, recorded, monkeypatch):
     import tempfile
 
-    import etl.source_files
-    from etl.source_files import source_folder
+    import etl.sources.files
+    from etl.sources.files import source_folder
 
     files = _big_videos(tmp_path / "siw")
     upload(s3["client"], tmp_path / "siw", "copy")
-    monkeypatch.setattr(etl.source_files, "COPY_CHUNK_BYTES", 256 * 1024)
+    monkeypatch.setattr(etl.sources.files, "COPY_CHUNK_BYTES", 256 * 1024)
     rel = "Train/live/002/002-1-1-1-1.mov"
     with source_folder(_uri("copy")).local_copy(rel) as path:
         assert path.name == "002-1-1-1-1.mov"  # messages that name the file read as for a local source
@@ -253,7 +253,7 @@ PHOTOS_EXPECTED = ("is not a photo tree: expected one folder per user directly i
 
 
 def _refusal(check, source: str) -> str:
-    from etl.scan import NotASourceError
+    from etl.sources.siw_tree import NotASourceError
 
     with pytest.raises(NotASourceError) as info:
         check(source)
@@ -261,8 +261,8 @@ def _refusal(check, source: str) -> str:
 
 
 def test_the_source_checks_accept_s3_trees_and_refuse_others_in_one_line(s3, trees):
-    from etl.photo_tree import check_photo_source
-    from etl.scan import check_siw_source
+    from etl.sources.photo_tree import check_photo_source
+    from etl.sources.siw_tree import check_siw_source
 
     siw, photos, missing = trees["siw_uri"], trees["photos_uri"], _uri("no-such-prefix")
     before = objects(s3["client"])
@@ -288,7 +288,7 @@ def test_the_source_checks_accept_s3_trees_and_refuse_others_in_one_line(s3, tre
 
 
 def test_a_lake_in_an_s3_source_is_refused():
-    from etl.scan import NotASourceError, check_lake_outside_source
+    from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
 
     source = "s3://bucket/data/siw"
     for lake in (source, f"{source}/", f"{source}/lake", "s3a://bucket/data/siw/lake"):
@@ -302,7 +302,7 @@ def test_a_lake_in_an_s3_source_is_refused():
 
 
 def test_an_empty_prefix_marked_as_a_folder_is_an_empty_source_folder(s3, trees):
-    from etl.source_files import is_empty_source_folder
+    from etl.sources.files import is_empty_source_folder
 
     s3["client"].put_object(Bucket=BUCKET, Key=f"{PREFIX}/landing-empty/", Body=b"")
     assert is_empty_source_folder(_uri("landing-empty"))
@@ -358,7 +358,7 @@ def ingested(s3, trees, tmp_path_factory):
 
 @pytest.mark.slow
 def test_an_s3_source_gives_the_tables_its_local_copy_gives(ingested, trees):
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import FRAMES, PHOTOS, VIDEOS
 
     remote, local = Lake(str(ingested["remote"])), Lake(str(ingested["local"]))
@@ -377,7 +377,7 @@ def test_an_s3_source_gives_the_tables_its_local_copy_gives(ingested, trees):
 
 @pytest.mark.slow
 def test_a_second_run_from_the_same_s3_source_processes_nothing(ingested, trees):
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import RUNS
 
     assert "videos: 13 found, 0 processed, 13 unchanged, 0 gone from source" in ingested["again"]
@@ -400,8 +400,8 @@ def test_the_source_bucket_is_unchanged_and_no_copy_is_left_behind(s3, ingested,
 
 @pytest.mark.slow
 def test_watch_waits_on_an_empty_s3_landing_prefix_and_ingests_what_arrives(s3, tmp_path):
-    """Needs jobs/ingest.py's empty-folder check to accept a URI (`etl.source_files.is_empty_source_folder`)."""
-    from etl.sample_tree import write_sample_tree
+    """Needs jobs/ingest.py's empty-folder check to accept a URI (`etl.sources.files.is_empty_source_folder`)."""
+    from etl.synthetic.siw_tree import write_sample_tree
 
     write_sample_tree(tmp_path / "arrivals", subjects=2, seconds=0.5, seed=5)
     landing = _uri("landing")
@@ -420,7 +420,7 @@ def test_watch_waits_on_an_empty_s3_landing_prefix_and_ingests_what_arrives(s3, 
     finally:
         if process.poll() is None:
             process.kill()
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas import VIDEOS
 
     ids = Lake(str(tmp_path / "lake")).read(VIDEOS).column("video_id").to_pylist()

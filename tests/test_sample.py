@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.face_photos import load_face_photos, photo_variant
-from etl.sample_tree import MANIFEST_NAME, SampleManifest, SampleVideo, write_sample_tree
-from etl.sample_video import placement, project_box
+from etl.synthetic.face_photos import load_face_photos, photo_variant
+from etl.synthetic.siw_tree import MANIFEST_NAME, SampleManifest, SampleVideo, write_sample_tree
+from etl.synthetic.videos import placement, project_box
 
 SUBJECTS = 2
 SECONDS = 1.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.scan import FINGERPRINT_EDGE_BYTES, ScanResult, fingerprint_file, scan_source
+from etl.sources.siw_tree import FINGERPRINT_EDGE_BYTES, ScanResult, fingerprint_file, scan_source
 
 FACE_TEXT = "100 120 260 310\n101 121 261 311\n0 0 0 0\n"
 
@@ -298,7 +298,7 @@ SIW_EXPECTED = ("is not a SiW tree: expected Train/ and/or Test/ folders holding
 
 
 def _refusal(source: Path | str) -> str:
-    from etl.scan import NotASourceError, check_siw_source
+    from etl.sources.siw_tree import NotASourceError, check_siw_source
 
     with pytest.raises(NotASourceError) as info:
         check_siw_source(str(source))
@@ -306,7 +306,7 @@ def _refusal(source: Path | str) -> str:
 
 
 def test_a_siw_tree_passes_the_check_whatever_its_case_and_even_empty(tmp_path):
-    from etl.scan import check_siw_source
+    from etl.sources.siw_tree import check_siw_source
 
     (tmp_path / "a/train/LIVE").mkdir(parents=True)  # scan_source matches split and label ignoring case too
     (tmp_path / "b/Test/spoof").mkdir(parents=True)  # no video yet: nothing to do, not an error
@@ -362,7 +362,7 @@ def test_a_source_that_is_not_a_folder_is_refused(tmp_path):
 
 
 def test_a_lake_inside_its_source_is_refused(tmp_path):
-    from etl.scan import NotASourceError, check_lake_outside_source
+    from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
 
     source = tmp_path / "siw"
     for lake in (source, source / "lake", source / "a" / ".." / "lake"):

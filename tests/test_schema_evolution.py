@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from etl.lake import Lake, in_predicate, table_description
-from etl.query import load_query, run_query
+from etl.lake.lake import Lake, in_predicate, table_description
+from etl.lake.query import load_query, run_query
 from schemas import VIDEOS
 
 ADDED = "source_frames"  # added to `videos` after the first lakes were written

@@ -18,8 +18,8 @@ import pytest
 from deltalake import write_deltalake
 
 from conftest import REPO, subprocess_env, tree_digest
-from etl.lake import Lake, LakeError
-from etl.query import load_query, query_names, run_query
+from etl.lake.lake import Lake, LakeError
+from etl.lake.query import load_query, query_names, run_query
 from schemas import ALL_TABLES, VIDEOS
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.sharpness import ANDROID_BLUR_GATE, android_sharpness_count, laplacian_variance
+from etl.faces.sharpness import ANDROID_BLUR_GATE, android_sharpness_count, laplacian_variance
 
 
 def _reference_response(rgb: np.ndarray) -> np.ndarray:
@@ -125,7 +125,7 @@ def test_blur_lowers_both_scores():
 
 
 def test_sharpness_profile_gives_percentiles_a_training_face_has():
-    from etl.train_export import sharpness_profile
+    from etl.train.export import sharpness_profile
 
     counts = [*range(100, 0, -1), None]  # 1..100 in any order; a face without a count is left out
     assert sharpness_profile(counts, None) == {"gate": None, "faces": 100, "p1": 1, "p5": 5, "p50": 50, "p95": 95}
@@ -135,13 +135,13 @@ def test_sharpness_profile_gives_percentiles_a_training_face_has():
 
 
 def _model_info(sharpness):
-    from etl.predict import ModelInfo
+    from etl.train.predict import ModelInfo
 
     return ModelInfo(threshold=0.5, input_size=48, backbone="MobileNet", protocol="P1", sharpness=sharpness)
 
 
 def test_default_gate_is_the_training_gate_else_the_training_faces_p1_else_off():
-    from etl.predict import default_sharpness_gate
+    from etl.train.predict import default_sharpness_gate
 
     gate, source = default_sharpness_gate(_model_info({"gate": 400, "faces": 10, "p1": 3, "p5": 9, "p50": 700}))
     assert gate == 400 and "trained under" in source
@@ -152,7 +152,7 @@ def test_default_gate_is_the_training_gate_else_the_training_faces_p1_else_off()
 
 
 def test_min_sharpness_option_values():
-    from etl.predict import parse_min_sharpness
+    from etl.train.predict import parse_min_sharpness
 
     assert parse_min_sharpness("model") is None
     assert parse_min_sharpness("android") == ANDROID_BLUR_GATE == 1000
@@ -166,7 +166,7 @@ def test_min_sharpness_option_values():
 def test_model_info_reads_the_profile_and_works_without_it(tmp_path):
     import json
 
-    from etl.predict import ModelInfo
+    from etl.train.predict import ModelInfo
 
     metrics = {"threshold": 0.4, "input_size": 48, "backbone": "MobileNet", "protocol": "P1"}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
@@ -180,7 +180,7 @@ def test_model_info_reads_the_profile_and_works_without_it(tmp_path):
 
 
 def test_input_outcome_counts_each_input_once():
-    from etl.predict import input_outcome
+    from etl.train.predict import input_outcome
 
     photo = [{"status": "ok", "decision": "spoof"}, {"status": "too_blurry", "decision": None}]
     assert input_outcome(photo) == "spoof"  # the best face's

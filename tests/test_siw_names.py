@@ -1,7 +1,7 @@
 """parse_siw_path: the SiW layout `{Train,Test}/{live,spoof}/SSS/SSS-sensor-type-medium-session.mov`."""
 import pytest
 
-from etl.siw_names import SiwName, SiwNameError, parse_siw_path
+from etl.sources.siw_names import SiwName, SiwNameError, parse_siw_path
 
 
 def test_plain_live_name_all_fields():

@@ -3,7 +3,7 @@
 Every statement must exit 2 with one clear `facelake sql: error: ...` line and no traceback, and after the
 whole corpus the lake folder, the working folder and a marker folder (the target of the
 writes and of the reads "outside the lake") must be byte-identical. The second layer
-(`etl.query.connect`'s file lock-down) is also run alone on the same corpus, without the
+(`etl.lake.query.connect`'s file lock-down) is also run alone on the same corpus, without the
 statement check, and must leave the same folders unchanged too.
 """
 from __future__ import annotations
@@ -134,8 +134,8 @@ def folders(clean_ingest, tmp_path_factory):
     base = tmp_path_factory.mktemp("sql-read-only")
     lake = base / "lake"
     shutil.copytree(clean_ingest.lake, lake)
-    from etl.catalog import refresh_catalog
-    from etl.lake import Lake
+    from etl.lake.catalog import refresh_catalog
+    from etl.lake.lake import Lake
 
     refresh_catalog(Lake(str(lake)))  # re-point the copy's catalog (else every run warns that it is stale)
     marker = base / "marker"
@@ -152,7 +152,7 @@ def folders(clean_ingest, tmp_path_factory):
 
 
 def _statement(template: str, folders: dict[str, Path]) -> str:
-    from etl.lake import Lake
+    from etl.lake.lake import Lake
     from schemas.videos import VIDEOS
 
     data_file = Lake(str(folders["lake"])).file_uris(VIDEOS)[0]
@@ -227,7 +227,7 @@ def test_plain_queries_still_run(folders, sql, expected):
 
 
 def test_the_refusal_and_the_help_say_exactly_what_runs(folders):
-    from etl.query import ALLOWED_STATEMENTS
+    from etl.lake.query import ALLOWED_STATEMENTS
     from jobs import sql
 
     for word in ("SELECT", "WITH", "FROM-first", "VALUES", "TABLE", "UNPIVOT", "DESCRIBE", "SHOW", "SUMMARIZE", "EXPLAIN"):
@@ -240,8 +240,8 @@ def test_the_refusal_and_the_help_say_exactly_what_runs(folders):
 
 
 def test_plain_query_answers_equal_the_lake(folders):
-    from etl.lake import Lake
-    from etl.query import run_query
+    from etl.lake.lake import Lake
+    from etl.lake.query import run_query
     from schemas.frames import FRAMES
 
     lake = Lake(str(folders["lake"]))
@@ -257,8 +257,8 @@ WRITES_TO_READABLE_FILES = ("copy_over_current_data_file", "attach_current_data_
 LAYER_TWO_ALONE = textwrap.dedent('''
     """Run every statement on a fresh `connect()` connection without the statement check."""
     import json, os, sys
-    from etl.lake import Lake
-    from etl.query import connect
+    from etl.lake.lake import Lake
+    from etl.lake.query import connect
 
     lake = Lake(sys.argv[1])
     outcomes, connections = {}, []

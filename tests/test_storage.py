@@ -1,10 +1,10 @@
-"""etl.storage: where an object-store lake's options come from, and that secrets stay out of messages."""
+"""etl.lake.storage: where an object-store lake's options come from, and that secrets stay out of messages."""
 import json
 
 import pytest
 
-from etl.lake import Lake
-from etl.storage import (RETRY_DEFAULTS, StorageOptionsError, arrow_path, arrow_s3_filesystem, max_attempts,
+from etl.lake.lake import Lake
+from etl.lake.storage import (RETRY_DEFAULTS, StorageOptionsError, arrow_path, arrow_s3_filesystem, max_attempts,
                          resolve_storage_options)
 
 SECRET = "do-not-print-me"
@@ -64,10 +64,10 @@ def test_arrow_path():
 
 def test_the_retry_policy_is_explicit_and_documented():
     assert {name: default for name, (default, _) in RETRY_DEFAULTS.items()} == RETRY
-    import etl.storage
+    import etl.lake.storage
 
     for name, value in RETRY.items():  # the module docstring's table states every default
-        assert f"`{name}`" in etl.storage.__doc__ and f"`{value}`" in etl.storage.__doc__
+        assert f"`{name}`" in etl.lake.storage.__doc__ and f"`{value}`" in etl.lake.storage.__doc__
     assert max_attempts({}) == 11
 
 
@@ -124,7 +124,7 @@ DELTA_RS_DENIED = (  # the text delta-rs 1.x raised against the moto server in t
 
 
 def test_a_refusal_from_delta_rs_becomes_one_line_without_the_url():
-    from etl.storage_errors import describe_storage_error
+    from etl.lake.storage_errors import describe_storage_error
 
     refusal = describe_storage_error(OSError(DELTA_RS_DENIED))
     assert refusal.line == ("Generic S3 error: object storage refused list request: 403 Forbidden "
@@ -133,7 +133,7 @@ def test_a_refusal_from_delta_rs_becomes_one_line_without_the_url():
 
 
 def test_a_server_error_is_described_but_not_called_denied():
-    from etl.storage_errors import describe_storage_error
+    from etl.lake.storage_errors import describe_storage_error
 
     text = DELTA_RS_DENIED.replace("403 Forbidden", "503 Service Unavailable").replace(
         "<Code>AccessDenied</Code><Message>Access Denied", "<Code>SlowDown</Code><Message>Reduce your rate")
@@ -143,7 +143,7 @@ def test_a_server_error_is_described_but_not_called_denied():
 
 
 def test_a_refusal_from_pyarrow_and_errors_that_are_not_refusals():
-    from etl.storage_errors import describe_storage_error
+    from etl.lake.storage_errors import describe_storage_error
 
     arrow = OSError("When listing objects under key 'lake/videos' in bucket 'b': AWS Error ACCESS_DENIED during "
                     "ListObjectsV2 operation: Access Denied")

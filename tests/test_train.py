@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from conftest import run_job_cli, subprocess_env
-from etl.lake import Lake
+from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, TRAIN_RUNS
 
 # int8 vs Keras scores of the fixture's model: measured max 0.0016-0.0049 over all test faces (the
@@ -84,9 +84,9 @@ def test_train_runs_and_runs_rows(trained):
 
 
 def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
-    from etl.spoof_model import load_model
-    from etl.train_eval import faces_of
-    from etl.train_export import TfliteScorer, keras_scores
+    from etl.train.model import load_model
+    from etl.train.evaluate import faces_of
+    from etl.train.export import TfliteScorer, keras_scores
 
     lake_dir, out, _, _ = trained
     folder = out / "P1"
@@ -117,10 +117,10 @@ def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
 
 
 def test_augmentation_differs_between_epochs_but_evaluation_does_not():
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()
-    from etl.train_input import make_dataset
+    from etl.train.input import make_dataset
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 55, 55, 3), dtype=np.uint8)
@@ -138,10 +138,10 @@ def test_augmentation_differs_between_epochs_but_evaluation_does_not():
 
 def test_training_jitters_brightness_and_saturation_and_evaluation_does_not():
     """A flat-coloured face is unchanged by crop and flip: any change is the photometric jitter."""
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()
-    from etl.train_input import make_dataset
+    from etl.train.input import make_dataset
 
     colour = np.array([150, 100, 60], dtype=np.uint8)
     images = np.broadcast_to(colour, (16, 55, 55, 3)).copy()
@@ -160,10 +160,10 @@ def test_training_jitters_brightness_and_saturation_and_evaluation_does_not():
 
 
 def test_datasets_give_one_hot_labels_and_class_weights():
-    from etl.spoof_model import use_legacy_keras
+    from etl.train.model import use_legacy_keras
 
     use_legacy_keras()
-    from etl.train_input import make_dataset
+    from etl.train.input import make_dataset
 
     images = np.zeros((6, 55, 55, 3), dtype=np.uint8)
     labels = np.array([0, 1, 1, 1, 0, 1])
@@ -184,7 +184,7 @@ def test_the_driver_never_holds_a_face(trained):
 
 def test_the_driver_probe_sees_faces_read_into_the_driver(clean_ingest):
     """The probe can fail: a driver that reads `aligned` (as training did before it streamed) is recorded."""
-    code = ("import json, driver_bytes_probe as probe; probe.install(); from etl.lake import Lake; "
+    code = ("import json, driver_bytes_probe as probe; probe.install(); from etl.lake.lake import Lake; "
             "from schemas import FRAMES; "
             f"Lake({str(clean_ingest.lake)!r}).read(FRAMES, columns=['video_id', 'aligned'], "
             "filters=[('det_status', '=', 'ok')]); print(json.dumps(probe.findings))")

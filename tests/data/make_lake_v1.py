@@ -20,7 +20,7 @@ import pyarrow as pa
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from etl.lake import Lake  # noqa: E402
+from etl.lake.lake import Lake  # noqa: E402
 from schemas import ALL_TABLES  # noqa: E402
 
 KEYS = {"video_id": ["Train/live/001/001-1-1-1-1", "Test/spoof/002/002-2-3-3-3"], "split": ["train", "test"],

@@ -1,0 +1,6 @@
+"""Report: one HTML page about a lake (counts, detection, sharpness, identities, runs).
+
+`contents` gathers the numbers and pictures from the lake's queries, `html` renders them.
+
+May import: `etl.lake`, `etl.faces`, `etl.errors`, `schemas`.
+"""
