@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.facelake-installed
 DEMO   ?= demo
 
-.PHONY: demo test test-all venv bench clean
+.PHONY: demo test test-all lint venv bench clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# ruff: lint (pycodestyle, pyflakes, import order) and format, line length 120 (pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

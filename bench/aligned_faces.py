@@ -10,6 +10,7 @@ Every face in the pool is a distinct image, so no compressor can fold one into a
 the pool is laid out person by person (entry k shows person k % 8). Imported by the
 benchmarks, which put the repository on sys.path first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,12 +41,20 @@ def base_faces() -> list[np.ndarray]:
 def frame_variant(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """`face` as another frame of the same video would show it."""
     centre = (ALIGNED_SIZE / 2.0, ALIGNED_SIZE / 2.0)
-    matrix = cv2.getRotationMatrix2D(centre, float(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG)),
-                                     float(1.0 + rng.uniform(-MAX_SCALE_CHANGE, MAX_SCALE_CHANGE)))
+    matrix = cv2.getRotationMatrix2D(
+        centre,
+        float(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG)),
+        float(1.0 + rng.uniform(-MAX_SCALE_CHANGE, MAX_SCALE_CHANGE)),
+    )
     matrix[:, 2] += rng.uniform(-MAX_SHIFT_PX, MAX_SHIFT_PX, 2)
     source = face[:, ::-1] if rng.random() < 0.5 else face
-    moved = cv2.warpAffine(np.ascontiguousarray(source), matrix, (ALIGNED_SIZE, ALIGNED_SIZE),
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101).astype(np.float32)
+    moved = cv2.warpAffine(
+        np.ascontiguousarray(source),
+        matrix,
+        (ALIGNED_SIZE, ALIGNED_SIZE),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
+    ).astype(np.float32)
     gain = float(1.0 + rng.uniform(-MAX_GAIN_CHANGE, MAX_GAIN_CHANGE))
     noise = rng.standard_normal(moved.shape, dtype=np.float32) * np.float32(rng.uniform(0.0, MAX_NOISE_SIGMA))
     return np.clip(moved * gain + noise + 0.5, 0, 255).astype(np.uint8)
@@ -70,12 +79,20 @@ def aligned_png_pool(size: int, seed: int) -> FacePool:
     """`size` distinct aligned-face PNGs of the shipped real faces (a multiple of their number)."""
     faces = base_faces()
     if size < len(faces) or size % len(faces):
-        raise ValueError(f"the face pool size must be a positive multiple of {len(faces)} (the shipped faces), got {size}")
+        raise ValueError(
+            f"the face pool size must be a positive multiple of {len(faces)} (the shipped faces), got {size}"
+        )
     rng = np.random.default_rng([seed, 4])
     started = time.perf_counter()
     pngs = [encode_image(frame_variant(faces[k % len(faces)], rng), "png") for k in range(size)]
     sizes = np.array([len(png) for png in pngs])
-    log.info("aligned PNG pool: %d distinct faces of %d people, %.1f KB mean (%.1f-%.1f KB, 5-95 %%), made in %.1f s",
-             size, len(faces), sizes.mean() / 1e3, np.percentile(sizes, 5) / 1e3, np.percentile(sizes, 95) / 1e3,
-             time.perf_counter() - started)
+    log.info(
+        "aligned PNG pool: %d distinct faces of %d people, %.1f KB mean (%.1f-%.1f KB, 5-95 %%), made in %.1f s",
+        size,
+        len(faces),
+        sizes.mean() / 1e3,
+        np.percentile(sizes, 5) / 1e3,
+        np.percentile(sizes, 95) / 1e3,
+        time.perf_counter() - started,
+    )
     return FacePool(pngs=pngs, people=len(faces))

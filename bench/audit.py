@@ -41,6 +41,7 @@ Markdown table on stdout (only when every answer agrees); the rest is logged to 
     .venv/bin/python bench/audit.py [--rows 50000] [--repeat 5] [--seed 0] [--distinct-faces 2048]
         [--work DIR] [--cold] [--json FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,12 +97,15 @@ def require_pandas():
     try:
         import pandas
     except ImportError:
-        sys.exit("bench/audit.py: the baseline (the notes' analysis) needs pandas, which facelake does not install; "
-                 "run `.venv/bin/python -m pip install -e '.[bench]'` and retry")
+        sys.exit(
+            "bench/audit.py: the baseline (the notes' analysis) needs pandas, which facelake does not install; "
+            "run `.venv/bin/python -m pip install -e '.[bench]'` and retry"
+        )
     return pandas
 
 
 # --- synthetic content -------------------------------------------------------------------
+
 
 @dataclass
 class Content:
@@ -134,11 +138,15 @@ class Content:
 
 def pick_videos(n_videos: int, rng: np.random.Generator) -> np.ndarray:
     """(subject, type, sensor, medium, session) rows, sorted, drawn from all SiW-style names."""
-    grid = np.stack(np.meshgrid(np.arange(1, SUBJECTS + 1), [1, 2, 3], [1, 2], [1, 2, 3, 4], [1, 2, 3], indexing="ij"), -1)
+    grid = np.stack(
+        np.meshgrid(np.arange(1, SUBJECTS + 1), [1, 2, 3], [1, 2], [1, 2, 3, 4], [1, 2, 3], indexing="ij"), -1
+    )
     grid = grid.reshape(-1, 5)
     if n_videos > len(grid):
-        raise SystemExit(f"--rows asks for {n_videos} videos; the SiW naming gives at most {len(grid)} "
-                         f"(--rows up to {len(grid) * FRAMES_PER_VIDEO})")
+        raise SystemExit(
+            f"--rows asks for {n_videos} videos; the SiW naming gives at most {len(grid)} "
+            f"(--rows up to {len(grid) * FRAMES_PER_VIDEO})"
+        )
     return grid[np.sort(rng.choice(len(grid), n_videos, replace=False))]
 
 
@@ -185,11 +193,27 @@ def face_file_repairs(zero: int, lines: int, n_frames: int, rng: np.random.Gener
     repairs = []
     for index in picked:
         if rng.random() < 0.8:
-            repairs.append({"line": int(index) + 1, "kind": "missing_number", "original": "812  1120 1306",
-                            "position": int(rng.integers(0, 4)), "value": int(rng.integers(300, 1500)), "method": "interpolated"})
+            repairs.append(
+                {
+                    "line": int(index) + 1,
+                    "kind": "missing_number",
+                    "original": "812  1120 1306",
+                    "position": int(rng.integers(0, 4)),
+                    "value": int(rng.integers(300, 1500)),
+                    "method": "interpolated",
+                }
+            )
         else:
-            repairs.append({"line": int(index) + 1, "kind": "unparseable", "original": "812 x 1120 1306",
-                            "position": None, "value": None, "method": "dropped"})
+            repairs.append(
+                {
+                    "line": int(index) + 1,
+                    "kind": "unparseable",
+                    "original": "812 x 1120 1306",
+                    "position": None,
+                    "value": None,
+                    "method": "dropped",
+                }
+            )
     return repairs
 
 
@@ -211,8 +235,10 @@ def make_content(rows: int, seed: int) -> Content:
     face_lines[short] -= rng.integers(1, 13, short.sum())
     face_lines[long & ~short] += rng.integers(1, 4, (long & ~short).sum())
     repaired = rng.random(n_videos) < 0.04
-    repairs = [face_file_repairs(zero_lines[v], face_lines[v], n_frames[v], rng) if repaired[v] else []
-               for v in range(n_videos)]
+    repairs = [
+        face_file_repairs(zero_lines[v], face_lines[v], n_frames[v], rng) if repaired[v] else []
+        for v in range(n_videos)
+    ]
 
     box_source = np.full(rows, FACE_FILE, dtype=np.int8)
     box_source[frame_index < zero_lines[vidx]] = ZERO_BOX
@@ -223,13 +249,25 @@ def make_content(rows: int, seed: int) -> Content:
 
     return Content(
         video_ids=[video_id(*map(int, name)) for name in names],
-        subject=names[:, 0], type_id=names[:, 1], sensor=names[:, 2], medium=names[:, 3], session=names[:, 4],
-        n_frames=n_frames, start=start, face_lines=face_lines, zero_lines=zero_lines, repairs=repairs,
-        vidx=vidx, frame_index=frame_index, status=status, box_source=box_source,
+        subject=names[:, 0],
+        type_id=names[:, 1],
+        sensor=names[:, 2],
+        medium=names[:, 3],
+        session=names[:, 4],
+        n_frames=n_frames,
+        start=start,
+        face_lines=face_lines,
+        zero_lines=zero_lines,
+        repairs=repairs,
+        vidx=vidx,
+        frame_index=frame_index,
+        status=status,
+        box_source=box_source,
     )
 
 
 # --- aligned faces -----------------------------------------------------------------------
+
 
 @dataclass
 class AlignedFaces:
@@ -268,6 +306,7 @@ def aligned_faces(content: Content, distinct: int, seed: int) -> AlignedFaces:
 
 # --- (a) the notes' folder tree ----------------------------------------------------------
 
+
 def write_frames(folder: Path, indices: np.ndarray, images: list[bytes] | None) -> None:
     """`<i>.png` for each frame index in `folder`: the image bytes, or empty files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -302,6 +341,7 @@ def build_tree(content: Content, faces: AlignedFaces, root: Path) -> dict:
 
 # --- (b) the lake ------------------------------------------------------------------------
 
+
 def labels(vocabulary: list[str], codes: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     """A string array from integer codes into `vocabulary`; null where `mask` is true."""
     return pa.array(vocabulary).take(pa.array(codes, mask=mask))
@@ -323,13 +363,19 @@ def frames_table(content: Content, seed: int) -> pa.Table:
 
     # a face that drifts a little around its place in each 1920x1080 video
     side = (rng.uniform(260, 520, n_videos)[vidx] + rng.normal(0, 4, n)).reshape(-1, 1)
-    centre = np.stack([rng.uniform(760, 1160, n_videos)[vidx], rng.uniform(380, 640, n_videos)[vidx]], 1) + rng.normal(0, 6, (n, 2))
+    centre = np.stack([rng.uniform(760, 1160, n_videos)[vidx], rng.uniform(380, 640, n_videos)[vidx]], 1) + rng.normal(
+        0, 6, (n, 2)
+    )
     latent = np.concatenate([centre - side / 2, centre + side / 2], 1)
     has_box = np.isin(content.box_source, [FACE_FILE, REPAIRED])
     found = status != NO_FACE
     det_box = latent + rng.normal(0, 4, (n, 4))
     det_box[rng.random(n) < 0.002, 0::2] += side[:, 0].mean() * 0.7  # now and then the detector picks something else
-    landmarks = det_box[:, None, :2] + LANDMARK_TEMPLATE[None] * side[:, None, :] + rng.normal(0, side[:, None, :] * 0.01, (n, 5, 2))
+    landmarks = (
+        det_box[:, None, :2]
+        + LANDMARK_TEMPLATE[None] * side[:, None, :]
+        + rng.normal(0, side[:, None, :] * 0.01, (n, 5, 2))
+    )
     score = np.where(status == OK, 0.8 + 0.2 * rng.beta(5, 1, n), rng.uniform(0.35, 0.8, n))
     full_frame = ~has_box | (rng.random(n) < 0.02)
     # spoof replays are blurrier; nothing is scored without any box
@@ -338,31 +384,35 @@ def frames_table(content: Content, seed: int) -> pa.Table:
 
     rows_of = pa.array(vidx)
     per_video = lambda values, dtype: pa.array(values, type=dtype).take(rows_of)  # noqa: E731
-    return pa.table({
-        "video_id": per_video(content.video_ids, pa.string()),
-        "frame_index": pa.array(content.frame_index, type=pa.int32()),
-        "split": per_video(content.split, pa.string()),
-        "label": per_video(content.label, pa.string()),
-        "attack_type": labels(["", "live", "print", "replay"], content.type_id[vidx]),
-        "subject": per_video(content.subject, pa.int32()),
-        "sensor": per_video(content.sensor, pa.int32()),
-        "medium": per_video(content.medium, pa.int32()),
-        "session": per_video(content.session, pa.int32()),
-        "face_box": list_array(np.round(latent).astype(np.int32), pa.int32(), mask=~has_box),
-        "face_box_source": labels(BOX_SOURCES, content.box_source),
-        "det_status": labels(STATUSES, status),
-        "det_source": labels(["roi", "full_frame"], full_frame.astype(np.int8), mask=~found),
-        "det_score": pa.array(score.astype(np.float32), mask=~found),
-        "det_box": list_array(det_box.astype(np.float32), pa.float32(), mask=~found),
-        "landmarks": list_array(landmarks.astype(np.float32), pa.float32(), mask=~found),
-        "crop": pa.nulls(n, pa.binary()),
-        "crop_format": pa.nulls(n, pa.string()),
-        "sharpness_lapvar": pa.array(lapvar.astype(np.float32), mask=~scored),
-        "sharpness_count": pa.array(np.round(lapvar * 11 + rng.normal(0, 40, n)).clip(0).astype(np.int32), mask=~scored),
-        "detector": pa.array(np.full(n, "mtcnn")),
-        "detector_version": pa.array(np.full(n, "1.0.0")),
-        "run_id": pa.array(np.full(n, "bench-audit-synthetic")),
-    })
+    return pa.table(
+        {
+            "video_id": per_video(content.video_ids, pa.string()),
+            "frame_index": pa.array(content.frame_index, type=pa.int32()),
+            "split": per_video(content.split, pa.string()),
+            "label": per_video(content.label, pa.string()),
+            "attack_type": labels(["", "live", "print", "replay"], content.type_id[vidx]),
+            "subject": per_video(content.subject, pa.int32()),
+            "sensor": per_video(content.sensor, pa.int32()),
+            "medium": per_video(content.medium, pa.int32()),
+            "session": per_video(content.session, pa.int32()),
+            "face_box": list_array(np.round(latent).astype(np.int32), pa.int32(), mask=~has_box),
+            "face_box_source": labels(BOX_SOURCES, content.box_source),
+            "det_status": labels(STATUSES, status),
+            "det_source": labels(["roi", "full_frame"], full_frame.astype(np.int8), mask=~found),
+            "det_score": pa.array(score.astype(np.float32), mask=~found),
+            "det_box": list_array(det_box.astype(np.float32), pa.float32(), mask=~found),
+            "landmarks": list_array(landmarks.astype(np.float32), pa.float32(), mask=~found),
+            "crop": pa.nulls(n, pa.binary()),
+            "crop_format": pa.nulls(n, pa.string()),
+            "sharpness_lapvar": pa.array(lapvar.astype(np.float32), mask=~scored),
+            "sharpness_count": pa.array(
+                np.round(lapvar * 11 + rng.normal(0, 40, n)).clip(0).astype(np.int32), mask=~scored
+            ),
+            "detector": pa.array(np.full(n, "mtcnn")),
+            "detector_version": pa.array(np.full(n, "1.0.0")),
+            "run_id": pa.array(np.full(n, "bench-audit-synthetic")),
+        }
+    )
 
 
 def videos_table(content: Content, seed: int) -> pa.Table:
@@ -380,25 +430,38 @@ def videos_table(content: Content, seed: int) -> pa.Table:
         "split": content.split,
         "label": content.label,
         "attack_type": [ATTACK_TYPES[int(t)] for t in content.type_id],
-        "subject": content.subject, "sensor": content.sensor, "type_id": content.type_id,
-        "medium": content.medium, "session": content.session,
+        "subject": content.subject,
+        "sensor": content.sensor,
+        "type_id": content.type_id,
+        "medium": content.medium,
+        "session": content.session,
         "size_bytes": (content.n_frames * rng.uniform(90_000, 160_000, n)).astype(np.int64),
         "fingerprint": [hashlib.sha1(vid.encode()).hexdigest() for vid in content.video_ids],
         "face_path": [f"{vid}.face" for vid in content.video_ids],
-        "face_lines": content.face_lines, "face_zero_lines": content.zero_lines,
+        "face_lines": content.face_lines,
+        "face_zero_lines": content.zero_lines,
         "face_repairs": content.repairs,
         "n_face_repairs": [len(r) for r in content.repairs],
-        "stream_frames": content.n_frames, "source_frames": content.n_frames, "fps": np.full(n, 30.0),
-        "width": np.full(n, 1920), "height": np.full(n, 1080),
-        "n_frames": content.n_frames, "n_ok": n_ok,
-        "status": ["ok"] * n, "status_reason": [None] * n, "source_present": [True] * n,
-        "config_hash": ["bench-audit"] * n, "run_id": ["bench-audit-synthetic"] * n,
+        "stream_frames": content.n_frames,
+        "source_frames": content.n_frames,
+        "fps": np.full(n, 30.0),
+        "width": np.full(n, 1920),
+        "height": np.full(n, 1080),
+        "n_frames": content.n_frames,
+        "n_ok": n_ok,
+        "status": ["ok"] * n,
+        "status_reason": [None] * n,
+        "source_present": [True] * n,
+        "config_hash": ["bench-audit"] * n,
+        "run_id": ["bench-audit-synthetic"] * n,
         "processed_at": [processed + timedelta(seconds=40 * v) for v in range(n)],
     }
     unfilled = [name for name in VIDEOS.schema.names if name not in rows]
     if unfilled:
-        raise SystemExit(f"bench/audit.py: the videos schema has columns the benchmark does not fill: {unfilled}; "
-                         "add them to videos_table()")
+        raise SystemExit(
+            f"bench/audit.py: the videos schema has columns the benchmark does not fill: {unfilled}; "
+            "add them to videos_table()"
+        )
     return pa.table({name: pa.array(rows[name], type=VIDEOS.schema.field(name).type) for name in VIDEOS.schema.names})
 
 
@@ -454,6 +517,7 @@ def prepared(path: Path, params: dict, build: Callable[[Path], dict], *, inputs:
 
 # --- the audits --------------------------------------------------------------------------
 
+
 def apparent_bytes(folder: Path) -> int:
     """Bytes of the files under `folder` (`du --apparent-size`, files only)."""
     total, pending = 0, [folder]
@@ -469,16 +533,22 @@ def apparent_bytes(folder: Path) -> int:
 
 def notes_du(tree: Path) -> dict[str, int]:
     """The notes' `du -hd1 {detect,orign}_frame/{Train,Test}`: bytes per folder/split/label."""
-    return {f"{folder}/{split}/{label}": apparent_bytes(tree / folder / split / label)
-            for folder in TREE_FOLDERS for split in ("Train", "Test") for label in ("live", "spoof")
-            if (tree / folder / split / label).is_dir()}
+    return {
+        f"{folder}/{split}/{label}": apparent_bytes(tree / folder / split / label)
+        for folder in TREE_FOLDERS
+        for split in ("Train", "Test")
+        for label in ("live", "spoof")
+        if (tree / folder / split / label).is_dir()
+    }
 
 
 def notes_audit(tree: Path) -> dict:
     """The notes' analysis, as written there, over both splits at once."""
     pd = require_pandas()
     sep = os.path.sep
-    image_counts = lambda rr: {sep.join(os.path.relpath(ii, tree).split(sep)[1:]): len(os.listdir(ii)) for ii in glob.glob(rr)}  # noqa: E731
+    image_counts = lambda rr: {
+        sep.join(os.path.relpath(ii, tree).split(sep)[1:]): len(os.listdir(ii)) for ii in glob.glob(rr)
+    }  # noqa: E731
     dss = pd.Series(image_counts(str(tree / "detect_frame" / "*" / "*" / "*" / "*")), name="detect")
     oss = pd.Series(image_counts(str(tree / "orign_frame" / "*" / "*" / "*" / "*")), name="original")
     tt = pd.concat([dss, oss], axis=1, sort=False).fillna(0)
@@ -498,9 +568,14 @@ def notes_audit(tree: Path) -> dict:
         aa = [files_size(tree / folder / ii) for ii in samples]
         mm = np.mean([np.mean(ii) if ii else 0.0 for ii in aa])
         estimates[folder] = float(tt[column].sum() * mm)
-    return {"table": table, "no_detection": no_detection, "describe": describe.to_dict(),
-            "worst": [(name, int(row.original), int(row.detect), int(row["sub"])) for name, row in worst.iterrows()],
-            "estimates": estimates, "du": notes_du(tree)}
+    return {
+        "table": table,
+        "no_detection": no_detection,
+        "describe": describe.to_dict(),
+        "worst": [(name, int(row.original), int(row.detect), int(row["sub"])) for name, row in worst.iterrows()],
+        "estimates": estimates,
+        "du": notes_du(tree),
+    }
 
 
 COUNTS = """WITH counts AS (
@@ -510,7 +585,8 @@ COUNTS = """WITH counts AS (
 """
 SUBSET_SQL = {
     "counts": "SELECT video_id, count(*) AS original, count(*) FILTER (WHERE det_status = 'ok') AS detect FROM frames GROUP BY video_id",
-    "describe": COUNTS + """SELECT count(*) AS count, avg(sub) AS mean, stddev_samp(sub) AS std, min(sub) AS min,
+    "describe": COUNTS
+    + """SELECT count(*) AS count, avg(sub) AS mean, stddev_samp(sub) AS std, min(sub) AS min,
         quantile_cont(sub, 0.25) AS q25, quantile_cont(sub, 0.5) AS q50, quantile_cont(sub, 0.75) AS q75, max(sub) AS max
         FROM counts WHERE detect > 0""",
     "worst": COUNTS + f"SELECT * FROM counts WHERE detect > 0 ORDER BY sub DESC, video_id LIMIT {WORST}",
@@ -611,10 +687,13 @@ def median_time(fn: Callable[[], object], repeat: int, what: str, *, cold: bool 
 
 # --- report ------------------------------------------------------------------------------
 
+
 def report(args, seconds: dict, queries: dict, checks: list, setup: dict) -> str:
     base, full, subset = seconds["baseline"], seconds["full_audit"], seconds["notes_subset"]
     tree, lake, faces = setup["tree"], setup["lake"], setup["aligned"]
-    audit_what = f"the full audit: {len(queries)} quer{'y' if len(queries) == 1 else 'ies'} in queries/ ({', '.join(queries)})"
+    audit_what = (
+        f"the full audit: {len(queries)} quer{'y' if len(queries) == 1 else 'ies'} in queries/ ({', '.join(queries)})"
+    )
     estimate = setup["estimate"]
     stored = lake["frames_bytes"] / faces["bytes"]
     under_2s = ("met" if full < 2 else "NOT met") if args.rows >= 1_000_000 else "not measured"
@@ -653,8 +732,11 @@ def report(args, seconds: dict, queries: dict, checks: list, setup: dict) -> str
         f"{estimate['exact'] / 1e6:.1f} MB ({100 * (estimate['notes'] / estimate['exact'] - 1):+.1f} %)",
         f"- target, full audit ≥ 20× faster than the notes: {'met' if base / full >= 20 else 'NOT met'} ({base / full:.1f}×)",
         f"- target, audit under 2 s median at 1M rows: {under_2s} ({full:.3f} s at {args.rows:,} rows)",
-        ("- cold page cache: dropped before every timed run of both approaches (--cold)" if args.cold else
-         "- warm page cache: the tree and the lake were just built or read (--cold drops the cache before each run)"),
+        (
+            "- cold page cache: dropped before every timed run of both approaches (--cold)"
+            if args.cold
+            else "- warm page cache: the tree and the lake were just built or read (--cold drops the cache before each run)"
+        ),
     ]
     return "\n".join(lines)
 
@@ -664,11 +746,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"frames rows (default {DEFAULT_ROWS:,})")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per approach; the median is reported")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--distinct-faces", type=int, default=DEFAULT_DISTINCT_FACES,
-                        help="distinct aligned-face PNGs (a multiple of the 8 shipped faces), cycled person by person")
+    parser.add_argument(
+        "--distinct-faces",
+        type=int,
+        default=DEFAULT_DISTINCT_FACES,
+        help="distinct aligned-face PNGs (a multiple of the 8 shipped faces), cycled person by person",
+    )
     parser.add_argument("--cold", action="store_true", help="drop the page cache before every timed run (root, Linux)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="working folder, reused between runs (default: a temporary one, removed at the end)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="working folder, reused between runs (default: a temporary one, removed at the end)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write every figure and check to this JSON file")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1:
@@ -682,13 +772,19 @@ def prepare_inputs(args: argparse.Namespace, work: Path) -> tuple[Content, dict]
     """The content, and the tree and lake holding it (built, or reused from --work)."""
     params = {"rows": args.rows, "seed": args.seed, "distinct_faces": args.distinct_faces, "format": FORMAT}
     content = make_content(args.rows, args.seed)
-    log.info("content: %d frames, %d videos, %d ok; work folder %s", args.rows, len(content.video_ids),
-             int((content.status == OK).sum()), work)
+    log.info(
+        "content: %d frames, %d videos, %d ok; work folder %s",
+        args.rows,
+        len(content.video_ids),
+        int((content.status == OK).sum()),
+        work,
+    )
     # made once, and only when something is built
     faces_once = functools.cache(lambda: aligned_faces(content, args.distinct_faces, args.seed))
     tree = prepared(work / "tree", params, lambda path: build_tree(content, faces_once(), path), inputs=faces_once)
-    lake = prepared(work / "lake", params, lambda path: write_lake(content, faces_once(), path, args.seed),
-                    inputs=faces_once)
+    lake = prepared(
+        work / "lake", params, lambda path: write_lake(content, faces_once(), path, args.seed), inputs=faces_once
+    )
     return content, {"videos": len(content.video_ids), "tree": tree, "lake": lake}
 
 

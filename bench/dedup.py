@@ -41,6 +41,7 @@ figure and check to --json; the rest is logged to stderr.
         [--faces 5] [--dim 512] [--duplicates 1%] [--index flat,ivf] [--baseline-max-pairs N]
         [--no-reference] [--out FILE.md] [--json FILE.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,7 +62,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.process_memory import reset_peak_rss, status_mb  # noqa: E402
 from bench.dedup_cases import (  # noqa: E402
     Dataset,
     clusters_case,
@@ -69,6 +69,7 @@ from bench.dedup_cases import (  # noqa: E402
     embed_dlib_case,
     random_case,
 )
+from bench.process_memory import reset_peak_rss, status_mb  # noqa: E402
 
 log = logging.getLogger("bench.dedup")
 
@@ -79,11 +80,18 @@ DEFAULT_BASELINE_MAX_PAIRS = 60_000_000
 STATS_MAX_FACES = 60_000
 STATS_BLOCK = 1024  # face rows per GEMM block in the stats child
 NEAR = 0.02  # "near the threshold": |max similarity - threshold| <= NEAR
-HARDNESS_KEYS = ("nearest_other_q05", "nearest_other_median", "nearest_other_q95", "other_above", "pairs_near",
-                 "closest_gap")
+HARDNESS_KEYS = (
+    "nearest_other_q05",
+    "nearest_other_median",
+    "nearest_other_q95",
+    "other_above",
+    "pairs_near",
+    "closest_gap",
+)
 
 
 # --- the methods (run inside a child process) ------------------------------------------------
+
 
 def make_dataset(task: dict) -> Dataset:
     if task["case"] == "dlib":
@@ -112,8 +120,9 @@ def notes_loop(dd: dict[str, np.ndarray], threshold: float) -> tuple[list[tuple[
     return merges, pairs
 
 
-def loop_rule(data: Dataset, threshold: float, limit: int | None = None
-              ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def loop_rule(
+    data: Dataset, threshold: float, limit: int | None = None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The loop's (merges, linked pairs) over the first `limit` identities, exactly, without the loop.
 
     The loop pops identities from last to first; each is compared with every earlier one
@@ -123,12 +132,12 @@ def loop_rule(data: Dataset, threshold: float, limit: int | None = None
     """
     m = len(data.names) if limit is None else limit
     n = int(data.starts[m])
-    codes = np.repeat(np.arange(m), np.diff(data.starts[:m + 1]))
+    codes = np.repeat(np.arange(m), np.diff(data.starts[: m + 1]))
     x = data.x[:n]
     found = []
     for i0 in range(0, n, 2048):
         for j0 in range(i0, n, 8192):
-            s = x[i0:i0 + 2048] @ x[j0:j0 + 8192].T
+            s = x[i0 : i0 + 2048] @ x[j0 : j0 + 8192].T
             flat = np.flatnonzero(s > threshold)
             r, c = np.divmod(flat, s.shape[1])
             ci, cj = codes[r + i0], codes[c + j0]
@@ -170,17 +179,23 @@ def hardness(data: Dataset, threshold: float) -> dict:
     near, closest = 0, math.inf
     for i0 in range(0, m, per_block):
         i1 = min(m, i0 + per_block)
-        s = data.x[data.starts[i0]:data.starts[i1]] @ data.x.T
-        by_identity = np.maximum.reduceat(np.maximum.reduceat(s, data.starts[:-1], axis=1),
-                                          data.starts[i0:i1] - data.starts[i0], axis=0)  # (i1 - i0, m)
+        s = data.x[data.starts[i0] : data.starts[i1]] @ data.x.T
+        by_identity = np.maximum.reduceat(
+            np.maximum.reduceat(s, data.starts[:-1], axis=1), data.starts[i0:i1] - data.starts[i0], axis=0
+        )  # (i1 - i0, m)
         other = np.where(person[i0:i1, None] != person[None, :], by_identity, -np.inf)
         nearest_other[i0:i1] = other.max(axis=1)
         gaps = np.abs(by_identity - threshold)[np.arange(m)[None, :] > np.arange(i0, i1)[:, None]]  # pairs i < j
         near += int(np.count_nonzero(gaps <= NEAR))
         closest = min(closest, float(gaps.min())) if gaps.size else closest
     q05, median, q95 = np.quantile(nearest_other, [0.05, 0.5, 0.95]) if m > 1 else [math.nan] * 3
-    return dict(zip(HARDNESS_KEYS, (float(q05), float(median), float(q95),
-                                    int(np.count_nonzero(nearest_other > threshold)), near, closest), strict=True))
+    return dict(
+        zip(
+            HARDNESS_KEYS,
+            (float(q05), float(median), float(q95), int(np.count_nonzero(nearest_other > threshold)), near, closest),
+            strict=True,
+        )
+    )
 
 
 def named(data: Dataset, index_pairs: list[tuple[int, int]]) -> list[tuple[str, str]]:
@@ -190,13 +205,19 @@ def named(data: Dataset, index_pairs: list[tuple[int, int]]) -> list[tuple[str, 
 def run_baseline(data: Dataset, task: dict, start: Callable[[], float]) -> dict:
     m = len(data.names)
     prefix = min(m, (1 + math.isqrt(1 + 8 * task["max_pairs"])) // 2)  # largest P with P(P-1)/2 <= max
-    dd = {name: data.x[data.starts[i]:data.starts[i + 1]] for i, name in enumerate(data.names[:prefix])}
+    dd = {name: data.x[data.starts[i] : data.starts[i + 1]] for i, name in enumerate(data.names[:prefix])}
     started = start()
     merges, pairs = notes_loop(dd, task["threshold"])
     seconds = time.perf_counter() - started
     timed, total = prefix * (prefix - 1) // 2, m * (m - 1) // 2
-    return {"seconds": seconds * total / max(timed, 1), "timed_seconds": seconds, "prefix": prefix,
-            "prefix_names": data.names[:prefix], "groups": groups_from_merges(merges), "pairs": pair_list(pairs)}
+    return {
+        "seconds": seconds * total / max(timed, 1),
+        "timed_seconds": seconds,
+        "prefix": prefix,
+        "prefix_names": data.names[:prefix],
+        "groups": groups_from_merges(merges),
+        "pairs": pair_list(pairs),
+    }
 
 
 def run_reference(data: Dataset, task: dict, start: Callable[[], float]) -> dict:
@@ -204,9 +225,13 @@ def run_reference(data: Dataset, task: dict, start: Callable[[], float]) -> dict
     merges, pairs = loop_rule(data, task["threshold"])
     seconds = time.perf_counter() - started
     prefix_merges, prefix_pairs = loop_rule(data, task["threshold"], task["prefix"])
-    return {"seconds": seconds, "groups": groups_from_merges(named(data, merges)), "pairs": pair_list(named(data, pairs)),
-            "prefix_groups": groups_from_merges(named(data, prefix_merges)),
-            "prefix_pairs": pair_list(named(data, prefix_pairs))}
+    return {
+        "seconds": seconds,
+        "groups": groups_from_merges(named(data, merges)),
+        "pairs": pair_list(named(data, pairs)),
+        "prefix_groups": groups_from_merges(named(data, prefix_merges)),
+        "prefix_pairs": pair_list(named(data, prefix_pairs)),
+    }
 
 
 def run_facelake(data: Dataset, task: dict, start: Callable[[], float]) -> dict:
@@ -231,14 +256,21 @@ def run_facelake(data: Dataset, task: dict, start: Callable[[], float]) -> dict:
     groups: dict[str, list[str]] = {}
     for name, canonical in mapping.items():
         groups.setdefault(canonical, []).append(name)
-    return {"seconds": seconds, "groups": sorted(sorted(g) for g in groups.values()),
-            "pairs": pair_list([(p.first, p.second) for p in pairs if p.linked])}
+    return {
+        "seconds": seconds,
+        "groups": sorted(sorted(g) for g in groups.values()),
+        "pairs": pair_list([(p.first, p.second) for p in pairs if p.linked]),
+    }
 
 
 def child(task: dict) -> dict:
     data = make_dataset(task)
-    result: dict = {"planted": sorted(sorted(g) for g in data.planted), "data_mb": data.x.nbytes / 2**20,
-                    "identities": len(data.names), "faces": int(data.starts[-1])}
+    result: dict = {
+        "planted": sorted(sorted(g) for g in data.planted),
+        "data_mb": data.x.nbytes / 2**20,
+        "identities": len(data.names),
+        "faces": int(data.starts[-1]),
+    }
     peak_reset = False
 
     def start() -> float:
@@ -262,12 +294,18 @@ def child(task: dict) -> dict:
 
 def run_child(task: dict) -> dict:
     log.info("running %s", task)
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(task)], cwd=REPO, check=True,
-                         stdout=subprocess.PIPE, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(task)], cwd=REPO, check=True, stdout=subprocess.PIPE, text=True
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if task["method"] != "stats":
-        log.info("-> %.2f s, peak RSS %.0f MB, %d linked pairs, %d groups", result["seconds"], result["peak_rss_mb"],
-                 len(result["pairs"]), len(result["groups"]))
+        log.info(
+            "-> %.2f s, peak RSS %.0f MB, %d linked pairs, %d groups",
+            result["seconds"],
+            result["peak_rss_mb"],
+            len(result["pairs"]),
+            len(result["groups"]),
+        )
     return result
 
 
@@ -326,6 +364,7 @@ def split_chains(greedy: Groups, transitive: Groups) -> tuple[int, bool]:
 
 # --- one case --------------------------------------------------------------------------------
 
+
 @dataclass
 class CaseOutcome:
     rows: list[str] = field(default_factory=list)
@@ -354,12 +393,24 @@ class Case:
         self.outcome.rows.append(
             f"| {self.label} | {method} | {result['seconds']:.2f} | {ratio:.1f} | "
             f"{result['peak_rss_mb']:.0f} (start {result['start_rss_mb'] or 0:.0f}) | "
-            f"{len(result['pairs'])} | {groups or len(result['groups'])} | {same} | {planted_vs} |")
-        self.outcome.results.append({
-            "case": self.name, "identities": self.identities, "faces": self.faces, "threshold": self.threshold,
-            "method": method, "seconds": result["seconds"], "ratio": ratio, "peak_rss_mb": result["peak_rss_mb"],
-            "linked_pairs": len(result["pairs"]), "merge_groups": len(result["groups"]), "same_merge_set": same,
-            "vs_planted": planted_vs})
+            f"{len(result['pairs'])} | {groups or len(result['groups'])} | {same} | {planted_vs} |"
+        )
+        self.outcome.results.append(
+            {
+                "case": self.name,
+                "identities": self.identities,
+                "faces": self.faces,
+                "threshold": self.threshold,
+                "method": method,
+                "seconds": result["seconds"],
+                "ratio": ratio,
+                "peak_rss_mb": result["peak_rss_mb"],
+                "linked_pairs": len(result["pairs"]),
+                "merge_groups": len(result["groups"]),
+                "same_merge_set": same,
+                "vs_planted": planted_vs,
+            }
+        )
 
 
 Expected = tuple[list[list[str]] | None, Groups | None, Groups]  # (linked pairs, the loop's greedy groups, merge set)
@@ -374,21 +425,36 @@ def expected_sets(case: Case, base: dict, baseline: dict, planted: Groups, args:
     prefix_groups = f"{len(baseline['groups'])} (prefix)"
     if args.no_reference and case.name == "random":
         prefix_planted = {g for g in planted if g <= set(baseline["prefix_names"])}
-        case.row(extrapolated_label(baseline, case.identities), baseline, "—",
-                 f"{compare(as_groups(baseline['groups']), prefix_planted)} (prefix)", groups=prefix_groups)
-        case.outcome.notes.append(f"{case.label}: the loop is too slow to run whole and --no-reference skipped the "
-                                  "exact replay of its rule: facelake is checked against the planted groups only.")
+        case.row(
+            extrapolated_label(baseline, case.identities),
+            baseline,
+            "—",
+            f"{compare(as_groups(baseline['groups']), prefix_planted)} (prefix)",
+            groups=prefix_groups,
+        )
+        case.outcome.notes.append(
+            f"{case.label}: the loop is too slow to run whole and --no-reference skipped the "
+            "exact replay of its rule: facelake is checked against the planted groups only."
+        )
         return None, None, planted
     reference = run_child({**base, "method": "reference", "prefix": baseline["prefix"]})
-    prefix_same = (baseline["pairs"] == reference["prefix_pairs"]
-                   and as_groups(baseline["groups"]) == as_groups(reference["prefix_groups"]))
-    case.row(extrapolated_label(baseline, case.identities), baseline,
-             f"{'yes' if prefix_same else 'NO'} (prefix: loop vs the exact replay)", "—", groups=prefix_groups)
+    prefix_same = baseline["pairs"] == reference["prefix_pairs"] and as_groups(baseline["groups"]) == as_groups(
+        reference["prefix_groups"]
+    )
+    case.row(
+        extrapolated_label(baseline, case.identities),
+        baseline,
+        f"{'yes' if prefix_same else 'NO'} (prefix: loop vs the exact replay)",
+        "—",
+        groups=prefix_groups,
+    )
     greedy = as_groups(reference["groups"])
     case.row("loop rule, exact blocked numpy (reference)", reference, "—", compare(greedy, planted))
     if not prefix_same:
-        case.outcome.problems.append(f"{case.label}: the exact replay of the loop's rule differs from the loop on "
-                                     f"the first {baseline['prefix']} identities")
+        case.outcome.problems.append(
+            f"{case.label}: the exact replay of the loop's rule differs from the loop on "
+            f"the first {baseline['prefix']} identities"
+        )
     return reference["pairs"], greedy, transitive_groups(reference["pairs"])
 
 
@@ -402,22 +468,39 @@ def check_facelake(case: Case, base: dict, index: str, expected: Expected, plant
         same += "; linked pairs differ"
     case.row(f"facelake identity_pairs + merge_groups, index={index}", result, same, compare(got, planted))
     if same != "yes":
-        case.outcome.problems.append(f"{case.label}, index={index}: merge set differs from the baseline's: {same}"
-                                     + pair_difference(result["pairs"], want_pairs))
+        case.outcome.problems.append(
+            f"{case.label}, index={index}: merge set differs from the baseline's: {same}"
+            + pair_difference(result["pairs"], want_pairs)
+        )
 
 
 def add_hardness(case: Case, base: dict) -> None:
     stats = run_child({**base, "method": "stats"})
     case.outcome.notes.append(hardness_note(case.label, case.threshold, stats))
-    case.outcome.results.append({"case": case.name, "identities": case.identities, "faces": case.faces,
-                                 "method": "stats", **{k: stats[k] for k in HARDNESS_KEYS}})
+    case.outcome.results.append(
+        {
+            "case": case.name,
+            "identities": case.identities,
+            "faces": case.faces,
+            "method": "stats",
+            **{k: stats[k] for k in HARDNESS_KEYS},
+        }
+    )
 
 
 def bench_case(name: str, identities: int, args: argparse.Namespace, vectors: Path | None) -> CaseOutcome:
     threshold = DLIB_THRESHOLD if name == "dlib" else THRESHOLD
     duplicates = 0 if name == "dlib" else parse_duplicates(args.duplicates, identities)
-    base = {"case": name, "identities": identities, "faces": args.faces, "dim": args.dim, "duplicates": duplicates,
-            "seed": args.seed, "threshold": threshold, "vectors": str(vectors) if vectors else None}
+    base = {
+        "case": name,
+        "identities": identities,
+        "faces": args.faces,
+        "dim": args.dim,
+        "duplicates": duplicates,
+        "seed": args.seed,
+        "threshold": threshold,
+        "vectors": str(vectors) if vectors else None,
+    }
     baseline = run_child({**base, "method": "baseline", "max_pairs": args.baseline_max_pairs})
     # the dlib case's sizes come from its vectors
     case = Case(name, baseline["identities"], baseline["faces"], threshold, baseline["seconds"])
@@ -430,18 +513,24 @@ def bench_case(name: str, identities: int, args: argparse.Namespace, vectors: Pa
     if case.faces <= STATS_MAX_FACES:
         add_hardness(case, base)
     if name == "dlib":
-        case.outcome.notes.append(f"{case.label}: a correctness case: at {case.identities} identities both take "
-                                  "milliseconds, so its seconds and ratio say nothing about speed.")
-    case.outcome.notes.append(f"{case.label}: threshold {threshold}; {len(planted)} planted groups; input "
-                              f"{baseline['data_mb']:.1f} MB of float32 vectors.")
+        case.outcome.notes.append(
+            f"{case.label}: a correctness case: at {case.identities} identities both take "
+            "milliseconds, so its seconds and ratio say nothing about speed."
+        )
+    case.outcome.notes.append(
+        f"{case.label}: threshold {threshold}; {len(planted)} planted groups; input "
+        f"{baseline['data_mb']:.1f} MB of float32 vectors."
+    )
     return case.outcome
 
 
 def extrapolated_label(baseline: dict, identities: int) -> str:
     timed = baseline["prefix"] * (baseline["prefix"] - 1) // 2
     total = identities * (identities - 1) // 2
-    return (f"notes' loop, extrapolated from the first {baseline['prefix']} identities "
-            f"({baseline['timed_seconds']:.1f} s for {timed:,} of {total:,} pairs)")
+    return (
+        f"notes' loop, extrapolated from the first {baseline['prefix']} identities "
+        f"({baseline['timed_seconds']:.1f} s for {timed:,} of {total:,} pairs)"
+    )
 
 
 def greedy_note(label: str, greedy: Groups, transitive: Groups, outcome: CaseOutcome) -> str:
@@ -451,8 +540,10 @@ def greedy_note(label: str, greedy: Groups, transitive: Groups, outcome: CaseOut
         outcome.problems.append(f"{label}: a group the loop merged is not inside one transitive group")
     if not split:
         return f"{label}: the loop's own greedy merges equal the transitive merge set."
-    return (f"{label}: the loop's own greedy merges leave {split} of {len(transitive)} transitive group(s) split "
-            f"(chains); every loop group lies inside one facelake group: {'yes' if inside else 'NO'}.")
+    return (
+        f"{label}: the loop's own greedy merges leave {split} of {len(transitive)} transitive group(s) split "
+        f"(chains); every loop group lies inside one facelake group: {'yes' if inside else 'NO'}."
+    )
 
 
 def pair_difference(got: list[list[str]], want: list[list[str]] | None) -> str:
@@ -464,11 +555,13 @@ def pair_difference(got: list[list[str]], want: list[list[str]] | None) -> str:
 
 
 def hardness_note(label: str, threshold: float, stats: dict) -> str:
-    return (f"{label}: each identity's highest face-pair similarity to another person's identity (5/50/95 %): "
-            f"{stats['nearest_other_q05']:.3f} / {stats['nearest_other_median']:.3f} / "
-            f"{stats['nearest_other_q95']:.3f}; {stats['other_above']} identities above {threshold} with another "
-            f"person (hard negatives the rule links); {stats['pairs_near']} identity pairs within ±{NEAR} of "
-            f"{threshold}, the closest {stats['closest_gap']:.1e} from it.")
+    return (
+        f"{label}: each identity's highest face-pair similarity to another person's identity (5/50/95 %): "
+        f"{stats['nearest_other_q05']:.3f} / {stats['nearest_other_median']:.3f} / "
+        f"{stats['nearest_other_q95']:.3f}; {stats['other_above']} identities above {threshold} with another "
+        f"person (hard negatives the rule links); {stats['pairs_near']} identity pairs within ±{NEAR} of "
+        f"{threshold}, the closest {stats['closest_gap']:.1e} from it."
+    )
 
 
 def parse_duplicates(text: str, identities: int) -> int:
@@ -480,22 +573,31 @@ def parse_duplicates(text: str, identities: int) -> int:
 
 # --- main ------------------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="2000,10000", help="random case: identity counts, comma-separated")
-    parser.add_argument("--cluster-sizes", default="2000", help="clusters case: identity counts, comma-separated "
-                                                                "('' for none)")
+    parser.add_argument(
+        "--cluster-sizes", default="2000", help="clusters case: identity counts, comma-separated ('' for none)"
+    )
     parser.add_argument("--no-dlib", action="store_true", help="skip the dlib case (real faces)")
     parser.add_argument("--faces", type=int, default=5, help="faces per identity (random, clusters)")
     parser.add_argument("--dim", type=int, default=512, help="vector dimension (random, clusters)")
     parser.add_argument("--duplicates", default="1%", help="planted duplicate identities: N or P%% of each size")
     parser.add_argument("--index", default="flat,ivf", help="facelake indexes to run: flat, ivf, hnsw")
-    parser.add_argument("--baseline-max-pairs", type=int, default=DEFAULT_BASELINE_MAX_PAIRS,
-                        help="above this many identity pairs the loop runs on a prefix and is extrapolated")
-    parser.add_argument("--no-reference", action="store_true",
-                        help="random case, where the loop is extrapolated: skip the exact replay of its rule at "
-                             "full size (about as long as index=flat); merge sets are then checked against the "
-                             "planted groups")
+    parser.add_argument(
+        "--baseline-max-pairs",
+        type=int,
+        default=DEFAULT_BASELINE_MAX_PAIRS,
+        help="above this many identity pairs the loop runs on a prefix and is extrapolated",
+    )
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="random case, where the loop is extrapolated: skip the exact replay of its rule at "
+        "full size (about as long as index=flat); merge sets are then checked against the "
+        "planted groups",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     parser.add_argument("--json", type=Path, default=None, help="write every figure and check to this JSON file")
@@ -526,13 +628,22 @@ def run_cases(args: argparse.Namespace, work: Path) -> CaseOutcome:
 
 
 def report(outcome: CaseOutcome, args: argparse.Namespace) -> str:
-    header = ["| case | identities (faces) | method | seconds | × baseline | peak RSS MB | linked pairs | merge groups "
-              "| same merge set as the notes' loop | vs planted |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    return "\n".join(header + outcome.rows + [""] + [f"- {n}" for n in outcome.notes] + [
-        f"- max linkage, min_pairs 1; dim {args.dim} (dlib: 128); seed {args.seed}; seconds exclude building the "
-        "data and loading FAISS; each row ran in its own process. Same merge set: facelake's linked pairs are the "
-        "loop's and its groups are the loop's merges made transitive."])
+    header = [
+        "| case | identities (faces) | method | seconds | × baseline | peak RSS MB | linked pairs | merge groups "
+        "| same merge set as the notes' loop | vs planted |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join(
+        header
+        + outcome.rows
+        + [""]
+        + [f"- {n}" for n in outcome.notes]
+        + [
+            f"- max linkage, min_pairs 1; dim {args.dim} (dlib: 128); seed {args.seed}; seconds exclude building the "
+            "data and loading FAISS; each row ran in its own process. Same merge set: facelake's linked pairs are the "
+            "loop's and its groups are the loop's merges made transitive."
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,9 +664,17 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text + "\n")
         log.info("wrote %s", args.out)
     if args.json:
-        write_json(args.json, {"bench": "dedup", "ok": not outcome.problems, "problems": outcome.problems,
-                               "params": {k: v for k, v in vars(args).items() if k not in ("child", "out", "json")},
-                               "rows": outcome.results, "notes": outcome.notes})
+        write_json(
+            args.json,
+            {
+                "bench": "dedup",
+                "ok": not outcome.problems,
+                "problems": outcome.problems,
+                "params": {k: v for k, v in vars(args).items() if k not in ("child", "out", "json")},
+                "rows": outcome.results,
+                "notes": outcome.notes,
+            },
+        )
     for problem in outcome.problems:
         log.error("%s", problem)
     if outcome.problems:

@@ -19,6 +19,7 @@ Every case plants duplicates: identities that are one person under two names (ra
 clusters: --duplicates of them reuse another identity's centre with fresh faces; dlib:
 every person's users). `Dataset.planted` holds those groups.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,8 +56,9 @@ def random_unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return unit_rows(rng.standard_normal((n, dim), dtype=np.float32))
 
 
-def _named(identities: int, centre_of: np.ndarray, duplicates: int, rng: np.random.Generator
-           ) -> tuple[list[str], np.ndarray, set[frozenset[str]]]:
+def _named(
+    identities: int, centre_of: np.ndarray, duplicates: int, rng: np.random.Generator
+) -> tuple[list[str], np.ndarray, set[frozenset[str]]]:
     """(sorted names, identity of each name, planted groups): identity i is called user<label[i]>,
     labels shuffled so a duplicate's name is far from its original's in sort order."""
     originals = identities - duplicates
@@ -70,17 +72,18 @@ def _named(identities: int, centre_of: np.ndarray, duplicates: int, rng: np.rand
     return [name(i) for i in by_name], by_name, {frozenset(g) for g in groups.values()}
 
 
-def _faces_around(centres: np.ndarray, order: np.ndarray, faces: int, within: float,
-                  rng: np.random.Generator) -> np.ndarray:
+def _faces_around(
+    centres: np.ndarray, order: np.ndarray, faces: int, within: float, rng: np.random.Generator
+) -> np.ndarray:
     """`faces` unit faces around each centre, identities in `order`: normalise(centre + s r),
     s chosen so two faces of one identity have cosine ~`within`. Float32 chunks: no float64
     copy of the data."""
     noise_scale = np.float32(math.sqrt(1.0 / within - 1.0))
     x = np.empty((len(order) * faces, centres.shape[1]), dtype=np.float32)
     for c0 in range(0, len(order), CHUNK_IDENTITIES):
-        chunk = order[c0:c0 + CHUNK_IDENTITIES]
+        chunk = order[c0 : c0 + CHUNK_IDENTITIES]
         rows = np.repeat(centres[chunk], faces, axis=0) + noise_scale * random_unit(rng, len(chunk) * faces, x.shape[1])
-        x[c0 * faces:(c0 + len(chunk)) * faces] = unit_rows(rows)
+        x[c0 * faces : (c0 + len(chunk)) * faces] = unit_rows(rows)
     return x
 
 
@@ -120,6 +123,7 @@ def clusters_case(identities: int, faces: int, dim: int, duplicates: int, seed: 
 
 # --- dlib vectors of real faces --------------------------------------------------------------
 
+
 def augmented_face(photo, rng: np.random.Generator) -> np.ndarray:
     """One registration photo of `photo`'s person, aligned to 112x112: mirrored half the time,
     rotated +-8 degrees, cropped (scale 0.9-1.1, shift +-6 % of the face), brightness x0.7-1.3,
@@ -135,8 +139,9 @@ def augmented_face(photo, rng: np.random.Generator) -> np.ndarray:
         landmarks[:, 0] = width - 1 - landmarks[:, 0]
         landmarks = landmarks[[1, 0, 2, 4, 3]]  # image-left stays first
     face_side = float(photo.face_box[2] - photo.face_box[0])
-    matrix = cv2.getRotationMatrix2D(tuple(landmarks.mean(axis=0)), float(rng.uniform(-8, 8)),
-                                     float(rng.uniform(0.9, 1.1)))
+    matrix = cv2.getRotationMatrix2D(
+        tuple(landmarks.mean(axis=0)), float(rng.uniform(-8, 8)), float(rng.uniform(0.9, 1.1))
+    )
     matrix[:, 2] += rng.uniform(-0.06, 0.06, 2) * face_side
     image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height), borderMode=cv2.BORDER_REFLECT_101)
     landmarks = landmarks @ matrix[:, :2].T + matrix[:, 2]
@@ -165,8 +170,13 @@ def embed_dlib_case(path: Path, seed: int) -> None:
             faces += [augmented_face(photo, rng) for _ in range(FACES_PER_USER)]
     vectors = build_embedder(EmbedderConfig(backend="dlib"))(faces)
     np.savez(path, names=np.array(names), people=np.array(people), x=vectors)
-    log.info("dlib case: %d people x %d users x %d faces embedded into %s", len(photos), USERS_PER_PERSON,
-             FACES_PER_USER, path)
+    log.info(
+        "dlib case: %d people x %d users x %d faces embedded into %s",
+        len(photos),
+        USERS_PER_PERSON,
+        FACES_PER_USER,
+        path,
+    )
 
 
 def dlib_case(path: Path) -> Dataset:
@@ -179,5 +189,9 @@ def dlib_case(path: Path) -> Dataset:
     groups: dict[int, set[str]] = {}
     for name, person in zip(names, saved["people"].tolist(), strict=True):
         groups.setdefault(person, set()).add(name)
-    return Dataset([names[i] for i in order], np.arange(len(names) + 1) * faces,
-                   np.ascontiguousarray(saved["x"][rows], dtype=np.float32), {frozenset(g) for g in groups.values()})
+    return Dataset(
+        [names[i] for i in order],
+        np.arange(len(names) + 1) * faces,
+        np.ascontiguousarray(saved["x"][rows], dtype=np.float32),
+        {frozenset(g) for g in groups.values()},
+    )

@@ -31,6 +31,7 @@ Threads: --threads for FAISS and for numpy's BLAS (set before numpy loads).
         [--methods ivf[,hnsw,flat]] [--nprobe 16] [--nlist N] [--no-pairs] [--sample 1000]
         [--threads 2] [--out FILE.md] [--json FILE.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,9 @@ def measured(step):
     peak_reset = reset_peak_rss()
     t0, c0 = time.perf_counter(), time.process_time()
     result = step()
-    figures = dict(seconds=time.perf_counter() - t0, cpu_s=time.process_time() - c0, peak_mb=mib("VmHWM"),
-                   peak_reset=peak_reset)
+    figures = dict(
+        seconds=time.perf_counter() - t0, cpu_s=time.process_time() - c0, peak_mb=mib("VmHWM"), peak_reset=peak_reset
+    )
     return result, figures
 
 
@@ -145,8 +147,8 @@ def exact_nearest_other(x, codes, rows):
     best_idx = np.full(len(rows), -1, dtype=np.int64)
     q, qc = x[rows], codes[rows]
     for j0 in range(0, len(x), CHUNK // 4):
-        s = q @ x[j0:j0 + CHUNK // 4].T
-        s[qc[:, None] == codes[j0:j0 + CHUNK // 4][None, :]] = -np.inf
+        s = q @ x[j0 : j0 + CHUNK // 4].T
+        s[qc[:, None] == codes[j0 : j0 + CHUNK // 4][None, :]] = -np.inf
         arg = s.argmax(axis=1)
         val = s[np.arange(len(rows)), arg]
         better = val > best
@@ -161,7 +163,7 @@ def exact_min_positive(x, starts, codes, rows):
     out = np.empty(len(rows))
     for k, r in enumerate(rows.tolist()):
         c = int(codes[r])
-        own = x[starts[c]:starts[c + 1]].astype(np.float64) @ x[r].astype(np.float64)
+        own = x[starts[c] : starts[c + 1]].astype(np.float64) @ x[r].astype(np.float64)
         own[r - starts[c]] = np.inf
         out[k] = own.min()
     return out
@@ -184,8 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     m = len(starts) - 1
     build_s = time.perf_counter() - started
     input_mb = faces.vectors.nbytes / 2**20
-    log.info("built %d faces of %d identities, %d-d, %d misfiled (%.1f s, RSS %.0f MiB, vectors %.0f MiB)",
-             n, m, dim, len(planted), build_s, mib("VmRSS"), input_mb)
+    log.info(
+        "built %d faces of %d identities, %d-d, %d misfiled (%.1f s, RSS %.0f MiB, vectors %.0f MiB)",
+        n,
+        m,
+        dim,
+        len(planted),
+        build_s,
+        mib("VmRSS"),
+        input_mb,
+    )
     misfiled = {faces.keys[r] for r, _, _ in planted}
     true_pairs = {frozenset((faces.identities[starts[a]], faces.identities[starts[b]])) for _, a, b in planted}
     # faces checked exactly: every planted-related face, and a random sample
@@ -193,39 +203,69 @@ def main(argv: list[str] | None = None) -> int:
     role = {}  # planted-related row -> what it is, for the suspects an approximate search misses
     for r, a, b in planted:
         role.update({int(i): f"a face of {faces.keys[r]}'s true person" for i in range(starts[a], starts[a + 1])})
-        role.update({int(i): f"a face of the identity {faces.keys[r]} is filed under" for i in range(starts[b], starts[b + 1])})
+        role.update(
+            {int(i): f"a face of the identity {faces.keys[r]} is filed under" for i in range(starts[b], starts[b + 1])}
+        )
         role[r] = "a misfiled face"
     rng = np.random.default_rng(args.seed + 1)
     sample = np.unique(np.concatenate([related, rng.choice(n, min(args.sample, n), replace=False)]))
 
     rows, results = [], {}
     for method in methods:
-        config = SearchConfig(threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist,
-                              threads=args.threads)
+        config = SearchConfig(
+            threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist, threads=args.threads
+        )
         checks, figures = measured(lambda: label_checks(faces, config))
         suspects = {c.key for c in checks if c.suspect}
         picked = [checks[i] for i in sample.tolist()]  # checks are in (identity, key) order = row order
         del checks
         gc.collect()
         results[f"label_checks/{method}"] = dict(
-            method=f"label_checks {method}", faces=n, **figures,
-            suspects=len(suspects), misfiled_flagged=len(misfiled & suspects), misfiled=len(misfiled),
-            _picked=picked, _suspects=suspects)
-        log.info("label_checks %s: %.1f s, peak %.0f MiB, %d suspects, %d of %d misfiled faces flagged", method,
-                 figures["seconds"], figures["peak_mb"], len(suspects), len(misfiled & suspects), len(misfiled))
+            method=f"label_checks {method}",
+            faces=n,
+            **figures,
+            suspects=len(suspects),
+            misfiled_flagged=len(misfiled & suspects),
+            misfiled=len(misfiled),
+            _picked=picked,
+            _suspects=suspects,
+        )
+        log.info(
+            "label_checks %s: %.1f s, peak %.0f MiB, %d suspects, %d of %d misfiled faces flagged",
+            method,
+            figures["seconds"],
+            figures["peak_mb"],
+            len(suspects),
+            len(misfiled & suspects),
+            len(misfiled),
+        )
 
     if not args.no_pairs:
         for method in [x for x in methods if x != "flat"] or ["flat"]:
-            config = SearchConfig(threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist,
-                                  threads=args.threads)
+            config = SearchConfig(
+                threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist, threads=args.threads
+            )
             pairs, figures = measured(lambda: identity_pairs(faces, config))
             linked = {frozenset((p.first, p.second)) for p in pairs if p.linked}
             results[f"identity_pairs/{method}"] = dict(
-                method=f"identity_pairs {method}", faces=n, **figures,
-                linked=len(linked), planted_linked=len(linked & true_pairs), planted=len(true_pairs),
-                extra_linked=len(linked - true_pairs), missed_pairs=sorted(sorted(p) for p in true_pairs - linked))
-            log.info("identity_pairs %s: %.1f s, peak %.0f MiB, %d linked, %d of %d planted", method,
-                     figures["seconds"], figures["peak_mb"], len(linked), len(linked & true_pairs), len(true_pairs))
+                method=f"identity_pairs {method}",
+                faces=n,
+                **figures,
+                linked=len(linked),
+                planted_linked=len(linked & true_pairs),
+                planted=len(true_pairs),
+                extra_linked=len(linked - true_pairs),
+                missed_pairs=sorted(sorted(p) for p in true_pairs - linked),
+            )
+            log.info(
+                "identity_pairs %s: %.1f s, peak %.0f MiB, %d linked, %d of %d planted",
+                method,
+                figures["seconds"],
+                figures["peak_mb"],
+                len(linked),
+                len(linked & true_pairs),
+                len(true_pairs),
+            )
 
     # exact reference for the sampled faces
     t0 = time.perf_counter()
@@ -236,8 +276,14 @@ def main(argv: list[str] | None = None) -> int:
     keys = faces.keys
     ref_suspects = {keys[r] for r, s in zip(sample.tolist(), ref_suspect.tolist()) if s}
     ordinary = np.isin(sample, related, invert=True)
-    log.info("exact reference for %d faces (%d planted-related): %.1f s; %d suspects, %d of them ordinary faces",
-             len(sample), len(related), reference_s, len(ref_suspects), int((ref_suspect & ordinary).sum()))
+    log.info(
+        "exact reference for %d faces (%d planted-related): %.1f s; %d suspects, %d of them ordinary faces",
+        len(sample),
+        len(related),
+        reference_s,
+        len(ref_suspects),
+        int((ref_suspect & ordinary).sum()),
+    )
     for name, r in results.items():
         if not name.startswith("label_checks/"):
             continue
@@ -255,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
             sample_suspects=len(suspects & {keys[i] for i in sample.tolist()}),
             sample_suspects_exact=len(ref_suspects),
             sample_suspects_equal=(suspects & {keys[i] for i in sample.tolist()}) == ref_suspects,
-            missed=[(keys[i], role.get(i, "an ordinary face")) for i in sample.tolist()
-                    if keys[i] in ref_suspects - suspects],
+            missed=[
+                (keys[i], role.get(i, "an ordinary face"))
+                for i in sample.tolist()
+                if keys[i] in ref_suspects - suspects
+            ],
         )
         for key, what in r["missed"]:
             log.info("%s missed the suspect %s, %s", name, key, what)
@@ -265,18 +314,49 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(table + "\n")
     if args.json:
-        args.json.write_text(json.dumps(dict(faces=n, identities=m, dim=dim, threads=args.threads, nprobe=args.nprobe,
-                                             nlist=args.nlist, build_s=build_s, input_mb=input_mb,
-                                             reference_s=reference_s, results=results), indent=2) + "\n")
-    ok = all(r.get("max_negative_over_exact", 0.0) <= 1e-6 and r.get("min_positive_max_error", 0.0) <= 1e-9
-             for r in results.values())
-    log.info("total %.1f s; overall peak RSS %.0f MiB%s", time.perf_counter() - started, mib("VmHWM"),
-             "" if ok else "; CHECK FAILED: an approximate max_negative above the exact one")
+        args.json.write_text(
+            json.dumps(
+                dict(
+                    faces=n,
+                    identities=m,
+                    dim=dim,
+                    threads=args.threads,
+                    nprobe=args.nprobe,
+                    nlist=args.nlist,
+                    build_s=build_s,
+                    input_mb=input_mb,
+                    reference_s=reference_s,
+                    results=results,
+                ),
+                indent=2,
+            )
+            + "\n"
+        )
+    ok = all(
+        r.get("max_negative_over_exact", 0.0) <= 1e-6 and r.get("min_positive_max_error", 0.0) <= 1e-9
+        for r in results.values()
+    )
+    log.info(
+        "total %.1f s; overall peak RSS %.0f MiB%s",
+        time.perf_counter() - started,
+        mib("VmHWM"),
+        "" if ok else "; CHECK FAILED: an approximate max_negative above the exact one",
+    )
     return 0 if ok else 1
 
 
-def render(results: dict, n: int, m: int, dim: int, args: argparse.Namespace, build_s: float, input_mb: float,
-           reference_s: float, checked: int, related: int) -> str:
+def render(
+    results: dict,
+    n: int,
+    m: int,
+    dim: int,
+    args: argparse.Namespace,
+    build_s: float,
+    input_mb: float,
+    reference_s: float,
+    checked: int,
+    related: int,
+) -> str:
     lines = [
         f"{n:,} faces, {m:,} identities, {dim}-d, {args.mislabeled} misfiled; {args.threads} threads; "
         f"nprobe {args.nprobe}, nlist {args.nlist or 'auto (2 sqrt n)'}; vectors {input_mb:,.0f} MiB; "
@@ -291,11 +371,13 @@ def render(results: dict, n: int, m: int, dim: int, args: argparse.Namespace, bu
         if r["method"].startswith("label_checks"):
             found = f"{r['suspects']:,} suspects"
             planted = f"{r['misfiled_flagged']} / {r['misfiled']} misfiled faces"
-            check = (f"{checked:,} faces ({related} planted-related): suspects "
-                     f"{'=' if r['sample_suspects_equal'] else '!='} exact ({r['sample_suspects']} vs "
-                     f"{r['sample_suspects_exact']}); nearest = exact: {100 * r['nearest_exact_related']:.1f} % "
-                     f"planted-related, {100 * r['nearest_exact_all']:.1f} % all; max_negative - exact <= "
-                     f"{r['max_negative_over_exact']:.1e}")
+            check = (
+                f"{checked:,} faces ({related} planted-related): suspects "
+                f"{'=' if r['sample_suspects_equal'] else '!='} exact ({r['sample_suspects']} vs "
+                f"{r['sample_suspects_exact']}); nearest = exact: {100 * r['nearest_exact_related']:.1f} % "
+                f"planted-related, {100 * r['nearest_exact_all']:.1f} % all; max_negative - exact <= "
+                f"{r['max_negative_over_exact']:.1e}"
+            )
             owners: dict[str, int] = {}
             for _, what in r["missed"]:
                 owners[what] = owners.get(what, 0) + 1
@@ -304,13 +386,18 @@ def render(results: dict, n: int, m: int, dim: int, args: argparse.Namespace, bu
             found = f"{r['linked']:,} linked pairs"
             planted = f"{r['planted_linked']} / {r['planted']} planted pairs"
             check = f"{r['extra_linked']} linked pairs not planted" + "".join(
-                f"; missed {a} ~ {b}" for a, b in r["missed_pairs"])
-        lines.append(f"| {r['method']} | {r['faces']:,} | {r['seconds']:.1f} | {r['cpu_s']:.1f} | {us:.1f} | {peak} | "
-                     f"{found} | "
-                     f"{planted} | {check} |")
+                f"; missed {a} ~ {b}" for a, b in r["missed_pairs"]
+            )
+        lines.append(
+            f"| {r['method']} | {r['faces']:,} | {r['seconds']:.1f} | {r['cpu_s']:.1f} | {us:.1f} | {peak} | "
+            f"{found} | "
+            f"{planted} | {check} |"
+        )
     lines.append("")
-    lines.append(f"seconds: wall clock; CPU s: this process's CPU time ({args.threads} threads: up to "
-                 f"{args.threads}x wall on idle cores, less when other jobs share them)")
+    lines.append(
+        f"seconds: wall clock; CPU s: this process's CPU time ({args.threads} threads: up to "
+        f"{args.threads}x wall on idle cores, less when other jobs share them)"
+    )
     lines.append(f"exact reference (bench's own numpy, {checked:,} faces x {n:,}): {reference_s:.1f} s")
     return "\n".join(lines)
 

@@ -21,6 +21,7 @@ The bench exits 1 when the baseline's answer differs materially from facelake's 
 checks and their tolerances are printed under each table), so that a broken baseline
 cannot make a speed-up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,8 @@ from bench.ingest_samples import (  # after the sys.path line above
     sample_tree_1080,
 )
 from etl.config import DetectorConfig
-from etl.sources.decode import VideoDecodeError, iter_frames
 from etl.faces.detect import FaceDetector
+from etl.sources.decode import VideoDecodeError, iter_frames
 from etl.sources.siw_tree import VideoSource, scan_source
 
 log = logging.getLogger("bench.ingest")
@@ -78,10 +79,12 @@ FACE_RECALL_MIN = 0.98  # facelake finds a face in >= 98 % of the frames the bas
 # in both cases; a swapped landmark order or a coordinate scale error gives more than 0.3.
 LANDMARK_MEDIAN_MAX = 0.08
 
-HD_KINDS_HELP = ("kinds of the 1080p videos, comma-separated (live, print, replay). Print is left out by default: "
-                 "the generator draws the halftone at the face photo's resolution, so at 1080p its dots are ~12 px "
-                 "wide (no camera resolves print dots) and the full-frame MTCNN rejects those frames while facelake's "
-                 "area-resampled region does not; the answers would differ for a rendering artefact")
+HD_KINDS_HELP = (
+    "kinds of the 1080p videos, comma-separated (live, print, replay). Print is left out by default: "
+    "the generator draws the halftone at the face photo's resolution, so at 1080p its dots are ~12 px "
+    "wide (no camera resolves print dots) and the full-frame MTCNN rejects those frames while facelake's "
+    "area-resampled region does not; the answers would differ for a rendering artefact"
+)
 
 
 # ------------------------------------------------------------------------- runs
@@ -153,8 +156,9 @@ def run_baseline(source: Path, out: Path, detector: FaceDetector) -> Run:
         except VideoDecodeError as error:  # the truncated sample video (facelake records it as corrupt)
             log.info("baseline: skipped %s: %s", video.rel_path, error)
         elapsed = time.perf_counter() - started
-        log.info("baseline: %d/%d videos, %d frames, %.1f frames/s", number, len(videos), run.frames,
-                 run.frames / elapsed)
+        log.info(
+            "baseline: %d/%d videos, %d frames, %.1f frames/s", number, len(videos), run.frames, run.frames / elapsed
+        )
     run.seconds = time.perf_counter() - started
     run.faces = len(run.landmarks)
     run.bytes, run.files = disk_usage(out)
@@ -175,17 +179,39 @@ def baseline_detector() -> FaceDetector:
     """facelake's MTCNN with the notes' settings; TensorFlow may use every core, as in the notes."""
     from etl.faces.detect import MtcnnDetector
 
-    return MtcnnDetector(DetectorConfig(stage_thresholds=NOTES_THRESHOLDS, min_face_size=NOTES_MIN_FACE,
-                                        accept_score=NOTES_ACCEPT, threads=os.cpu_count() or 1))
+    return MtcnnDetector(
+        DetectorConfig(
+            stage_thresholds=NOTES_THRESHOLDS,
+            min_face_size=NOTES_MIN_FACE,
+            accept_score=NOTES_ACCEPT,
+            threads=os.cpu_count() or 1,
+        )
+    )
 
 
 def run_facelake(source: Path, lake: Path, workers: int, log_file: Path) -> Run:
     """facelake ingest in a fresh process (its own local Ray), timed end to end."""
     shutil.rmtree(lake, ignore_errors=True)
-    command = [sys.executable, "-m", "jobs.ingest", "--source", str(source), "--lake", str(lake),
-               "--workers", str(workers), "--crops", "png", "--no-progress",
-               "--stage-thresholds", *map(str, NOTES_THRESHOLDS), "--min-face-size", str(NOTES_MIN_FACE),
-               "--accept-score", str(NOTES_ACCEPT)]
+    command = [
+        sys.executable,
+        "-m",
+        "jobs.ingest",
+        "--source",
+        str(source),
+        "--lake",
+        str(lake),
+        "--workers",
+        str(workers),
+        "--crops",
+        "png",
+        "--no-progress",
+        "--stage-thresholds",
+        *map(str, NOTES_THRESHOLDS),
+        "--min-face-size",
+        str(NOTES_MIN_FACE),
+        "--accept-score",
+        str(NOTES_ACCEPT),
+    ]
     started = time.perf_counter()
     with log_file.open("w") as output:
         code = subprocess.run(command, check=False, cwd=REPO, stdout=output, stderr=subprocess.STDOUT).returncode
@@ -200,13 +226,25 @@ def _lake_run(lake: Path, workers: int, seconds: float) -> Run:
     from schemas import FRAMES, RUNS
 
     table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "det_status", "landmarks"])
-    landmarks = {(r["video_id"], r["frame_index"]): np.asarray(r["landmarks"], dtype=np.float32)
-                 for r in table.to_pylist() if r["det_status"] == "ok"}
+    landmarks = {
+        (r["video_id"], r["frame_index"]): np.asarray(r["landmarks"], dtype=np.float32)
+        for r in table.to_pylist()
+        if r["det_status"] == "ok"
+    }
     counts = json.loads(Lake(str(lake)).read(RUNS).to_pylist()[0]["counts_json"])
     size, files = disk_usage(lake)
     name = f"facelake, {workers} worker{'s' if workers > 1 else ''}"
-    return Run(name, processes=workers, frames=table.num_rows, seconds=seconds, faces=len(landmarks), bytes=size,
-               files=files, job_seconds=counts["elapsed_s"], landmarks=landmarks)
+    return Run(
+        name,
+        processes=workers,
+        frames=table.num_rows,
+        seconds=seconds,
+        faces=len(landmarks),
+        bytes=size,
+        files=files,
+        job_seconds=counts["elapsed_s"],
+        landmarks=landmarks,
+    )
 
 
 def run_decode_only(source: Path, processes: int) -> Run:
@@ -271,19 +309,36 @@ def answer_checks(baseline: Run, one: Run, two: Run, truth: Path) -> list[Check]
     recall = len(both) / baseline.faces if baseline.faces else 1.0
     distance = landmark_distance(baseline, two, both)
     return [
-        Check("frames decoded, facelake = baseline", f"{two.frames} vs {baseline.frames}", "equal",
-              two.frames == baseline.frames),
-        Check("frames with a face, facelake - baseline", f"{two.faces - baseline.faces:+d} "
-              f"({real} of facelake's {len(extra)} extra faces inside the true face box)",
-              f"within ±{allowed}, or every extra face a real one",
-              abs(two.faces - baseline.faces) <= allowed or (two.faces >= baseline.faces and real == len(extra))),
-        Check("baseline's face frames where facelake found one too", f"{recall:.2%}", f">= {FACE_RECALL_MIN:.0%}",
-              recall >= FACE_RECALL_MIN),
-        Check("landmark distance where both found a face, median / eye distance", f"{distance:.3f}",
-              f"<= {LANDMARK_MEDIAN_MAX}", distance <= LANDMARK_MEDIAN_MAX),
-        Check("faces found, 2 workers = 1 worker (same frames)",
-              f"{len(two.landmarks.keys() ^ one.landmarks.keys())} differ", "0 differ",
-              one.landmarks.keys() == two.landmarks.keys()),
+        Check(
+            "frames decoded, facelake = baseline",
+            f"{two.frames} vs {baseline.frames}",
+            "equal",
+            two.frames == baseline.frames,
+        ),
+        Check(
+            "frames with a face, facelake - baseline",
+            f"{two.faces - baseline.faces:+d} ({real} of facelake's {len(extra)} extra faces inside the true face box)",
+            f"within ±{allowed}, or every extra face a real one",
+            abs(two.faces - baseline.faces) <= allowed or (two.faces >= baseline.faces and real == len(extra)),
+        ),
+        Check(
+            "baseline's face frames where facelake found one too",
+            f"{recall:.2%}",
+            f">= {FACE_RECALL_MIN:.0%}",
+            recall >= FACE_RECALL_MIN,
+        ),
+        Check(
+            "landmark distance where both found a face, median / eye distance",
+            f"{distance:.3f}",
+            f"<= {LANDMARK_MEDIAN_MAX}",
+            distance <= LANDMARK_MEDIAN_MAX,
+        ),
+        Check(
+            "faces found, 2 workers = 1 worker (same frames)",
+            f"{len(two.landmarks.keys() ^ one.landmarks.keys())} differ",
+            "0 differ",
+            one.landmarks.keys() == two.landmarks.keys(),
+        ),
     ]
 
 
@@ -315,8 +370,17 @@ def landmark_distance(a: Run, b: Run, keys: set[tuple[str, int]]) -> float:
 # ----------------------------------------------------------------------- report
 
 
-COLUMNS = ("run", "frames", "seconds", "frames/s", "× baseline", "÷ decode-only", "frames with a face", "bytes on disk",
-           "files")
+COLUMNS = (
+    "run",
+    "frames",
+    "seconds",
+    "frames/s",
+    "× baseline",
+    "÷ decode-only",
+    "frames with a face",
+    "bytes on disk",
+    "files",
+)
 
 
 @dataclass
@@ -344,9 +408,16 @@ class CaseResult:
                 extra["faces_of_baseline"] = round(run.faces / base.faces, 4) if base.faces else None
             runs.append({**run.summary(), **extra})
         videos = self.tree.manifest.videos
-        return {"case": self.name, "codec": self.tree.codec, "videos": len(videos),
-                "frames_per_video": videos[0].frames, "jitter": asdict(self.jitter), "runs": runs,
-                "checks": [asdict(c) for c in self.checks], "load_average_1min": list(self.load)}
+        return {
+            "case": self.name,
+            "codec": self.tree.codec,
+            "videos": len(videos),
+            "frames_per_video": videos[0].frames,
+            "jitter": asdict(self.jitter),
+            "runs": runs,
+            "checks": [asdict(c) for c in self.checks],
+            "load_average_1min": list(self.load),
+        }
 
 
 def case_table(case: CaseResult) -> str:
@@ -354,23 +425,35 @@ def case_table(case: CaseResult) -> str:
     videos = case.tree.manifest.videos
     truncated = len(case.tree.manifest.by_defect("truncated"))
     unreadable = f" ({truncated} truncated on purpose: it does not open)" if truncated else ""
-    lines = [f"### {case.name}: {case.tree.codec}, {len(videos)} videos × {videos[0].frames} frames{unreadable}", "",
-             f"| {' | '.join(COLUMNS)} |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        f"### {case.name}: {case.tree.codec}, {len(videos)} videos × {videos[0].frames} frames{unreadable}",
+        "",
+        f"| {' | '.join(COLUMNS)} |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     for run in case.runs:
         decode = run.name.startswith("decode")
         of_decode = "" if decode else f"{run.fps / case.decode_fps(run.processes):.3f} ({run.processes} proc.)"
         faces = "" if run.faces is None else f"{run.faces} ({run.faces / max(base.faces, 1):.1%})"
         size = "" if run.bytes is None else f"{run.bytes / 1e6:.1f} MB"
-        lines.append(f"| {run.name} | {run.frames} | {run.seconds:.1f} | {run.fps:.1f} | {run.fps / base.fps:.2f} | "
-                     f"{of_decode} | {faces} | {size} | {run.files if run.files is not None else ''} |")
+        lines.append(
+            f"| {run.name} | {run.frames} | {run.seconds:.1f} | {run.fps:.1f} | {run.fps / base.fps:.2f} | "
+            f"{of_decode} | {faces} | {size} | {run.files if run.files is not None else ''} |"
+        )
     lines += [
         "",
-        (f"- 2 workers vs 1 worker: {two.fps / one.fps:.2f}×; seconds are end to end, with Ray start-up and model "
-         f"loading (the job's own figures: 1 worker {one.job_seconds:.1f} s, 2 workers {two.job_seconds:.1f} s)"),
-        ("- ÷ decode-only: the run's frames/s over decoding alone with as many processes (baseline and 1 worker: 1, "
-         "2 workers: 2); the baseline's TensorFlow may use every core, as the notes' did"),
-        (f"- `.face` jitter: {case.jitter.boxes} boxes moved, mean offset {case.jitter.mean_shift:.1%} of the box "
-         f"side, mean IoU with the generator's box {case.jitter.mean_iou:.3f}"),
+        (
+            f"- 2 workers vs 1 worker: {two.fps / one.fps:.2f}×; seconds are end to end, with Ray start-up and model "
+            f"loading (the job's own figures: 1 worker {one.job_seconds:.1f} s, 2 workers {two.job_seconds:.1f} s)"
+        ),
+        (
+            "- ÷ decode-only: the run's frames/s over decoding alone with as many processes (baseline and 1 worker: 1, "
+            "2 workers: 2); the baseline's TensorFlow may use every core, as the notes' did"
+        ),
+        (
+            f"- `.face` jitter: {case.jitter.boxes} boxes moved, mean offset {case.jitter.mean_shift:.1%} of the box "
+            f"side, mean IoU with the generator's box {case.jitter.mean_iou:.3f}"
+        ),
         f"- load average (1 min) before / after: {case.load[0]:.2f} / {case.load[1]:.2f} on {os.cpu_count()} cores",
         "- checks (facelake 2 workers vs baseline):",
     ]
@@ -385,8 +468,14 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
     load_before = os.getloadavg()[0]
     source = work / "siw"
     stats = jittered_copy(tree, source, sigma=jitter, seed=seed)
-    log.info("%s: %d videos in %s, %d .face boxes jittered (mean IoU %.3f)", name, len(tree.manifest.videos), source,
-             stats.boxes, stats.mean_iou)
+    log.info(
+        "%s: %d videos in %s, %d .face boxes jittered (mean IoU %.3f)",
+        name,
+        len(tree.manifest.videos),
+        source,
+        stats.boxes,
+        stats.mean_iou,
+    )
     runs = []
     for workers in (1, 2):
         runs.append(run_facelake(source, work / f"lake-{workers}", workers, work / f"facelake-{workers}.log"))
@@ -414,14 +503,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hd-kinds", default="live,replay", help=HD_KINDS_HELP)
     parser.add_argument("--jitter", type=float, default=0.03, help=".face jitter: sigma as a share of the box side")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trees and the jitter")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="working folder, where generated trees are kept and reused; none: a new temporary folder")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="working folder, where generated trees are kept and reused; none: a new temporary folder",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
     args.cases = args.cases.split(",")
     args.hd_kinds = args.hd_kinds.split(",")
-    unknown = [c for c in args.cases if c not in ("640x480", "1920x1080")] + \
-              [k for k in args.hd_kinds if k not in ("live", "print", "replay")]
+    unknown = [c for c in args.cases if c not in ("640x480", "1920x1080")] + [
+        k for k in args.hd_kinds if k not in ("live", "print", "replay")
+    ]
     if unknown:
         parser.error(f"unknown case or kind {unknown}; cases: 640x480, 1920x1080; kinds: live, print, replay")
     if args.hd_videos < 1 or args.hd_frames < 1:
@@ -434,8 +528,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def build_tree(name: str, work: Path, args: argparse.Namespace) -> Tree:
     if name == "640x480":
         return sample_tree_640(work / "truth", subjects=args.subjects, seconds=args.seconds, seed=args.seed)
-    return sample_tree_1080(work / "truth", videos=args.hd_videos, frames=args.hd_frames, kinds=args.hd_kinds,
-                            seed=args.seed, processes=os.cpu_count() or 1)
+    return sample_tree_1080(
+        work / "truth",
+        videos=args.hd_videos,
+        frames=args.hd_frames,
+        kinds=args.hd_kinds,
+        seed=args.seed,
+        processes=os.cpu_count() or 1,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -457,8 +557,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench.results import write_json
 
         machine = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
-        write_json(args.json, {"bench": "ingest", "ok": passed, "machine": machine, "params": vars(args),
-                               "cases": [c.to_json() for c in results]})
+        write_json(
+            args.json,
+            {
+                "bench": "ingest",
+                "ok": passed,
+                "machine": machine,
+                "params": vars(args),
+                "cases": [c.to_json() for c in results],
+            },
+        )
     if not passed:
         log.error("the baseline's answer differs from facelake's beyond the tolerances: see the failed checks")
     return 0 if passed else 1

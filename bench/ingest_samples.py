@@ -11,6 +11,7 @@
 Generated trees are kept in the work folder and reused when their manifest matches
 the requested sizes; nothing outside the work folder is written.
 """
+
 from __future__ import annotations
 
 import logging
@@ -107,14 +108,18 @@ def plan_hd(videos: int, kinds: Sequence[str]) -> list[HdPlan]:
     return plans
 
 
-def sample_tree_1080(folder: Path, *, videos: int, frames: int, kinds: Sequence[str], seed: int,
-                     processes: int) -> Tree:
+def sample_tree_1080(
+    folder: Path, *, videos: int, frames: int, kinds: Sequence[str], seed: int, processes: int
+) -> Tree:
     """The 1080p H.264 tree, rendered in `processes` processes; reused if it matches."""
     plans = plan_hd(videos, kinds)
     manifest = _manifest_in(folder)
     wanted = ([f"{p.folder}/{p.stem}.mov" for p in plans], frames, seed, HD_SIZE)
-    if manifest is not None and ([v.path for v in manifest.videos], manifest.videos[0].frames, manifest.seed,
-                                 tuple(manifest.frame_size)) == wanted:
+    if (
+        manifest is not None
+        and ([v.path for v in manifest.videos], manifest.videos[0].frames, manifest.seed, tuple(manifest.frame_size))
+        == wanted
+    ):
         log.info("reusing the 1920x1080 tree in %s", folder)
     else:
         _clear(folder)
@@ -125,8 +130,9 @@ def sample_tree_1080(folder: Path, *, videos: int, frames: int, kinds: Sequence[
                 rendered.append(video)
                 log.info("rendered %d/%d: %s", len(rendered), len(plans), video.path)
         subjects = len({p.subject for p in plans})
-        manifest = SampleManifest(seed=seed, subjects=subjects, seconds=frames / HD_FPS, fps=HD_FPS, frame_size=HD_SIZE,
-                                  videos=rendered)
+        manifest = SampleManifest(
+            seed=seed, subjects=subjects, seconds=frames / HD_FPS, fps=HD_FPS, frame_size=HD_SIZE, videos=rendered
+        )
         (folder / MANIFEST_NAME).write_text(manifest.to_json())
     return Tree(folder, HD_SIZE, f"H.264 (libx264, {X264_OPTIONS['preset']}, crf {X264_OPTIONS['crf']})", manifest)
 
@@ -144,18 +150,30 @@ def write_hd_video(plan: HdPlan, *, root: Path, frames: int, seed: int) -> Sampl
     """Render, encode and check one 1080p video and write its exact `.face` (runs in a pool process)."""
     photo = _photos()[plan.photo_index]
     rng = np.random.default_rng([seed, plan.index])
-    rendered = render_video(photo, kind=plan.kind, n_frames=frames, rng=rng, fps=HD_FPS, frame_size=HD_SIZE,
-                            medium=plan.medium)
+    rendered = render_video(
+        photo, kind=plan.kind, n_frames=frames, rng=rng, fps=HD_FPS, frame_size=HD_SIZE, medium=plan.medium
+    )
     video, face = root / plan.folder / f"{plan.stem}.mov", root / plan.folder / f"{plan.stem}.face"
     video.parent.mkdir(parents=True, exist_ok=True)
     boxes = encode_h264(video, rendered)
     face.write_text("".join(f"{' '.join(map(str, b)) if b else '0 0 0 0'}\n" for b in boxes), encoding="ascii")
     _check_readable(video, frames)
-    return SampleVideo(path=video.relative_to(root).as_posix(), face_path=face.relative_to(root).as_posix(),
-                       subject=plan.subject, split="train" if plan.subject % 2 else "test",
-                       label="live" if plan.kind == "live" else "spoof", attack_type=plan.kind, sensor=plan.sensor,
-                       type_id=TYPE_IDS[plan.kind], medium=plan.medium, session=1, frames=frames, face_lines=len(boxes),
-                       photo=photo.name, true_boxes=boxes)
+    return SampleVideo(
+        path=video.relative_to(root).as_posix(),
+        face_path=face.relative_to(root).as_posix(),
+        subject=plan.subject,
+        split="train" if plan.subject % 2 else "test",
+        label="live" if plan.kind == "live" else "spoof",
+        attack_type=plan.kind,
+        sensor=plan.sensor,
+        type_id=TYPE_IDS[plan.kind],
+        medium=plan.medium,
+        session=1,
+        frames=frames,
+        face_lines=len(boxes),
+        photo=photo.name,
+        true_boxes=boxes,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -213,8 +231,11 @@ def jittered_copy(tree: Tree, out: Path, *, sigma: float, seed: int) -> JitterSt
             if iou is not None:
                 ious.append(iou)
                 shifts.append(shift)
-    return JitterStats(boxes=len(ious), mean_iou=float(np.mean(ious)) if ious else 1.0,
-                       mean_shift=float(np.mean(shifts)) if shifts else 0.0)
+    return JitterStats(
+        boxes=len(ious),
+        mean_iou=float(np.mean(ious)) if ious else 1.0,
+        mean_shift=float(np.mean(shifts)) if shifts else 0.0,
+    )
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -224,8 +245,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def jitter_line(line: str, rng: np.random.Generator, *, sigma: float,
-                frame_size: tuple[int, int]) -> tuple[str, float | None, float | None]:
+def jitter_line(
+    line: str, rng: np.random.Generator, *, sigma: float, frame_size: tuple[int, int]
+) -> tuple[str, float | None, float | None]:
     """(moved line, IoU with the original, mean |offset| / box side); a `0 0 0 0` line or one
     that is not 4 integers (a planted defect) is returned as it is, with None."""
     parts = line.split(" ")

@@ -3,6 +3,7 @@
 No numpy or other heavy import here: benches that set thread counts before numpy loads
 import this first.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

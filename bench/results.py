@@ -1,4 +1,5 @@
 """Benchmark results as JSON (`--json PATH`), so figures can be pasted or compared between runs."""
+
 from __future__ import annotations
 
 import json

@@ -46,6 +46,7 @@ in about an hour from scratch, and --scales 1,2 in ~13 min.
         [--workers 2] [--epochs 1] [--out DIR | --keep] [--check] [--markdown FILE] [--json FILE]
         [--from-json FILE]  (the report again from a previous --json, nothing run)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -234,19 +235,56 @@ def child_env(step_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_step(job: str, *, scale: int, tree: Path, lake: Path, models: Path, videos: int, subjects: int,
-             args: argparse.Namespace, measured: bool = True) -> StepResult:
+def run_step(
+    job: str,
+    *,
+    scale: int,
+    tree: Path,
+    lake: Path,
+    models: Path,
+    videos: int,
+    subjects: int,
+    args: argparse.Namespace,
+    measured: bool = True,
+) -> StepResult:
     """One job in a fresh driver process; its Ray workers' peaks polled from here."""
     step_dir = lake.parent / "logs" / job
     shutil.rmtree(step_dir, ignore_errors=True)
     step_dir.mkdir(parents=True)
     result_file = step_dir / "result.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "step", "--job", job, "--lake", str(lake),
-               "--source", str(tree), "--models", str(models), "--workers", str(args.workers),
-               "--every-k", str(args.every_k), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-               "--input-size", str(args.input_size), "--result", str(result_file)]
-    log.info("x%d %s%s: %s (logs in %s)", scale, job, "" if measured else " (unmeasured, a later job needs it)",
-             " ".join(command[2:]), step_dir)
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "step",
+        "--job",
+        job,
+        "--lake",
+        str(lake),
+        "--source",
+        str(tree),
+        "--models",
+        str(models),
+        "--workers",
+        str(args.workers),
+        "--every-k",
+        str(args.every_k),
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--input-size",
+        str(args.input_size),
+        "--result",
+        str(result_file),
+    ]
+    log.info(
+        "x%d %s%s: %s (logs in %s)",
+        scale,
+        job,
+        "" if measured else " (unmeasured, a later job needs it)",
+        " ".join(command[2:]),
+        step_dir,
+    )
     started = time.perf_counter()
     with open(step_dir / "output.log", "w") as output:
         child = subprocess.Popen(command, cwd=REPO, env=child_env(step_dir), stdout=output, stderr=subprocess.STDOUT)
@@ -255,22 +293,42 @@ def run_step(job: str, *, scale: int, tree: Path, lake: Path, models: Path, vide
     process_seconds = time.perf_counter() - started
     if code != 0 or not result_file.is_file():
         tail = "".join((step_dir / "output.log").read_text(errors="replace").splitlines(keepends=True)[-30:])
-        raise RuntimeError(f"x{scale} {job}: the step exited {code} after {process_seconds:.0f} s; "
-                           f"last lines of {step_dir / 'output.log'}:\n{tail}")
+        raise RuntimeError(
+            f"x{scale} {job}: the step exited {code} after {process_seconds:.0f} s; "
+            f"last lines of {step_dir / 'output.log'}:\n{tail}"
+        )
     data = json.loads(result_file.read_text())
-    result = StepResult(job=job, scale=scale, subjects=subjects, videos=videos, items=data["items"],
-                        seconds=data["seconds"], process_seconds=round(process_seconds, 2),
-                        driver_peak_mb=data["driver_peak_mb"], driver_before_mb=data["driver_before_mb"],
-                        workers=peaks.workers(), details=data["details"])
+    result = StepResult(
+        job=job,
+        scale=scale,
+        subjects=subjects,
+        videos=videos,
+        items=data["items"],
+        seconds=data["seconds"],
+        process_seconds=round(process_seconds, 2),
+        driver_peak_mb=data["driver_peak_mb"],
+        driver_before_mb=data["driver_before_mb"],
+        workers=peaks.workers(),
+        details=data["details"],
+    )
     result.details["load_1min"] = round(os.getloadavg()[0], 2)
     if job == "ingest":
         result.details["lake_frames_bytes"] = tree_bytes(lake / "frames")
     if job == "ingest":
         log.info("x%d ingest: video status %s", scale, result.details.get("video_status"))
     busy = result.busy_workers()
-    log.info("x%d %s: %d %s in %.1f s (%.1f/s); driver peak %.0f MB; %d busy Ray workers, peaks %s MB", scale, job,
-             result.items, result.unit, result.seconds, result.rate, result.driver_peak_mb, len(busy),
-             ", ".join(f"{w['peak_mb']:.0f}" for w in busy) or "-")
+    log.info(
+        "x%d %s: %d %s in %.1f s (%.1f/s); driver peak %.0f MB; %d busy Ray workers, peaks %s MB",
+        scale,
+        job,
+        result.items,
+        result.unit,
+        result.seconds,
+        result.rate,
+        result.driver_peak_mb,
+        len(busy),
+        ", ".join(f"{w['peak_mb']:.0f}" for w in busy) or "-",
+    )
     return result
 
 
@@ -307,8 +365,13 @@ def step_main(argv: list[str]) -> int:
     seconds = time.perf_counter() - started
     peak = status_mb("VmHWM")  # before anything else is read
     items = details(outcome)
-    result = {"job": args.job, "seconds": round(seconds, 3), "driver_peak_mb": round(peak or math.nan, 1),
-              "driver_before_mb": round(before or math.nan, 1), **items}
+    result = {
+        "job": args.job,
+        "seconds": round(seconds, 3),
+        "driver_peak_mb": round(peak or math.nan, 1),
+        "driver_before_mb": round(before or math.nan, 1),
+        **items,
+    }
     line = json.dumps(result, default=str)
     args.result.write_text(line + "\n")
     sys.stdout.write(RESULT_PREFIX + line + "\n")
@@ -338,11 +401,18 @@ def _prepare(args: argparse.Namespace):
         config = IngestConfig(workers=args.workers)
 
         def details(summary):
-            return {"items": summary.frames, "details": {
-                "videos_processed": summary.videos_processed, "frames_ok": summary.frames_ok,
-                "video_status": dict(summary.video_status), "commits": len(commits),
-                "commit_seconds": round(sum(commits), 3), "commit_max_s": round(max(commits, default=0.0), 3),
-                "commit_last_s": round(commits[-1], 3) if commits else None}}
+            return {
+                "items": summary.frames,
+                "details": {
+                    "videos_processed": summary.videos_processed,
+                    "frames_ok": summary.frames_ok,
+                    "video_status": dict(summary.video_status),
+                    "commits": len(commits),
+                    "commit_seconds": round(sum(commits), 3),
+                    "commit_max_s": round(max(commits, default=0.0), 3),
+                    "commit_last_s": round(commits[-1], 3) if commits else None,
+                },
+            }
 
         return (lambda: ingest_job.run_ingest(source=args.source, lake=lake, config=config, progress=False)), details
     lake = Lake.open(args.lake)
@@ -350,31 +420,47 @@ def _prepare(args: argparse.Namespace):
         from etl.embed.backends import EmbedderConfig
         from jobs.embed import EmbedJobConfig, run_embed
 
-        config = EmbedJobConfig(embedder=EmbedderConfig(backend="dlib"), source="frames", every_k=args.every_k,
-                                workers=args.workers)
+        config = EmbedJobConfig(
+            embedder=EmbedderConfig(backend="dlib"), source="frames", every_k=args.every_k, workers=args.workers
+        )
         return (lambda: run_embed(lake=lake, config=config)), lambda s: {
-            "items": s.embedded, "details": {"model": s.model, "faces_to_embed": s.faces_to_embed,
-                                             "every_k": args.every_k}}
+            "items": s.embedded,
+            "details": {"model": s.model, "faces_to_embed": s.faces_to_embed, "every_k": args.every_k},
+        }
     if args.job == "dedup":
         from jobs.dedup import run_dedup
 
         return (lambda: run_dedup(lake=lake, source="frames", model=None, leakage=True)), lambda s: {
-            "items": s.faces, "details": {"identities": s.identities, "candidate_pairs": s.candidate_pairs,
-                                          "linked_pairs": s.linked_pairs, "leakage_pairs": s.leakage_pairs}}
+            "items": s.faces,
+            "details": {
+                "identities": s.identities,
+                "candidate_pairs": s.candidate_pairs,
+                "linked_pairs": s.linked_pairs,
+                "leakage_pairs": s.leakage_pairs,
+            },
+        }
     from etl.config import TrainConfig
     from jobs.train import run_train
 
-    config = TrainConfig(protocols="p1", epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size,
-                         workers=args.workers)
+    config = TrainConfig(
+        protocols="p1", epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size, workers=args.workers
+    )
     out = Path(args.models)
     shutil.rmtree(out, ignore_errors=True)
 
     def details(results):
         counts = _train_counts(lake, out / "P1")
         rows = int(counts["train"]["rows"])
-        return {"items": rows * args.epochs, "details": {
-            "train_rows": rows, "validation_rows": counts["validation"]["rows"], "test_rows": counts["test"]["rows"],
-            "epochs": args.epochs, "frame_auc": results[0]["frame_auc"] if results else None}}
+        return {
+            "items": rows * args.epochs,
+            "details": {
+                "train_rows": rows,
+                "validation_rows": counts["validation"]["rows"],
+                "test_rows": counts["test"]["rows"],
+                "epochs": args.epochs,
+                "frame_auc": results[0]["frame_auc"] if results else None,
+            },
+        }
 
     return (lambda: run_train(lake=lake, out=out, config=config)), details
 
@@ -410,12 +496,15 @@ class Growth:
         return self.growth_mb < self.limit_mb
 
     def line(self) -> str:
-        return (f"{'PASS' if self.passed else 'FAIL'} {self.job}: driver peak x{self.from_scale} {self.from_mb:.0f} MB "
-                f"-> x{self.to_scale} {self.to_mb:.0f} MB, {self.growth_mb:+.0f} MB (limit: < {self.limit_mb:.0f} MB)")
+        return (
+            f"{'PASS' if self.passed else 'FAIL'} {self.job}: driver peak x{self.from_scale} {self.from_mb:.0f} MB "
+            f"-> x{self.to_scale} {self.to_mb:.0f} MB, {self.growth_mb:+.0f} MB (limit: < {self.limit_mb:.0f} MB)"
+        )
 
 
-def growth_checks(peaks: dict[str, dict[int, float]], *, jobs=CHECKED_JOBS,
-                  limit_mb: float = GROWTH_LIMIT_MB) -> list[Growth]:
+def growth_checks(
+    peaks: dict[str, dict[int, float]], *, jobs=CHECKED_JOBS, limit_mb: float = GROWTH_LIMIT_MB
+) -> list[Growth]:
     """peaks[job][scale] = driver peak MB -> one Growth per job in `jobs` measured at two or more
     scales: from its smallest scale to its largest."""
     checks = []
@@ -511,8 +600,14 @@ def worker_cost_1080(cost_640_worker_s: float, kind: str, a: Assumptions) -> flo
     return max(cpu / a.gpu_speedup, 1.0 / a.hd_decode_fps)
 
 
-def project_ingest(ingest: Cost, *, commit_s_per_frame: float, a: Assumptions = Assumptions(),
-                   nodes=NODES, datasets=(("SiW", SIW_FRAMES), ("10x SiW", 10 * SIW_FRAMES))) -> list[Projection]:
+def project_ingest(
+    ingest: Cost,
+    *,
+    commit_s_per_frame: float,
+    a: Assumptions = Assumptions(),
+    nodes=NODES,
+    datasets=(("SiW", SIW_FRAMES), ("10x SiW", 10 * SIW_FRAMES)),
+) -> list[Projection]:
     """T = F + max(N c / W, N t_commit): F the fixed start-up, N frames, c one worker's seconds
     per 1080p frame (worker_cost_1080), W = nodes x workers_per_node, t_commit the driver's
     commit seconds per frame (commits are serial in the driver; workers keep going meanwhile)."""
@@ -522,8 +617,19 @@ def project_ingest(ingest: Cost, *, commit_s_per_frame: float, a: Assumptions = 
             c = worker_cost_1080(ingest.per_item_worker_s, kind, a)
             for n in nodes:
                 workers = n * a.workers_per_node
-                rows.append(Projection(name, frames, n, workers, label, c, frames * c / workers,
-                                       frames * commit_s_per_frame, ingest.fixed_s))
+                rows.append(
+                    Projection(
+                        name,
+                        frames,
+                        n,
+                        workers,
+                        label,
+                        c,
+                        frames * c / workers,
+                        frames * commit_s_per_frame,
+                        ingest.fixed_s,
+                    )
+                )
     return rows
 
 
@@ -532,14 +638,18 @@ def hours(seconds: float) -> str:
 
 
 def projection_table(rows: list[Projection], bytes_per_frame: float) -> str:
-    lines = ["| dataset | frames | nodes × 8 workers | worker kind | s per frame per worker | frames/s | "
-             "driver commit time ÷ compute time | lake writes MB/s | projected wall time |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | frames | nodes × 8 workers | worker kind | s per frame per worker | frames/s | "
+        "driver commit time ÷ compute time | lake writes MB/s | projected wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.dataset} | {r.frames:,} | {r.nodes} ({r.workers}) | {r.kind} | "
-                     f"{r.worker_s_per_frame:.4f} | "
-                     f"{r.frames_per_s:,.0f} | {r.commit_share:.2f} | {r.frames_per_s * bytes_per_frame / 1e6:,.1f} | "
-                     f"{hours(r.total_s)} |")
+        lines.append(
+            f"| {r.dataset} | {r.frames:,} | {r.nodes} ({r.workers}) | {r.kind} | "
+            f"{r.worker_s_per_frame:.4f} | "
+            f"{r.frames_per_s:,.0f} | {r.commit_share:.2f} | {r.frames_per_s * bytes_per_frame / 1e6:,.1f} | "
+            f"{hours(r.total_s)} |"
+        )
     return "\n".join(lines)
 
 
@@ -547,15 +657,19 @@ def projection_table(rows: list[Projection], bytes_per_frame: float) -> str:
 
 
 def results_table(results: list[StepResult]) -> str:
-    lines = ["| job | scale | videos | items | wall s | items/s | driver peak MB | driver before run MB | "
-             "Ray workers: busy (idle) | busy workers' peaks MB, largest first |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| job | scale | videos | items | wall s | items/s | driver peak MB | driver before run MB | "
+        "Ray workers: busy (idle) | busy workers' peaks MB, largest first |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         busy = r.busy_workers()
         idle = len(r.workers) - len(busy)
         shown = ", ".join(f"{w['peak_mb']:.0f}" for w in busy[:6]) + (f" (+{len(busy) - 6})" if len(busy) > 6 else "")
-        lines.append(f"| {r.job} | {r.scale}× | {r.videos} | {r.items:,} {r.unit} | {r.seconds:.1f} | {r.rate:.1f} | "
-                     f"{r.driver_peak_mb:.0f} | {r.driver_before_mb:.0f} | {len(busy)} ({idle}) | {shown or '-'} |")
+        lines.append(
+            f"| {r.job} | {r.scale}× | {r.videos} | {r.items:,} {r.unit} | {r.seconds:.1f} | {r.rate:.1f} | "
+            f"{r.driver_peak_mb:.0f} | {r.driver_before_mb:.0f} | {len(busy)} ({idle}) | {shown or '-'} |"
+        )
     return "\n".join(lines)
 
 
@@ -564,12 +678,17 @@ def cost_lines(costs: dict[str, Cost]) -> list[str]:
     for job, c in costs.items():
         item = UNITS[job][:-1]
         who = "in the driver (no Ray workers)" if job == "dedup" else f"with {c.workers} workers"
-        how = (f"fitted on {c.points} scales" if c.fitted else
-               "NOT fitted: one scale, or wall times whose line does not rise or has a negative fixed part (the "
-               "machine's load varied more than the work), so seconds / items of the largest scale, start-up "
-               "included")
-        lines.append(f"- {job}: fixed {c.fixed_s:.1f} s + {c.per_item_s * 1000:.1f} ms per {item} {who} = "
-                     f"{c.per_item_worker_s:.4f} s per {item} per {'process' if job == 'dedup' else 'worker'} ({how})")
+        how = (
+            f"fitted on {c.points} scales"
+            if c.fitted
+            else "NOT fitted: one scale, or wall times whose line does not rise or has a negative fixed part (the "
+            "machine's load varied more than the work), so seconds / items of the largest scale, start-up "
+            "included"
+        )
+        lines.append(
+            f"- {job}: fixed {c.fixed_s:.1f} s + {c.per_item_s * 1000:.1f} ms per {item} {who} = "
+            f"{c.per_item_worker_s:.4f} s per {item} per {'process' if job == 'dedup' else 'worker'} ({how})"
+        )
     return lines
 
 
@@ -595,40 +714,56 @@ def driver_slope_lines(results: list[StepResult]) -> list[str]:
     return lines
 
 
-def report(results: list[StepResult], args: argparse.Namespace, a: Assumptions,
-           machine: dict | None = None) -> tuple[str, list[Growth], dict]:
+def report(
+    results: list[StepResult], args: argparse.Namespace, a: Assumptions, machine: dict | None = None
+) -> tuple[str, list[Growth], dict]:
     peaks: dict[str, dict[int, float]] = {}
     for r in results:
         peaks.setdefault(r.job, {})[r.scale] = r.driver_peak_mb
     checks = growth_checks(peaks)
-    costs = {job: fit_cost([(r.items, r.seconds) for r in results if r.job == job],
-                           1 if job == "dedup" else args.workers)  # dedup searches in the driver
-             for job in JOBS if any(r.job == job and r.items for r in results)}
+    costs = {
+        job: fit_cost(
+            [(r.items, r.seconds) for r in results if r.job == job], 1 if job == "dedup" else args.workers
+        )  # dedup searches in the driver
+        for job in JOBS
+        if any(r.job == job and r.items for r in results)
+    }
     scales = sorted({r.scale for r in results})
     base = results[0] if results else None
-    parts = ["## Measured", "",
-             f"1× = `write_sample_tree(subjects={args.subjects}, seconds={args.seconds:g}, seed={args.seed})` "
-             f"({base.videos if base else '?'} videos, 640×480); scales {', '.join(f'{s}×' for s in scales)}; "
-             f"{args.workers} workers; embed every {args.every_k}th frame (dlib); train P1, {args.epochs} epoch(s), "
-             f"batch {args.batch_size}, input {args.input_size} px.", "",
-             results_table(results), "",
-             "- items: ingest, frames decoded; embed, faces embedded (every k-th frame with a face); dedup, the live "
-             "faces searched (its default --frame-labels live); train, training faces × epochs (its wall time also "
-             "holds scoring the validation and test faces and the model exports)",
-             "- wall s: the job's run_* call in a fresh driver process, Ray start-up and model loading included",
-             "- driver peak: the driver process's VmHWM right after run_* returned; before run: its VmRSS once the "
-             "job's module was imported",
-             "- workers: Ray worker processes under that driver, polled every "
-             f"{args.poll:g} s; busy: seen running a task or an actor (idle: only ever seen as ray::IDLE); a "
-             "worker's VmHWM counts the shared pages it touched (object store, libraries) too", "",
-             "Growth of the driver's peak memory (target: < 100 MB from the smallest to the largest scale):", ""]
+    parts = [
+        "## Measured",
+        "",
+        f"1× = `write_sample_tree(subjects={args.subjects}, seconds={args.seconds:g}, seed={args.seed})` "
+        f"({base.videos if base else '?'} videos, 640×480); scales {', '.join(f'{s}×' for s in scales)}; "
+        f"{args.workers} workers; embed every {args.every_k}th frame (dlib); train P1, {args.epochs} epoch(s), "
+        f"batch {args.batch_size}, input {args.input_size} px.",
+        "",
+        results_table(results),
+        "",
+        "- items: ingest, frames decoded; embed, faces embedded (every k-th frame with a face); dedup, the live "
+        "faces searched (its default --frame-labels live); train, training faces × epochs (its wall time also "
+        "holds scoring the validation and test faces and the model exports)",
+        "- wall s: the job's run_* call in a fresh driver process, Ray start-up and model loading included",
+        "- driver peak: the driver process's VmHWM right after run_* returned; before run: its VmRSS once the "
+        "job's module was imported",
+        "- workers: Ray worker processes under that driver, polled every "
+        f"{args.poll:g} s; busy: seen running a task or an actor (idle: only ever seen as ray::IDLE); a "
+        "worker's VmHWM counts the shared pages it touched (object store, libraries) too",
+        "",
+        "Growth of the driver's peak memory (target: < 100 MB from the smallest to the largest scale):",
+        "",
+    ]
     parts += [f"- {c.line()}" for c in checks] or ["- not checked: ingest or train was not measured at two scales"]
     parts += ["", "Cost per job, fitted over the scales (seconds = fixed + items × per item):", ""]
     parts += cost_lines(costs)
     slope = driver_slope_lines(results)
     if slope:
-        parts += ["", "The driver's peak per lake frame, smallest to largest scale (a few MB between close scales "
-                  "is mostly allocator noise):", ""] + slope
+        parts += [
+            "",
+            "The driver's peak per lake frame, smallest to largest scale (a few MB between close scales "
+            "is mostly allocator noise):",
+            "",
+        ] + slope
     projection: dict = {}
     ingest = [r for r in results if r.job == "ingest"]
     if "ingest" in costs and ingest:
@@ -639,35 +774,58 @@ def report(results: list[StepResult], args: argparse.Namespace, a: Assumptions,
         commit_trend = ", ".join(
             f"x{r.scale} {1000 * r.details['commit_seconds'] / max(1, r.items):.2f} ms "
             f"({r.details['commits']} commits of {r.details['commit_seconds'] / max(1, r.details['commits']):.3f} s on "
-            f"average, the last {r.details['commit_last_s']} s)" for r in ingest)
-        parts += ["", "## Projection to SiW (computed from the measurements above)", "",
-                  "T = F + max(N · c / W, N · t_commit), with c = a CPU worker's measured s/frame at 640×480 × "
-                  f"{a.hd_factor} (1080p); on GPU workers (assumed) c = max(c_CPU / {a.gpu_speedup:g}, "
-                  f"1 / {a.hd_decode_fps:g})", "",
-                  f"- F = {costs['ingest'].fixed_s:.1f} s fixed start-up"
-                  f"{'' if costs['ingest'].fitted else ' (NOT fitted: start-up is inside c_640, which is too high)'}; "
-                  f"c_640 = {costs['ingest'].per_item_worker_s:.4f} "
-                  f"s per frame per worker; t_commit = {commit_per_frame * 1000:.2f} ms per frame "
-                  f"(the driver's commits at x{largest.scale}, local disk; per scale: {commit_trend})",
-                  f"- lake bytes per frame (frames table, x{largest.scale}): {bytes_per_frame / 1e3:.1f} kB", "",
-                  projection_table(rows, bytes_per_frame)]
-        projection = {"fixed_s": costs["ingest"].fixed_s, "c_640_worker_s": costs["ingest"].per_item_worker_s,
-                      "commit_s_per_frame": commit_per_frame, "bytes_per_frame": bytes_per_frame,
-                      "assumptions": asdict(a),
-                      "rows": [{**asdict(r), "total_s": r.total_s, "frames_per_s": r.frames_per_s,
-                                "commit_share": r.commit_share} for r in rows]}
-    machine = machine or {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version()}
+            f"average, the last {r.details['commit_last_s']} s)"
+            for r in ingest
+        )
+        parts += [
+            "",
+            "## Projection to SiW (computed from the measurements above)",
+            "",
+            "T = F + max(N · c / W, N · t_commit), with c = a CPU worker's measured s/frame at 640×480 × "
+            f"{a.hd_factor} (1080p); on GPU workers (assumed) c = max(c_CPU / {a.gpu_speedup:g}, "
+            f"1 / {a.hd_decode_fps:g})",
+            "",
+            f"- F = {costs['ingest'].fixed_s:.1f} s fixed start-up"
+            f"{'' if costs['ingest'].fitted else ' (NOT fitted: start-up is inside c_640, which is too high)'}; "
+            f"c_640 = {costs['ingest'].per_item_worker_s:.4f} "
+            f"s per frame per worker; t_commit = {commit_per_frame * 1000:.2f} ms per frame "
+            f"(the driver's commits at x{largest.scale}, local disk; per scale: {commit_trend})",
+            f"- lake bytes per frame (frames table, x{largest.scale}): {bytes_per_frame / 1e3:.1f} kB",
+            "",
+            projection_table(rows, bytes_per_frame),
+        ]
+        projection = {
+            "fixed_s": costs["ingest"].fixed_s,
+            "c_640_worker_s": costs["ingest"].per_item_worker_s,
+            "commit_s_per_frame": commit_per_frame,
+            "bytes_per_frame": bytes_per_frame,
+            "assumptions": asdict(a),
+            "rows": [
+                {**asdict(r), "total_s": r.total_s, "frames_per_s": r.frames_per_s, "commit_share": r.commit_share}
+                for r in rows
+            ],
+        }
+    machine = machine or {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     loads = [r.details["load_1min"] for r in results if "load_1min" in r.details]
-    load = (f"; 1-min load average at the steps' ends {min(loads):.1f} to {max(loads):.1f} (above {machine['cpus']}: "
-            "other work shared the CPUs, and the times are slower than a quiet machine's)") if loads else ""
+    load = (
+        (
+            f"; 1-min load average at the steps' ends {min(loads):.1f} to {max(loads):.1f} (above {machine['cpus']}: "
+            "other work shared the CPUs, and the times are slower than a quiet machine's)"
+        )
+        if loads
+        else ""
+    )
     parts += ["", f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}{load}."]
-    data = {"bench": "scale", "ok": all(c.passed for c in checks), "machine": machine,
-            "params": vars(args),
-            "results": [{**asdict(r), "unit": r.unit, "rate": r.rate} for r in results],
-            "checks": [{**asdict(c), "growth_mb": c.growth_mb, "passed": c.passed} for c in checks],
-            "costs": {job: {**asdict(c), "per_item_worker_s": c.per_item_worker_s} for job, c in costs.items()},
-            "projection": projection}
+    data = {
+        "bench": "scale",
+        "ok": all(c.passed for c in checks),
+        "machine": machine,
+        "params": vars(args),
+        "results": [{**asdict(r), "unit": r.unit, "rate": r.rate} for r in results],
+        "checks": [{**asdict(c), "growth_mb": c.growth_mb, "passed": c.passed} for c in checks],
+        "costs": {job: {**asdict(c), "per_item_worker_s": c.per_item_worker_s} for job, c in costs.items()},
+        "projection": projection,
+    }
     return "\n".join(parts) + "\n", checks, data
 
 
@@ -702,8 +860,9 @@ def _int_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--scales", default="1,4,16", help="multiples of the sample's subjects, comma-separated")
     parser.add_argument("--jobs", default=",".join(JOBS), help="jobs to measure, comma-separated")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers of ingest, embed and train")
@@ -714,21 +873,39 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--subjects", type=int, default=SAMPLE_SUBJECTS, help="subjects at 1x (6 videos each, plus 1)")
     parser.add_argument("--seconds", type=float, default=SAMPLE_SECONDS, help="seconds per video at 30 fps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample trees")
-    parser.add_argument("--out", type=Path, default=None, help="working folder (trees, lakes, logs), kept, its trees "
-                        "reused by the next run; default: a new temporary folder, removed at the end unless --keep")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="working folder (trees, lakes, logs), kept, its trees "
+        "reused by the next run; default: a new temporary folder, removed at the end unless --keep",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between polls of the Ray workers' memory")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the driver's peak grows by >= 100 MB from the smallest to the largest scale "
-                             "for ingest or train")
-    parser.add_argument("--gpu-speedup", type=float, default=GPU_SPEEDUP,
-                        help="projection only, an ASSUMPTION: a GPU worker's frame cost = a CPU worker's / this "
-                             "(never below decoding)")
-    parser.add_argument("--hd-factor", type=float, default=HD_FACTOR,
-                        help="projection: cost of a 1080p frame / a 640x480 one (README's ingest bench)")
-    parser.add_argument("--from-json", type=Path, default=None,
-                        help="run nothing: the report again from a previous run's --json (e.g. with another "
-                             "--gpu-speedup)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the driver's peak grows by >= 100 MB from the smallest to the largest scale "
+        "for ingest or train",
+    )
+    parser.add_argument(
+        "--gpu-speedup",
+        type=float,
+        default=GPU_SPEEDUP,
+        help="projection only, an ASSUMPTION: a GPU worker's frame cost = a CPU worker's / this (never below decoding)",
+    )
+    parser.add_argument(
+        "--hd-factor",
+        type=float,
+        default=HD_FACTOR,
+        help="projection: cost of a 1080p frame / a 640x480 one (README's ingest bench)",
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="run nothing: the report again from a previous run's --json (e.g. with another --gpu-speedup)",
+    )
     parser.add_argument("--markdown", type=Path, default=None, help="also write the report here (Markdown)")
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here (JSON)")
     args = parser.parse_args(argv)
@@ -741,8 +918,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not args.job_list:
         parser.error(f"--jobs must name some of {', '.join(JOBS)}, got {args.jobs!r}")
     if not args.scale_list or min(args.scale_list) < 1 or max(args.scale_list) * args.subjects > 999:
-        parser.error(f"--scales must be >= 1 with scale x --subjects <= 999 (the generator's limit), "
-                     f"got {args.scales!r}")
+        parser.error(
+            f"--scales must be >= 1 with scale x --subjects <= 999 (the generator's limit), got {args.scales!r}"
+        )
     if args.workers < 1 or args.epochs < 1 or args.every_k < 1 or args.subjects < 1:
         parser.error("--workers, --epochs, --every-k and --subjects must be >= 1")
     if args.batch_size < args.workers:
@@ -779,8 +957,17 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(lake, ignore_errors=True)  # every scale on a new lake: ingest does all its videos
             shutil.rmtree(folder / "logs", ignore_errors=True)
             for job in order:
-                result = run_step(job, scale=scale, tree=folder / "siw", lake=lake, models=folder / "models",
-                                  videos=videos, subjects=subjects, args=args, measured=job in args.job_list)
+                result = run_step(
+                    job,
+                    scale=scale,
+                    tree=folder / "siw",
+                    lake=lake,
+                    models=folder / "models",
+                    videos=videos,
+                    subjects=subjects,
+                    args=args,
+                    measured=job in args.job_list,
+                )
                 if job in args.job_list:
                     results.append(result)
     finally:
@@ -801,8 +988,13 @@ def load_results(path: Path, args: argparse.Namespace) -> tuple[list[StepResult]
     return results, data.get("total_seconds", 0.0), data["machine"]
 
 
-def finish(results: list[StepResult], seconds: float, args: argparse.Namespace, assumptions: Assumptions,
-           machine: dict | None = None) -> int:
+def finish(
+    results: list[StepResult],
+    seconds: float,
+    args: argparse.Namespace,
+    assumptions: Assumptions,
+    machine: dict | None = None,
+) -> int:
     """Print and write the report; the exit status."""
     text, checks, data = report(results, args, assumptions, machine)
     data["total_seconds"] = round(seconds, 1)

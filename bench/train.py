@@ -38,6 +38,7 @@ environment variable Ray workers inherit). A training run that fails is run once
         [--input-size 48] [--workers 1,2] [--faces 200] [--pipeline-examples 20000]
         [--work-dir DIR] [--lake LAKE] [--out docs/bench_train.md] [--json FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,6 +76,7 @@ FAILED_ATTEMPTS: list[str] = []  # for the report
 
 # --- input -----------------------------------------------------------------------------------
 
+
 def child_env() -> dict[str, str]:
     """The CLI's environment: a local Ray of its own, quiet TensorFlow."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -89,7 +91,9 @@ def run_cli(module: str, arguments: list[str], log_path: Path) -> float:
     log.info("running %s (log: %s)", " ".join(command[1:]), log_path)
     started = time.perf_counter()
     with open(log_path, "w") as handle:
-        code = subprocess.run(command, check=False, cwd=REPO, env=child_env(), stdout=handle, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(
+            command, check=False, cwd=REPO, env=child_env(), stdout=handle, stderr=subprocess.STDOUT
+        ).returncode
     seconds = time.perf_counter() - started
     if code != 0:
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:])
@@ -154,7 +158,8 @@ class OtherCpu:
         used = sum(max(0.0, s - self.before.get(pid, 0.0)) for pid, s in after.items())
         self.share = used / (wall * (os.cpu_count() or 1))
         (log.warning if self.share > 0.05 else log.info)(
-            "%s: other processes used %.0f %% of the CPUs meanwhile", self.stage, 100 * self.share)
+            "%s: other processes used %.0f %% of the CPUs meanwhile", self.stage, 100 * self.share
+        )
 
 
 def workers_label(n: int) -> str:
@@ -162,6 +167,7 @@ def workers_label(n: int) -> str:
 
 
 # --- 1. training -----------------------------------------------------------------------------
+
 
 @dataclass
 class TrainingRun:
@@ -197,8 +203,20 @@ def train_rows(lake: Path, model_dir: Path) -> int:
 def run_training(lake: Path, out: Path, workers: int, args: argparse.Namespace) -> TrainingRun:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    arguments = ["--lake", str(lake), "--out", str(out), "--workers", str(workers), "--epochs", str(args.epochs),
-                 "--batch-size", str(args.batch_size), "--input-size", str(args.input_size)]
+    arguments = [
+        "--lake",
+        str(lake),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--input-size",
+        str(args.input_size),
+    ]
     for attempt in range(1, TRAIN_ATTEMPTS + 1):
         try:
             with OtherCpu(f"training, {workers_label(workers)}") as other:
@@ -211,16 +229,31 @@ def run_training(lake: Path, out: Path, workers: int, args: argparse.Namespace) 
             FAILED_ATTEMPTS.append(f"{workers_label(workers)}: {[x for x in str(error).splitlines() if x.strip()][-1]}")
     history = json.loads((out / PROTOCOL / "history.json").read_text())
     if len(history.get("train_seconds", [])) != args.epochs:
-        raise RuntimeError(f"{out / PROTOCOL / 'history.json'}: expected {args.epochs} epochs of train_seconds, "
-                           f"got {history.get('train_seconds')}")
-    run = TrainingRun(workers=workers, rows=train_rows(lake, out / PROTOCOL), train_seconds=history["train_seconds"],
-                      epoch_seconds=history["epoch_seconds"], wall_seconds=wall, others=other.share)
-    log.info("%s: %d train faces, train seconds per epoch %s -> %.1f examples/s (CLI %.0f s)", workers_label(workers),
-             run.rows, [round(s, 2) for s in run.train_seconds], run.examples_per_second, wall)
+        raise RuntimeError(
+            f"{out / PROTOCOL / 'history.json'}: expected {args.epochs} epochs of train_seconds, "
+            f"got {history.get('train_seconds')}"
+        )
+    run = TrainingRun(
+        workers=workers,
+        rows=train_rows(lake, out / PROTOCOL),
+        train_seconds=history["train_seconds"],
+        epoch_seconds=history["epoch_seconds"],
+        wall_seconds=wall,
+        others=other.share,
+    )
+    log.info(
+        "%s: %d train faces, train seconds per epoch %s -> %.1f examples/s (CLI %.0f s)",
+        workers_label(workers),
+        run.rows,
+        [round(s, 2) for s in run.train_seconds],
+        run.examples_per_second,
+        wall,
+    )
     return run
 
 
 # --- 2. input pipeline -----------------------------------------------------------------------
+
 
 def training_faces(lake: Path, args: argparse.Namespace):
     """(aligned PNGs, targets, class weights) of the P1 training faces, split as the CLI splits them."""
@@ -228,21 +261,26 @@ def training_faces(lake: Path, args: argparse.Namespace):
 
     from etl.config import TrainConfig
     from etl.lake.lake import Lake
-    from etl.train.protocols import parse_protocols, split_protocol
     from etl.train.data import KEY, read_frame_index
+    from etl.train.protocols import parse_protocols, split_protocol
     from schemas import FRAMES
 
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size)
     frames = Lake(str(lake))
     index, version = read_frame_index(frames, min_sharpness=config.min_sharpness)
-    split = split_protocol(index, parse_protocols(config.protocols)[0],
-                           validation_fraction=config.validation_fraction, seed=config.seed)
+    split = split_protocol(
+        index, parse_protocols(config.protocols)[0], validation_fraction=config.validation_fraction, seed=config.seed
+    )
     # this process plays the training workers: it holds the part's faces (the CLI's driver does not)
     faces = frames.read(FRAMES, columns=[*KEY, "aligned"], filters=[("det_status", "=", "ok")], version=version)
-    train = split.train.select(KEY).join(faces, keys=KEY, join_type="left outer").sort_by(
-        [(k, "ascending") for k in KEY])
-    targets = pc.equal(split.train.sort_by([(k, "ascending") for k in KEY]).column("label"),
-                       "spoof").to_numpy(zero_copy_only=False).astype(np.int32)
+    train = (
+        split.train.select(KEY).join(faces, keys=KEY, join_type="left outer").sort_by([(k, "ascending") for k in KEY])
+    )
+    targets = (
+        pc.equal(split.train.sort_by([(k, "ascending") for k in KEY]).column("label"), "spoof")
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int32)
+    )
     class_weight = {c: float(len(targets) / (2 * max(1, int((targets == c).sum())))) for c in (0, 1)}
     return train.column("aligned").to_pylist(), targets, class_weight
 
@@ -255,13 +293,21 @@ def time_decode(pngs: list[bytes], input_size: int) -> tuple[np.ndarray, float]:
     return images, time.perf_counter() - started
 
 
-def time_pipeline(images: np.ndarray, labels: np.ndarray, class_weight: dict, args: argparse.Namespace,
-                  examples: int) -> tuple[int, float]:
+def time_pipeline(
+    images: np.ndarray, labels: np.ndarray, class_weight: dict, args: argparse.Namespace, examples: int
+) -> tuple[int, float]:
     """(faces, seconds) for `examples` faces (whole batches) after a warm-up pass of the same length."""
     from etl.train.input import make_dataset
 
-    dataset = make_dataset(images, labels, input_size=args.input_size, batch_size=args.batch_size, training=True,
-                           repeat=True, class_weight=class_weight)
+    dataset = make_dataset(
+        images,
+        labels,
+        input_size=args.input_size,
+        batch_size=args.batch_size,
+        training=True,
+        repeat=True,
+        class_weight=class_weight,
+    )
     steps = max(1, -(-examples // args.batch_size))
     batches = iter(dataset)
     for _ in range(steps):  # warm-up: fills cache(), lets AUTOTUNE settle
@@ -273,14 +319,18 @@ def time_pipeline(images: np.ndarray, labels: np.ndarray, class_weight: dict, ar
 
 # --- 3. predict latency ----------------------------------------------------------------------
 
+
 def test_faces(lake: Path, input_size: int) -> np.ndarray:
     """Model inputs for every P1 test face (split 'test', det_status 'ok')."""
     from etl.lake.lake import Lake
     from etl.train.evaluate import faces_of
     from schemas import FRAMES
 
-    table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "aligned"],
-                                 filters=[("split", "=", "test"), ("det_status", "=", "ok")])
+    table = Lake(str(lake)).read(
+        FRAMES,
+        columns=["video_id", "frame_index", "aligned"],
+        filters=[("split", "=", "test"), ("det_status", "=", "ok")],
+    )
     return faces_of(table, input_size).astype(np.float32)
 
 
@@ -319,7 +369,9 @@ def latency_methods(model, model_dir: Path) -> dict:
         f"TFLite float (`{TFLITE_FILE}`)": lambda face: tflite(face[None]),
         f"TFLite int8 (`{TFLITE_INT8_FILE}`)": lambda face: tflite_int8(face[None]),
         "naive: Keras `model.predict(x[None])` per call": lambda face: model.predict(face[None], verbose=0),
-        "naive: Keras eager call `model(x[None], training=False)`": lambda face: model(face[None], training=False).numpy(),
+        "naive: Keras eager call `model(x[None], training=False)`": lambda face: model(
+            face[None], training=False
+        ).numpy(),
     }
 
 
@@ -353,18 +405,29 @@ def others_label(share: float) -> str:
 
 def training_table(runs: list[TrainingRun], args: argparse.Namespace) -> list[str]:
     base = runs[0]
-    lines = ["## 1. Training (Ray Train, P1, real CLI)", "",
-             ("| workers | train faces | global batch | epochs | epoch 1 train s (tracing) | median train s, epochs 2.."
-              f"{args.epochs} | examples/s | × {workers_label(base.workers)} | "
-              "median epoch s (with validation) | CLI wall s | CPU used by other processes |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## 1. Training (Ray Train, P1, real CLI)",
+        "",
+        (
+            "| workers | train faces | global batch | epochs | epoch 1 train s (tracing) | median train s, epochs 2.."
+            f"{args.epochs} | examples/s | × {workers_label(base.workers)} | "
+            "median epoch s (with validation) | CLI wall s | CPU used by other processes |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in runs:
-        lines.append(f"| {r.workers} | {r.rows} | {args.batch_size} | {args.epochs} | {r.train_seconds[0]:.2f} | "
-                     f"{r.steady_seconds:.2f} | {r.examples_per_second:.1f} | "
-                     f"{r.examples_per_second / base.examples_per_second:.2f} | "
-                     f"{statistics.median(r.epoch_seconds[1:]):.2f} | {r.wall_seconds:.0f} | {others_label(r.others)} |")
-    lines += ["", "Per-epoch `train_seconds`: " + "; ".join(
-        f"{workers_label(r.workers)} {', '.join(f'{s:.2f}' for s in r.train_seconds)}" for r in runs) + "."]
+        lines.append(
+            f"| {r.workers} | {r.rows} | {args.batch_size} | {args.epochs} | {r.train_seconds[0]:.2f} | "
+            f"{r.steady_seconds:.2f} | {r.examples_per_second:.1f} | "
+            f"{r.examples_per_second / base.examples_per_second:.2f} | "
+            f"{statistics.median(r.epoch_seconds[1:]):.2f} | {r.wall_seconds:.0f} | {others_label(r.others)} |"
+        )
+    lines += [
+        "",
+        "Per-epoch `train_seconds`: "
+        + "; ".join(f"{workers_label(r.workers)} {', '.join(f'{s:.2f}' for s in r.train_seconds)}" for r in runs)
+        + ".",
+    ]
     return lines
 
 
@@ -372,33 +435,55 @@ def pipeline_table(stages: dict[str, tuple[int, float, float]], runs: list[Train
     """stages: label -> (faces, seconds, share of the CPUs other processes used)."""
     base = runs[0]
     fastest = max(runs, key=lambda r: r.examples_per_second)
-    lines = ["## 2. Input pipeline alone (no model)", "",
-             (f"| stage | faces | seconds | examples/s | × training ({workers_label(base.workers)}) | "
-              f"× fastest training ({workers_label(fastest.workers)}) | CPU used by other processes |"),
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## 2. Input pipeline alone (no model)",
+        "",
+        (
+            f"| stage | faces | seconds | examples/s | × training ({workers_label(base.workers)}) | "
+            f"× fastest training ({workers_label(fastest.workers)}) | CPU used by other processes |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, (faces, seconds, others) in stages.items():
         rate = faces / seconds
-        lines.append(f"| {name} | {faces} | {seconds:.2f} | {rate:.0f} | {rate / base.examples_per_second:.1f} | "
-                     f"{rate / fastest.examples_per_second:.1f} | {others_label(others)} |")
+        lines.append(
+            f"| {name} | {faces} | {seconds:.2f} | {rate:.0f} | {rate / base.examples_per_second:.1f} | "
+            f"{rate / fastest.examples_per_second:.1f} | {others_label(others)} |"
+        )
     return lines
 
 
 def latency_table(latency: dict[str, tuple[np.ndarray, float]], batched: tuple[int, float]) -> list[str]:
     reference = float(np.median(latency[TRACED][0]))
-    lines = ["## 3. Predict latency per face (CPU, one face at a time, warm)", "",
-             ("| method | faces | median ms | p90 ms | faces/s (1 / median) | speed-up vs the traced Keras call "
-              "(median) | CPU used by other processes |"),
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## 3. Predict latency per face (CPU, one face at a time, warm)",
+        "",
+        (
+            "| method | faces | median ms | p90 ms | faces/s (1 / median) | speed-up vs the traced Keras call "
+            "(median) | CPU used by other processes |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, (ms, others) in latency.items():
         median = float(np.median(ms))
-        lines.append(f"| {name} | {len(ms)} | {median:.2f} | {np.percentile(ms, 90):.2f} | {1000 / median:.0f} | "
-                     f"{reference / median:.2f}× | {others_label(others)} |")
+        lines.append(
+            f"| {name} | {len(ms)} | {median:.2f} | {np.percentile(ms, 90):.2f} | {1000 / median:.0f} | "
+            f"{reference / median:.2f}× | {others_label(others)} |"
+        )
     faces, rate = batched
-    lines += ["", ("The naive rows measure Keras' per-call overhead more than the model (`predict` sets up its "
-                   "data handling on every call; the eager call dispatches op by op); below 1× they are slower "
-                   "than the traced call."),
-              "", (f"For context, Keras `model.predict` batched ({BATCHED_SIZE} a batch, {faces} faces): "
-                   f"{rate:.0f} faces/s ({1000 / rate:.2f} ms per face).")]
+    lines += [
+        "",
+        (
+            "The naive rows measure Keras' per-call overhead more than the model (`predict` sets up its "
+            "data handling on every call; the eager call dispatches op by op); below 1× they are slower "
+            "than the traced call."
+        ),
+        "",
+        (
+            f"For context, Keras `model.predict` batched ({BATCHED_SIZE} a batch, {faces} faces): "
+            f"{rate:.0f} faces/s ({1000 / rate:.2f} ms per face)."
+        ),
+    ]
     return lines
 
 
@@ -406,29 +491,46 @@ def notes(args: argparse.Namespace, lake: Path, total_seconds: float) -> list[st
     import tensorflow as tf
 
     cpus = os.cpu_count() or 1
-    sample = (f"sample lake: `write_sample_tree(subjects={args.subjects}, seconds={args.seconds}, seed={SAMPLE_SEED})`"
-              if args.lake is None else f"lake: {lake}")
-    lines = ["## Setup", "",
-             f"- {sample}; P1; input {args.input_size} px; MobileNet (the CLI's defaults otherwise)",
-             (f"- machine: {platform.processor() or platform.machine()}, {cpus} CPUs, no GPU; "
-              f"Python {platform.python_version()}, TensorFlow {tf.__version__}; whole benchmark "
-              f"{total_seconds / 60:.1f} min"),
-             ("- training examples/s = train faces / median `train_seconds` of epochs 2..E (rank 0's training "
-              "steps, without validation); every epoch runs ceil(faces / batch) global steps"),
-             ("- pipeline and latency ran in the benchmark's own process, after the training runs, with all cores; "
-              "the pipeline ratio is pipeline examples/s ÷ training examples/s"),
-             ("- CPU used by other processes: CPU time of processes this benchmark did not start, as a share of "
-              "all CPUs over the measurement (a lower bound); above a few % the row was slowed by them")]
+    sample = (
+        f"sample lake: `write_sample_tree(subjects={args.subjects}, seconds={args.seconds}, seed={SAMPLE_SEED})`"
+        if args.lake is None
+        else f"lake: {lake}"
+    )
+    lines = [
+        "## Setup",
+        "",
+        f"- {sample}; P1; input {args.input_size} px; MobileNet (the CLI's defaults otherwise)",
+        (
+            f"- machine: {platform.processor() or platform.machine()}, {cpus} CPUs, no GPU; "
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}; whole benchmark "
+            f"{total_seconds / 60:.1f} min"
+        ),
+        (
+            "- training examples/s = train faces / median `train_seconds` of epochs 2..E (rank 0's training "
+            "steps, without validation); every epoch runs ceil(faces / batch) global steps"
+        ),
+        (
+            "- pipeline and latency ran in the benchmark's own process, after the training runs, with all cores; "
+            "the pipeline ratio is pipeline examples/s ÷ training examples/s"
+        ),
+        (
+            "- CPU used by other processes: CPU time of processes this benchmark did not start, as a share of "
+            "all CPUs over the measurement (a lower bound); above a few % the row was slowed by them"
+        ),
+    ]
     if FAILED_ATTEMPTS:
         lines.append(f"- training runs that failed and were run again: {'; '.join(FAILED_ATTEMPTS)}")
     if max(args.workers) >= cpus:
-        lines.append(f"- {max(args.workers)} workers on {cpus} CPUs share the same cores (and all-reduce the "
-                     "gradients through the loopback every step): the ratio shows the cost of distributing, "
-                     "not a speed-up")
+        lines.append(
+            f"- {max(args.workers)} workers on {cpus} CPUs share the same cores (and all-reduce the "
+            "gradients through the loopback every step): the ratio shows the cost of distributing, "
+            "not a speed-up"
+        )
     return lines
 
 
 # --- main ------------------------------------------------------------------------------------
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -439,12 +541,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--input-size", type=int, default=48)
     parser.add_argument("--workers", default="1,2", help="Ray Train worker counts, comma-separated (first = reference)")
     parser.add_argument("--faces", type=int, default=200, help="test faces timed one at a time per method")
-    parser.add_argument("--pipeline-examples", type=int, default=20000,
-                        help="at least this many faces through the tf.data pipeline (else one epoch)")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="sample tree, lake and models go here (default: a temporary folder, removed at the end)")
-    parser.add_argument("--lake", type=Path, default=None,
-                        help="use this lake instead of building one (the training runs add train_runs rows to it)")
+    parser.add_argument(
+        "--pipeline-examples",
+        type=int,
+        default=20000,
+        help="at least this many faces through the tf.data pipeline (else one epoch)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="sample tree, lake and models go here (default: a temporary folder, removed at the end)",
+    )
+    parser.add_argument(
+        "--lake",
+        type=Path,
+        default=None,
+        help="use this lake instead of building one (the training runs add train_runs rows to it)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench_train.md", help="Markdown report")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -456,21 +570,50 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def figures(runs: list[TrainingRun], stages: dict[str, tuple[int, float, float]],
-            latency: dict[str, tuple[np.ndarray, float]], batched: tuple[int, float]) -> dict:
+def figures(
+    runs: list[TrainingRun],
+    stages: dict[str, tuple[int, float, float]],
+    latency: dict[str, tuple[np.ndarray, float]],
+    batched: tuple[int, float],
+) -> dict:
     """Every figure of the report, for --json."""
     reference = float(np.median(latency[TRACED][0]))
     return {
-        "training": [{"workers": r.workers, "rows": r.rows, "train_seconds": r.train_seconds,
-                      "epoch_seconds": r.epoch_seconds, "examples_per_second": r.examples_per_second,
-                      "ratio_vs_first": r.examples_per_second / runs[0].examples_per_second,
-                      "wall_seconds": r.wall_seconds, "other_cpu_share": r.others} for r in runs],
-        "pipeline": [{"stage": name, "faces": faces, "seconds": seconds, "examples_per_second": faces / seconds,
-                      "other_cpu_share": others} for name, (faces, seconds, others) in stages.items()],
+        "training": [
+            {
+                "workers": r.workers,
+                "rows": r.rows,
+                "train_seconds": r.train_seconds,
+                "epoch_seconds": r.epoch_seconds,
+                "examples_per_second": r.examples_per_second,
+                "ratio_vs_first": r.examples_per_second / runs[0].examples_per_second,
+                "wall_seconds": r.wall_seconds,
+                "other_cpu_share": r.others,
+            }
+            for r in runs
+        ],
+        "pipeline": [
+            {
+                "stage": name,
+                "faces": faces,
+                "seconds": seconds,
+                "examples_per_second": faces / seconds,
+                "other_cpu_share": others,
+            }
+            for name, (faces, seconds, others) in stages.items()
+        ],
         "latency_reference": TRACED,
-        "latency": [{"method": name, "faces": len(ms), "median_ms": float(np.median(ms)),
-                     "p90_ms": float(np.percentile(ms, 90)), "speedup_vs_traced": reference / float(np.median(ms)),
-                     "other_cpu_share": others} for name, (ms, others) in latency.items()],
+        "latency": [
+            {
+                "method": name,
+                "faces": len(ms),
+                "median_ms": float(np.median(ms)),
+                "p90_ms": float(np.percentile(ms, 90)),
+                "speedup_vs_traced": reference / float(np.median(ms)),
+                "other_cpu_share": others,
+            }
+            for name, (ms, others) in latency.items()
+        ],
         "keras_batched": {"faces": batched[0], "faces_per_second": batched[1]},
     }
 
@@ -490,12 +633,17 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> tuple[str, dict]:
     with OtherCpu("decode") as decode_others:
         images, decode_seconds = time_decode(pngs, args.input_size)
     with OtherCpu("tf.data pipeline") as pipeline_others:
-        faces, pipeline_seconds = time_pipeline(images, targets, class_weight, args,
-                                                max(len(pngs), args.pipeline_examples))
-    stages = {"decode PNG → base size (`decode_faces`, once per run)":
-              (len(pngs), decode_seconds, decode_others.share),
-              "tf.data `make_dataset(training=True)`: crop, flip, jitter, batch":
-              (faces, pipeline_seconds, pipeline_others.share)}
+        faces, pipeline_seconds = time_pipeline(
+            images, targets, class_weight, args, max(len(pngs), args.pipeline_examples)
+        )
+    stages = {
+        "decode PNG → base size (`decode_faces`, once per run)": (len(pngs), decode_seconds, decode_others.share),
+        "tf.data `make_dataset(training=True)`: crop, flip, jitter, batch": (
+            faces,
+            pipeline_seconds,
+            pipeline_others.share,
+        ),
+    }
     log.info("decode %.0f faces/s, pipeline %.0f faces/s", len(pngs) / decode_seconds, faces / pipeline_seconds)
 
     model_dir = work / f"train-{args.workers[0]}w" / PROTOCOL
@@ -503,8 +651,15 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> tuple[str, dict]:
     latency = time_latency(model, model_dir, evenly_spaced(all_test, args.faces))
     batched = keras_batched_rate(model, all_test)
     total_seconds = time.perf_counter() - started
-    lines = (training_table(runs, args) + [""] + pipeline_table(stages, runs) + [""]
-             + latency_table(latency, batched) + [""] + notes(args, lake, total_seconds))
+    lines = (
+        training_table(runs, args)
+        + [""]
+        + pipeline_table(stages, runs)
+        + [""]
+        + latency_table(latency, batched)
+        + [""]
+        + notes(args, lake, total_seconds)
+    )
     results = {"bench": "train", "total_seconds": total_seconds, **figures(runs, stages, latency, batched)}
     return "\n".join(["# Training benchmark (issue 5)", "", *lines]), results
 

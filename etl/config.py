@@ -1,16 +1,15 @@
 """Typed job configuration that validates in its constructor and names allowed values."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-CROP_FORMATS = ("none", "jpeg", "png")
+from etl.errors import require
+from schemas.vocabulary import CropFormat, LrSchedule, values
 
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+CROP_FORMATS = values(CropFormat)
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,23 @@ class DetectorConfig:
             object.__setattr__(self, "roi_margin", float(self.roi_margin))
         except (TypeError, ValueError) as error:
             raise ValueError(f"detector thresholds must be numbers: {error}") from error
-        _require(
+        require(
             self.backend == "mtcnn" or self.backend.startswith("insightface:"),
             f"detector backend {self.backend!r} is not one of: 'mtcnn', 'insightface:DIR'",
         )
-        _require(
+        require(
             len(self.stage_thresholds) == 3 and all(0.0 < t < 1.0 for t in self.stage_thresholds),
             f"stage_thresholds must be three numbers in (0, 1), got {self.stage_thresholds!r}",
         )
-        _require(self.min_face_size >= 12, f"min_face_size must be >= 12 pixels (MTCNN's input), got {self.min_face_size}")
-        _require(0.0 <= self.accept_score <= 1.0, f"accept_score must be in [0, 1], got {self.accept_score}")
-        _require(0.0 <= self.roi_margin <= 2.0, f"roi_margin must be in [0, 2], got {self.roi_margin}")
-        _require(48 <= self.roi_size <= 640, f"roi_size must be in [48, 640], got {self.roi_size}")
-        _require(self.full_frame_max_side >= 64, f"full_frame_max_side must be >= 64, got {self.full_frame_max_side}")
-        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _require(self.threads >= 1, f"threads must be >= 1, got {self.threads}")
+        require(
+            self.min_face_size >= 12, f"min_face_size must be >= 12 pixels (MTCNN's input), got {self.min_face_size}"
+        )
+        require(0.0 <= self.accept_score <= 1.0, f"accept_score must be in [0, 1], got {self.accept_score}")
+        require(0.0 <= self.roi_margin <= 2.0, f"roi_margin must be in [0, 2], got {self.roi_margin}")
+        require(48 <= self.roi_size <= 640, f"roi_size must be in [48, 640], got {self.roi_size}")
+        require(self.full_frame_max_side >= 64, f"full_frame_max_side must be >= 64, got {self.full_frame_max_side}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.threads >= 1, f"threads must be >= 1, got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,18 @@ class IngestConfig:
     full: bool = False  # reprocess every video, even unchanged ones
     commit_every: int = 4  # videos per Delta commit
     max_task_retries: int = 3  # Ray retries of a video whose worker died
-    task_memory_mb: int = 4096  # how much one video may grow its worker's memory (0: no limit); etl/ingest/memory_guard.py
+    task_memory_mb: int = (
+        4096  # how much one video may grow its worker's memory (0: no limit); etl/ingest/memory_guard.py
+    )
 
     def __post_init__(self) -> None:
-        _require(self.crops in CROP_FORMATS, f"crops {self.crops!r} is not one of {', '.join(CROP_FORMATS)}")
-        _require(self.frame_stride >= 1, f"frame_stride must be >= 1, got {self.frame_stride}")
-        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
-        _require(0.0 <= self.gpus_per_worker <= 8.0, f"gpus_per_worker must be in [0, 8], got {self.gpus_per_worker}")
-        _require(self.commit_every >= 1, f"commit_every must be >= 1, got {self.commit_every}")
-        _require(self.max_task_retries >= 0, f"max_task_retries must be >= 0, got {self.max_task_retries}")
-        _require(self.task_memory_mb >= 0, f"task_memory_mb must be >= 0 (0: no limit), got {self.task_memory_mb}")
+        require(self.crops in CROP_FORMATS, f"crops {self.crops!r} is not one of {', '.join(CROP_FORMATS)}")
+        require(self.frame_stride >= 1, f"frame_stride must be >= 1, got {self.frame_stride}")
+        require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        require(0.0 <= self.gpus_per_worker <= 8.0, f"gpus_per_worker must be in [0, 8], got {self.gpus_per_worker}")
+        require(self.commit_every >= 1, f"commit_every must be >= 1, got {self.commit_every}")
+        require(self.max_task_retries >= 0, f"max_task_retries must be >= 0, got {self.max_task_retries}")
+        require(self.task_memory_mb >= 0, f"task_memory_mb must be >= 0 (0: no limit), got {self.task_memory_mb}")
 
     def processing_hash(self) -> str:
         """A hash of every setting that changes what a video's rows contain."""
@@ -87,8 +90,9 @@ class IngestConfig:
 
 # The notes re-ran "another detector" on the no-face bucket. Ours by default: MTCNN again,
 # more permissive (lower stage thresholds, smaller faces, a larger working image).
-RETRY_DETECTOR = DetectorConfig(stage_thresholds=(0.5, 0.6, 0.6), min_face_size=20, accept_score=0.7,
-                                full_frame_max_side=1600)
+RETRY_DETECTOR = DetectorConfig(
+    stage_thresholds=(0.5, 0.6, 0.6), min_face_size=20, accept_score=0.7, full_frame_max_side=1600
+)
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,14 @@ class RegisterConfig:
     full: bool = False  # reprocess every photo, even unchanged ones
 
     def __post_init__(self) -> None:
-        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
-        _require(self.photos_per_task >= 1, f"photos_per_task must be >= 1, got {self.photos_per_task}")
+        require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        require(self.photos_per_task >= 1, f"photos_per_task must be >= 1, got {self.photos_per_task}")
 
     def processing_hash(self) -> str:
-        settings = {"detector": asdict(self.detector), "retry": asdict(self.retry_detector) if self.retry_detector else None}
+        settings = {
+            "detector": asdict(self.detector),
+            "retry": asdict(self.retry_detector) if self.retry_detector else None,
+        }
         for detector in (settings["detector"], settings["retry"]):
             if detector:
                 detector.pop("batch_size")
@@ -114,7 +121,7 @@ class RegisterConfig:
         return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 
-LR_SCHEDULES = ("plateau", "cosine")
+LR_SCHEDULES = values(LrSchedule)
 
 
 @dataclass(frozen=True)
@@ -141,18 +148,26 @@ class TrainConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _require(32 <= self.input_size <= 512, f"input_size must be in [32, 512], got {self.input_size}")
-        _require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
-        _require(self.lr_schedule in LR_SCHEDULES, f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}")
-        _require(0 <= self.warmup_epochs < self.epochs or self.lr_schedule != "cosine",
-                 f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
-        _require(0.0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        _require(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
-        _require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
-        _require(self.batch_size >= self.workers, f"batch_size {self.batch_size} is smaller than workers {self.workers}")
-        _require(0.0 < self.validation_fraction < 1.0, f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(32 <= self.input_size <= 512, f"input_size must be in [32, 512], got {self.input_size}")
+        require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
+        require(
+            self.lr_schedule in LR_SCHEDULES,
+            f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}",
+        )
+        require(
+            0 <= self.warmup_epochs < self.epochs or self.lr_schedule != "cosine",
+            f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}",
+        )
+        require(0.0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        require(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
+        require(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
+        require(self.batch_size >= self.workers, f"batch_size {self.batch_size} is smaller than workers {self.workers}")
+        require(
+            0.0 < self.validation_fraction < 1.0,
+            f"validation_fraction must be in (0, 1), got {self.validation_fraction}",
+        )
 
 
 # delta-rs's default vacuum retention (7 days), and the least it accepts unless told to skip its check
@@ -175,13 +190,19 @@ class MaintainConfig:
     tables: tuple[str, ...] = ()  # empty: every table of the lake
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.retention_hours, int) and self.retention_hours >= 0,
-                 f"retention_hours must be a whole number >= 0, got {self.retention_hours!r}")
-        _require(self.force or self.retention_hours >= SAFE_RETENTION_HOURS,
-                 f"retention_hours {self.retention_hours} is below the safe minimum of {SAFE_RETENTION_HOURS} "
-                 f"(7 days): readers of recent older versions could lose files; pass --force to vacuum with less")
-        _require(self.target_size_mb is None or 1 <= self.target_size_mb <= 10240,
-                 f"target_size_mb must be in [1, 10240] MB, got {self.target_size_mb}")
+        require(
+            isinstance(self.retention_hours, int) and self.retention_hours >= 0,
+            f"retention_hours must be a whole number >= 0, got {self.retention_hours!r}",
+        )
+        require(
+            self.force or self.retention_hours >= SAFE_RETENTION_HOURS,
+            f"retention_hours {self.retention_hours} is below the safe minimum of {SAFE_RETENTION_HOURS} "
+            f"(7 days): readers of recent older versions could lose files; pass --force to vacuum with less",
+        )
+        require(
+            self.target_size_mb is None or 1 <= self.target_size_mb <= 10240,
+            f"target_size_mb must be in [1, 10240] MB, got {self.target_size_mb}",
+        )
         object.__setattr__(self, "tables", tuple(self.tables))
 
     @property

@@ -11,6 +11,7 @@ pyarrow over the files of the asked Delta version, never with deltalake's
 `to_pyarrow_table()`, which can abort the process at exit (docs/reading.md).
 Writing is the jobs' business (`facelake ingest`, `register`, ...).
 """
+
 from etl.lake.catalog import open_catalog
 from facelake.reader import Filters, LakeNotFoundError, LakeReader, open_lake
 

@@ -16,6 +16,7 @@ exception", delta-rs issue 2184) after printing the right answer. See docs/readi
     >>> lake.sql("SELECT status, count(*) AS n FROM videos WHERE label = $label GROUP BY ALL",
     ...          params={"label": "live"}).to_pylist()
 """
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,9 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
     """
     root = os.fspath(path)
     if not root:
-        raise LakeNotFoundError("open_lake: the path is empty; pass the lake folder (e.g. 'demo/lake') or s3://bucket/prefix")
+        raise LakeNotFoundError(
+            "open_lake: the path is empty; pass the lake folder (e.g. 'demo/lake') or s3://bucket/prefix"
+        )
     if "://" not in root:
         if storage_options:
             raise ValueError(f"open_lake({root!r}): storage_options are for an s3:// lake; a local folder takes none")
@@ -74,8 +77,10 @@ def open_lake(path: str | os.PathLike[str], *, storage_options: Mapping[str, str
     else:
         from etl.lake.storage import with_retry_policy
 
-        options = {str(key): ("true" if value is True else "false" if value is False else str(value))
-                   for key, value in storage_options.items()}
+        options = {
+            str(key): ("true" if value is True else "false" if value is False else str(value))
+            for key, value in storage_options.items()
+        }
         lake = Lake(root, storage_options=with_retry_policy(options))
         lake.check_schema_versions()
     reader = LakeReader(lake)
@@ -192,8 +197,9 @@ class LakeReader:
         expression = self._filter_expression(spec, filters)
         if version is None:  # not written yet
             return pa.schema([spec.schema.field(c) for c in wanted]).empty_table()
-        return self._read_version(spec, version,
-                                  lambda: self._lake.read(spec, columns=wanted, filter=expression, version=version))
+        return self._read_version(
+            spec, version, lambda: self._lake.read(spec, columns=wanted, filter=expression, version=version)
+        )
 
     def sql(self, query: str, *, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a read-only DuckDB query over the lake's tables; the result as a pyarrow Table.
@@ -270,13 +276,22 @@ class LakeReader:
             base, filesystem = arrow_path(self._lake.uri(spec)), dataset.filesystem
         # partition columns from the folders below the table's own; none at all for an unpartitioned
         # table (Ray's default would read any `key=value` folder above the lake as a column)
-        partitioning = (Partitioning("hive", base_dir=base, field_names=list(spec.partition_by),
-                                     field_types={c: str for c in spec.partition_by})
-                        if spec.partition_by else None)
+        partitioning = (
+            Partitioning(
+                "hive",
+                base_dir=base,
+                field_names=list(spec.partition_by),
+                field_types={c: str for c in spec.partition_by},
+            )
+            if spec.partition_by
+            else None
+        )
         missing = [c for c in wanted if c not in dataset.schema.names]
         if missing:
-            raise ValueError(f"table {name!r} version {version} was written before column(s) {missing} existed; "
-                             "read it with .table(), which fills them with nulls")
+            raise ValueError(
+                f"table {name!r} version {version} was written before column(s) {missing} existed; "
+                "read it with .table(), which fills them with nulls"
+            )
         result = ray.data.read_parquet(list(dataset.files), filesystem=filesystem, partitioning=partitioning)
         return result.select_columns(wanted)
 
@@ -284,8 +299,10 @@ class LakeReader:
 
     def _spec(self, name: str) -> TableSpec:
         if not isinstance(name, str) or name not in ALL_TABLES:
-            raise ValueError(f"no table named {name!r}; facelake's tables are {', '.join(ALL_TABLES)} "
-                             f"(this lake holds {', '.join(self.tables()) or 'none'})")
+            raise ValueError(
+                f"no table named {name!r}; facelake's tables are {', '.join(ALL_TABLES)} "
+                f"(this lake holds {', '.join(self.tables()) or 'none'})"
+            )
         return ALL_TABLES[name]
 
     def _check_version(self, spec: TableSpec, version: int | None) -> int | None:
@@ -311,12 +328,16 @@ class LakeReader:
             loadable = sorted(self._lake.commit_times(spec))
             if version in loadable:
                 if isinstance(error, FileNotFoundError):
-                    raise ValueError(f"version {version} of table {spec.name!r} needs data files that were vacuumed "
-                                     f"(`facelake maintain` or `forget`): {error}") from error
+                    raise ValueError(
+                        f"version {version} of table {spec.name!r} needs data files that were vacuumed "
+                        f"(`facelake maintain` or `forget`): {error}"
+                    ) from error
                 raise
-            raise ValueError(f"version {version} of table {spec.name!r} can no longer be loaded (its log was cleaned "
-                             f"up, e.g. by `facelake forget`); loadable versions: "
-                             f"{', '.join(map(str, loadable)) or 'the newest only'}") from error
+            raise ValueError(
+                f"version {version} of table {spec.name!r} can no longer be loaded (its log was cleaned "
+                f"up, e.g. by `facelake forget`); loadable versions: "
+                f"{', '.join(map(str, loadable)) or 'the newest only'}"
+            ) from error
 
     def _columns(self, spec: TableSpec, columns: Sequence[str] | None) -> list[str]:
         if columns is None:
@@ -326,7 +347,9 @@ class LakeReader:
         wanted = list(columns)
         unknown = [c for c in wanted if c not in spec.schema.names]
         if unknown:
-            raise ValueError(f"table {spec.name!r} has no column(s) {unknown}; its columns are {', '.join(spec.schema.names)}")
+            raise ValueError(
+                f"table {spec.name!r} has no column(s) {unknown}; its columns are {', '.join(spec.schema.names)}"
+            )
         return wanted
 
     def _filter_expression(self, spec: TableSpec, filters: Filters | None) -> pc.Expression | None:
@@ -335,8 +358,10 @@ class LakeReader:
         if isinstance(filters, pc.Expression):
             return filters
         if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence):
-            raise TypeError("filters must be a pyarrow expression or a list of (column, op, value) tuples "
-                             f"(or a list of such lists), got {filters!r}")
+            raise TypeError(
+                "filters must be a pyarrow expression or a list of (column, op, value) tuples "
+                f"(or a list of such lists), got {filters!r}"
+            )
         disjunction = [filters] if filters and isinstance(filters[0], tuple) else list(filters)
         for conjunction in disjunction:
             for term in conjunction:
@@ -344,8 +369,10 @@ class LakeReader:
                     raise ValueError(f"a filter is a (column, op, value) tuple, got {term!r}")
                 column, op, _ = term
                 if column not in spec.schema.names:
-                    raise ValueError(f"filter on {column!r}: table {spec.name!r} has no such column; "
-                                     f"its columns are {', '.join(spec.schema.names)}")
+                    raise ValueError(
+                        f"filter on {column!r}: table {spec.name!r} has no such column; "
+                        f"its columns are {', '.join(spec.schema.names)}"
+                    )
                 if op not in FILTER_OPS:
                     raise ValueError(f"filter {term!r}: op {op!r} is not one of {', '.join(FILTER_OPS)}")
         if not any(disjunction):
@@ -362,4 +389,6 @@ class LakeReader:
         from etl.lake.storage import S3_SCHEMES, scheme
 
         if not self._lake.is_local and scheme(self.root) not in S3_SCHEMES:
-            raise ValueError(f"{what} supports local and s3:// lakes, not {scheme(self.root)}://; use .table() or .sql()")
+            raise ValueError(
+                f"{what} supports local and s3:// lakes, not {scheme(self.root)}://; use .table() or .sql()"
+            )

@@ -8,6 +8,7 @@ written to the lake (the audit records no run). Output by --format:
   csv              one table per question: with --out DIR, DIR/NAME.csv for each; without --out, the one
                    question of --only NAME on stdout
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,17 @@ import pyarrow as pa
 
 from etl.lake.catalog import warn_if_stale
 from etl.lake.lake import Lake
-from etl.lake.query import (connect, declared_parameters, describe_queries, execute, first_line, load_query, query_names,
-                       query_title, sql_literal)
+from etl.lake.query import (
+    connect,
+    declared_parameters,
+    describe_queries,
+    execute,
+    first_line,
+    load_query,
+    query_names,
+    query_title,
+    sql_literal,
+)
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import FORMATS, FORMATS_HELP, iter_rows, row_objects, write_csv, write_table
 
@@ -31,7 +41,10 @@ log = logging.getLogger("facelake.audit")
 
 EXAMPLES = [
     ("every question, as text tables", "facelake audit --lake demo/lake"),
-    ("the 20 worst videos only, as Markdown", "facelake audit --lake demo/lake --only worst_videos --param n=20 --format markdown"),
+    (
+        "the 20 worst videos only, as Markdown",
+        "facelake audit --lake demo/lake --only worst_videos --param n=20 --format markdown",
+    ),
     ("every answer as one CSV file per question", "facelake audit --lake demo/lake --format csv --out audit-csv"),
     ("every answer as one JSON document", "facelake audit --lake demo/lake --format json > audit.json"),
 ]
@@ -45,19 +58,39 @@ def _param(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    notes = (textwrap.fill("questions (--only NAME) and their parameters (--param NAME=VALUE sets $NAME in every "
-                           "selected question that takes it; a value is converted like the default):", 100)
-             + "\n" + describe_queries())
+    notes = (
+        textwrap.fill(
+            "questions (--only NAME) and their parameters (--param NAME=VALUE sets $NAME in every "
+            "selected question that takes it; a value is converted like the default):",
+            100,
+        )
+        + "\n"
+        + describe_queries()
+    )
     parser = job_parser("audit", __doc__, examples=EXAMPLES, notes=notes)
     add_lake_option(parser, creates=False)
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=query_names(),
-                        help="answer only these questions (listed below); by default every one, in name order")
-    parser.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
-                        help="set a question's parameter, e.g. n=20 for worst_videos (repeat for several); "
-                             "a parameter not given takes its default")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        choices=query_names(),
+        help="answer only these questions (listed below); by default every one, in name order",
+    )
+    parser.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a question's parameter, e.g. n=20 for worst_videos (repeat for several); "
+        "a parameter not given takes its default",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help=FORMATS_HELP)
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="with --format csv: write DIR/NAME.csv per question (DIR is created) and nothing to stdout")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="with --format csv: write DIR/NAME.csv per question (DIR is created) and nothing to stdout",
+    )
     return parser
 
 
@@ -85,8 +118,10 @@ def plan_questions(names: list[str], given: dict[str, str]) -> list[Question]:
     unused = sorted(set(given) - used)
     if unused:
         takes = sorted({p for q in questions for p in q.parameters})
-        raise ValueError(f"--param {', '.join(unused)}: no selected question takes "
-                         f"{'it' if len(unused) == 1 else 'them'} (they take: {', '.join(takes) or 'none'})")
+        raise ValueError(
+            f"--param {', '.join(unused)}: no selected question takes "
+            f"{'it' if len(unused) == 1 else 'them'} (they take: {', '.join(takes) or 'none'})"
+        )
     return questions
 
 
@@ -121,9 +156,15 @@ def _write_human(answers: list[tuple[Question, pa.Table]], fmt: str, out) -> Non
 
 
 def _write_json(answers: list[tuple[Question, pa.Table]], out) -> None:
-    document = {question.name: {"description": question.title, "parameters": question.parameters,
-                                "columns": table.column_names, "rows": row_objects(table)}
-                for question, table in answers}
+    document = {
+        question.name: {
+            "description": question.title,
+            "parameters": question.parameters,
+            "columns": table.column_names,
+            "rows": row_objects(table),
+        }
+        for question, table in answers
+    }
     out.write(json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n")
 
 
@@ -146,8 +187,10 @@ def _check_output(args, names: list[str]) -> str | None:
     if args.out is not None and args.format != "csv":
         return f"--out writes one CSV file per question; use it with --format csv (not {args.format})"
     if args.format == "csv" and args.out is None and len(names) != 1:
-        return ("--format csv writes one table: choose one question with --only NAME, "
-                "or write one file per question with --out DIR")
+        return (
+            "--format csv writes one table: choose one question with --only NAME, "
+            "or write one file per question with --out DIR"
+        )
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         return f"--out {args.out}: it is a file; give a folder (created if missing)"
     return None

@@ -6,6 +6,7 @@ current, and any facelake command re-points a copied or moved lake's catalog; th
 does it on purpose (e.g. for a lake copied with `cp -r` or `rsync` that only plain DuckDB
 will read). An s3:// lake has no catalog file: query it with `facelake sql`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,11 +20,20 @@ log = logging.getLogger("facelake.catalog")
 
 
 def build_parser():
-    parser = job_parser("catalog", __doc__, examples=[
-        ("point a copied lake's catalog at the copy", "cp -r demo/lake /data/lake-copy && facelake catalog --lake /data/lake-copy"),
-        ("print the DuckDB command line that opens the demo lake's catalog (any OS user, offline)",
-         "facelake catalog --lake demo/lake"),
-    ])
+    parser = job_parser(
+        "catalog",
+        __doc__,
+        examples=[
+            (
+                "point a copied lake's catalog at the copy",
+                "cp -r demo/lake /data/lake-copy && facelake catalog --lake /data/lake-copy",
+            ),
+            (
+                "print the DuckDB command line that opens the demo lake's catalog (any OS user, offline)",
+                "facelake catalog --lake demo/lake",
+            ),
+        ],
+    )
     add_lake_option(parser, creates=False)
     return parser
 
@@ -35,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     lake = Lake.open(args.lake)
     if not lake.is_local:
-        log.error("%s is an object-store lake: it has no catalog file; query it with `facelake sql --lake %s`",
-                  lake.root, lake.root)
+        log.error(
+            "%s is an object-store lake: it has no catalog file; query it with `facelake sql --lake %s`",
+            lake.root,
+            lake.root,
+        )
         return 2
     made_for = stale_catalog(lake)
     path = refresh_catalog(lake)

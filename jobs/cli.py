@@ -1,4 +1,5 @@
 """The `facelake` command: one sub-command per job, each also runnable as `python -m jobs.<name>`."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,27 +8,59 @@ import sys
 
 # (group, [(command, module, what it does)]) in the order a user meets them
 COMMAND_GROUPS = [
-    ("build the lake", [
-        ("sample", "jobs.sample", "write a small SiW-layout tree of videos (and a photo registry) from real face photos"),
-        ("ingest", "jobs.ingest", "decode a SiW video tree, detect and align faces into the videos and frames tables"),
-        ("register", "jobs.register", "detect and align the faces of a photo tree <root>/<user>/*.jpg into photos"),
-        ("embed", "jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
-    ]),
-    ("look at it", [
-        ("audit", "jobs.audit", "answer the dataset's recurring questions (lost detections, sizes, defects) with DuckDB"),
-        ("sql", "jobs.sql", "run a read-only SQL query, or a named one, over the lake"),
-        ("report", "jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
-        ("catalog", "jobs.catalog", "(re)write LAKE/catalog.duckdb for plain DuckDB and print how to open it"),
-    ]),
-    ("clean it", [
-        ("dedup", "jobs.dedup", "find identities that are one person (FAISS), merge them, check labels and split leakage"),
-        ("forget", "jobs.forget", "erase one person from every table, bytes and older versions included"),
-        ("maintain", "jobs.maintain", "compact small files and vacuum old ones in every table"),
-    ]),
-    ("train and use a model", [
-        ("train", "jobs.train", "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics"),
-        ("predict", "jobs.predict", "score photos or videos with a trained live/spoof model"),
-    ]),
+    (
+        "build the lake",
+        [
+            (
+                "sample",
+                "jobs.sample",
+                "write a small SiW-layout tree of videos (and a photo registry) from real face photos",
+            ),
+            (
+                "ingest",
+                "jobs.ingest",
+                "decode a SiW video tree, detect and align faces into the videos and frames tables",
+            ),
+            ("register", "jobs.register", "detect and align the faces of a photo tree <root>/<user>/*.jpg into photos"),
+            ("embed", "jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
+        ],
+    ),
+    (
+        "look at it",
+        [
+            (
+                "audit",
+                "jobs.audit",
+                "answer the dataset's recurring questions (lost detections, sizes, defects) with DuckDB",
+            ),
+            ("sql", "jobs.sql", "run a read-only SQL query, or a named one, over the lake"),
+            ("report", "jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
+            ("catalog", "jobs.catalog", "(re)write LAKE/catalog.duckdb for plain DuckDB and print how to open it"),
+        ],
+    ),
+    (
+        "clean it",
+        [
+            (
+                "dedup",
+                "jobs.dedup",
+                "find identities that are one person (FAISS), merge them, check labels and split leakage",
+            ),
+            ("forget", "jobs.forget", "erase one person from every table, bytes and older versions included"),
+            ("maintain", "jobs.maintain", "compact small files and vacuum old ones in every table"),
+        ],
+    ),
+    (
+        "train and use a model",
+        [
+            (
+                "train",
+                "jobs.train",
+                "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics",
+            ),
+            ("predict", "jobs.predict", "score photos or videos with a trained live/spoof model"),
+        ],
+    ),
 ]
 COMMANDS = {name: (module, what) for _, commands in COMMAND_GROUPS for name, module, what in commands}
 
@@ -41,7 +74,8 @@ EPILOG = """examples:
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError, version as package_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
 
     try:
         return package_version("facelake")
@@ -60,9 +94,12 @@ def command_list() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="facelake", usage="facelake [-h] [--version] COMMAND [options]",
+        prog="facelake",
+        usage="facelake [-h] [--version] COMMAND [options]",
         description="Face anti-spoofing and face-recognition datasets as a versioned data lake.\n\n" + command_list(),
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"facelake {version()}")
     parser.add_argument("command", metavar="COMMAND", choices=sorted(COMMANDS), help="one of the commands above")
     return parser

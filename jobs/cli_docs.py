@@ -3,6 +3,7 @@ and README's "The command line" section (the overview and each command's usage),
 the `<!-- cli:begin -->` / `<!-- cli:end -->` markers. tests/test_cli_help.py fails when
 either is out of step with the parsers; then run `python -m jobs.cli_docs`.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -33,9 +34,11 @@ def _top_help() -> str:
 
 
 def cli_reference() -> str:
-    parts = ["# The facelake command line\n",
-             "Generated from the real `--help` by `python -m jobs.cli_docs`; do not edit by hand.\n",
-             "```\n" + _top_help().rstrip() + "\n```\n"]
+    parts = [
+        "# The facelake command line\n",
+        "Generated from the real `--help` by `python -m jobs.cli_docs`; do not edit by hand.\n",
+        "```\n" + _top_help().rstrip() + "\n```\n",
+    ]
     for name, parser in _parsers():
         parts.append(f"## facelake {name}\n\n```\n{parser.format_help().rstrip()}\n```\n")
     return "\n".join(parts)
@@ -43,8 +46,10 @@ def cli_reference() -> str:
 
 def readme_section() -> str:
     usages = "\n".join(parser.format_usage().rstrip().removeprefix("usage: ") for _, parser in _parsers())
-    return (f"{BEGIN}\n```\n{_top_help().rstrip()}\n```\n\nEach command's options, with their defaults and examples "
-            f"(`facelake COMMAND --help`, all of them in [docs/cli.md](docs/cli.md)):\n\n```\n{usages}\n```\n{END}")
+    return (
+        f"{BEGIN}\n```\n{_top_help().rstrip()}\n```\n\nEach command's options, with their defaults and examples "
+        f"(`facelake COMMAND --help`, all of them in [docs/cli.md](docs/cli.md)):\n\n```\n{usages}\n```\n{END}"
+    )
 
 
 def readme_with_section(readme: str) -> str:

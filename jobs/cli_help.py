@@ -9,6 +9,7 @@ Options get `help=` text; `ArgumentDefaultsHelpFormatter` appends "(default: X)"
 every option whose default is not None/False, so help never hides a default.
 Usage errors go to the terminal even while the job's stderr is its log file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,9 @@ def format_examples(examples: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def job_parser(job: str, description: str | None, *, examples: list[tuple[str, str]],
-               notes: str | None = None) -> JobArgumentParser:
+def job_parser(
+    job: str, description: str | None, *, examples: list[tuple[str, str]], notes: str | None = None
+) -> JobArgumentParser:
     """A job's parser, with `--verbose` (see `jobs.logs`) and its examples in the epilog.
 
     `description`: the module's docstring; its first paragraph is the summary line.
@@ -51,26 +53,39 @@ def job_parser(job: str, description: str | None, *, examples: list[tuple[str, s
     epilog = format_examples(examples)
     if notes:
         epilog = notes.rstrip() + "\n\n" + epilog
-    parser = JobArgumentParser(prog=f"facelake {job}", description=description, epilog=epilog,
-                               formatter_class=HelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show every log line live (Ray, TensorFlow, native libraries) besides facelake's; "
-                             "by default they go only to the log file named at the end")
+    parser = JobArgumentParser(
+        prog=f"facelake {job}", description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every log line live (Ray, TensorFlow, native libraries) besides facelake's; "
+        "by default they go only to the log file named at the end",
+    )
     return parser
 
 
 def add_lake_option(parser: argparse.ArgumentParser, *, creates: bool, required: bool = True) -> None:
     if creates:
-        text = ("lake root: a folder (created if missing; an existing one must be empty or a lake) "
-                "or s3://bucket/prefix (credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)")
+        text = (
+            "lake root: a folder (created if missing; an existing one must be empty or a lake) "
+            "or s3://bucket/prefix (credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)"
+        )
     else:
-        text = ("lake root: a folder made by `facelake ingest` or `facelake register`, or s3://bucket/prefix "
-                "(credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)")
+        text = (
+            "lake root: a folder made by `facelake ingest` or `facelake register`, or s3://bucket/prefix "
+            "(credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)"
+        )
     parser.add_argument("--lake", required=required, metavar="LAKE", help=text)
 
 
 def add_ray_address_option(parser: argparse.ArgumentParser) -> None:
     """`--address` of the jobs that fan work out over Ray tasks of one CPU each."""
-    parser.add_argument("--address", default=None, metavar="HOST:PORT",
-                        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
-                             "with --workers CPUs)")
+    parser.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
+        "with --workers CPUs)",
+    )

@@ -6,6 +6,7 @@ terminal for facelake alone: `jobs.logs` then points `stream()` at a duplicate o
 original stderr. Code run any other way (a test calling a job's `main`, a notebook)
 writes to `sys.stderr` as usual.
 """
+
 from __future__ import annotations
 
 import sys

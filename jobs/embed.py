@@ -5,6 +5,7 @@ batches of aligned faces read from `frames` or `photos`. Only faces without a cu
 vector for the model are embedded, and each commit replaces exactly the keys it
 carries, so a rerun, or a rerun after a crash, adds nothing twice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pyarrow as pa
 
-from etl.embed.plan import METADATA_COLUMNS, check_where, stale_query, todo_query
 from etl.embed.backends import EmbedderConfig
+from etl.embed.plan import METADATA_COLUMNS, check_where, stale_query, todo_query
 from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake, in_predicate, sql_string
 from etl.lake.query import connect
@@ -30,6 +31,7 @@ from jobs.cli_help import add_lake_option, job_parser
 from jobs.ray_runtime import init_ray
 from schemas import EMBEDDINGS, RUNS
 from schemas.embeddings import EMBEDDING_SOURCES
+
 log = logging.getLogger("facelake.embed")
 
 
@@ -70,25 +72,45 @@ class EmbedSummary:
 
     def lines(self) -> list[str]:
         rate = self.embedded / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return [f"run {self.run_id}: model {self.model}, source {self.source}",
-                f"faces: {self.faces_to_embed} lacked a current vector, {self.embedded} embedded "
-                f"({rate:.1f} faces/s), {self.stale_deleted} stale vectors deleted",
-                f"elapsed {self.elapsed_s:.1f} s"]
+        return [
+            f"run {self.run_id}: model {self.model}, source {self.source}",
+            f"faces: {self.faces_to_embed} lacked a current vector, {self.embedded} embedded "
+            f"({rate:.1f} faces/s), {self.stale_deleted} stale vectors deleted",
+            f"elapsed {self.elapsed_s:.1f} s",
+        ]
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser("embed", __doc__, examples=[
-        ("face vectors of every registered photo (dlib, ships in a pip package)", "facelake embed --lake demo/lake --source photos"),
-        ("every 10th training frame, with your ArcFace model on a cluster's GPUs",
-         "facelake embed --lake demo/lake --source frames --where \"split = 'train'\" --every-k 10 \\\n"
-         "      --model insightface:models/w600k_r50.onnx --gpus-per-worker 0.5 --address ray://head:10001"),
-    ])
+    parser = parser or job_parser(
+        "embed",
+        __doc__,
+        examples=[
+            (
+                "face vectors of every registered photo (dlib, ships in a pip package)",
+                "facelake embed --lake demo/lake --source photos",
+            ),
+            (
+                "every 10th training frame, with your ArcFace model on a cluster's GPUs",
+                "facelake embed --lake demo/lake --source frames --where \"split = 'train'\" --every-k 10 \\\n"
+                "      --model insightface:models/w600k_r50.onnx --gpus-per-worker 0.5 --address ray://head:10001",
+            ),
+        ],
+    )
     add_lake_option(parser, creates=False)
-    parser.add_argument("--model", default="dlib",
-                        help="dlib (ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its "
-                             "folder) | keras:FILE (.keras/.h5)")
-    parser.add_argument("--source", default="frames", choices=EMBEDDING_SOURCES, help="faces of video frames or of photos")
-    parser.add_argument("--where", default=None, help="SQL condition on the source table's columns choosing the faces to embed, e.g. \"split = 'train'\"")
+    parser.add_argument(
+        "--model",
+        default="dlib",
+        help="dlib (ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its "
+        "folder) | keras:FILE (.keras/.h5)",
+    )
+    parser.add_argument(
+        "--source", default="frames", choices=EMBEDDING_SOURCES, help="faces of video frames or of photos"
+    )
+    parser.add_argument(
+        "--where",
+        default=None,
+        help="SQL condition on the source table's columns choosing the faces to embed, e.g. \"split = 'train'\"",
+    )
     parser.add_argument("--every-k", type=int, default=1, help="frames only: embed every k-th frame")
     parser.add_argument("--workers", type=int, default=2, help="Ray actors (one model load each)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray num_gpus per actor")
@@ -98,20 +120,29 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def config_from_args(args: argparse.Namespace) -> EmbedJobConfig:
-    return EmbedJobConfig(embedder=EmbedderConfig(backend=args.model, batch_size=args.batch_size), source=args.source,
-                          where=args.where, every_k=args.every_k, workers=args.workers,
-                          gpus_per_worker=args.gpus_per_worker)
+    return EmbedJobConfig(
+        embedder=EmbedderConfig(backend=args.model, batch_size=args.batch_size),
+        source=args.source,
+        where=args.where,
+        every_k=args.every_k,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+    )
 
 
 def _key_predicate(source: str, model: str, keys: list[str]) -> str:
     return f"source = {sql_string(source)} AND model = {sql_string(model)} AND {in_predicate('face_key', keys)}"
 
 
-def _rows(batch: pa.RecordBatch, vectors: np.ndarray, *, source: str, model: str, version: str, run_id: str) -> pa.Table:
+def _rows(
+    batch: pa.RecordBatch, vectors: np.ndarray, *, source: str, model: str, version: str, run_id: str
+) -> pa.Table:
     table = pa.Table.from_batches([batch]).select(list(METADATA_COLUMNS))
     n, dim = vectors.shape
     now = datetime.now(timezone.utc)
-    values = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()), dim).cast(pa.list_(pa.float32()))
+    values = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), type=pa.float32()), dim).cast(
+        pa.list_(pa.float32())
+    )
     extra = {
         "source": pa.array([source] * n, type=pa.string()),
         "model": pa.array([model] * n, type=pa.string()),
@@ -133,10 +164,13 @@ def _root_cause(error: Exception) -> str:
     return causes[-1] if causes else lines[0]
 
 
-def run_embed(*, lake: Lake, config: EmbedJobConfig, address: str | None = None, run_id: str | None = None) -> EmbedSummary:
+def run_embed(
+    *, lake: Lake, config: EmbedJobConfig, address: str | None = None, run_id: str | None = None
+) -> EmbedSummary:
     started = time.perf_counter()
-    record = RunRecord(lake, job="embed", source=config.source, args={"config": asdict(config), "address": address},
-                       run_id=run_id)
+    record = RunRecord(
+        lake, job="embed", source=config.source, args={"config": asdict(config), "address": address}, run_id=run_id
+    )
     for spec in (EMBEDDINGS, RUNS):
         lake.ensure(spec)
     record.start()
@@ -145,8 +179,11 @@ def run_embed(*, lake: Lake, config: EmbedJobConfig, address: str | None = None,
         _embed(lake, config, address, record.run_id, summary)
     except BaseException as error:
         summary.elapsed_s = time.perf_counter() - started
-        record.finish(status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-                      counts=asdict(summary), error=repr(error))
+        record.finish(
+            status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+            counts=asdict(summary),
+            error=repr(error),
+        )
         raise
     summary.elapsed_s = time.perf_counter() - started
     record.finish(status="succeeded", counts=asdict(summary))
@@ -164,14 +201,18 @@ def _embed(lake: Lake, config: EmbedJobConfig, address: str | None, run_id: str,
         # the model id (from the first actor: the driver never loads the model) keys the plan
         model, version, _ = ray.get(actors[0].info.remote())
     except ray.exceptions.RayActorError as error:
-        raise RuntimeError(f"could not load the embedding model {config.embedder.backend!r}: {_root_cause(error)}") from error
+        raise RuntimeError(
+            f"could not load the embedding model {config.embedder.backend!r}: {_root_cause(error)}"
+        ) from error
     summary.model = model
     connection = connect(lake)
     try:
         check_where(connection, config.where, config.source)
         stale = [r[0] for r in connection.sql(stale_query(config.source), params={"model": model}).fetchall()]
         if stale:
-            lake.replace_where(EMBEDDINGS, EMBEDDINGS.schema.empty_table(), predicate=_key_predicate(config.source, model, stale))
+            lake.replace_where(
+                EMBEDDINGS, EMBEDDINGS.schema.empty_table(), predicate=_key_predicate(config.source, model, stale)
+            )
             summary.stale_deleted = len(stale)
             log.info("deleted %d stale vectors (faces no longer in %s)", len(stale), config.source)
         todo = todo_query(config.source, where=config.where, every_k=config.every_k)
@@ -180,13 +221,25 @@ def _embed(lake: Lake, config: EmbedJobConfig, address: str | None, run_id: str,
         log.info("%d %s faces need a %s vector", summary.faces_to_embed, config.source, model)
         # streamed in batches: the aligned PNGs of a big lake need not fit in the driver's memory
         reader = connection.execute(todo, {"model": model}).fetch_record_batch(config.embedder.batch_size)
-        _run_actors(ray, actors, reader, lake=lake, config=config, model=model, version=version, run_id=run_id, summary=summary)
+        _run_actors(
+            ray, actors, reader, lake=lake, config=config, model=model, version=version, run_id=run_id, summary=summary
+        )
     finally:
         connection.close()
 
 
-def _run_actors(ray, actors, reader, *, lake: Lake, config: EmbedJobConfig, model: str, version: str, run_id: str,
-                summary: EmbedSummary) -> None:
+def _run_actors(
+    ray,
+    actors,
+    reader,
+    *,
+    lake: Lake,
+    config: EmbedJobConfig,
+    model: str,
+    version: str,
+    run_id: str,
+    summary: EmbedSummary,
+) -> None:
     idle = deque(actors)
     in_flight: dict = {}  # ref -> (actor, batch)
     pending: list[pa.Table] = []
@@ -197,7 +250,9 @@ def _run_actors(ray, actors, reader, *, lake: Lake, config: EmbedJobConfig, mode
         if not pending:
             return
         rows = pa.concat_tables(pending)
-        lake.replace_where(EMBEDDINGS, rows, predicate=_key_predicate(config.source, model, rows.column("face_key").to_pylist()))
+        lake.replace_where(
+            EMBEDDINGS, rows, predicate=_key_predicate(config.source, model, rows.column("face_key").to_pylist())
+        )
         summary.embedded += rows.num_rows
         log.info("%d / %d faces embedded", summary.embedded, summary.faces_to_embed)
         pending.clear()
@@ -218,7 +273,9 @@ def _run_actors(ray, actors, reader, *, lake: Lake, config: EmbedJobConfig, mode
             done, _ = ray.wait(list(in_flight), num_returns=1)
             actor, batch = in_flight.pop(done[0])
             idle.append(actor)
-            pending.append(_rows(batch, ray.get(done[0]), source=config.source, model=model, version=version, run_id=run_id))
+            pending.append(
+                _rows(batch, ray.get(done[0]), source=config.source, model=model, version=version, run_id=run_id)
+            )
             if sum(t.num_rows for t in pending) >= config.commit_rows:
                 commit()
         commit()

@@ -11,6 +11,7 @@ are not retrained (the erasure lists them). Source trees are not touched.
 Recorded in `erasures` and `runs` by a sha256 of the id, never the id itself. --dry-run
 counts what would go and changes nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,20 @@ log = logging.getLogger("facelake.forget")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser("forget", __doc__, examples=[
-        ("what erasing SiW subject 7 would remove, changing nothing", "facelake forget --lake demo/lake --subject 7 --dry-run"),
-        ("erase registry user user_03, bytes and older versions included", "facelake forget --lake demo/lake --user user_03"),
-    ])
+    parser = parser or job_parser(
+        "forget",
+        __doc__,
+        examples=[
+            (
+                "what erasing SiW subject 7 would remove, changing nothing",
+                "facelake forget --lake demo/lake --subject 7 --dry-run",
+            ),
+            (
+                "erase registry user user_03, bytes and older versions included",
+                "facelake forget --lake demo/lake --user user_03",
+            ),
+        ],
+    )
     add_lake_option(parser, creates=False)
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--subject", metavar="ID", help="SiW subject number (7 or 007)")
@@ -66,15 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     if summary.status == "nothing_found":
         log.info("nothing to forget: no table of %s holds %s", lake.root, request.label)
     elif request.dry_run:
-        log.info("dry run (nothing changed): %d rows would be removed, %d runs rows redacted", summary.rows_removed,
-                 summary.rows_redacted)
+        log.info(
+            "dry run (nothing changed): %d rows would be removed, %d runs rows redacted",
+            summary.rows_removed,
+            summary.rows_redacted,
+        )
     else:
-        log.info("erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
-                 summary.erasure_id, summary.run_id, request.label, summary.rows_removed, summary.rows_redacted,
-                 sum(t.files_vacuumed for t in summary.tables), summary.elapsed_s)
+        log.info(
+            "erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
+            summary.erasure_id,
+            summary.run_id,
+            request.label,
+            summary.rows_removed,
+            summary.rows_redacted,
+            sum(t.files_vacuumed for t in summary.tables),
+            summary.elapsed_s,
+        )
         if summary.models_not_retrained:
-            log.warning("%d train runs read frames that held %s; their models are not retrained: %s",
-                        len(summary.models_not_retrained), request.label, ", ".join(summary.models_not_retrained))
+            log.warning(
+                "%d train runs read frames that held %s; their models are not retrained: %s",
+                len(summary.models_not_retrained),
+                request.label,
+                ", ".join(summary.models_not_retrained),
+            )
     return 0
 
 

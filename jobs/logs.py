@@ -11,22 +11,36 @@ live as well. `FACELAKE_LOG_DIR` chooses the folder for the log files
 
 A job's `main` called directly (tests, notebooks) just logs to stderr.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.errors import FacelakeError
 from jobs import console
 
 # loggers whose lines are facelake's own (the rest is other libraries' chatter)
-OWN_LOGGERS = ("facelake", "etl", "jobs")
+OWN_LOGGERS = ("facelake",)  # every facelake logger is facelake.<job> or facelake.<module>
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # jobs that run long and start Ray or TensorFlow: their summary ends with the log file's name
-LOG_NAMED_IN_SUMMARY = ("ingest", "register", "embed", "dedup", "train", "forget", "maintain", "predict", "report", "sample")
+LOG_NAMED_IN_SUMMARY = (
+    "ingest",
+    "register",
+    "embed",
+    "dedup",
+    "train",
+    "forget",
+    "maintain",
+    "predict",
+    "report",
+    "sample",
+)
 
 
 def log_dir() -> Path:
@@ -168,6 +182,9 @@ def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.
     args = parser.parse_args(argv)
     try:
         return args, config_from_args(args)
+    except FacelakeError as error:
+        log.error("%s", error.line(flags=True))
+        return None
     except ValueError as error:
         log.error("%s", error)
         return None
@@ -186,16 +203,21 @@ def _quiet_broken_pipe() -> None:
         pass
 
 
+def _append_traceback(log_path: Path | None, error: BaseException) -> None:
+    if log_path:
+        with open(log_path, "a", encoding="utf-8") as file:
+            traceback.print_exception(error, file=file)
+
+
 def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> int:
     """Run a job's `main` as the command line does: quiet output with a log file, one-line errors.
 
-    Exit codes: the job's own; 2 for a lake it cannot use, unusable storage options or an object
-    store that denies access (one clear line: these errors name keys, tables and the store's
-    status and code, never secret values or request URLs); 1 for an
-    unexpected error (its traceback in the log file); 0 when stdout's reader left early.
+    This is the one place errors become exit codes and lines. Exit codes: the job's own; a
+    `FacelakeError`'s `exit_code` (2 for usage and lake-state errors: one clear line naming the
+    flag, keys, tables and the store's status and code, never secret values or request URLs);
+    2 for an object store that denies access; 1 for any other error (its traceback in the log
+    file); 130 when interrupted; 0 when stdout's reader left early.
     """
-    from etl.lake.lake import LakeError
-    from etl.lake.storage import StorageOptionsError
     from etl.lake.storage_errors import describe_storage_error
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -211,9 +233,13 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
     where = f" (details in {output.log_path})" if output.log_path else ""
     try:
         code = main(argv)
-    except (LakeError, StorageOptionsError) as error:
-        log.error("%s", error)
-        return 2
+    except FacelakeError as error:
+        if error.exit_code == 2:  # the user's to fix: the line says what, no traceback needed
+            log.error("%s", error.line(flags=True))
+            return 2
+        _append_traceback(output.log_path, error)
+        log.error("%s: %s%s", type(error).__name__, error.line(flags=True), where)
+        return error.exit_code
     except BrokenPipeError:
         _quiet_broken_pipe()
         return 0
@@ -223,11 +249,7 @@ def run_job(main, argv: list[str] | None = None, *, job: str | None = None) -> i
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
     except Exception as error:  # noqa: BLE001 - the one place an unexpected error becomes a line and exit 1
-        if output.log_path:
-            with open(output.log_path, "a", encoding="utf-8") as file:
-                import traceback
-
-                traceback.print_exception(error, file=file)
+        _append_traceback(output.log_path, error)
         refusal = describe_storage_error(error)
         if refusal:  # the store's status and code on the line; denied access is the user's to fix: exit 2
             log.error("%s%s", refusal.line, where)

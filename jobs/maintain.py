@@ -7,6 +7,7 @@ versions that `train_runs` rows were trained on are kept readable: the frames
 retention is raised to reach them, unless --force. Recorded in `runs`; --dry-run
 writes nothing and prints the files vacuum would delete.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,28 +25,59 @@ log = logging.getLogger("facelake.maintain")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser("maintain", __doc__, examples=[
-        ("compact and vacuum every table, keeping 7 days of time travel", "facelake maintain --lake demo/lake"),
-        ("see what vacuum would delete in frames, changing nothing", "facelake maintain --lake demo/lake --only frames --dry-run"),
-    ])
+    parser = parser or job_parser(
+        "maintain",
+        __doc__,
+        examples=[
+            ("compact and vacuum every table, keeping 7 days of time travel", "facelake maintain --lake demo/lake"),
+            (
+                "see what vacuum would delete in frames, changing nothing",
+                "facelake maintain --lake demo/lake --only frames --dry-run",
+            ),
+        ],
+    )
     add_lake_option(parser, creates=False)
-    parser.add_argument("--retention-hours", type=int, default=SAFE_RETENTION_HOURS,
-                        help="keep the files that versions younger than this many hours still need "
-                             "(168 = 7 days; less needs --force)")
-    parser.add_argument("--target-size", type=int, default=None, metavar="MB",
-                        help="compacted file size in MB (default: the table's delta.targetFileSize, else 100)")
-    parser.add_argument("--force", action="store_true",
-                        help="allow a retention below 7 days and below the age of the frames versions train runs read")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="compact nothing, delete nothing, write nothing: print what vacuum would delete")
-    parser.add_argument("--only", nargs="+", choices=list(ALL_TABLES), metavar="TABLE",
-                        help=f"maintain only these tables: {', '.join(ALL_TABLES)}")
+    parser.add_argument(
+        "--retention-hours",
+        type=int,
+        default=SAFE_RETENTION_HOURS,
+        help="keep the files that versions younger than this many hours still need (168 = 7 days; less needs --force)",
+    )
+    parser.add_argument(
+        "--target-size",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="compacted file size in MB (default: the table's delta.targetFileSize, else 100)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="allow a retention below 7 days and below the age of the frames versions train runs read",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compact nothing, delete nothing, write nothing: print what vacuum would delete",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(ALL_TABLES),
+        metavar="TABLE",
+        help=f"maintain only these tables: {', '.join(ALL_TABLES)}",
+    )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> MaintainConfig:
-    return MaintainConfig(retention_hours=args.retention_hours, target_size_mb=args.target_size, force=args.force,
-                          dry_run=args.dry_run, tables=tuple(args.only or ()))
+    return MaintainConfig(
+        retention_hours=args.retention_hours,
+        target_size_mb=args.target_size,
+        force=args.force,
+        dry_run=args.dry_run,
+        tables=tuple(args.only or ()),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

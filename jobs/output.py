@@ -19,6 +19,7 @@ The machine formats (csv, json, jsonl) write every value exactly, the same way i
 Writes go straight to the stream, so a reader that leaves early (`| head`) raises
 BrokenPipeError out of the job (`jobs.logs.run_job` turns it into a quiet exit 0).
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,9 +34,11 @@ import pyarrow as pa
 
 FORMATS = ("table", "markdown", "csv", "json", "jsonl")
 HUMAN_FORMATS = ("table", "markdown")
-FORMATS_HELP = ("table and markdown to read (floats rounded to 4 digits); csv (one header line), "
-                "json (one document) and jsonl (one object per line) for programs, every value exact: "
-                "full-precision floats, ISO 8601 dates and times, binary as '<N bytes>'")
+FORMATS_HELP = (
+    "table and markdown to read (floats rounded to 4 digits); csv (one header line), "
+    "json (one document) and jsonl (one object per line) for programs, every value exact: "
+    "full-precision floats, ISO 8601 dates and times, binary as '<N bytes>'"
+)
 
 
 # ---------------------------------------------------------------- one value
@@ -118,8 +121,10 @@ def check_column_names(table: pa.Table) -> None:
             repeated.append(name)
         seen.add(name)
     if repeated:
-        raise ValueError(f"the result has several columns named {', '.join(repeated)}; "
-                         "give them distinct names (AS ...) for json or jsonl output")
+        raise ValueError(
+            f"the result has several columns named {', '.join(repeated)}; "
+            "give them distinct names (AS ...) for json or jsonl output"
+        )
 
 
 def iter_rows(table: pa.Table) -> Iterator[dict]:

@@ -10,6 +10,7 @@ Exit status: 0 when at least one input was scored; 1 when none was (every input
 unreadable, without a face, or no photo or video given), or with --strict when any
 input was unreadable; 2 for bad options or a model folder without the files it needs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,40 +27,82 @@ log = logging.getLogger("facelake.predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from etl.train.predict import MODEL_FORMATS
     from etl.faces.sharpness import ANDROID_BLUR_GATE
+    from etl.train.predict import MODEL_FORMATS
 
-    parser = job_parser("predict", __doc__, examples=[
-        ("every photo in a folder, with the P1 model trained on the demo lake",
-         "facelake predict --model demo/models/P1 photos/"),
-        ("a video as the phone app would: the int8 TFLite model, every 3rd frame, the app's blur gate",
-         "facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android clip.mov"),
-        ("only the decisions of a folder of videos (jq reads the summary lines)",
-         "facelake predict --model demo/models/P1 demo/siw/Test | jq -c 'select(.summary) | [.path, .decision]'"),
-    ])
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="photos (.jpg/.jpeg/.png), videos (.mov/.mp4/.avi) or folders holding them (walked)")
-    parser.add_argument("--model", required=True, type=Path, metavar="DIR",
-                        help="a model folder written by `facelake train` (OUT/P1, ...): metrics.json and the models")
-    parser.add_argument("--format", default="keras", choices=MODEL_FORMATS, dest="model_format",
-                        help="which export of the model scores the faces: keras, float TFLite, or int8 TFLite "
-                             "(the phone's)")
-    parser.add_argument("--every-k", type=int, default=5, metavar="K",
-                        help="videos: score frames 0, K, 2K, ...; the video's decision is on their mean score")
-    parser.add_argument("--min-sharpness", default="model", metavar="COUNT",
-                        help="blur gate: a face whose sharpness count (pixels with a strong Laplacian response "
-                             "on the face resized to 256x256) is below COUNT is 'too_blurry' (scored, no "
-                             "decision). 'model': the gate the model was trained under, else the 1st "
-                             "percentile of its training faces, so faces as sharp as its training data pass; "
-                             f"'android': {ANDROID_BLUR_GATE}, the original SiW Android app's gate for its "
-                             "camera frames; 'off' or 0: no gate")
-    parser.add_argument("--detector", default="mtcnn", metavar="NAME",
-                        help="face detector, as ingest's: mtcnn (ships with facelake) | insightface:DIR (an "
-                             "SCRFD/RetinaFace .onnx file in DIR)")
-    parser.add_argument("--accept-score", type=float, default=0.8, metavar="P",
-                        help="faces the detector is less sure of than this (0..1) are ignored")
-    parser.add_argument("--min-face-size", type=int, default=40, metavar="PX",
-                        help="smallest face to look for, in image pixels")
+    parser = job_parser(
+        "predict",
+        __doc__,
+        examples=[
+            (
+                "every photo in a folder, with the P1 model trained on the demo lake",
+                "facelake predict --model demo/models/P1 photos/",
+            ),
+            (
+                "a video as the phone app would: the int8 TFLite model, every 3rd frame, the app's blur gate",
+                "facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android clip.mov",
+            ),
+            (
+                "only the decisions of a folder of videos (jq reads the summary lines)",
+                "facelake predict --model demo/models/P1 demo/siw/Test | jq -c 'select(.summary) | [.path, .decision]'",
+            ),
+        ],
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="photos (.jpg/.jpeg/.png), videos (.mov/.mp4/.avi) or folders holding them (walked)",
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="a model folder written by `facelake train` (OUT/P1, ...): metrics.json and the models",
+    )
+    parser.add_argument(
+        "--format",
+        default="keras",
+        choices=MODEL_FORMATS,
+        dest="model_format",
+        help="which export of the model scores the faces: keras, float TFLite, or int8 TFLite (the phone's)",
+    )
+    parser.add_argument(
+        "--every-k",
+        type=int,
+        default=5,
+        metavar="K",
+        help="videos: score frames 0, K, 2K, ...; the video's decision is on their mean score",
+    )
+    parser.add_argument(
+        "--min-sharpness",
+        default="model",
+        metavar="COUNT",
+        help="blur gate: a face whose sharpness count (pixels with a strong Laplacian response "
+        "on the face resized to 256x256) is below COUNT is 'too_blurry' (scored, no "
+        "decision). 'model': the gate the model was trained under, else the 1st "
+        "percentile of its training faces, so faces as sharp as its training data pass; "
+        f"'android': {ANDROID_BLUR_GATE}, the original SiW Android app's gate for its "
+        "camera frames; 'off' or 0: no gate",
+    )
+    parser.add_argument(
+        "--detector",
+        default="mtcnn",
+        metavar="NAME",
+        help="face detector, as ingest's: mtcnn (ships with facelake) | insightface:DIR (an "
+        "SCRFD/RetinaFace .onnx file in DIR)",
+    )
+    parser.add_argument(
+        "--accept-score",
+        type=float,
+        default=0.8,
+        metavar="P",
+        help="faces the detector is less sure of than this (0..1) are ignored",
+    )
+    parser.add_argument(
+        "--min-face-size", type=int, default=40, metavar="PX", help="smallest face to look for, in image pixels"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when any input was unreadable or failed")
     return parser
 
@@ -76,15 +119,23 @@ def _progress(total: int):
     from jobs import console
 
     terminal = console.stream()
-    return tqdm(total=total, unit="file", desc="predict", file=terminal, dynamic_ncols=True,
-                disable=total < 2 or not terminal.isatty())
+    return tqdm(
+        total=total,
+        unit="file",
+        desc="predict",
+        file=terminal,
+        dynamic_ncols=True,
+        disable=total < 2 or not terminal.isatty(),
+    )
 
 
 def summary_line(outcomes: Counter, total: int, seconds: float) -> str:
     scored = outcomes["live"] + outcomes["spoof"] + outcomes["too_blurry"]
-    return (f"scored {scored} of {total} inputs: {outcomes['live']} live, {outcomes['spoof']} spoof, "
-            f"{outcomes['too_blurry']} too_blurry; {outcomes['no_face']} no_face, {outcomes['unreadable']} "
-            f"unreadable ({seconds:.1f} s)")
+    return (
+        f"scored {scored} of {total} inputs: {outcomes['live']} live, {outcomes['spoof']} spoof, "
+        f"{outcomes['too_blurry']} too_blurry; {outcomes['no_face']} no_face, {outcomes['unreadable']} "
+        f"unreadable ({seconds:.1f} s)"
+    )
 
 
 def _log_gate(predictor, min_sharpness: int | None) -> None:
@@ -95,8 +146,11 @@ def _log_gate(predictor, min_sharpness: int | None) -> None:
         log.info("sharpness gate %d (--min-sharpness)", min_sharpness)
         return
     source = predictor.min_sharpness_source
-    what = f"sharpness gate {source}" if source.startswith("off") else \
-        f"sharpness gate {predictor.min_sharpness} ({source})"
+    what = (
+        f"sharpness gate {source}"
+        if source.startswith("off")
+        else f"sharpness gate {predictor.min_sharpness} ({source})"
+    )
     log.info("%s; --min-sharpness android (%d) or a count sets another", what, ANDROID_BLUR_GATE)
 
 
@@ -109,9 +163,17 @@ def _score_file(path: Path, predictor, every_k: int, options: dict) -> list[dict
         return predict_image(path, predictor, **options)
     except Exception as error:  # noqa: BLE001 - a per-file failure is a line, never the end of the run
         log.debug("%s failed", path, exc_info=True)
-        return [{"path": str(path), "status": "error", "reason": f"{type(error).__name__}: {error}",
-                 "score": None, "decision": None, "threshold": predictor.threshold,
-                 "model_format": predictor.model_format}]
+        return [
+            {
+                "path": str(path),
+                "status": "error",
+                "reason": f"{type(error).__name__}: {error}",
+                "score": None,
+                "decision": None,
+                "threshold": predictor.threshold,
+                "model_format": predictor.model_format,
+            }
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     from etl.train.predict import ModelFilesError, Predictor, expand_paths, input_outcome
 
     try:
-        detector_config = DetectorConfig(backend=args.detector, accept_score=args.accept_score,
-                                         min_face_size=args.min_face_size)
+        detector_config = DetectorConfig(
+            backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size
+        )
         predictor = Predictor(args.model, model_format=args.model_format)
         detector = cached_detector(detector_config)
     except (ModelFilesError, ValueError) as error:

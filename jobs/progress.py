@@ -1,4 +1,5 @@
 """Driver-side progress for long jobs: items and frames done of total, rate, time left."""
+
 from __future__ import annotations
 
 from tqdm import tqdm

@@ -1,5 +1,6 @@
 """Where jobs get their Ray: a cluster when an address is given (or RAY_ADDRESS is set),
 else a local Ray started in-process with as many CPUs as the job has workers."""
+
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ import os
 import signal
 import threading
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 # Quiet TensorFlow's C++ start-up chatter in every worker's log.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
@@ -45,7 +46,9 @@ def init_ray(*, address: str | None, num_cpus: int):
     _raylet_messages_to_logging()
     # ray.init installs its own SIGTERM handler in the driver (exit at once); keep the
     # job's, so SIGTERM still stops the job cleanly and records the run as interrupted
-    sigterm_handler = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    sigterm_handler = (
+        signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    )
     address = address or os.environ.get("RAY_ADDRESS")
     # workers' own output stays in Ray's session logs unless the user asked to see it (--verbose)
     from jobs.logs import verbose
@@ -56,8 +59,12 @@ def init_ray(*, address: str | None, num_cpus: int):
         # a submitted job's runtime_env may set these already (the driver then has them);
         # Ray refuses to merge two runtime envs that set the same variable
         env_vars = {name: value for name, value in WORKER_ENV.items() if name not in os.environ}
-        ray.init(address=address, runtime_env={"env_vars": env_vars} if env_vars else None,
-                 logging_level=logging.WARNING, log_to_driver=log_to_driver)
+        ray.init(
+            address=address,
+            runtime_env={"env_vars": env_vars} if env_vars else None,
+            logging_level=logging.WARNING,
+            log_to_driver=log_to_driver,
+        )
     else:
         # A local Ray's workers inherit this process's environment. Passing it as a
         # runtime_env instead would make Ray start new workers through its runtime-env
@@ -67,8 +74,13 @@ def init_ray(*, address: str | None, num_cpus: int):
         log.info("starting a local Ray with %d CPUs", num_cpus)
         # "local": a new Ray of our own even when `ray start` runs on this machine (a plain
         # ray.init() would join that cluster, and refuse num_cpus there)
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=log_to_driver)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=log_to_driver,
+        )
     if callable(sigterm_handler):
         signal.signal(signal.SIGTERM, sigterm_handler)
     return ray

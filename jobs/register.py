@@ -5,6 +5,7 @@ photos with no face) and align them to 112x112; each photo is routed single, mul
 none by its faces. The job commits rows in batches (replacing a photo's row by its id, so
 a rerun after a crash does not duplicate it). Unchanged photos are skipped: a rerun adds nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,11 +22,11 @@ from etl.config import RETRY_DETECTOR, DetectorConfig, RegisterConfig
 from etl.ingest.plan import plan_sources
 from etl.ingest.store import set_source_present
 from etl.lake.catalog import refresh_catalog_if_local
-from etl.lake.lake import Lake
 from etl.lake.files import WrittenRows, commit_rows, write_rows
+from etl.lake.lake import Lake
+from etl.lake.runs import RunRecord
 from etl.sources.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from etl.lake.runs import RunRecord
 from jobs.ray_runtime import init_ray
 from schemas import PHOTOS, RUNS
 
@@ -75,14 +76,22 @@ class RegisterSummary:
 
 
 EXAMPLES = [
-    ("register the demo photo registry (`facelake sample --photos demo/photos` writes one) into the demo lake",
-     "facelake register --source demo/photos --lake demo/lake"),
-    ("then: a face vector per photo, and people registered twice found and merged",
-     "facelake embed --lake demo/lake --source photos && facelake dedup --lake demo/lake --source photos"),
-    ("on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
-     "facelake register --source /shared/photos --lake /shared/lake --address HEAD_IP:6379 --workers 16"),
-    ("only the first detector pass, photos with no face are left as they are",
-     "facelake register --source demo/photos --lake demo/lake --retry-detector none"),
+    (
+        "register the demo photo registry (`facelake sample --photos demo/photos` writes one) into the demo lake",
+        "facelake register --source demo/photos --lake demo/lake",
+    ),
+    (
+        "then: a face vector per photo, and people registered twice found and merged",
+        "facelake embed --lake demo/lake --source photos && facelake dedup --lake demo/lake --source photos",
+    ),
+    (
+        "on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
+        "facelake register --source /shared/photos --lake /shared/lake --address HEAD_IP:6379 --workers 16",
+    ),
+    (
+        "only the first detector pass, photos with no face are left as they are",
+        "facelake register --source demo/photos --lake demo/lake --retry-detector none",
+    ),
 ]
 NOTES = """\
 source: one folder per user directly inside --source, holding that user's photos
@@ -97,31 +106,65 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
     parser = parser or job_parser("register", __doc__, examples=EXAMPLES, notes=NOTES)
     detector, defaults = DetectorConfig(), RegisterConfig()
-    parser.add_argument("--source", required=True, metavar="DIR|URI",
-                        help="root of the photo tree: the folder (or s3://bucket/prefix) holding one folder per user; "
-                             "only read, never changed")
+    parser.add_argument(
+        "--source",
+        required=True,
+        metavar="DIR|URI",
+        help="root of the photo tree: the folder (or s3://bucket/prefix) holding one folder per user; "
+        "only read, never changed",
+    )
     add_lake_option(parser, creates=True)
     add_ray_address_option(parser)
-    parser.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
-                        help="Ray tasks at once (one CPU each)")
-    parser.add_argument("--photos-per-task", type=int, default=defaults.photos_per_task, metavar="N",
-                        help="photos per Ray task; a batch commit every --workers x N photos")
-    parser.add_argument("--full", action="store_true",
-                        help="reprocess every photo, even unchanged ones (after changing detector settings)")
-    parser.add_argument("--detector", default=detector.backend, metavar="NAME",
-                        help="first pass face detector: mtcnn (weights ship with the package) or insightface:DIR "
-                             "(an SCRFD/RetinaFace .onnx file in DIR)")
-    parser.add_argument("--accept-score", type=float, default=detector.accept_score, metavar="SCORE",
-                        help="first pass: faces scoring below this are not counted")
-    parser.add_argument("--min-face-size", type=int, default=detector.min_face_size, metavar="PIXELS",
-                        help="first pass: smallest face searched for, in photo pixels (at least 12)")
-    parser.add_argument("--retry-detector", default=RETRY_DETECTOR.backend, metavar="NAME",
-                        help="second pass over the photos where the first found no face: mtcnn (with more permissive "
-                             f"settings: stage thresholds {' '.join(map(str, RETRY_DETECTOR.stage_thresholds))}, "
-                             f"faces from {RETRY_DETECTOR.min_face_size} pixels, score {RETRY_DETECTOR.accept_score}), "
-                             "insightface:DIR, or none (no second pass)")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when any photo did not end ok (by default failures are rows and the exit is 0)")
+    parser.add_argument(
+        "--workers", type=int, default=defaults.workers, metavar="N", help="Ray tasks at once (one CPU each)"
+    )
+    parser.add_argument(
+        "--photos-per-task",
+        type=int,
+        default=defaults.photos_per_task,
+        metavar="N",
+        help="photos per Ray task; a batch commit every --workers x N photos",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="reprocess every photo, even unchanged ones (after changing detector settings)",
+    )
+    parser.add_argument(
+        "--detector",
+        default=detector.backend,
+        metavar="NAME",
+        help="first pass face detector: mtcnn (weights ship with the package) or insightface:DIR "
+        "(an SCRFD/RetinaFace .onnx file in DIR)",
+    )
+    parser.add_argument(
+        "--accept-score",
+        type=float,
+        default=detector.accept_score,
+        metavar="SCORE",
+        help="first pass: faces scoring below this are not counted",
+    )
+    parser.add_argument(
+        "--min-face-size",
+        type=int,
+        default=detector.min_face_size,
+        metavar="PIXELS",
+        help="first pass: smallest face searched for, in photo pixels (at least 12)",
+    )
+    parser.add_argument(
+        "--retry-detector",
+        default=RETRY_DETECTOR.backend,
+        metavar="NAME",
+        help="second pass over the photos where the first found no face: mtcnn (with more permissive "
+        f"settings: stage thresholds {' '.join(map(str, RETRY_DETECTOR.stage_thresholds))}, "
+        f"faces from {RETRY_DETECTOR.min_face_size} pixels, score {RETRY_DETECTOR.accept_score}), "
+        "insightface:DIR, or none (no second pass)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any photo did not end ok (by default failures are rows and the exit is 0)",
+    )
     return parser
 
 
@@ -130,8 +173,13 @@ def config_from_args(args: argparse.Namespace) -> RegisterConfig:
     retry = None
     if args.retry_detector != "none":
         retry = DetectorConfig(**{**asdict(RETRY_DETECTOR), "backend": args.retry_detector})
-    return RegisterConfig(detector=detector, retry_detector=retry, workers=args.workers,
-                          photos_per_task=args.photos_per_task, full=args.full)
+    return RegisterConfig(
+        detector=detector,
+        retry_detector=retry,
+        workers=args.workers,
+        photos_per_task=args.photos_per_task,
+        full=args.full,
+    )
 
 
 def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: str, lake: Lake) -> WrittenRows:
@@ -141,34 +189,57 @@ def _process_remote(photos: list[PhotoSource], config: RegisterConfig, run_id: s
     return write_rows(lake, PHOTOS, process_photos(photos, config, run_id=run_id))
 
 
-def run_register(*, source: str, lake: Lake, config: RegisterConfig, address: str | None = None,
-                 run_id: str | None = None) -> RegisterSummary:
+def run_register(
+    *, source: str, lake: Lake, config: RegisterConfig, address: str | None = None, run_id: str | None = None
+) -> RegisterSummary:
     started = time.perf_counter()
     scan = scan_photo_tree(source)
-    record = RunRecord(lake, job="register", source=scan.source_root, args={"config": asdict(config), "address": address},
-                       run_id=run_id)
+    record = RunRecord(
+        lake,
+        job="register",
+        source=scan.source_root,
+        args={"config": asdict(config), "address": address},
+        run_id=run_id,
+    )
     for spec in (PHOTOS, RUNS):
         lake.ensure(spec)
     record.start()
     # the catalog now, not only at the end: a first run killed midway still leaves one to query
     refresh_catalog_if_local(lake)
     summary = RegisterSummary(run_id=record.run_id, photos_found=len(scan.photos), ignored_files=len(scan.ignored))
-    plan = plan_sources(scan.photos, lake.read(PHOTOS), key="photo_id", source_root=scan.source_root,
-                        full=config.full, config_hash=config.processing_hash())
+    plan = plan_sources(
+        scan.photos,
+        lake.read(PHOTOS),
+        key="photo_id",
+        source_root=scan.source_root,
+        full=config.full,
+        config_hash=config.processing_hash(),
+    )
     summary.photos_unchanged, summary.photos_gone = plan.unchanged, len(plan.gone_ids)
-    log.info("scan of %s: %d photos; %d to process, %d status-only, %d unchanged, %d gone", scan.source_root,
-             len(scan.photos), len(plan.to_process), len(plan.status_only), plan.unchanged, len(plan.gone_ids))
+    log.info(
+        "scan of %s: %d photos; %d to process, %d status-only, %d unchanged, %d gone",
+        scan.source_root,
+        len(scan.photos),
+        len(plan.to_process),
+        len(plan.status_only),
+        plan.unchanged,
+        len(plan.gone_ids),
+    )
     try:
         if plan.status_only:
             from etl.ingest.photo import photo_row
 
-            rows = pa.Table.from_pylist([photo_row(p, run_id=record.run_id, config_hash=config.processing_hash())
-                                         for p in plan.status_only], schema=PHOTOS.schema)
+            rows = pa.Table.from_pylist(
+                [photo_row(p, run_id=record.run_id, config_hash=config.processing_hash()) for p in plan.status_only],
+                schema=PHOTOS.schema,
+            )
             _commit(lake, [WrittenRows(rows=rows, files=None)], summary)
         set_source_present(lake, plan.gone_ids, present=False, spec=PHOTOS, key="photo_id")
         set_source_present(lake, plan.returned_ids, present=True, spec=PHOTOS, key="photo_id")
         if plan.to_process:
-            _run_tasks(plan.to_process, lake=lake, config=config, address=address, run_id=record.run_id, summary=summary)
+            _run_tasks(
+                plan.to_process, lake=lake, config=config, address=address, run_id=record.run_id, summary=summary
+            )
     except BaseException as error:
         summary.elapsed_s = time.perf_counter() - started
         interrupted = isinstance(error, KeyboardInterrupt)
@@ -186,8 +257,15 @@ def _commit(lake: Lake, parts: list[WrittenRows], summary: RegisterSummary) -> N
         summary.add(rows)
 
 
-def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig, address: str | None, run_id: str,
-               summary: RegisterSummary) -> None:
+def _run_tasks(
+    photos: list[PhotoSource],
+    *,
+    lake: Lake,
+    config: RegisterConfig,
+    address: str | None,
+    run_id: str,
+    summary: RegisterSummary,
+) -> None:
     ray = init_ray(address=address, num_cpus=config.workers)
     task = ray.remote(_process_remote).options(num_cpus=1, max_retries=3, retry_exceptions=False)
     chunks = [photos[i : i + config.photos_per_task] for i in range(0, len(photos), config.photos_per_task)]
@@ -212,9 +290,13 @@ def _run_tasks(photos: list[PhotoSource], *, lake: Lake, config: RegisterConfig,
                 log.info("%d / %d photos done", summary.photos_processed, len(photos))
                 pending = []
     except KeyboardInterrupt:
-        log.warning("interrupted: %d photos already committed, committing %d more finished ones; "
-                    "abandoning %d tasks in flight (the next run redoes them)",
-                    committed, sum(p.rows.num_rows for p in pending), len(by_ref))
+        log.warning(
+            "interrupted: %d photos already committed, committing %d more finished ones; "
+            "abandoning %d tasks in flight (the next run redoes them)",
+            committed,
+            sum(p.rows.num_rows for p in pending),
+            len(by_ref),
+        )
         if pending:
             _commit(lake, pending, summary)
         raise
@@ -236,8 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lake = Lake.open(args.lake, create=True)
     try:
-        summary = run_register(source=args.source, lake=lake, config=config,
-                               address=args.address or os.environ.get("RAY_ADDRESS"))
+        summary = run_register(
+            source=args.source, lake=lake, config=config, address=args.address or os.environ.get("RAY_ADDRESS")
+        )
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")
         return 130

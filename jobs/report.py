@@ -5,6 +5,7 @@ faces per label and attack type, the faces kept in the worst videos, and every a
 question's table (with its default parameters). Images are inline: the file opens offline.
 Nothing is written to the lake.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,19 @@ EXAMPLES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("report", __doc__, examples=EXAMPLES)
     add_lake_option(parser, creates=False)
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE.html",
-                        help="the HTML file to write (its folder is created; an existing file is replaced)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE.html",
+        help="the HTML file to write (its folder is created; an existing file is replaced)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
     from etl.report.contents import build_report
+    from jobs.logs import setup_logging
 
     setup_logging()
     args = build_parser().parse_args(argv)

@@ -6,6 +6,7 @@ box, a short .face, a *.m.mov name, a face leaving the frame, a truncated video)
 `sample_manifest.json` describes every file. Nothing is downloaded, and the same
 arguments write byte-identical files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,14 +17,22 @@ from pathlib import Path
 log = logging.getLogger("facelake.sample")
 
 EXAMPLES = [
-    ("a video tree and a photo registry for the demo (what `make demo` writes)",
-     "facelake sample --out demo/siw --photos demo/photos --subjects 8"),
-    ("then ingest and register them",
-     "facelake ingest --source demo/siw --lake demo/lake && facelake register --source demo/photos --lake demo/lake"),
-    ("a tiny tree for a quick try (2 subjects, 1-second videos)",
-     "facelake sample --out /tmp/siw --subjects 2 --seconds 1"),
-    ("a photo registry with one photo filed under the wrong user (for `facelake dedup`'s label check)",
-     "facelake sample --photos /tmp/photos --mislabeled"),
+    (
+        "a video tree and a photo registry for the demo (what `make demo` writes)",
+        "facelake sample --out demo/siw --photos demo/photos --subjects 8",
+    ),
+    (
+        "then ingest and register them",
+        "facelake ingest --source demo/siw --lake demo/lake && facelake register --source demo/photos --lake demo/lake",
+    ),
+    (
+        "a tiny tree for a quick try (2 subjects, 1-second videos)",
+        "facelake sample --out /tmp/siw --subjects 2 --seconds 1",
+    ),
+    (
+        "a photo registry with one photo filed under the wrong user (for `facelake dedup`'s label check)",
+        "facelake sample --photos /tmp/photos --mislabeled",
+    ),
 ]
 
 
@@ -31,21 +40,45 @@ def build_parser() -> argparse.ArgumentParser:
     from jobs.cli_help import job_parser
 
     parser = job_parser("sample", __doc__, examples=EXAMPLES)
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write the SiW video tree {Train,Test}/{live,spoof}/SSS/*.mov here: a new or empty "
-                             "folder, or a previous sample (replaced)")
-    parser.add_argument("--photos", type=Path, metavar="DIR",
-                        help="also (or only) write a photo registry <user>/*.jpg here, one person registered twice "
-                             "under two user names: a new or empty folder, or a previous registry (replaced)")
-    parser.add_argument("--mislabeled", action="store_true",
-                        help="with --photos: also file one person's photo under another user")
-    parser.add_argument("--subjects", type=int, default=4, metavar="N",
-                        help="subjects in the video tree (1 to 999): 6 videos each (2 live, 2 print, 2 replay), "
-                             "odd ones in Train, even ones in Test, plus one extra video")
-    parser.add_argument("--seconds", type=float, default=2.0, metavar="S",
-                        help="length of each video, at 30 frames per second (at least 10 frames)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N",
-                        help="random seed of the videos and photos; the same seed writes the same bytes")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the SiW video tree {Train,Test}/{live,spoof}/SSS/*.mov here: a new or empty "
+        "folder, or a previous sample (replaced)",
+    )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        metavar="DIR",
+        help="also (or only) write a photo registry <user>/*.jpg here, one person registered twice "
+        "under two user names: a new or empty folder, or a previous registry (replaced)",
+    )
+    parser.add_argument(
+        "--mislabeled", action="store_true", help="with --photos: also file one person's photo under another user"
+    )
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        default=4,
+        metavar="N",
+        help="subjects in the video tree (1 to 999): 6 videos each (2 live, 2 print, 2 replay), "
+        "odd ones in Train, even ones in Test, plus one extra video",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="length of each video, at 30 frames per second (at least 10 frames)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="random seed of the videos and photos; the same seed writes the same bytes",
+    )
     return parser
 
 
@@ -66,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             log.info("wrote %d videos to %s (manifest: sample_manifest.json)", len(manifest.videos), args.out)
         if args.photos is not None:
             registry = write_photo_registry(args.photos, seed=args.seed, mislabeled=args.mislabeled)
-            log.info("wrote %d photos of %d users to %s (manifest: registry_manifest.json)", len(registry.photos),
-                     len(registry.users), args.photos)
+            log.info(
+                "wrote %d photos of %d users to %s (manifest: registry_manifest.json)",
+                len(registry.photos),
+                len(registry.users),
+                args.photos,
+            )
     except ValueError as error:
         log.error("%s", error)
         return 2

@@ -5,6 +5,7 @@ identity_pairs, identity_merges, label_checks, train_runs, runs, erasures), read
 table's current version; `lake_files` lists the current data files. The result goes to
 stdout in the chosen format; errors are one line on stderr (exit 2).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,17 +16,34 @@ from pathlib import Path
 
 from etl.lake.catalog import warn_if_stale
 from etl.lake.lake import Lake
-from etl.lake.query import ALLOWED_STATEMENTS, describe_queries, first_line, load_query, parameter_values, query_names, run_query
+from etl.lake.query import (
+    ALLOWED_STATEMENTS,
+    describe_queries,
+    first_line,
+    load_query,
+    parameter_values,
+    query_names,
+    run_query,
+)
 from jobs.cli_help import add_lake_option, job_parser
 from jobs.output import FORMATS, FORMATS_HELP, check_column_names, write_table
 
 log = logging.getLogger("facelake.sql")
 
 EXAMPLES = [
-    ("count the frames per detection status", "facelake sql --lake demo/lake \"SELECT det_status, count(*) AS n FROM frames GROUP BY ALL\""),
-    ("a named query with a parameter, as CSV", "facelake sql --lake demo/lake --query worst_videos --param n=3 --format csv"),
-    ("your own query from a file, as JSON", "facelake sql --lake demo/lake -f my_query.sql --param split=test --format json"),
-    ("the tables and their columns", "facelake sql --lake demo/lake \"SHOW ALL TABLES\""),
+    (
+        "count the frames per detection status",
+        'facelake sql --lake demo/lake "SELECT det_status, count(*) AS n FROM frames GROUP BY ALL"',
+    ),
+    (
+        "a named query with a parameter, as CSV",
+        "facelake sql --lake demo/lake --query worst_videos --param n=3 --format csv",
+    ),
+    (
+        "your own query from a file, as JSON",
+        "facelake sql --lake demo/lake -f my_query.sql --param split=test --format json",
+    ),
+    ("the tables and their columns", 'facelake sql --lake demo/lake "SHOW ALL TABLES"'),
 ]
 
 
@@ -37,23 +55,49 @@ def _param(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    notes = (textwrap.fill(f"read-only: facelake sql runs {ALLOWED_STATEMENTS}; writes, file readers and "
-                           "settings are refused.", 100) + "\n\n"
-             + textwrap.fill("named queries (--query NAME) and their parameters (--param NAME=VALUE; a value is "
-                             "converted like the default; a parameter not given takes its default):", 100)
-             + "\n" + describe_queries())
+    notes = (
+        textwrap.fill(
+            f"read-only: facelake sql runs {ALLOWED_STATEMENTS}; writes, file readers and settings are refused.", 100
+        )
+        + "\n\n"
+        + textwrap.fill(
+            "named queries (--query NAME) and their parameters (--param NAME=VALUE; a value is "
+            "converted like the default; a parameter not given takes its default):",
+            100,
+        )
+        + "\n"
+        + describe_queries()
+    )
     parser = job_parser("sql", __doc__, examples=EXAMPLES, notes=notes)
     add_lake_option(parser, creates=False)
-    parser.add_argument("sql", nargs="?", metavar="SQL",
-                        help="the query's text, e.g. \"SELECT count(*) FROM frames\" (give this, --query or -f)")
-    parser.add_argument("--query", metavar="NAME", choices=query_names(),
-                        help="run the named query NAME (listed below) instead of SQL text")
-    parser.add_argument("-f", "--file", type=Path, metavar="FILE.sql",
-                        help="run the query in this file; it may declare parameters with defaults in its leading "
-                             "comment as the named queries do (`--   $name = DEFAULT: meaning`)")
-    parser.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
-                        help="bind the query's $NAME to VALUE (repeat for several); DuckDB binds it, it is never "
-                             "pasted into the SQL text")
+    parser.add_argument(
+        "sql",
+        nargs="?",
+        metavar="SQL",
+        help='the query\'s text, e.g. "SELECT count(*) FROM frames" (give this, --query or -f)',
+    )
+    parser.add_argument(
+        "--query",
+        metavar="NAME",
+        choices=query_names(),
+        help="run the named query NAME (listed below) instead of SQL text",
+    )
+    parser.add_argument(
+        "-f",
+        "--file",
+        type=Path,
+        metavar="FILE.sql",
+        help="run the query in this file; it may declare parameters with defaults in its leading "
+        "comment as the named queries do (`--   $name = DEFAULT: meaning`)",
+    )
+    parser.add_argument(
+        "--param",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="bind the query's $NAME to VALUE (repeat for several); DuckDB binds it, it is never "
+        "pasted into the SQL text",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help=FORMATS_HELP)
     return parser
 
@@ -72,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     args = build_parser().parse_args(argv)
     if sum(bool(x) for x in (args.sql, args.query, args.file)) != 1:
-        log.error("give exactly one of: SQL text, --query NAME, -f FILE.sql (named queries: %s)", ", ".join(query_names()))
+        log.error(
+            "give exactly one of: SQL text, --query NAME, -f FILE.sql (named queries: %s)", ", ".join(query_names())
+        )
         return 2
     lake = Lake.open(args.lake)  # a path without a lake: LakeNotFoundError, one line and exit 2 (run_job)
     warn_if_stale(lake)

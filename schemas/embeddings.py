@@ -6,11 +6,13 @@ the aligned PNG the vector was computed from, so a re-ingested face gets a new v
 Vectors of every model share the table, so `vector` is a variable-length list with its
 length in `dim` (Delta has no fixed-size array type).
 """
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec
+from schemas.vocabulary import EmbeddingSource, values
 
-EMBEDDING_SOURCES = ("frames", "photos")
+EMBEDDING_SOURCES = values(EmbeddingSource)
 
 EMBEDDINGS = TableSpec(
     name="embeddings",

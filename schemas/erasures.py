@@ -15,12 +15,14 @@ the person (it fails, or, where a version's files all survive, holds none of the
 one that can no longer be read to check); their metrics stay in `train_runs` and their
 models, trained on the person's frames, are not retrained.
 """
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec
+from schemas.vocabulary import ErasureKind, ErasureStatus, values
 
-ERASURE_KINDS = ("subject", "user")
-ERASURE_STATUSES = ("erased", "nothing_found")
+ERASURE_KINDS = values(ErasureKind)
+ERASURE_STATUSES = values(ErasureStatus)
 
 ERASED_TABLE = pa.struct(
     [

@@ -8,6 +8,7 @@ unparseable (the line could not be read) | no_face_file.
 Sharpness is scored on the face region of the frame (the detected box, else the .face
 box): Laplacian variance, and the notes' Android count (256x256, signed response > 50).
 """
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec

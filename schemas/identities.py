@@ -13,6 +13,7 @@ the group is not one person; a later dedup that finds the same group keeps it un
 `label_checks`: one row per face: its lowest similarity to its own (merged) identity
 and its highest to any other; `suspect` when the negative beats the positive.
 """
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec

@@ -15,13 +15,15 @@ route (status ok only), as in the notes' clean-up:
 `detect_pass` says which pass found the faces (first | second). Sources are never
 edited; `source_present` turns false when a later scan no longer finds the file.
 """
+
 import pyarrow as pa
 
 from schemas.provenance import PROCESSED_ON
 from schemas.spec import TableSpec
+from schemas.vocabulary import PhotoRoute, PhotoStatus, values
 
-PHOTO_STATUSES = ("ok", "empty_file", "unreadable", "not_image", "bad_name", "error")
-PHOTO_ROUTES = ("single", "multi", "none")
+PHOTO_STATUSES = values(PhotoStatus)
+PHOTO_ROUTES = values(PhotoRoute)
 
 PHOTOS = TableSpec(
     name="photos",

@@ -3,6 +3,7 @@
 Null for rows the driver wrote without processing the file (a bad name, a duplicate, an
 empty file) and for a task whose worker died before it could say.
 """
+
 import pyarrow as pa
 
 PROCESSED_ON = pa.struct(

@@ -3,6 +3,7 @@
 status: running (written at start; stays so if the driver died) | succeeded | failed |
 interrupted. Counts and arguments are JSON strings so every job can add its own keys.
 """
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec

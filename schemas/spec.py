@@ -1,4 +1,5 @@
 """The contract of one Delta table: name, schema, partition columns, schema version."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """`train_runs`: one row per trained model (one per protocol fold of a `facelake train`)."""
+
 import pyarrow as pa
 
 from schemas.spec import TableSpec

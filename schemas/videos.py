@@ -16,10 +16,12 @@ status vocabulary:
 `source_present` turns false when a later scan of the same source root no longer finds
 the file; its rows are kept, never silently deleted.
 """
+
 import pyarrow as pa
 
 from schemas.provenance import PROCESSED_ON
 from schemas.spec import TableSpec
+from schemas.vocabulary import VideoStatus, values
 
 FACE_REPAIR = pa.struct(
     [
@@ -32,17 +34,7 @@ FACE_REPAIR = pa.struct(
     ]
 )
 
-VIDEO_STATUSES = (
-    "ok",
-    "no_face_file",
-    "bad_name",
-    "duplicate_name",
-    "duplicate_content",
-    "empty_file",
-    "unreadable",
-    "corrupt",
-    "error",
-)
+VIDEO_STATUSES = values(VideoStatus)
 
 VIDEOS = TableSpec(
     name="videos",

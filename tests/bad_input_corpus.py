@@ -12,6 +12,7 @@ it lies in the tree. The unreadable kinds (mode 000) are unreadable to the jobs 
 the tests run as root: the tests run the jobs held to permission bits
 (`conftest.without_root_file_access`).
 """
+
 from __future__ import annotations
 
 import io
@@ -183,11 +184,20 @@ class _SiwWriter:
     def folder(subject: int) -> str:
         return f"Train/live/{subject:03d}"
 
-    def render(self, subject: int, *, frame_size: tuple[int, int] = FRAME_SIZE,
-               n_frames: int = N_FRAMES) -> tuple[list[np.ndarray], list[Box | None]]:
+    def render(
+        self, subject: int, *, frame_size: tuple[int, int] = FRAME_SIZE, n_frames: int = N_FRAMES
+    ) -> tuple[list[np.ndarray], list[Box | None]]:
         photo = self.photos[subject % len(self.photos)]
-        rendered = list(render_video(photo, kind="live", n_frames=n_frames, rng=np.random.default_rng([subject]),
-                                     fps=FPS, frame_size=frame_size))
+        rendered = list(
+            render_video(
+                photo,
+                kind="live",
+                n_frames=n_frames,
+                rng=np.random.default_rng([subject]),
+                fps=FPS,
+                frame_size=frame_size,
+            )
+        )
         return [f.image for f in rendered], [list(f.face_box) if f.face_box is not None else None for f in rendered]
 
     def video(self, subject: int, face: Callable[[list[str]], str | bytes] | None = lf_text) -> Path:
@@ -202,19 +212,23 @@ class _SiwWriter:
 
 def _face_kind(face: Callable[[list[str]], str | bytes] | None) -> Callable[[_SiwWriter, int], str]:
     """A kind that is a good rendered video with the `.face` that `face` makes of its lines."""
+
     def make(w: _SiwWriter, s: int) -> str:
         w.video(s, face)
         return w.video_id(s)
+
     return make
 
 
 def _line_defect(change: Callable[[list[int]], str]) -> Callable[[list[str]], str]:
     """`.face` text with line DEFECT_LINE replaced by `change(its box)`."""
+
     def text(lines: list[str]) -> str:
         box = [int(v) for v in lines[DEFECT_LINE - 1].split()]
         if box == [0, 0, 0, 0]:
             raise RuntimeError("the defect line has no face; pick another DEFECT_LINE")
         return lf_text(lines[: DEFECT_LINE - 1] + [change(box)] + lines[DEFECT_LINE:])
+
     return text
 
 
@@ -270,7 +284,9 @@ def _check_rotation_decodes_upright(path: Path, upright: np.ndarray) -> None:
     ok, bgr = capture.read()
     capture.release()
     if not ok or bgr.shape[:2] != upright.shape[:2]:
-        raise RuntimeError(f"{path.name}: OpenCV did not apply the display matrix (got {None if not ok else bgr.shape})")
+        raise RuntimeError(
+            f"{path.name}: OpenCV did not apply the display matrix (got {None if not ok else bgr.shape})"
+        )
     error = np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.int16) - upright.astype(np.int16)).mean()
     if error > 20:
         raise RuntimeError(f"{path.name}: decoded frame is not the upright one (mean error {error:.1f})")
@@ -298,6 +314,7 @@ def _special(content: str) -> Callable[[_SiwWriter, int], str]:
     def make(w: _SiwWriter, s: int) -> str:
         place(w.root / w.rel(s), content)
         return w.video_id(s)
+
     return make
 
 

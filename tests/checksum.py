@@ -1,5 +1,6 @@
 """Order-independent content checksums of lake tables, for proving reruns and recoveries
 end with exactly the contents of a clean run."""
+
 from __future__ import annotations
 
 import hashlib

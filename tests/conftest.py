@@ -7,6 +7,7 @@ in installed packages; every job is the real CLI in a subprocess with a real loc
 The shared lakes are read-only for tests: a test that writes copies the lake first
 (`shutil.copytree`; a local lake is a few MB).
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,20 +59,34 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def run_ingest_cli(source: Path, lake: Path, *extra: str, timeout: float = 600,
-                   prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    result = subprocess.run(ingest_command(source, lake, *extra, prefix=prefix), cwd=REPO, env=subprocess_env(),
-                            capture_output=True, text=True, timeout=timeout)
+def run_ingest_cli(
+    source: Path, lake: Path, *extra: str, timeout: float = 600, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ingest_command(source, lake, *extra, prefix=prefix),
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
         raise AssertionError(f"ingest exited {result.returncode}:\n{result.stderr[-4000:]}")
     return result
 
 
-def run_job_cli(module: str, *args: str, timeout: float = 600, expect: int = 0,
-                prefix: Sequence[str] = ()) -> subprocess.CompletedProcess:
+def run_job_cli(
+    module: str, *args: str, timeout: float = 600, expect: int = 0, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
     """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray (`prefix`: a command to run it under)."""
-    result = subprocess.run([*prefix, sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [*prefix, sys.executable, "-m", f"jobs.{module}", *args],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != expect:
         raise AssertionError(f"{module} exited {result.returncode}, expected {expect}:\n{result.stderr[-4000:]}")
     return result
@@ -98,8 +113,10 @@ def without_root_file_access() -> tuple[str, ...]:
         return ()
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        raise RuntimeError("running as root and setpriv (util-linux) is missing: cannot run a job that is held "
-                           "to file permission bits; install util-linux or run the tests as a non-root user")
+        raise RuntimeError(
+            "running as root and setpriv (util-linux) is missing: cannot run a job that is held "
+            "to file permission bits; install util-linux or run the tests as a non-root user"
+        )
     drop = ",".join(f"-{name}" for name in DAC_CAPABILITIES)
     prefix = (setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", "--")
     with tempfile.TemporaryDirectory(prefix="facelake-dac-probe-") as folder:
@@ -107,11 +124,14 @@ def without_root_file_access() -> tuple[str, ...]:
         probe.write_bytes(b"x")
         probe.chmod(0)
         code = "import sys\ntry:\n    open(sys.argv[1], 'rb')\nexcept PermissionError:\n    sys.exit(13)\n"
-        result = subprocess.run([*prefix, sys.executable, "-c", code, str(probe)], capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [*prefix, sys.executable, "-c", code, str(probe)], capture_output=True, text=True, timeout=120
+        )
     if result.returncode != 13:
-        raise RuntimeError(f"{' '.join(prefix)} did not stop root from reading a mode-000 file (exit "
-                           f"{result.returncode}: {result.stderr.strip()[-500:]}); the container may lack CAP_SETPCAP")
+        raise RuntimeError(
+            f"{' '.join(prefix)} did not stop root from reading a mode-000 file (exit "
+            f"{result.returncode}: {result.stderr.strip()[-500:]}); the container may lack CAP_SETPCAP"
+        )
     return prefix
 
 
@@ -146,8 +166,13 @@ def clean_ingest(sample, tmp_path_factory) -> CleanIngest:
     probe = lake.parent / "driver_payloads.json"
     # the CLI run under the driver probe: its output is the CLI's, and every image payload its driver held is recorded
     result = run_ingest_cli(sample.root, lake, prefix=(str(REPO / "tests" / "driver_bytes_probe.py"), str(probe)))
-    return CleanIngest(lake=lake, digest_before=before, digest_after=tree_digest(sample.root), log=result.stderr,
-                       driver_payloads=json.loads(probe.read_text()))
+    return CleanIngest(
+        lake=lake,
+        digest_before=before,
+        digest_after=tree_digest(sample.root),
+        log=result.stderr,
+        driver_payloads=json.loads(probe.read_text()),
+    )
 
 
 @dataclass
@@ -188,9 +213,23 @@ def registry(registry_tree, clean_ingest, tmp_path_factory) -> Registry:
     shutil.copytree(clean_ingest.lake, lake)
     digest = tree_digest(registry_tree.root)
     probe = lake.parent / "register_driver_payloads.json"
-    register = subprocess.run([sys.executable, str(REPO / "tests" / "driver_bytes_probe.py"), str(probe), "register",
-                               "--source", str(registry_tree.root), "--lake", str(lake)],
-                              cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    register = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "driver_bytes_probe.py"),
+            str(probe),
+            "register",
+            "--source",
+            str(registry_tree.root),
+            "--lake",
+            str(lake),
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert register.returncode == 0, register.stderr[-4000:]
     logs = {
         "register": register.stderr,
@@ -198,8 +237,14 @@ def registry(registry_tree, clean_ingest, tmp_path_factory) -> Registry:
         "dedup": run_job_cli("dedup", "--lake", str(lake), "--source", "photos").stderr,
     }
     built = tree_digest(lake)
-    yield Registry(root=registry_tree.root, lake=lake, manifest=registry_tree.manifest, digest_before=digest, logs=logs,
-                   register_driver_payloads=json.loads(probe.read_text()))
+    yield Registry(
+        root=registry_tree.root,
+        lake=lake,
+        manifest=registry_tree.manifest,
+        digest_before=digest,
+        logs=logs,
+        register_driver_payloads=json.loads(probe.read_text()),
+    )
     after = tree_digest(lake)
     changed = sorted(path for path in set(built) | set(after) if built.get(path) != after.get(path))
     assert not changed, f"a test wrote into the shared registry lake (copy it first): {changed[:10]}"
@@ -231,12 +276,33 @@ def trained_model(tmp_path_factory) -> TrainedModel:
     out, probe = base / "models", base / "driver_payloads.json"
     # the CLI run under the driver probe: what it prints is the CLI's, and every image payload the driver held
     # is recorded (tests/driver_bytes_probe.py)
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "driver_bytes_probe.py"), str(probe), "train",
-                             "--lake", str(base / "lake"), "--out", str(out), *TRAIN_ARGS],
-                            cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "driver_bytes_probe.py"),
+            str(probe),
+            "train",
+            "--lake",
+            str(base / "lake"),
+            "--out",
+            str(out),
+            *TRAIN_ARGS,
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
-    return TrainedModel(tree=base / "siw", lake=base / "lake", out=out, model=out / "P1", result=result,
-                        driver_payloads=json.loads(probe.read_text()))
+    return TrainedModel(
+        tree=base / "siw",
+        lake=base / "lake",
+        out=out,
+        model=out / "P1",
+        result=result,
+        driver_payloads=json.loads(probe.read_text()),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -247,20 +313,34 @@ def s3(tmp_path_factory):
     counts objects outside them. The endpoint and region come from the environment, the
     credentials from the FACELAKE_STORAGE_OPTIONS file, so both sources are exercised.
     """
-    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "s3_server.py")], cwd=REPO,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "s3_server.py")],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert line.startswith("PORT "), f"the S3 server did not start: {line!r}"
         endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
         options = tmp_path_factory.mktemp("s3") / "storage.json"
         options.write_text(json.dumps({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET}))
-        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
-               "FACELAKE_STORAGE_OPTIONS": str(options)}
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",
+            "FACELAKE_STORAGE_OPTIONS": str(options),
+        }
         import boto3
 
-        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                              aws_secret_access_key=SECRET, region_name="us-east-1")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET,
+            region_name="us-east-1",
+        )
         client.create_bucket(Bucket=BUCKET)
         yield {"env": env, "client": client, "logs": []}
     finally:
@@ -283,23 +363,25 @@ def s3_job_env(s3) -> dict[str, str]:
 # 2-core machine, still with one real end-to-end ingest (`clean_ingest`), the DuckDB audit and
 # queries over it, and the read-only SQL corpus. `make test-all` (CI) runs everything. These
 # modules are full tier only: each builds lakes, trains, or injects faults of its own.
-FULL_TIER_MODULES = frozenset({
-    "test_bad_input",          # the 37-kind bad-input corpus through ingest and register
-    "test_boundaries",         # hostile user names through register, embed, forget
-    "test_forget",             # erasure on local and S3 lakes
-    "test_identity_jobs",      # register, embed, dedup and leakage jobs
-    "test_ingest_recovery",    # SIGKILL, worker kill, SIGTERM, memory limit: each with reruns
-    "test_ingest_watch",       # incremental passes with arrivals
-    "test_job_faults",         # SIGKILL mid-register and mid-embed
-    "test_job_submit",         # a real `ray start --head` and `ray job submit`
-    "test_maintain",           # compact and vacuum
-    "test_memory_guard",       # a 4K video over its memory limit
-    "test_multinode",          # ingest on a three-node Ray cluster
-    "test_predict",            # a trained model scoring photos and videos
-    "test_s3_faults",          # ingest and register through a 15 % fault proxy
-    "test_s3_lake",            # the pipeline on moto's S3
-    "test_train",              # Ray Train with two workers
-})
+FULL_TIER_MODULES = frozenset(
+    {
+        "test_bad_input",  # the 37-kind bad-input corpus through ingest and register
+        "test_boundaries",  # hostile user names through register, embed, forget
+        "test_forget",  # erasure on local and S3 lakes
+        "test_identity_jobs",  # register, embed, dedup and leakage jobs
+        "test_ingest_recovery",  # SIGKILL, worker kill, SIGTERM, memory limit: each with reruns
+        "test_ingest_watch",  # incremental passes with arrivals
+        "test_job_faults",  # SIGKILL mid-register and mid-embed
+        "test_job_submit",  # a real `ray start --head` and `ray job submit`
+        "test_maintain",  # compact and vacuum
+        "test_memory_guard",  # a 4K video over its memory limit
+        "test_multinode",  # ingest on a three-node Ray cluster
+        "test_predict",  # a trained model scoring photos and videos
+        "test_s3_faults",  # ingest and register through a 15 % fault proxy
+        "test_s3_lake",  # the pipeline on moto's S3
+        "test_train",  # Ray Train with two workers
+    }
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,6 +14,7 @@ cluster, never in the driver).
 `install()` / `findings` are also used directly by tests, to prove the probe records what
 it should.
 """
+
 from __future__ import annotations
 
 import functools
@@ -62,6 +63,7 @@ def _watch_result(hook: str, fn):
         result = fn(*args, **kwargs)
         _record(hook, result)
         return result
+
     return wrapper
 
 
@@ -70,6 +72,7 @@ def _watch_arguments(hook: str, fn):
     def wrapper(*args, **kwargs):
         _record(hook, (args, kwargs))
         return fn(*args, **kwargs)
+
     return wrapper
 
 

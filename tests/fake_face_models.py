@@ -7,6 +7,7 @@ loads the file, feeds it the right pixels (colour order, scaling, layout, resizi
 normalises its output. Each writer has a numpy forward of the same graph, taking the
 aligned RGB uint8 faces the embedders take, preprocessing included.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -52,8 +53,12 @@ def write_fake_arcface_onnx(path: Path, dim: int = 512, seed: int = 0, *, size: 
     initializers = [numpy_helper.from_array(array, name=name) for name, array in weights.items()]
     nodes = [
         helper.make_node(
-            "Conv", ["data", "conv_w", "conv_b"], ["conv_out"], name="fake_conv",
-            kernel_shape=[FAKE_CONV_KERNEL, FAKE_CONV_KERNEL], strides=[FAKE_CONV_KERNEL, FAKE_CONV_KERNEL],
+            "Conv",
+            ["data", "conv_w", "conv_b"],
+            ["conv_out"],
+            name="fake_conv",
+            kernel_shape=[FAKE_CONV_KERNEL, FAKE_CONV_KERNEL],
+            strides=[FAKE_CONV_KERNEL, FAKE_CONV_KERNEL],
         ),
         helper.make_node("Flatten", ["conv_out"], ["flat"], name="fake_flatten", axis=1),
         helper.make_node("Gemm", ["flat", "gemm_w", "gemm_b"], ["fc1"], name="fake_gemm", transB=1),

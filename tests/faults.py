@@ -1,4 +1,5 @@
 """Helpers of the fault-injection tests: a reader that must never fail, and reaping killed process trees."""
+
 from __future__ import annotations
 
 import threading

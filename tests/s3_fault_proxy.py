@@ -54,6 +54,7 @@ JSON object changes the settings given (`share`, `every`, `seed`, `faults`,
 `max_consecutive`, `times`, `budget`, `match`, `short_range`, `deny`) and with `"reset": true`
 zeroes the counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,18 @@ ERRORS = {
 }
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"}
 CONTROL_PATH = "/__faults"
-DEFAULTS = {"share": 0.0, "every": 0, "seed": 0, "faults": ["slowdown", "internal", "drop"], "max_consecutive": 1,
-            "times": 0, "budget": 0, "match": None, "short_range": 0, "deny": None}
+DEFAULTS = {
+    "share": 0.0,
+    "every": 0,
+    "seed": 0,
+    "faults": ["slowdown", "internal", "drop"],
+    "max_consecutive": 1,
+    "times": 0,
+    "budget": 0,
+    "match": None,
+    "short_range": 0,
+    "deny": None,
+}
 
 
 class FaultPlan:
@@ -131,10 +142,16 @@ class FaultPlan:
             self.seen[signature] += 1
             if self.deny:
                 kind = "deny"
-            elif (self._match and not self._match.search(f"{method} {path}")
-                  or self.max_consecutive and self.streak[signature] >= self.max_consecutive
-                  or self.times and self.failed[signature] >= self.times
-                  or self.budget and sum(self.by_kind.values()) >= self.budget):
+            elif (
+                self._match
+                and not self._match.search(f"{method} {path}")
+                or self.max_consecutive
+                and self.streak[signature] >= self.max_consecutive
+                or self.times
+                and self.failed[signature] >= self.times
+                or self.budget
+                and sum(self.by_kind.values()) >= self.budget
+            ):
                 kind = None
             else:
                 kind = self._pick(signature, occurrence)
@@ -163,8 +180,11 @@ class FaultPlan:
     def report(self) -> dict:
         with self.lock:
             return {
-                "requests": self.requests, "forwarded": self.forwarded, "faults": sum(self.by_kind.values()),
-                "by_kind": dict(self.by_kind), "injected": list(self.injected),
+                "requests": self.requests,
+                "forwarded": self.forwarded,
+                "faults": sum(self.by_kind.values()),
+                "by_kind": dict(self.by_kind),
+                "injected": list(self.injected),
                 "max_attempts_of_one_request": max(self.seen.values(), default=0),
                 "settings": {name: getattr(self, name) for name in DEFAULTS},
             }
@@ -177,8 +197,10 @@ def _range_length(header: str | None) -> int:
 
 
 def _error_body(code: str, message: str, resource: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-            f"<Resource>{resource}</Resource><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<Resource>{resource}</Resource><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
 
 
 def make_handler(plan: FaultPlan, upstream: tuple[str, int]):
@@ -239,8 +261,9 @@ def make_handler(plan: FaultPlan, upstream: tuple[str, int]):
                 self.close_connection = True
             elif kind in ERRORS or kind == "deny":
                 status, code, message = ERRORS.get(kind, (403, plan.deny, "Access Denied"))
-                self._send(status, _error_body(code, message, self.path.split("?")[0]),
-                           [("Content-Type", "application/xml")])
+                self._send(
+                    status, _error_body(code, message, self.path.split("?")[0]), [("Content-Type", "application/xml")]
+                )
             else:
                 self.close_connection = True
                 if kind == "reset":  # linger 0: close() sends RST, not FIN
@@ -292,19 +315,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=0, help="fail every Nth request instead of a share")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--faults", default="slowdown,internal,drop", help=f"comma-separated, of {KINDS}")
-    parser.add_argument("--max-consecutive", type=int, default=1,
-                        help="faults in a row on one request (default 1: its retry goes through; 0: no limit)")
+    parser.add_argument(
+        "--max-consecutive",
+        type=int,
+        default=1,
+        help="faults in a row on one request (default 1: its retry goes through; 0: no limit)",
+    )
     parser.add_argument("--times", type=int, default=0, help="faults per distinct request in all (0: no limit)")
     parser.add_argument("--budget", type=int, default=0, help="faults in all, then none (0: no limit)")
-    parser.add_argument("--match", default=None, help="only requests whose 'METHOD /path?query' matches this regex fail")
-    parser.add_argument("--short-range", type=int, default=0,
-                        help="a ranged GET of fewer bytes gets `drop` instead of a 5xx (0: off)")
+    parser.add_argument(
+        "--match", default=None, help="only requests whose 'METHOD /path?query' matches this regex fail"
+    )
+    parser.add_argument(
+        "--short-range", type=int, default=0, help="a ranged GET of fewer bytes gets `drop` instead of a 5xx (0: off)"
+    )
     parser.add_argument("--deny", default=None, help="answer every request 403 with this S3 error code")
     args = parser.parse_args(argv)
     target = urlparse(args.upstream)
-    plan = FaultPlan(share=args.share, every=args.every, seed=args.seed, faults=args.faults.split(","),
-                     max_consecutive=args.max_consecutive, times=args.times, budget=args.budget, match=args.match,
-                     short_range=args.short_range, deny=args.deny)
+    plan = FaultPlan(
+        share=args.share,
+        every=args.every,
+        seed=args.seed,
+        faults=args.faults.split(","),
+        max_consecutive=args.max_consecutive,
+        times=args.times,
+        budget=args.budget,
+        match=args.match,
+        short_range=args.short_range,
+        deny=args.deny,
+    )
     server = Server(("127.0.0.1", 0), make_handler(plan, (target.hostname, target.port or 80)))
     print(f"PORT {server.server_address[1]}", flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

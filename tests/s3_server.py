@@ -13,6 +13,7 @@ Two things about moto that the tests depend on:
   delta-rs's commit safety rests on exactly this check (`_delta_log/N.json` created
   only if absent), and the concurrency tests must exercise the store as S3 behaves.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Alignment of real faces: detected landmarks -> ArcFace 112x112 template."""
+
 from __future__ import annotations
 
 import os
@@ -7,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.config import DetectorConfig
+from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.faces.detect import MtcnnDetector
 
 ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
 )
 
 

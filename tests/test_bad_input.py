@@ -11,6 +11,7 @@ Every job here runs held to file permission bits, as an ordinary user's job is, 
 when the tests run as root (as CI does): see `conftest.without_root_file_access`. So the
 unreadable kinds (mode 000) are unreadable to the job and are never skipped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
 from checksum import RUN_COLUMNS, table_checksum
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, PHOTOS, RUNS, VIDEOS
 from tests.bad_input_corpus import (
@@ -105,19 +106,43 @@ def _runs(base: Path, trees: CorpusTrees, run: Callable[..., str], expect: dict[
     run(trees.clean, lakes["clean"])
     log = run(trees.corpus, lakes["corpus"])
     run(strict_tree, lakes["strict"], "--strict", expect=1)
-    return Runs(trees=trees, clean=Lake(str(lakes["clean"])), corpus=Lake(str(lakes["corpus"])),
-                strict=Lake(str(lakes["strict"])), strict_kinds=failing, log=log, state_before=before,
-                state_after=tree_state(trees.corpus))
+    return Runs(
+        trees=trees,
+        clean=Lake(str(lakes["clean"])),
+        corpus=Lake(str(lakes["corpus"])),
+        strict=Lake(str(lakes["strict"])),
+        strict_kinds=failing,
+        log=log,
+        state_before=before,
+        state_after=tree_state(trees.corpus),
+    )
 
 
 def _ingest(source: Path, lake: Path, *extra: str, expect: int = 0) -> str:
-    return run_job_cli("ingest", "--source", str(source), "--lake", str(lake), "--no-progress", *extra, expect=expect,
-                       prefix=without_root_file_access()).stderr
+    return run_job_cli(
+        "ingest",
+        "--source",
+        str(source),
+        "--lake",
+        str(lake),
+        "--no-progress",
+        *extra,
+        expect=expect,
+        prefix=without_root_file_access(),
+    ).stderr
 
 
 def _register(source: Path, lake: Path, *extra: str, expect: int = 0) -> str:
-    return run_job_cli("register", "--source", str(source), "--lake", str(lake), *extra, expect=expect,
-                       prefix=without_root_file_access()).stderr
+    return run_job_cli(
+        "register",
+        "--source",
+        str(source),
+        "--lake",
+        str(lake),
+        *extra,
+        expect=expect,
+        prefix=without_root_file_access(),
+    ).stderr
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +171,10 @@ class Expect:
 
 def _repairs(*expected: tuple[int, str, str]) -> Callable[[dict, list[dict]], None]:
     """The row's .face repairs are exactly `(line, kind, method)...`."""
+
     def check(row: dict, frames: list[dict]) -> None:
         assert [(r["line"], r["kind"], r["method"]) for r in row["face_repairs"]] == list(expected)
+
     return check
 
 
@@ -158,11 +185,14 @@ def _line_dropped(kind: str) -> Callable[[dict, list[dict]], None]:
         # the face is still found (on the whole frame) and every other line is used as written
         assert frames[LINE]["det_status"] == "ok" and frames[LINE]["det_source"] == "full_frame"
         assert {f["face_box_source"] for i, f in enumerate(frames) if i != LINE} == {"face_file"}
+
     return check
 
 
 def _negative_clamped(row: dict, frames: list[dict]) -> None:
-    _repairs((DEFECT_LINE, "negative_coordinate", "clamped"), (DEFECT_LINE, "negative_coordinate", "clamped"))(row, frames)
+    _repairs((DEFECT_LINE, "negative_coordinate", "clamped"), (DEFECT_LINE, "negative_coordinate", "clamped"))(
+        row, frames
+    )
     assert [r["position"] for r in row["face_repairs"]] == [0, 1]
     assert frames[LINE]["face_box"][:2] == [0, 0] and frames[LINE]["face_box_source"] == "repaired"
     assert frames[LINE]["det_status"] == "ok"
@@ -179,6 +209,7 @@ def _all_lines_used(kind: str) -> Callable[[dict, list[dict]], None]:
         _repairs((1, kind, "stripped"))(row, frames)
         assert {f["face_box_source"] for f in frames} == {"face_file"}
         assert all(f["det_source"] == "roi" for f in frames if f["det_status"] == "ok")
+
     return check
 
 
@@ -194,47 +225,100 @@ def _no_face_file(row: dict, frames: list[dict]) -> None:
 
 
 def _more_lines(row: dict, frames: list[dict]) -> None:
-    assert (row["face_lines"], row["source_frames"], row["n_frames"]) == (N_FRAMES + EXTRA_FACE_LINES, N_FRAMES, N_FRAMES)
+    assert (row["face_lines"], row["source_frames"], row["n_frames"]) == (
+        N_FRAMES + EXTRA_FACE_LINES,
+        N_FRAMES,
+        N_FRAMES,
+    )
     assert row["face_repairs"] == [] and {f["face_box_source"] for f in frames} == {"face_file"}
 
 
 VIDEO_EXPECT: dict[str, Expect] = {
     "video_zero_bytes": Expect("empty_file", "101-1-1-1-1.mov is empty (0 bytes)"),
-    "video_truncated": Expect("corrupt", "cannot open 102-1-1-1-1.mov as a video: it is truncated: the file ends at byte "),
-    "video_text_file": Expect("corrupt", "cannot open 103-1-1-1-1.mov as a video: it is not a QuickTime/MP4 video "
-                                         "(it starts with b'These are my not')"),
-    "video_no_frames": Expect("corrupt", "cannot open 104-1-1-1-1.mov as a video: it holds no video track (no frame was recorded)"),
-    "video_4k_frames": Expect("ok", None, columns={"width": 3840, "height": 2160, "n_frames": 4},
-                              check=_all_faces_in_their_boxes),
+    "video_truncated": Expect(
+        "corrupt", "cannot open 102-1-1-1-1.mov as a video: it is truncated: the file ends at byte "
+    ),
+    "video_text_file": Expect(
+        "corrupt",
+        "cannot open 103-1-1-1-1.mov as a video: it is not a QuickTime/MP4 video (it starts with b'These are my not')",
+    ),
+    "video_no_frames": Expect(
+        "corrupt", "cannot open 104-1-1-1-1.mov as a video: it holds no video track (no frame was recorded)"
+    ),
+    "video_4k_frames": Expect(
+        "ok", None, columns={"width": 3840, "height": 2160, "n_frames": 4}, check=_all_faces_in_their_boxes
+    ),
     # OpenCV applies the display matrix: frames come upright, in display size, and match the .face boxes
-    "video_rotation_metadata": Expect("ok", None, columns={"width": 640, "height": 480, "n_frames": N_FRAMES},
-                                      check=_all_faces_in_their_boxes),
-    "face_missing": Expect("no_face_file", "no .face beside the video; faces searched on full frames",
-                           columns={"face_path": None}, check=_no_face_file),
-    "face_empty": Expect("no_face_file", "108-1-1-1-1.face is empty (no line); faces searched on full frames",
-                         columns={"face_path": "Train/live/108/108-1-1-1-1.face"}, check=_no_face_file),
-    "face_non_numeric": Expect("ok", None, note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ abc \d+': not four integers, dropped$",
-                               check=_line_dropped("unparseable")),
-    "face_negative_box": Expect("ok", None, note=rf"\.face: line {DEFECT_LINE} '-40 -30 \d+ \d+': negative x1, y1 clamped to 0$",
-                                check=_negative_clamped),
-    "face_out_of_frame": Expect("ok", None, note=re.escape("1 .face boxes reach past the 640x480 frame (first: frame 2, "
-                                                           "[700, 500, 800, 600])") + "$", check=_out_of_frame),
-    "face_x2_before_x1": Expect("ok", None, note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ \d+ \d+': not a box in the frame "
-                                                 r"\(x2 <= x1, y2 <= y1 or wholly above/left of it\), dropped$",
-                                check=_line_dropped("invalid_box")),
-    "face_five_numbers": Expect("ok", None, note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ \d+ \d+ 1': not four integers, dropped$",
-                                check=_line_dropped("unparseable")),
+    "video_rotation_metadata": Expect(
+        "ok", None, columns={"width": 640, "height": 480, "n_frames": N_FRAMES}, check=_all_faces_in_their_boxes
+    ),
+    "face_missing": Expect(
+        "no_face_file",
+        "no .face beside the video; faces searched on full frames",
+        columns={"face_path": None},
+        check=_no_face_file,
+    ),
+    "face_empty": Expect(
+        "no_face_file",
+        "108-1-1-1-1.face is empty (no line); faces searched on full frames",
+        columns={"face_path": "Train/live/108/108-1-1-1-1.face"},
+        check=_no_face_file,
+    ),
+    "face_non_numeric": Expect(
+        "ok",
+        None,
+        note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ abc \d+': not four integers, dropped$",
+        check=_line_dropped("unparseable"),
+    ),
+    "face_negative_box": Expect(
+        "ok",
+        None,
+        note=rf"\.face: line {DEFECT_LINE} '-40 -30 \d+ \d+': negative x1, y1 clamped to 0$",
+        check=_negative_clamped,
+    ),
+    "face_out_of_frame": Expect(
+        "ok",
+        None,
+        note=re.escape("1 .face boxes reach past the 640x480 frame (first: frame 2, [700, 500, 800, 600])") + "$",
+        check=_out_of_frame,
+    ),
+    "face_x2_before_x1": Expect(
+        "ok",
+        None,
+        note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ \d+ \d+': not a box in the frame "
+        r"\(x2 <= x1, y2 <= y1 or wholly above/left of it\), dropped$",
+        check=_line_dropped("invalid_box"),
+    ),
+    "face_five_numbers": Expect(
+        "ok",
+        None,
+        note=rf"\.face: line {DEFECT_LINE} '\d+ \d+ \d+ \d+ 1': not four integers, dropped$",
+        check=_line_dropped("unparseable"),
+    ),
     "face_crlf": Expect("ok", None, note=r"\.face: CRLF line ends read as LF$", check=_all_lines_used("crlf")),
     "face_utf8_bom": Expect("ok", None, note=r"\.face: UTF-8 BOM ignored$", check=_all_lines_used("bom")),
-    "face_more_lines_than_frames": Expect("ok", None, note=rf"{N_FRAMES + EXTRA_FACE_LINES} \.face lines for {N_FRAMES} decoded frames$",
-                                          check=_more_lines),
+    "face_more_lines_than_frames": Expect(
+        "ok",
+        None,
+        note=rf"{N_FRAMES + EXTRA_FACE_LINES} \.face lines for {N_FRAMES} decoded frames$",
+        check=_more_lines,
+    ),
     "name_not_siw": Expect("bad_name", "name '117-1-1-1.mov' does not match SSS-sensor-type-medium-session.mov"),
-    "name_not_utf8": Expect("bad_name", "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename it"),
+    "name_not_utf8": Expect(
+        "bad_name", "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename it"
+    ),
     "file_unreadable": Expect("unreadable", "cannot read Train/live/119/119-1-1-1-1.mov: Permission denied"),
-    "file_symlink_loop": Expect("unreadable", "cannot read Train/live/120/120-1-1-1-1.mov: Too many levels of symbolic links"),
-    "file_named_pipe": Expect("unreadable", "Train/live/121/121-1-1-1-1.mov: it is a named pipe, not a regular file; not read"),
-    "file_duplicate_content": Expect("duplicate_content", "same bytes as Train/live/001/001-2-1-1-2.mov; not processed twice",
-                                     columns={"split": "train", "subject": 122}),
+    "file_symlink_loop": Expect(
+        "unreadable", "cannot read Train/live/120/120-1-1-1-1.mov: Too many levels of symbolic links"
+    ),
+    "file_named_pipe": Expect(
+        "unreadable", "Train/live/121/121-1-1-1-1.mov: it is a named pipe, not a regular file; not read"
+    ),
+    "file_duplicate_content": Expect(
+        "duplicate_content",
+        "same bytes as Train/live/001/001-2-1-1-2.mov; not processed twice",
+        columns={"split": "train", "subject": 122},
+    ),
 }
 
 
@@ -257,9 +341,20 @@ def _landscape(row: dict, _: list[dict]) -> None:
 
 PHOTO_EXPECT: dict[str, Expect] = {
     "photo_not_image": Expect("not_image", "the bytes are not a JPEG or PNG image OpenCV can decode"),
-    "photo_exif_rotated": Expect("ok", None, columns={"route": "single", "n_faces": 1, "detect_pass": "first"}, check=_landscape),
-    "photo_1x1": Expect("ok", None, columns={"route": "none", "n_faces": 0, "width": 1, "height": 1,
-                                             "route_reason": "the image is 1x1 px, too small to hold a face"}),
+    "photo_exif_rotated": Expect(
+        "ok", None, columns={"route": "single", "n_faces": 1, "detect_pass": "first"}, check=_landscape
+    ),
+    "photo_1x1": Expect(
+        "ok",
+        None,
+        columns={
+            "route": "none",
+            "n_faces": 0,
+            "width": 1,
+            "height": 1,
+            "route_reason": "the image is 1x1 px, too small to hold a face",
+        },
+    ),
     "photo_greyscale": _single(),
     "photo_cmyk_jpeg": _single(),
     "photo_png_alpha": _single(),
@@ -271,8 +366,11 @@ PHOTO_EXPECT: dict[str, Expect] = {
     "user_space_unicode": _single("Zoë Ångström 李"),
     "user_newline": _single("new\nline"),
     "user_quote": _single("o'brien"),
-    "user_not_utf8": Expect("bad_name", "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename",
-                            columns={"user": "caf\\xe9", "path": "caf\\xe9/01.jpg"}),
+    "user_not_utf8": Expect(
+        "bad_name",
+        "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename",
+        columns={"user": "caf\\xe9", "path": "caf\\xe9/01.jpg"},
+    ),
 }
 
 
@@ -289,8 +387,12 @@ def test_the_unreadable_file_is_unreadable_to_the_jobs(request, which):
     item = runs.trees.items["file_unreadable" if which == "videos" else "photo_unreadable"]
     path = runs.trees.corpus / item.path
     assert stat.S_IMODE(os.lstat(path).st_mode) == 0 and os.path.getsize(path) > 0
-    opened = subprocess.run([*without_root_file_access(), sys.executable, "-c", "import sys; open(sys.argv[1], 'rb')",
-                             str(path)], capture_output=True, text=True, timeout=120)
+    opened = subprocess.run(
+        [*without_root_file_access(), sys.executable, "-c", "import sys; open(sys.argv[1], 'rb')", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert opened.returncode == 1 and "PermissionError: [Errno 13] Permission denied" in opened.stderr, opened.stderr
 
 
@@ -339,12 +441,16 @@ def _frames_of(lake: Lake, video_id: str) -> list[dict]:
 
 @pytest.mark.parametrize("kind", list(VIDEO_EXPECT))
 def test_bad_video_kind(videos, kind):
-    _check_kind(videos, kind, VIDEO_EXPECT[kind], spec=VIDEOS, key_column="video_id", failure_marker="  {status}: {key}: ")
+    _check_kind(
+        videos, kind, VIDEO_EXPECT[kind], spec=VIDEOS, key_column="video_id", failure_marker="  {status}: {key}: "
+    )
 
 
 @pytest.mark.parametrize("kind", list(PHOTO_EXPECT))
 def test_bad_photo_kind(photos, kind):
-    _check_kind(photos, kind, PHOTO_EXPECT[kind], spec=PHOTOS, key_column="photo_id", failure_marker="FAILED {key}: {status}: ")
+    _check_kind(
+        photos, kind, PHOTO_EXPECT[kind], spec=PHOTOS, key_column="photo_id", failure_marker="FAILED {key}: {status}: "
+    )
 
 
 # ------------------------------------------------------------------ the run as a whole
@@ -361,8 +467,9 @@ def _good_items_as_in_a_clean_run(runs: Runs, tables: list[tuple], key: str) -> 
     assert set(runs.corpus.read(tables[0][0]).column(key).to_pylist()) == good | bad and not good & bad
     for spec, keys in tables:
         clean = runs.clean.read(spec)
-        assert table_checksum(_keyed(runs.corpus.read(spec), key, good), keys=keys, exclude=RUN_SPECIFIC) == \
-            table_checksum(clean, keys=keys, exclude=RUN_SPECIFIC), spec.name
+        assert table_checksum(
+            _keyed(runs.corpus.read(spec), key, good), keys=keys, exclude=RUN_SPECIFIC
+        ) == table_checksum(clean, keys=keys, exclude=RUN_SPECIFIC), spec.name
 
 
 def test_good_videos_end_as_in_a_clean_run(videos):
@@ -385,20 +492,25 @@ def test_strict_run_exits_1_with_the_same_rows(request, which):
     assert failing <= strict_keys and len(good) == 1
     assert good <= set(runs.clean.read(tables[0][0]).column(key).to_pylist())
     for spec, keys in tables:
-        assert table_checksum(runs.strict.read(spec), keys=keys, exclude=RUN_SPECIFIC) == \
-            table_checksum(_keyed(runs.corpus.read(spec), key, strict_keys), keys=keys, exclude=RUN_SPECIFIC), spec.name
+        assert table_checksum(runs.strict.read(spec), keys=keys, exclude=RUN_SPECIFIC) == table_checksum(
+            _keyed(runs.corpus.read(spec), key, strict_keys), keys=keys, exclude=RUN_SPECIFIC
+        ), spec.name
     # the run went on past every failure and recorded each, as the corpus run did
     [run] = runs.strict.read(RUNS).to_pylist()
     assert run["status"] == "succeeded"
     corpus = runs.rows(tables[0][0], key)
-    assert {tuple(f) for f in json.loads(run["counts_json"])["failures"]} == \
-        {(k, corpus[k]["status"], corpus[k]["status_reason"]) for k in failing}
+    assert {tuple(f) for f in json.loads(run["counts_json"])["failures"]} == {
+        (k, corpus[k]["status"], corpus[k]["status_reason"]) for k in failing
+    }
 
 
 def test_ingest_summary_lists_every_failure(videos):
     failed = {r["video_id"]: r for r in videos.rows(VIDEOS, "video_id").values() if r["status"] != "ok"}
-    listed = [line.split(": ", 3)[2:] for line in videos.log.splitlines()
-              if any(f"  {r['status']}: {vid}: " in line for vid, r in failed.items())]
+    listed = [
+        line.split(": ", 3)[2:]
+        for line in videos.log.splitlines()
+        if any(f"  {r['status']}: {vid}: " in line for vid, r in failed.items())
+    ]
     assert sorted(vid for vid, _ in listed) == sorted(failed)
     assert all(reason == failed[vid]["status_reason"] for vid, reason in listed)
 
@@ -406,7 +518,11 @@ def test_ingest_summary_lists_every_failure(videos):
 def test_ingest_run_row_records_the_failures_and_counts_the_notes(videos):
     run = min((r for r in videos.corpus.read(RUNS).to_pylist() if r["job"] == "ingest"), key=lambda r: r["started_at"])
     counts = json.loads(run["counts_json"])
-    failed = {vid: (r["status"], r["status_reason"]) for vid, r in videos.rows(VIDEOS, "video_id").items() if r["status"] != "ok"}
+    failed = {
+        vid: (r["status"], r["status_reason"])
+        for vid, r in videos.rows(VIDEOS, "video_id").items()
+        if r["status"] != "ok"
+    }
     assert {vid: (status, reason) for vid, status, reason in counts["failures"]} == failed
     assert counts["notes"] == sum(1 for line in videos.log.splitlines() if "  note: " in line) > 0
 
@@ -440,30 +556,53 @@ def test_negative_face_coordinates_are_clamped_or_dropped():
     assert ann.boxes == [(0, 0, 200, 210), None, None, (0, 100, 200, 210), (100, 100, 200, 210)]
     assert ann.sources == ["repaired", "invalid_box", "invalid_box", "repaired", "face_file"]
     assert [(r["line"], r["kind"], r["position"], r["value"], r["method"]) for r in ann.repairs] == [
-        (1, "negative_coordinate", 0, 0, "clamped"), (1, "negative_coordinate", 1, 0, "clamped"),
-        (2, "invalid_box", None, None, "dropped"), (3, "invalid_box", None, None, "dropped"),
-        (4, "missing_number", 1, 100, "interpolated"), (4, "negative_coordinate", 0, 0, "clamped"),
+        (1, "negative_coordinate", 0, 0, "clamped"),
+        (1, "negative_coordinate", 1, 0, "clamped"),
+        (2, "invalid_box", None, None, "dropped"),
+        (3, "invalid_box", None, None, "dropped"),
+        (4, "missing_number", 1, 100, "interpolated"),
+        (4, "negative_coordinate", 0, 0, "clamped"),
     ]
     assert describe_repairs(ann.repairs, limit=2) == (
         "line 1 '-40 -30 200 210': negative x1, y1 clamped to 0; line 2 '-50 -60 -10 -20': not a box in the frame "
-        "(x2 <= x1, y2 <= y1 or wholly above/left of it), dropped; 3 more")
+        "(x2 <= x1, y2 <= y1 or wholly above/left of it), dropped; 3 more"
+    )
 
 
 def _mov(*boxes: tuple[bytes, bytes]) -> bytes:
     return b"".join((8 + len(payload)).to_bytes(4, "big") + kind + payload for kind, payload in boxes)
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (b"", "it is not a QuickTime/MP4 video (it starts with b'')"),
-    (_mov((b"ftyp", b"qt  "), (b"mdat", b"\0" * 32)), "it has no 'moov' index (the recording was not finished, or the file was cut)"),
-    (_mov((b"ftyp", b"qt  "))[:-2], "it is truncated: the file ends at byte 10, inside its 'ftyp' box that should end at byte 12"),
-    (_mov((b"ftyp", b"qt  ")) + b"\0\0\0\x04free", "it is damaged: the 'free' box at byte 12 has an impossible size"),
-    (_mov((b"ftyp", b"qt  "), (b"moov", _mov((b"mvhd", b"\0" * 16)))), "it holds no video track (no frame was recorded)"),
-    (_mov((b"ftyp", b"qt  "), (b"moov", _mov((b"trak", _mov((b"hdlr", b"\0" * 8 + b"soun")))))),
-     "it holds no video track (no frame was recorded)"),
-    (_mov((b"ftyp", b"qt  "), (b"moov", _mov((b"trak", _mov((b"hdlr", b"\0" * 8 + b"vide")))))),
-     "its video stream cannot be decoded (an unsupported codec or damaged data)"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "it is not a QuickTime/MP4 video (it starts with b'')"),
+        (
+            _mov((b"ftyp", b"qt  "), (b"mdat", b"\0" * 32)),
+            "it has no 'moov' index (the recording was not finished, or the file was cut)",
+        ),
+        (
+            _mov((b"ftyp", b"qt  "))[:-2],
+            "it is truncated: the file ends at byte 10, inside its 'ftyp' box that should end at byte 12",
+        ),
+        (
+            _mov((b"ftyp", b"qt  ")) + b"\0\0\0\x04free",
+            "it is damaged: the 'free' box at byte 12 has an impossible size",
+        ),
+        (
+            _mov((b"ftyp", b"qt  "), (b"moov", _mov((b"mvhd", b"\0" * 16)))),
+            "it holds no video track (no frame was recorded)",
+        ),
+        (
+            _mov((b"ftyp", b"qt  "), (b"moov", _mov((b"trak", _mov((b"hdlr", b"\0" * 8 + b"soun")))))),
+            "it holds no video track (no frame was recorded)",
+        ),
+        (
+            _mov((b"ftyp", b"qt  "), (b"moov", _mov((b"trak", _mov((b"hdlr", b"\0" * 8 + b"vide")))))),
+            "its video stream cannot be decoded (an unsupported codec or damaged data)",
+        ),
+    ],
+)
 def test_why_a_video_does_not_open(tmp_path, data, reason):
     from etl.sources.decode import VideoDecodeError, diagnose_container, probe_video
 
@@ -486,7 +625,11 @@ def test_copies_are_found_by_their_whole_bytes_and_the_next_copy_takes_over(tmp_
     from etl.sources.siw_tree import FINGERPRINT_EDGE_BYTES, scan_source
 
     edge = b"e" * FINGERPRINT_EDGE_BYTES
-    first, copy, lookalike = "Train/live/001/001-1-1-1-1.mov", "Train/live/002/002-1-1-1-1.mov", "Train/live/003/003-1-1-1-1.mov"
+    first, copy, lookalike = (
+        "Train/live/001/001-1-1-1-1.mov",
+        "Train/live/002/002-1-1-1-1.mov",
+        "Train/live/003/003-1-1-1-1.mov",
+    )
     _siw(tmp_path, first, edge + b"same middle" + edge)
     _siw(tmp_path, copy, edge + b"same middle" + edge, face="0 0 0 0\n")  # another .face: still the same video
     _siw(tmp_path, lookalike, edge + b"diff middle" + edge)  # same size and edges, other bytes

@@ -1,5 +1,6 @@
 """bench/scale.py's arithmetic on given numbers: the driver-growth check, the cost fit, the
 ingest projection to SiW, and how Ray worker processes are told apart (no Ray, no jobs run)."""
+
 from __future__ import annotations
 
 import math
@@ -59,7 +60,11 @@ def test_projection_formula():
     cost = scale.Cost(fixed_s=12.0, per_item_s=0.025, workers=2, points=2)  # 0.05 s per frame per worker
     rows = scale.project_ingest(cost, commit_s_per_frame=0.0002, a=a, nodes=(1, 16), datasets=(("SiW", 2_000_000),))
     assert [(r.kind, r.nodes, r.workers) for r in rows] == [
-        ("CPU (measured)", 1, 8), ("CPU (measured)", 16, 128), ("GPU (assumed)", 1, 8), ("GPU (assumed)", 16, 128)]
+        ("CPU (measured)", 1, 8),
+        ("CPU (measured)", 16, 128),
+        ("GPU (assumed)", 1, 8),
+        ("GPU (assumed)", 16, 128),
+    ]
     cpu_1 = rows[0]
     assert cpu_1.compute_s == pytest.approx(2_000_000 * 0.15 / 8)  # 37,500 s
     assert cpu_1.commit_s == pytest.approx(400.0)
@@ -69,8 +74,9 @@ def test_projection_formula():
     gpu_16 = rows[3]  # 0.03 s per frame per worker, 128 workers: compute 468.75 s, commits 400 s
     assert gpu_16.compute_s == pytest.approx(468.75)
     assert gpu_16.total_s == pytest.approx(12.0 + 468.75)
-    slow_commits = scale.project_ingest(cost, commit_s_per_frame=0.001, a=a, nodes=(16,),
-                                        datasets=(("SiW", 2_000_000),))[1]
+    slow_commits = scale.project_ingest(
+        cost, commit_s_per_frame=0.001, a=a, nodes=(16,), datasets=(("SiW", 2_000_000),)
+    )[1]
     assert slow_commits.total_s == pytest.approx(12.0 + 2000.0)  # the driver's commits set the pace
     assert slow_commits.commit_share > 1
     table = scale.projection_table(rows, bytes_per_frame=25_000)
@@ -87,10 +93,17 @@ def test_siw_constants():
 def test_ray_worker_titles():
     assert scale.ray_worker_title("ray::IDLE") == "ray::IDLE"
     assert scale.ray_worker_title("ray::_process_remote") == "ray::_process_remote"
-    assert scale.ray_worker_title("/venv/bin/python /venv/ray/_private/workers/default_worker.py --node-ip-address=1") \
+    assert (
+        scale.ray_worker_title("/venv/bin/python /venv/ray/_private/workers/default_worker.py --node-ip-address=1")
         == "ray::(starting)"
-    for daemon in ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "/venv/ray/core/src/ray/raylet/raylet --x",
-                   "/venv/ray/core/src/ray/gcs/gcs_server --y", ""):
+    )
+    for daemon in (
+        "ray::DashboardAgent",
+        "ray::RuntimeEnvAgent",
+        "/venv/ray/core/src/ray/raylet/raylet --x",
+        "/venv/ray/core/src/ray/gcs/gcs_server --y",
+        "",
+    ):
         assert scale.ray_worker_title(daemon) is None
 
 
@@ -103,7 +116,12 @@ def test_jobs_run_with_the_jobs_whose_tables_they_read():
 def test_options_are_checked():
     args = scale.parse_args(["--scales", "4,1,4", "--jobs", "ingest,train"])
     assert (args.scale_list, args.job_list, args.workers, args.epochs) == ([1, 4], ["ingest", "train"], 2, 1)
-    for bad in (["--jobs", "ingest,nope"], ["--scales", "0,1"], ["--scales", "1,300"], ["--check", "--scales", "1"],
-                ["--check", "--jobs", "embed"]):
+    for bad in (
+        ["--jobs", "ingest,nope"],
+        ["--scales", "0,1"],
+        ["--scales", "1,300"],
+        ["--check", "--scales", "1"],
+        ["--check", "--jobs", "embed"],
+    ):
         with pytest.raises(SystemExit):
             scale.parse_args(bad)

@@ -7,6 +7,7 @@
 - unusable storage options end a job with exit 2 and a line that names the key, never a value.
 (`facelake sql` being read-only: tests/test_catalog_sql.py; secrets on S3: tests/test_s3_lake.py.)
 """
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
-from conftest import REPO, run_job_cli, subprocess_env, tree_digest
 from checksum import table_checksum
+from conftest import REPO, run_job_cli, subprocess_env, tree_digest
+
 from etl.lake.lake import Lake
 from etl.lake.query import run_query
 from schemas import PHOTOS, VIDEOS
 
 # registry users renamed to names that would break SQL, shell or path handling if used as code
-ODD_USERS = {"user_01": "O'Brien", "user_02": "x') OR ('1'='1", "user_03": "Zoë Ångström",
-             "user_04": "..hidden", "user_05": "$(touch pwned); rm -rf ~"}
+ODD_USERS = {
+    "user_01": "O'Brien",
+    "user_02": "x') OR ('1'='1",
+    "user_03": "Zoë Ångström",
+    "user_04": "..hidden",
+    "user_05": "$(touch pwned); rm -rf ~",
+}
 INJECTION = "x') OR ('1'='1"
 
 
@@ -95,31 +101,43 @@ def test_a_rerun_and_a_forget_of_a_hostile_name_touch_exactly_its_rows(odd_regis
     run_job_cli("register", "--source", str(odd_registry["photos"]), "--lake", str(lake), "--full")
     assert table_checksum(_photos(lake), keys=keys) == table_checksum(before, keys=keys)  # replaced, not doubled
 
-    counted = _sql(lake, 'SELECT count(*) AS n FROM photos WHERE "user" = $user', "--param", f"user={INJECTION}",
-                   "--format", "csv")
+    counted = _sql(
+        lake, 'SELECT count(*) AS n FROM photos WHERE "user" = $user', "--param", f"user={INJECTION}", "--format", "csv"
+    )
     assert counted.stdout.split() == ["n", str(before.filter(pc.equal(before.column("user"), INJECTION)).num_rows)]
 
     run_job_cli("forget", "--lake", str(lake), "--user", INJECTION)
     after = _photos(lake)
     assert INJECTION not in after.column("user").to_pylist()
     kept = before.filter(pc.not_equal(before.column("user"), INJECTION))
-    assert after.num_rows == before.num_rows - len(list((odd_registry["photos"] / INJECTION).glob("*.jpg"))) < before.num_rows
+    assert (
+        after.num_rows
+        == before.num_rows - len(list((odd_registry["photos"] / INJECTION).glob("*.jpg")))
+        < before.num_rows
+    )
     assert "O'Brien" in after.column("user").to_pylist()
     assert table_checksum(after, keys=keys) == table_checksum(kept, keys=keys)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "not valid JSON (line 1, column 2)"),
-    ('{"AWS_SECRET_ACCESS_KEY": ["hunter2-secret"]}', "option 'AWS_SECRET_ACCESS_KEY' must be a string or a boolean"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON (line 1, column 2)"),
+        (
+            '{"AWS_SECRET_ACCESS_KEY": ["hunter2-secret"]}',
+            "option 'AWS_SECRET_ACCESS_KEY' must be a string or a boolean",
+        ),
+    ],
+)
 def test_unusable_storage_options_exit_2_naming_the_key_never_the_value(tmp_path, content, message):
     options = tmp_path / "storage.json"
     options.write_text(content)
     env = dict(subprocess_env(), FACELAKE_STORAGE_OPTIONS=str(options))
     for job in ("audit", "forget"):
         args = ["--lake", "s3://bucket/lake"] + (["--subject", "1"] if job == "forget" else [])
-        result = subprocess.run([sys.executable, "-m", f"jobs.{job}", *args], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", f"jobs.{job}", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 2, result.stderr[-3000:]
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
         assert "hunter2" not in result.stderr

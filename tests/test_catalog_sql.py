@@ -1,4 +1,5 @@
 """The DuckDB catalog plain DuckDB opens, and `facelake sql` refusing every kind of write."""
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,9 @@ from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
 def test_catalog_is_written_by_ingest_and_opens_in_plain_duckdb(clean_ingest, tmp_path):
     catalog = clean_ingest.lake / "catalog.duckdb"
     assert catalog.is_file()
-    expected = Lake(str(clean_ingest.lake)).read(FRAMES, columns=["det_status"]).column("det_status").to_pylist().count("ok")
+    expected = (
+        Lake(str(clean_ingest.lake)).read(FRAMES, columns=["det_status"]).column("det_status").to_pylist().count("ok")
+    )
     # a separate interpreter that imports only duckdb, run outside the repository
     script = (
         "import duckdb, sys\n"
@@ -81,9 +84,11 @@ def test_the_connection_itself_cannot_read_outside_the_current_data_files(clean_
     connection = connect(Lake(str(clean_ingest.lake)))
     try:
         assert connection.execute("SELECT count(*) FROM frames").fetchone()[0] > 0
-        for statement in ("SELECT * FROM read_text('/etc/hostname')",
-                          f"SELECT count(*) FROM read_parquet('{clean_ingest.lake}/frames/**/*.parquet')",
-                          f"SELECT * FROM read_json_auto('{clean_ingest.lake}/videos/_delta_log/*.json')"):
+        for statement in (
+            "SELECT * FROM read_text('/etc/hostname')",
+            f"SELECT count(*) FROM read_parquet('{clean_ingest.lake}/frames/**/*.parquet')",
+            f"SELECT * FROM read_json_auto('{clean_ingest.lake}/videos/_delta_log/*.json')",
+        ):
             with pytest.raises(duckdb.PermissionException, match="file system operations are disabled"):
                 connection.execute(statement).fetchall()
     finally:

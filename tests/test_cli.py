@@ -1,4 +1,5 @@
 """The `facelake` command: dispatch, early refusal of bad arguments, and `sql` over a real lake."""
+
 from __future__ import annotations
 
 import json
@@ -59,7 +60,9 @@ def test_insightface_detector_without_a_model_names_the_folder(tmp_path):
 
 
 def test_sql_named_query_over_the_lake(clean_ingest, sample, capsys):
-    code = sql.main(["--lake", str(clean_ingest.lake), "--query", "video_detection", "--param", "split=test", "--format", "csv"])
+    code = sql.main(
+        ["--lake", str(clean_ingest.lake), "--query", "video_detection", "--param", "split=test", "--format", "csv"]
+    )
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "video_id,split,label,attack_type,status,original,detect,sub,detect_pct"
@@ -83,7 +86,9 @@ def test_sql_text_and_unknown_parameter(clean_ingest, sample, capsys, caplog):
 def test_sql_runs_a_file_with_parameters(clean_ingest, sample, tmp_path, capsys):
     query = tmp_path / "count.sql"
     query.write_text("-- frames of one split\nSELECT count(*) AS n FROM frames WHERE split = $split\n")
-    assert sql.main(["--lake", str(clean_ingest.lake), "-f", str(query), "--param", "split=train", "--format", "csv"]) == 0
+    assert (
+        sql.main(["--lake", str(clean_ingest.lake), "-f", str(query), "--param", "split=train", "--format", "csv"]) == 0
+    )
     expected = sum(v.frames for v in sample.manifest.videos if v.split == "train" and "truncated" not in v.defects)
     assert capsys.readouterr().out.strip().splitlines() == ["n", str(expected)]
 
@@ -125,6 +130,16 @@ def test_raylet_messages_go_to_the_log_not_to_stdout(capsys, caplog):
     assert capsys.readouterr().out == ""
     assert [(r.name, r.getMessage()) for r in caplog.records] == [("raylet", warning)]
     # a worker's own output (log_to_driver, --verbose) is printed as Ray prints it
-    ray_worker.print_to_stdstream({"lines": ["hello"], "pid": 42, "ip": "127.0.0.1", "is_err": False,
-                                   "task_name": "t", "actor_name": "", "job": "01"}, ignore_prefix=True)
+    ray_worker.print_to_stdstream(
+        {
+            "lines": ["hello"],
+            "pid": 42,
+            "ip": "127.0.0.1",
+            "is_err": False,
+            "task_name": "t",
+            "actor_name": "",
+            "job": "01",
+        },
+        ignore_prefix=True,
+    )
     assert "hello" in capsys.readouterr().out

@@ -8,6 +8,7 @@ the last bit, not approximately), and every answer against the in-process Arrow 
 Also: readers that leave early (`| head`), help that lists each query's parameters, and a
 path without a lake.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, subprocess_env, tree_digest
+
 from etl.lake.lake import Lake
 from etl.lake.query import declared_parameters, load_query, query_names, query_title, run_query
 from jobs.output import json_value
@@ -40,12 +41,17 @@ DEFAULTS = {
 }
 EMPTY = "SELECT video_id, frame_index FROM frames WHERE false"
 TYPES = "SELECT run_id, started_at, ended_at, error FROM runs ORDER BY started_at"
-BLOB = "SELECT video_id, frame_index, aligned FROM frames WHERE aligned IS NOT NULL ORDER BY video_id, frame_index LIMIT 3"
+BLOB = (
+    "SELECT video_id, frame_index, aligned FROM frames WHERE aligned IS NOT NULL ORDER BY video_id, frame_index LIMIT 3"
+)
 
 # (job, args) of every run the module parses, by a short key; {out} is the module's output folder
 RUNS_TO_PARSE = {
     "audit table": ("audit", ["--param", "n=3"]),
-    "audit markdown": ("audit", ["--only", "worst_videos", "video_detection", "--param", "n=3", "--format", "markdown"]),
+    "audit markdown": (
+        "audit",
+        ["--only", "worst_videos", "video_detection", "--param", "n=3", "--format", "markdown"],
+    ),
     "audit json": ("audit", ["--format", "json"]),
     "audit jsonl": ("audit", ["--format", "jsonl"]),
     "audit csv out": ("audit", ["--format", "csv", "--out", "{out}/audit-csv"]),
@@ -65,8 +71,14 @@ RUNS_TO_PARSE = {
 
 
 def _run(job: str, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"jobs.{job}", *args], cwd=cwd, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", f"jobs.{job}", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +124,16 @@ def direct(lake_path) -> dict:
     return {
         "lake": lake,
         "videos": videos,
-        "worst": [{"video_id": v, "frames": per_video[v], "ok": ok[v], "lost": per_video[v] - ok[v],
-                   "lost_share": (per_video[v] - ok[v]) / per_video[v]} for v in worst],
+        "worst": [
+            {
+                "video_id": v,
+                "frames": per_video[v],
+                "ok": ok[v],
+                "lost": per_video[v] - ok[v],
+                "lost_share": (per_video[v] - ok[v]) / per_video[v],
+            }
+            for v in worst
+        ],
         "rates": {label: labels_ok[label] / n for label, n in labels.items()},
         "runs": lake.read(RUNS).to_pylist(),
         "answers": {name: run_query(lake, load_query(name)) for name in query_names()},
@@ -238,7 +258,9 @@ def test_audit_json_is_one_document_keyed_by_question(outputs, direct):
         assert answer["rows"] == [unrounded(row) for row in exact_rows(table)], name
     assert len(document["video_detection"]["rows"]) == len(direct["videos"])
     assert [r["video_id"] for r in document["worst_videos"]["rows"]] == [w["video_id"] for w in direct["worst"][:10]]
-    assert [r["lost_share"] for r in document["worst_videos"]["rows"]] == [w["lost_share"] for w in direct["worst"][:10]]
+    assert [r["lost_share"] for r in document["worst_videos"]["rows"]] == [
+        w["lost_share"] for w in direct["worst"][:10]
+    ]
 
 
 def test_the_declared_defaults_are_the_expected_ones():
@@ -279,8 +301,10 @@ def test_audit_csv_of_one_question_is_one_table_on_stdout(outputs, direct):
 def test_audit_csv_of_several_questions_without_out_is_refused(lake_path, tmp_path):
     result = _run("audit", "--lake", str(lake_path), "--format", "csv", cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr.splitlines() == ["facelake audit: error: --format csv writes one table: choose one question "
-                                          "with --only NAME, or write one file per question with --out DIR"]
+    assert result.stderr.splitlines() == [
+        "facelake audit: error: --format csv writes one table: choose one question "
+        "with --only NAME, or write one file per question with --out DIR"
+    ]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -290,8 +314,10 @@ def test_audit_headings_show_the_parameter_values_used(outputs, direct):
     headings = [line for line in text.splitlines() if line.startswith("== ")]
     assert len(headings) == len(query_names())
     assert f"== worst_videos: {title} (n=3) (3 rows)" in headings
-    assert f"== video_detection: {query_title(load_query('video_detection'))} (split=NULL) ({len(direct['videos'])} rows)" \
+    assert (
+        f"== video_detection: {query_title(load_query('video_detection'))} (split=NULL) ({len(direct['videos'])} rows)"
         in headings
+    )
     assert "(dimension='attack_type')" in text and "(min_iou=0.5)" in text
     markdown = stdout(outputs, "audit markdown")
     assert markdown.startswith("## worst_videos: ")
@@ -312,17 +338,26 @@ def test_help_lists_every_query_parameter_with_its_default():
 # ---------------------------------------------------------------- readers that leave early
 
 
-@pytest.mark.parametrize("command", [
-    "python -m jobs.audit --lake LAKE | head -3",
-    "python -m jobs.audit --lake LAKE --format jsonl | true",  # closed before the first write
-    "python -m jobs.sql --lake LAKE 'SELECT range AS i FROM range(200000)' | head -1",  # far past the pipe's buffer
-    "python -m jobs.sql --lake LAKE 'SELECT range AS i FROM range(200000)' --format json | head -1",
-    "python -m jobs.sql --lake LAKE --query worst_videos --format csv | true",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python -m jobs.audit --lake LAKE | head -3",
+        "python -m jobs.audit --lake LAKE --format jsonl | true",  # closed before the first write
+        "python -m jobs.sql --lake LAKE 'SELECT range AS i FROM range(200000)' | head -1",  # far past the pipe's buffer
+        "python -m jobs.sql --lake LAKE 'SELECT range AS i FROM range(200000)' --format json | head -1",
+        "python -m jobs.sql --lake LAKE --query worst_videos --format csv | true",
+    ],
+)
 def test_a_reader_that_leaves_early_is_a_quiet_exit_0(lake_path, command):
     line = command.replace("python", f"'{sys.executable}'", 1).replace("LAKE", f"'{lake_path}'")
-    result = subprocess.run(["bash", "-c", f"set -o pipefail; {line}"], cwd=REPO, env=subprocess_env(),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {line}"],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     if "head -1" in command:
@@ -330,9 +365,22 @@ def test_a_reader_that_leaves_early_is_a_quiet_exit_0(lake_path, command):
 
 
 def test_a_closed_stdout_before_the_job_writes(lake_path):
-    process = subprocess.Popen([sys.executable, "-m", "jobs.sql", "--lake", str(lake_path),
-                                "SELECT range AS i FROM range(100000)", "--format", "jsonl"],
-                               cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobs.sql",
+            "--lake",
+            str(lake_path),
+            "SELECT range AS i FROM range(100000)",
+            "--format",
+            "jsonl",
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     process.stdout.close()
     _, errors = process.communicate(timeout=300)
     assert process.returncode == 0, errors.decode()
@@ -346,16 +394,22 @@ def test_a_closed_stdout_before_the_job_writes(lake_path):
 def not_lakes(sample, tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("not-lakes")
     (base / "a-file").write_text("not a lake\n")
-    return {"missing": (base / "missing", "no such folder"), "file": (base / "a-file", "it is a file"),
-            "SiW tree": (sample.root, "none of its tables")}
+    return {
+        "missing": (base / "missing", "no such folder"),
+        "file": (base / "a-file", "it is a file"),
+        "SiW tree": (sample.root, "none of its tables"),
+    }
 
 
 @pytest.mark.parametrize("kind", ["missing", "file", "SiW tree"])
-@pytest.mark.parametrize("job, args", [
-    ("audit", ["--format", "csv", "--out", "{work}/csv"]),
-    ("sql", ["SELECT 1", "--format", "json"]),
-    ("report", ["--out", "{work}/report.html"]),
-])
+@pytest.mark.parametrize(
+    "job, args",
+    [
+        ("audit", ["--format", "csv", "--out", "{work}/csv"]),
+        ("sql", ["SELECT 1", "--format", "json"]),
+        ("report", ["--out", "{work}/report.html"]),
+    ],
+)
 def test_a_path_without_a_lake_exits_2_with_one_line_and_creates_nothing(not_lakes, job, args, kind, tmp_path):
     path, why = not_lakes[kind]
     work = tmp_path / "work"

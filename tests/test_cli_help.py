@@ -1,6 +1,7 @@
 """The command line's edges (issue 16): help that shows every default and an example, the
 README and docs/cli.md in step with the parsers, `--version`, and a wrong lake refused by
 every job that reads one, with nothing created."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,14 @@ from tests.conftest import REPO, subprocess_env, tree_digest
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=cwd, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -39,7 +46,8 @@ def test_help_describes_every_option_shows_every_default_and_gives_examples(comm
             continue
         shown = action.default if not isinstance(action.default, (list, tuple)) else action.default
         assert f"(default: {shown})" in " ".join(parser._get_formatter()._format_action(action).split()), (
-            f"{command} {action.option_strings}: default {action.default!r} not shown")
+            f"{command} {action.option_strings}: default {action.default!r} not shown"
+        )
     assert "the notes" not in text.lower(), f"{command} --help refers to 'the notes'"
 
 
@@ -61,7 +69,9 @@ def test_readme_and_docs_cli_are_generated_from_the_real_help():
 
     readme = (REPO / "README.md").read_text()
     assert readme_with_section(readme) == readme, "README's CLI section is stale: run python -m jobs.cli_docs"
-    assert (REPO / "docs" / "cli.md").read_text() == cli_reference(), "docs/cli.md is stale: run python -m jobs.cli_docs"
+    assert (REPO / "docs" / "cli.md").read_text() == cli_reference(), (
+        "docs/cli.md is stale: run python -m jobs.cli_docs"
+    )
 
 
 # every job that reads a lake it did not build, with the arguments it needs besides --lake
@@ -89,7 +99,10 @@ def wrong_lakes(tmp_path_factory, clean_ingest):
         "missing": (base / "missing", "no such folder"),
         "file": (base / "a-file.txt", "it is a file"),
         "folder": (folder, f"none of its tables ({', '.join(ALL_TABLES)}) is there"),
-        "one table": (clean_ingest.lake / "videos", f"it is one Delta table; the lake is its parent folder {clean_ingest.lake}"),
+        "one table": (
+            clean_ingest.lake / "videos",
+            f"it is one Delta table; the lake is its parent folder {clean_ingest.lake}",
+        ),
     }
 
 
@@ -104,8 +117,10 @@ def test_a_job_on_a_path_without_a_lake_exits_2_and_creates_nothing(command, kin
     result = _cli(command, "--lake", str(lake), *(arg.format(out=out) for arg in READERS[command]), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
-    assert result.stderr.splitlines() == [f"facelake {command}: error: no facelake lake at {lake}: {why}; "
-                                          "pass the lake root that `facelake ingest` or `facelake register` wrote"]
+    assert result.stderr.splitlines() == [
+        f"facelake {command}: error: no facelake lake at {lake}: {why}; "
+        "pass the lake root that `facelake ingest` or `facelake register` wrote"
+    ]
     assert {name: tree_digest(path) for name, path in watched.items()} == before
     assert not lake.exists() or kind != "missing"
     assert list(tmp_path.iterdir()) == []

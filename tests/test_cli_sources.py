@@ -4,6 +4,7 @@ catalog from its start, and a run's terminal output is facelake's lines only.
 
 The refusals run the real CLI in a subprocess (about a second each: no Ray starts).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,13 @@ from tests.conftest import REPO, ingest_command, run_job_cli, subprocess_env, tr
 
 # what a quiet run must not show on the terminal (it goes to the log file)
 NOISE = ("Token authentication", "absl", "oneDNN", "cuda", "cuInit", "moov atom", "Traceback", "(_process_remote")
-SIW_EXPECTED = ("is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-                "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); ")
-PHOTOS_EXPECTED = ("is not a photo tree: expected one folder per user directly inside it, holding that user's "
-                   ".jpg/.jpeg/.png photos; ")
+SIW_EXPECTED = (
+    "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+)
+PHOTOS_EXPECTED = (
+    "is not a photo tree: expected one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos; "
+)
 
 
 def write(path: Path, data: bytes = b"x" * 64) -> Path:
@@ -92,9 +96,11 @@ def test_ingest_refuses_a_photo_tree_and_names_register(tmp_path):
     photos = photo_tree(tmp_path / "photos")
     before = tree_digest(photos)
     line = refused("ingest", "--source", str(photos), "--lake", str(tmp_path / "lake"))
-    assert line == (f"facelake ingest: error: --source {photos} {SIW_EXPECTED}it looks like a photo tree (2 user "
-                    f"folders of .jpg/.jpeg/.png photos): register it with `facelake register --source {photos} "
-                    "--lake LAKE`")
+    assert line == (
+        f"facelake ingest: error: --source {photos} {SIW_EXPECTED}it looks like a photo tree (2 user "
+        f"folders of .jpg/.jpeg/.png photos): register it with `facelake register --source {photos} "
+        "--lake LAKE`"
+    )
     assert not (tmp_path / "lake").exists()
     assert tree_digest(photos) == before
 
@@ -114,8 +120,10 @@ def test_ingest_refuses_a_source_that_is_not_a_folder(tmp_path, kind):
         source.write_bytes(b"not a tree")
     line = refused("ingest", "--source", str(source), "--lake", str(tmp_path / "lake"))
     why = "nothing is there" if kind == "missing" else "it is a file"
-    assert line.startswith(f"facelake ingest: error: --source {source} is not a folder ({why}); pass the root of a "
-                           "SiW tree (Train/ and/or Test/ folders")
+    assert line.startswith(
+        f"facelake ingest: error: --source {source} is not a folder ({why}); pass the root of a "
+        "SiW tree (Train/ and/or Test/ folders"
+    )
     assert not (tmp_path / "lake").exists()
 
 
@@ -126,19 +134,24 @@ def test_ingest_keeps_badly_named_videos_of_a_siw_tree_as_rows(tmp_path):
     write(tree / "Train/live/003/bad name.mov")
     write(tree / "stray.mov", b"y" * 64)
     write(tree / "Test/spoof/006/006-1-2-1-1.mov", b"")
-    result = run_job_cli("ingest", "--source", str(tree), "--lake", str(tmp_path / "lake"), "--no-progress",
-                         timeout=300)
+    result = run_job_cli(
+        "ingest", "--source", str(tree), "--lake", str(tmp_path / "lake"), "--no-progress", timeout=300
+    )
     assert "facelake ingest: videos: 3 found, 0 processed, 0 unchanged, 0 gone from source" in result.stderr
     rows = {r["video_id"]: r["status"] for r in Lake(str(tmp_path / "lake")).read(VIDEOS).to_pylist()}
-    assert rows == {"Train/live/003/bad name.mov": "bad_name", "stray.mov": "bad_name",
-                    "Test/spoof/006/006-1-2-1-1": "empty_file"}
+    assert rows == {
+        "Train/live/003/bad name.mov": "bad_name",
+        "stray.mov": "bad_name",
+        "Test/spoof/006/006-1-2-1-1": "empty_file",
+    }
 
 
 def test_an_empty_siw_tree_is_nothing_to_do_yet(tmp_path):
     """Train/live with no video yet is a SiW tree: exit 0, 0 found, and a lake with its catalog."""
     (tmp_path / "siw/Train/live").mkdir(parents=True)
-    result = run_job_cli("ingest", "--source", str(tmp_path / "siw"), "--lake", str(tmp_path / "lake"),
-                         "--no-progress", timeout=300)
+    result = run_job_cli(
+        "ingest", "--source", str(tmp_path / "siw"), "--lake", str(tmp_path / "lake"), "--no-progress", timeout=300
+    )
     assert "facelake ingest: videos: 0 found, 0 processed, 0 unchanged, 0 gone from source" in result.stderr
     lake = Lake.open(str(tmp_path / "lake"))
     assert lake.read(VIDEOS).num_rows == 0
@@ -176,8 +189,10 @@ def test_ingest_refuses_a_lake_in_its_source(tmp_path, where):
     before = tree_digest(source)
     line = refused("ingest", "--source", str(source), "--lake", str(lake))
     what = "is the --source folder itself" if lake == source else f"is inside --source {source}"
-    assert line == (f"facelake ingest: error: --lake {lake} {what}: put the lake outside the source tree "
-                    "(a scan would read the lake's files as source files)")
+    assert line == (
+        f"facelake ingest: error: --lake {lake} {what}: put the lake outside the source tree "
+        "(a scan would read the lake's files as source files)"
+    )
     assert tree_digest(source) == before
     assert not (source / "lake").exists()
 
@@ -188,17 +203,25 @@ def test_ingest_refuses_a_lake_in_its_source(tmp_path, where):
 def test_register_refuses_a_siw_tree_and_names_ingest(tmp_path):
     tree = siw_tree(tmp_path / "siw")
     line = refused("register", "--source", str(tree), "--lake", str(tmp_path / "lake"))
-    assert line == (f"facelake register: error: --source {tree} {PHOTOS_EXPECTED}it is a SiW video tree: ingest it "
-                    f"with `facelake ingest --source {tree} --lake LAKE`")
+    assert line == (
+        f"facelake register: error: --source {tree} {PHOTOS_EXPECTED}it is a SiW video tree: ingest it "
+        f"with `facelake ingest --source {tree} --lake LAKE`"
+    )
     assert not (tmp_path / "lake").exists()
 
 
-@pytest.mark.parametrize(("layout", "hint"), [
-    ({}, "the folder is empty"),
-    ({"alice/notes.txt": b"x"}, "no .jpg/.jpeg/.png photo in it"),
-    ({"01.jpg": b"x", "02.jpg": b"y"}, "it holds photos itself, as one user's folder would: pass the folder holding "
-                                       "the user folders, such as its parent {parent}"),
-])
+@pytest.mark.parametrize(
+    ("layout", "hint"),
+    [
+        ({}, "the folder is empty"),
+        ({"alice/notes.txt": b"x"}, "no .jpg/.jpeg/.png photo in it"),
+        (
+            {"01.jpg": b"x", "02.jpg": b"y"},
+            "it holds photos itself, as one user's folder would: pass the folder holding "
+            "the user folders, such as its parent {parent}",
+        ),
+    ],
+)
 def test_register_refuses_a_folder_without_user_photos(tmp_path, layout, hint):
     source = tmp_path / "photos"
     source.mkdir()
@@ -213,8 +236,10 @@ def test_register_refuses_a_lake_it_cannot_make(tmp_path):
     photos = photo_tree(tmp_path / "photos")
     write(tmp_path / "lake", b"my notes")
     line = refused("register", "--source", str(photos), "--lake", str(tmp_path / "lake"))
-    assert line == (f"facelake register: error: cannot make a lake at {tmp_path / 'lake'}: it is a file; pass a folder "
-                    "(new or empty) or an existing lake")
+    assert line == (
+        f"facelake register: error: cannot make a lake at {tmp_path / 'lake'}: it is a file; pass a folder "
+        "(new or empty) or an existing lake"
+    )
     assert (tmp_path / "lake").read_bytes() == b"my notes"
 
 
@@ -235,13 +260,20 @@ def test_watch_waits_on_an_empty_folder_and_ingests_once_it_is_a_siw_tree(tmp_pa
     source, lake = tmp_path / "landing", tmp_path / "lake"
     source.mkdir()
     # 2 s between passes: the SIGTERM below lands while the job waits, not during a pass
-    process = subprocess.Popen([*ingest_command(source, lake), "--watch", "--interval", "2"], cwd=REPO,
-                               env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [*ingest_command(source, lake), "--watch", "--interval", "2"],
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         first = process.stderr.readline()
-        assert first.startswith(f"facelake ingest: watch: nothing to ingest yet: --source {source} is not a SiW "
-                                "tree"), first
+        assert first.startswith(
+            f"facelake ingest: watch: nothing to ingest yet: --source {source} is not a SiW tree"
+        ), first
         assert first.rstrip().endswith("the folder is empty")
         assert not lake.exists()
         write(source / "Train/live/003/003-1-1-1-1.mov", b"")  # an empty video: a status row, no Ray needed
@@ -275,8 +307,15 @@ def test_a_killed_first_ingest_leaves_a_usable_catalog(tmp_path):
     from etl.lake.catalog import open_catalog
 
     source, lake = siw_tree(tmp_path / "siw"), tmp_path / "lake"
-    process = subprocess.Popen(ingest_command(source, lake), cwd=REPO, env=subprocess_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        ingest_command(source, lake),
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         line = process.stderr.readline()
         while line and "scan of" not in line:
@@ -319,20 +358,53 @@ def test_every_option_is_described(job):
     assert "examples:" in (parser.epilog or "")
 
 
-@pytest.mark.parametrize(("job", "shown"), [
-    ("ingest", ["--workers N videos processed at once (Ray tasks of one CPU each) (default: 2)",
-                "(default: 0.6 0.7 0.7)", "--commit-every N videos per Delta commit", "crash can lose at most (default: 4)",
-                "--min-face-size PIXELS", "(at least 12) (default: 40)", "no aligned face (default: 0.8)",
-                "start of the next (default: 300.0)", "(default: 4096)", "(default: mtcnn)", "(default: none)",
+@pytest.mark.parametrize(
+    ("job", "shown"),
+    [
+        (
+            "ingest",
+            [
+                "--workers N videos processed at once (Ray tasks of one CPU each) (default: 2)",
+                "(default: 0.6 0.7 0.7)",
+                "--commit-every N videos per Delta commit",
+                "crash can lose at most (default: 4)",
+                "--min-face-size PIXELS",
+                "(at least 12) (default: 40)",
+                "no aligned face (default: 0.8)",
+                "start of the next (default: 300.0)",
+                "(default: 4096)",
+                "(default: mtcnn)",
+                "(default: none)",
                 "facelake ingest --source demo/siw --lake demo/lake",
-                "--address HEAD_IP:6379", "--watch --interval 600",
-                "facelake register --source demo/photos --lake demo/lake"]),
-    ("register", ["--workers N Ray tasks at once (one CPU each) (default: 2)", "(default: 16)", "(default: 0.8)",
-                  "(default: 40)", "stage thresholds 0.5 0.6 0.6", "facelake register --source demo/photos --lake demo/lake",
-                  "--address HEAD_IP:6379"]),
-    ("sample", ["--subjects N", "(default: 4)", "(default: 2.0)", "(default: 0)",
-                "facelake sample --out demo/siw --photos demo/photos --subjects 8"]),
-])
+                "--address HEAD_IP:6379",
+                "--watch --interval 600",
+                "facelake register --source demo/photos --lake demo/lake",
+            ],
+        ),
+        (
+            "register",
+            [
+                "--workers N Ray tasks at once (one CPU each) (default: 2)",
+                "(default: 16)",
+                "(default: 0.8)",
+                "(default: 40)",
+                "stage thresholds 0.5 0.6 0.6",
+                "facelake register --source demo/photos --lake demo/lake",
+                "--address HEAD_IP:6379",
+            ],
+        ),
+        (
+            "sample",
+            [
+                "--subjects N",
+                "(default: 4)",
+                "(default: 2.0)",
+                "(default: 0)",
+                "facelake sample --out demo/siw --photos demo/photos --subjects 8",
+            ],
+        ),
+    ],
+)
 def test_help_shows_defaults_and_examples(job, shown):
     text = _flat(_help(job))
     missing = [s for s in shown if _flat(s) not in text]
@@ -340,8 +412,14 @@ def test_help_shows_defaults_and_examples(job, shown):
 
 
 def test_help_from_the_command_line():
-    result = subprocess.run([sys.executable, "-m", "jobs.ingest", "--help"], cwd=REPO, env=subprocess_env(),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "jobs.ingest", "--help"],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.startswith("usage: facelake ingest ")
     assert "(default: 0.6 0.7 0.7)" in _flat(result.stdout)
@@ -387,9 +465,15 @@ def test_a_plain_ingest_prints_nothing_else_and_an_interrupt_counts_right(sample
             if (sample.root / rel).is_file():
                 shutil.copy2(sample.root / rel, write(tree / rel))
     lake = tmp_path / "lake"
-    process = subprocess.Popen([*ingest_command(tree, lake), "--workers", "2", "--commit-every", "1"], cwd=REPO,
-                               env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [*ingest_command(tree, lake), "--workers", "2", "--commit-every", "1"],
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not _rows(lake):
@@ -400,15 +484,19 @@ def test_a_plain_ingest_prints_nothing_else_and_an_interrupt_counts_right(sample
     finally:
         end_session(process)
     assert process.returncode == 130, err
-    match = re.search(r"facelake ingest: warning: interrupted: (\d+) videos already committed, committing (\d+) more "
-                      r"finished ones; abandoning (\d+) in flight \(the next run redoes them\)", err)
+    match = re.search(
+        r"facelake ingest: warning: interrupted: (\d+) videos already committed, committing (\d+) more "
+        r"finished ones; abandoning (\d+) in flight \(the next run redoes them\)",
+        err,
+    )
     assert match, err
     assert int(match[1]) >= 1
     assert int(match[1]) + int(match[2]) == Lake(str(lake)).read(VIDEOS).num_rows
     assert out == "" and not [m for m in NOISE if m in err], err
 
-    rerun = subprocess.run(ingest_command(tree, lake), cwd=REPO, env=subprocess_env(), capture_output=True,
-                           text=True, timeout=600)
+    rerun = subprocess.run(
+        ingest_command(tree, lake), cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout == ""
     assert not [m for m in NOISE if m in rerun.stderr], rerun.stderr

@@ -6,6 +6,7 @@ The session's one CLI training run (conftest.trained_model: 2 workers, 2 epochs,
 4-subject sample lake; P1 needs two training subjects, one trains, one validates) serves
 the slow tests; the help and refusal tests need no model and stay in the fast tier.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,26 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_job_cli, subprocess_env
 
 # what Ray Train, Ray Data, TensorFlow and Keras print when nothing holds it back
-CHATTER = ("Failed to query", "collective", "MirroredStrategy", "Traceback", "absl", "oneDNN", "cuda", "WARNING:",
-           "Ray Data", "Running Dataset", "checkpoint")
-EPOCH_LINE = re.compile(r"^facelake train: P1: epoch [12]/2: loss \d+\.\d{4} accuracy [01]\.\d{4} val_loss \d+\.\d{4} "
-                        r"val_accuracy [01]\.\d{4} lr [0-9.e-]+ \d+\.\d s$")
+CHATTER = (
+    "Failed to query",
+    "collective",
+    "MirroredStrategy",
+    "Traceback",
+    "absl",
+    "oneDNN",
+    "cuda",
+    "WARNING:",
+    "Ray Data",
+    "Running Dataset",
+    "checkpoint",
+)
+EPOCH_LINE = re.compile(
+    r"^facelake train: P1: epoch [12]/2: loss \d+\.\d{4} accuracy [01]\.\d{4} val_loss \d+\.\d{4} "
+    r"val_accuracy [01]\.\d{4} lr [0-9.e-]+ \d+\.\d s$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +61,10 @@ def test_train_prints_facelake_lines_one_line_per_epoch_and_the_table(trained):
         leaked = [word for word in CHATTER if word.lower() in text.lower()]
         assert not leaked, f"{stream} shows {leaked}:\n{text}"
     # stdout is the data: the summary table and nothing else
-    assert out.splitlines()[:2] == ["| protocol | frame ACER % | video ACER % | frame AUC | threshold |",
-                                    "|---|---|---|---|---|"]
+    assert out.splitlines()[:2] == [
+        "| protocol | frame ACER % | video ACER % | frame AUC | threshold |",
+        "|---|---|---|---|---|",
+    ]
     assert len(out.splitlines()) == 3 and out.splitlines()[2].startswith("| P1 | ")
     lines = err.splitlines()
     assert all(line.startswith("facelake train: ") for line in lines), err
@@ -72,8 +87,9 @@ def test_train_log_file_holds_the_chatter(trained):
     # ... and where the Ray Train workers' own output went, which holds their chatter
     workers = re.search(r"ray_workers: the Ray Train workers' own output is in (\S+) ", text)
     assert workers, text[-3000:]
-    worker_output = "".join(p.read_text(errors="replace") for p in Path(workers.group(1)).glob("worker-*")
-                            if p.is_file())
+    worker_output = "".join(
+        p.read_text(errors="replace") for p in Path(workers.group(1)).glob("worker-*") if p.is_file()
+    )
     assert "MultiWorkerMirroredStrategy" in worker_output or "collective" in worker_output.lower()
 
 
@@ -90,8 +106,9 @@ def test_model_records_its_training_faces_sharpness(trained):
     frames = Lake.open(str(trained.lake)).read(FRAMES)
     frames = frames.filter(pc.equal(frames.column("det_status"), "ok"))
     config = TrainConfig()
-    split = split_protocol(frames, parse_protocols("p1")[0], validation_fraction=config.validation_fraction,
-                           seed=config.seed)
+    split = split_protocol(
+        frames, parse_protocols("p1")[0], validation_fraction=config.validation_fraction, seed=config.seed
+    )
     counts = sorted(split.train.column("sharpness_count").to_pylist())
     # the percentile a training face has: the "lower" rank, floor(q / 100 * (n - 1))
     expected = {f"p{q}": counts[int(q / 100 * (len(counts) - 1))] for q in (1, 5, 50, 95)}
@@ -109,11 +126,15 @@ def test_predict_defaults_decide_on_the_training_like_videos_and_an_explicit_gat
     decided = outcomes["live"] + outcomes["spoof"]
     assert decided > len(videos) / 2 and outcomes["too_blurry"] == 0, outcomes
     profile = json.loads((trained.model / "metrics.json").read_text())["sharpness"]
-    assert (f"facelake predict: sharpness gate {profile['p1']} (the 1st percentile of the model's "
-            f"{profile['faces']} training faces)") in result.stderr
-    summary = (f"facelake predict: scored {decided} of {len(videos)} inputs: {outcomes['live']} live, "
-               f"{outcomes['spoof']} spoof, 0 too_blurry; {outcomes['no_face']} no_face, "
-               f"{outcomes['unreadable']} unreadable (")
+    assert (
+        f"facelake predict: sharpness gate {profile['p1']} (the 1st percentile of the model's "
+        f"{profile['faces']} training faces)"
+    ) in result.stderr
+    summary = (
+        f"facelake predict: scored {decided} of {len(videos)} inputs: {outcomes['live']} live, "
+        f"{outcomes['spoof']} spoof, 0 too_blurry; {outcomes['no_face']} no_face, "
+        f"{outcomes['unreadable']} unreadable ("
+    )
     assert summary in result.stderr, result.stderr
     # the Android app's gate, asked for: the same faces are too blurry and get no decision
     ok_videos = [Path(line["path"]) for line in _jsonl(result.stdout) if line.get("summary") and line["decision"]][:2]
@@ -121,8 +142,7 @@ def test_predict_defaults_decide_on_the_training_like_videos_and_an_explicit_gat
     lines = _jsonl(gated.stdout)
     assert _outcomes(lines) == Counter(too_blurry=2)
     frame = next(line for line in lines if line["status"] == "too_blurry" and not line.get("summary"))
-    assert frame["reason"] == (f"sharpness {frame['sharpness_count']} below 1000 (--min-sharpness): too blurry, "
-                               "retake")
+    assert frame["reason"] == (f"sharpness {frame['sharpness_count']} below 1000 (--min-sharpness): too blurry, retake")
     assert "facelake predict: sharpness gate 1000 (--min-sharpness)" in gated.stderr
     assert "scored 2 of 2 inputs: 0 live, 0 spoof, 2 too_blurry; 0 no_face, 0 unreadable" in gated.stderr
 
@@ -136,8 +156,9 @@ def test_predict_with_nothing_to_score_exits_1_with_a_summary(trained, tmp_path)
     missing = tmp_path / "missing.png"
     result = run_job_cli("predict", "--model", str(trained.model), str(fake), str(truncated), str(missing), expect=1)
     assert [line["status"] for line in _jsonl(result.stdout)] == ["unreadable"] * 3
-    assert ("facelake predict: error: scored 0 of 3 inputs: 0 live, 0 spoof, 0 too_blurry; 0 no_face, "
-            "3 unreadable (") in result.stderr, result.stderr
+    assert (
+        "facelake predict: error: scored 0 of 3 inputs: 0 live, 0 spoof, 0 too_blurry; 0 no_face, 3 unreadable ("
+    ) in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     # a folder without any photo or video: nothing to score either
     (tmp_path / "empty").mkdir()
@@ -148,10 +169,13 @@ def test_predict_with_nothing_to_score_exits_1_with_a_summary(trained, tmp_path)
 @pytest.mark.slow
 def test_predict_into_head_exits_0_without_a_traceback(trained, tmp_path):
     """A real pipe: `head -1` leaves after the first line, the videos after it hit the closed pipe."""
-    command = (f"set -o pipefail; {sys.executable} -m jobs.predict --model {trained.model} {trained.tree / 'Test'}"
-               f" 2>{tmp_path / 'stderr'} | head -1")
-    result = subprocess.run(["bash", "-c", command], cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
-                            timeout=600)
+    command = (
+        f"set -o pipefail; {sys.executable} -m jobs.predict --model {trained.model} {trained.tree / 'Test'}"
+        f" 2>{tmp_path / 'stderr'} | head -1"
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600
+    )
     stderr = (tmp_path / "stderr").read_text()
     assert result.returncode == 0, stderr
     assert len(result.stdout.splitlines()) == 1 and json.loads(result.stdout)["path"].endswith(".mov")
@@ -186,11 +210,26 @@ def test_help_describes_every_option_and_shows_defaults_and_examples(job):
     text = _help(module)
     assert "notes" not in text.lower()
     assert "examples: # " in text and f"facelake {job} --" in text
-    defaults = {"train": ["--epochs EPOCHS training epochs (fewer if early stopping ends the run) (default: 10)",
-                          "(default: 2)", "(default: 160)", "(default: p1)", "(default: 0)", "(default: 48)",
-                          "(default: MobileNet)", "(default: plateau)"],
-                "predict": ["(default: model)", "(default: keras)", "(default: 5)", "(default: mtcnn)",
-                            "(default: 0.8)", "(default: 40)"]}[job]
+    defaults = {
+        "train": [
+            "--epochs EPOCHS training epochs (fewer if early stopping ends the run) (default: 10)",
+            "(default: 2)",
+            "(default: 160)",
+            "(default: p1)",
+            "(default: 0)",
+            "(default: 48)",
+            "(default: MobileNet)",
+            "(default: plateau)",
+        ],
+        "predict": [
+            "(default: model)",
+            "(default: keras)",
+            "(default: 5)",
+            "(default: mtcnn)",
+            "(default: 0.8)",
+            "(default: 40)",
+        ],
+    }[job]
     for default in defaults:
         assert default in text, (default, text)
 

@@ -1,4 +1,5 @@
 """DetectorConfig / IngestConfig: the notes' defaults, validation, processing_hash."""
+
 import dataclasses
 
 import pytest
@@ -41,8 +42,17 @@ def test_configs_are_frozen_and_hashable():
 
 
 def test_valid_edge_values_are_accepted():
-    DetectorConfig(backend="insightface:/models/buffalo_l", stage_thresholds=(0.01, 0.5, 0.99), min_face_size=12,
-                   accept_score=0.0, roi_margin=0.0, roi_size=48, full_frame_max_side=64, batch_size=1, threads=1)
+    DetectorConfig(
+        backend="insightface:/models/buffalo_l",
+        stage_thresholds=(0.01, 0.5, 0.99),
+        min_face_size=12,
+        accept_score=0.0,
+        roi_margin=0.0,
+        roi_size=48,
+        full_frame_max_side=64,
+        batch_size=1,
+        threads=1,
+    )
     DetectorConfig(accept_score=1.0, roi_margin=2.0, roi_size=640)
     IngestConfig(crops="png", frame_stride=5, workers=1, gpus_per_worker=8.0, commit_every=1, max_task_retries=0)
     IngestConfig(crops="jpeg")

@@ -1,4 +1,5 @@
 """Sequential decoding with a frame stride, on a real video written with OpenCV."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """Real MTCNN on real faces (insightface's shipped t1.jpg, a group photo of 6-7 people)."""
+
 import os
 
 import cv2
@@ -57,7 +58,15 @@ def confident(t1_faces) -> list[Face]:
 
 @pytest.mark.parametrize(
     ("width", "height", "min_face"),
-    [(1280, 886, 40), (640, 480, 40), (160, 160, 38), (1920, 1080, 12), (480, 640, 100), (100, 60, 20), (1280, 886, 20)],
+    [
+        (1280, 886, 40),
+        (640, 480, 40),
+        (160, 160, 38),
+        (1920, 1080, 12),
+        (480, 640, 100),
+        (100, 60, 20),
+        (1280, 886, 20),
+    ],
 )
 def test_bounded_scale_pyramid_never_below_12(width, height, min_face):
     factor = 0.709

@@ -1,5 +1,6 @@
 """Face embedders: dlib on real faces; insightface and keras backends on fake models with
 numpy reference forwards (tests/fake_face_models.py); config and input errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.faces.align import align_face
 from etl.embed.backends import EmbedderConfig, build_embedder, cached_embedder, dlib_face_box
+from etl.faces.align import align_face
 from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
 from tests.fake_face_models import (
     fake_arcface_reference,
@@ -149,7 +150,9 @@ def test_dlib_rotated_and_jpeg_variants(photos, dlib_embedder, dlib_vectors):
         h, w = photo.image.shape[:2]
         for angle in (-5.0, 5.0):
             matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-            rotated = cv2.warpAffine(photo.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+            rotated = cv2.warpAffine(
+                photo.image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+            )
             landmarks = np.hstack([photo.landmarks, np.ones((5, 1))]) @ matrix.T
             faces.append(align_face(rotated, landmarks))
             owners.append(index)
@@ -216,7 +219,9 @@ def test_insightface_dim_from_output_and_weights_change_model_id(onnx_dir, arcfa
     other = build_embedder(EmbedderConfig(backend=f"insightface:{onnx_dir / 'fake_arcface_r1.onnx'}"))
     assert other.dim == 256
     assert other.model == f"insightface:fake_arcface_r1@{sha12(onnx_dir / 'fake_arcface_r1.onnx')}"
-    np.testing.assert_allclose(other(aligned), unit(fake_arcface_reference(np.stack(aligned), dim=256, seed=1)), atol=1e-4)
+    np.testing.assert_allclose(
+        other(aligned), unit(fake_arcface_reference(np.stack(aligned), dim=256, seed=1)), atol=1e-4
+    )
     # same file name, other weights -> other model id
     renamed = onnx_dir / "swap" / "fake_arcface_r0.onnx"
     write_fake_arcface_onnx(renamed, dim=512, seed=5)
@@ -252,7 +257,9 @@ def test_insightface_folder_picks_recognition_model(onnx_dir, tmp_path, aligned)
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_keras_equals_reference(tmp_path_factory, aligned, suffix):
-    model_file = write_fake_keras_model(tmp_path_factory.mktemp("keras") / f"fake_keras_face_r0{suffix}", dim=512, seed=0)
+    model_file = write_fake_keras_model(
+        tmp_path_factory.mktemp("keras") / f"fake_keras_face_r0{suffix}", dim=512, seed=0
+    )
     embedder = cached_embedder(EmbedderConfig(backend=f"keras:{model_file}", batch_size=5))
     assert embedder.model == f"keras:fake_keras_face_r0@{sha12(model_file)}"
     assert embedder.dim == 512

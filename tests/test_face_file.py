@@ -1,4 +1,5 @@
 """parse_face_text / read_face_file: SiW `.face` lines, repaired while reading."""
+
 import pytest
 
 from etl.sources.face_file import NEIGHBOUR_WINDOW, NOTES_FILL_VALUE, parse_face_text, read_face_file
@@ -42,7 +43,14 @@ def test_missing_number_interpolated_from_neighbours(line, position, prev_value,
     assert ann.boxes[1] == expected
     assert ann.sources == ["face_file", "repaired", "face_file"]
     assert ann.repairs == [
-        {"line": 2, "kind": "missing_number", "original": line, "position": position, "value": value, "method": "interpolated"}
+        {
+            "line": 2,
+            "kind": "missing_number",
+            "original": line,
+            "position": position,
+            "value": value,
+            "method": "interpolated",
+        }
     ]
     assert ann.box_for_frame(1) == (expected, "repaired")
 
@@ -52,26 +60,45 @@ def test_gap_at_line_edge_is_not_the_double_space_defect():
     ann = parse_face_text("100 120 260 300\n100 120 260  \n100 120 260 310\n")
     assert ann.sources == ["face_file", "unparseable", "face_file"]
     assert ann.boxes[1] is None
-    assert ann.repairs == [{"line": 2, "kind": "unparseable", "original": "100 120 260  ", "position": None, "value": None, "method": "dropped"}]
+    assert ann.repairs == [
+        {
+            "line": 2,
+            "kind": "unparseable",
+            "original": "100 120 260  ",
+            "position": None,
+            "value": None,
+            "method": "dropped",
+        }
+    ]
 
 
 def test_interpolation_skips_zero_and_bad_lines_to_nearest_good_ones():
-    text = "\n".join(
-        [
-            "100 110 200 210",  # good, y1 = 110
-            "0 0 0 0",
-            "garbage",
-            "100  200 210",  # gap in y1
-            "0 0 0 0",
-            "100 130 200 210",  # good, y1 = 130
-        ]
-    ) + "\n"
+    text = (
+        "\n".join(
+            [
+                "100 110 200 210",  # good, y1 = 110
+                "0 0 0 0",
+                "garbage",
+                "100  200 210",  # gap in y1
+                "0 0 0 0",
+                "100 130 200 210",  # good, y1 = 130
+            ]
+        )
+        + "\n"
+    )
     ann = parse_face_text(text)
     assert ann.boxes[3] == (100, 120, 200, 210)
     assert ann.sources == ["face_file", "zero_box", "unparseable", "repaired", "zero_box", "face_file"]
     missing = [r for r in ann.repairs if r["kind"] == "missing_number"]
     assert missing == [
-        {"line": 4, "kind": "missing_number", "original": "100  200 210", "position": 1, "value": 120, "method": "interpolated"}
+        {
+            "line": 4,
+            "kind": "missing_number",
+            "original": "100  200 210",
+            "position": 1,
+            "value": 120,
+            "method": "interpolated",
+        }
     ]
 
 
@@ -88,7 +115,14 @@ def test_missing_number_without_neighbour_gets_48():
     assert NOTES_FILL_VALUE == 48
     assert ann.sources == ["repaired"]
     assert ann.repairs == [
-        {"line": 1, "kind": "missing_number", "original": "120  260 310", "position": 1, "value": 48, "method": "notes_48"}
+        {
+            "line": 1,
+            "kind": "missing_number",
+            "original": "120  260 310",
+            "position": 1,
+            "value": 48,
+            "method": "notes_48",
+        }
     ]
 
 
@@ -100,13 +134,26 @@ def test_neighbour_window_boundary():
     assert ann.repairs[-1]["method"] == "interpolated"
     assert ann.boxes[NEIGHBOUR_WINDOW] == (100, 90, 200, 210)
     # one line further: out of the window, so the notes' 48
-    lines = ["100 90 200 210"] + ["0 0 0 0"] * NEIGHBOUR_WINDOW + ["100  200 210"] + ["0 0 0 0"] * (NEIGHBOUR_WINDOW + 1) + ["100 95 200 210"]
+    lines = (
+        ["100 90 200 210"]
+        + ["0 0 0 0"] * NEIGHBOUR_WINDOW
+        + ["100  200 210"]
+        + ["0 0 0 0"] * (NEIGHBOUR_WINDOW + 1)
+        + ["100 95 200 210"]
+    )
     ann = parse_face_text("\n".join(lines) + "\n")
     gap = NEIGHBOUR_WINDOW + 1
     assert ann.sources[gap] == "repaired"
     assert ann.boxes[gap] == (100, 48, 200, 210)
     assert ann.repairs == [
-        {"line": gap + 1, "kind": "missing_number", "original": "100  200 210", "position": 1, "value": 48, "method": "notes_48"}
+        {
+            "line": gap + 1,
+            "kind": "missing_number",
+            "original": "100  200 210",
+            "position": 1,
+            "value": 48,
+            "method": "notes_48",
+        }
     ]
     assert ann.n_zero == 2 * NEIGHBOUR_WINDOW + 1
 
@@ -121,12 +168,16 @@ def test_zero_box_is_none_and_not_a_repair():
     assert ann.box_for_frame(0) == (None, "zero_box")
 
 
-@pytest.mark.parametrize("line", ["a b c d", "100 120 260 3x0", "100 120 260 310 400", "100 120 260", "", "1.5 2 3 4", "100\t120\t260\t310"])
+@pytest.mark.parametrize(
+    "line", ["a b c d", "100 120 260 3x0", "100 120 260 310 400", "100 120 260", "", "1.5 2 3 4", "100\t120\t260\t310"]
+)
 def test_unparseable_lines_are_dropped(line):
     ann = parse_face_text("100 120 260 310\n" + line + "\n100 120 260 310\n")
     assert ann.boxes == [(100, 120, 260, 310), None, (100, 120, 260, 310)]
     assert ann.sources == ["face_file", "unparseable", "face_file"]
-    assert ann.repairs == [{"line": 2, "kind": "unparseable", "original": line, "position": None, "value": None, "method": "dropped"}]
+    assert ann.repairs == [
+        {"line": 2, "kind": "unparseable", "original": line, "position": None, "value": None, "method": "dropped"}
+    ]
     assert ann.n_lines == 3
 
 
@@ -135,7 +186,9 @@ def test_invalid_box(line):
     ann = parse_face_text(line + "\n")
     assert ann.boxes == [None]
     assert ann.sources == ["invalid_box"]
-    assert ann.repairs == [{"line": 1, "kind": "invalid_box", "original": line, "position": None, "value": None, "method": "dropped"}]
+    assert ann.repairs == [
+        {"line": 1, "kind": "invalid_box", "original": line, "position": None, "value": None, "method": "dropped"}
+    ]
 
 
 def test_bom_and_crlf_recorded_once_each():

@@ -5,6 +5,7 @@ The lake is the session's registry lake (conftest `registry`: the sample ingeste
 registry registered, embedded and deduplicated) copied, with the frames embedded and
 deduplicated on top.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from checksum import table_checksum
 from conftest import BUCKET, REPO, SECRET, run_job_cli, s3_job_env
 
-from checksum import table_checksum
 from etl.erasure.forget import ERASED, ForgetRequest, Redactor
 from etl.lake.lake import Lake
 from etl.lake.runs import RunRecord
@@ -43,10 +44,17 @@ from schemas import (
 )
 
 SUBJECT, USER = 1, "user_03"  # user_03 is the canonical id of the registry's one duplicate person (user_09)
-KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"], "photos": ["photo_id"],
-        "embeddings": ["source", "face_key", "model"], "identity_pairs": ["source", "kind", "first", "second"],
-        "identity_merges": ["source", "group_id", "identity"], "label_checks": ["source", "model", "face_key"],
-        "train_runs": ["train_id"], "runs": ["run_id"]}
+KEYS = {
+    "videos": ["video_id"],
+    "frames": ["video_id", "frame_index"],
+    "photos": ["photo_id"],
+    "embeddings": ["source", "face_key", "model"],
+    "identity_pairs": ["source", "kind", "first", "second"],
+    "identity_merges": ["source", "group_id", "identity"],
+    "label_checks": ["source", "model", "face_key"],
+    "train_runs": ["train_id"],
+    "runs": ["run_id"],
+}
 DERIVED = (IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS)
 S3_PREFIX = "forget"  # this module's objects on the session's S3 server
 
@@ -123,8 +131,9 @@ def _person(lake: Lake, kind: str) -> Person:
         stems = {v.rsplit("/", 1)[-1] for v in video_ids}
         return Person(kind, "1", exact={"001", "frames:001"}, parts=video_ids | stems)
     photos = lake.read(PHOTOS).filter(pc.equal(pc.field("user"), USER))
-    return Person(kind, USER, exact={USER, f"photos:{USER}"} | set(photos.column("photo_id").to_pylist()),
-                  parts={f"{USER}/"})
+    return Person(
+        kind, USER, exact={USER, f"photos:{USER}"} | set(photos.column("photo_id").to_pylist()), parts={f"{USER}/"}
+    )
 
 
 def _rows(lake: Lake, spec, version: int | None = None) -> list[dict]:
@@ -187,8 +196,12 @@ def _faces(lake: Lake, kind: str) -> tuple[list[bytes], list[bytes], list[bytes]
     def floats(table):
         return [np.asarray(v, np.float32).tobytes() for v in table.column("vector").to_pylist()]
 
-    return (png(images.filter(mine)), floats(vectors.filter(vectors_mine)),
-            png(images.filter(pc.invert(mine))), floats(vectors.filter(pc.invert(vectors_mine))))
+    return (
+        png(images.filter(mine)),
+        floats(vectors.filter(vectors_mine)),
+        png(images.filter(pc.invert(mine))),
+        floats(vectors.filter(pc.invert(vectors_mine))),
+    )
 
 
 def _plant_mentions(lake: Lake, person: Person) -> dict:
@@ -197,15 +210,23 @@ def _plant_mentions(lake: Lake, person: Person) -> dict:
         video = min(p for p in person.parts if "/" in p)
         stem = video.rsplit("/", 1)[-1]
         record = RunRecord(lake, job="ingest", source="/data/siw", args={"full": False}).start()
-        record.finish(status="succeeded", counts={"failures": [[video, "corrupt", f"cannot open {stem}.mov as a video"]],
-                                                  "videos_found": 14})
-        train = {"train_id": "train-20250101T000000Z-abcd/P1", "run_id": "train-20250101T000000Z-abcd",
-                 "protocol": "P1", "frames_version": lake.version(FRAMES), "frame_acer": 0.125,
-                 "metrics_json": json.dumps({"validation_subjects": [SUBJECT]})}
+        record.finish(
+            status="succeeded",
+            counts={"failures": [[video, "corrupt", f"cannot open {stem}.mov as a video"]], "videos_found": 14},
+        )
+        train = {
+            "train_id": "train-20250101T000000Z-abcd/P1",
+            "run_id": "train-20250101T000000Z-abcd",
+            "protocol": "P1",
+            "frames_version": lake.version(FRAMES),
+            "frame_acer": 0.125,
+            "metrics_json": json.dumps({"validation_subjects": [SUBJECT]}),
+        }
         lake.append(TRAIN_RUNS, pa.Table.from_pylist([train], schema=TRAIN_RUNS.schema))
     else:
-        record = RunRecord(lake, job="dedup", source="photos",
-                           args={"undo": USER, "where": "\"user\" IN ('user_01', 'user_03')"}).start()
+        record = RunRecord(
+            lake, job="dedup", source="photos", args={"undo": USER, "where": "\"user\" IN ('user_01', 'user_03')"}
+        ).start()
         record.finish(status="succeeded", counts={"single_face_links": [["user_01", USER, f"{USER}/02.jpg"]]})
     return {"run_id": record.run_id}
 
@@ -257,7 +278,9 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
     assert redacted["status"] == "succeeded" and ERASED in redacted["counts_json"]
     if kind == "user":
         assert json.loads(redacted["args_json"]) == {"undo": ERASED, "where": f"\"user\" IN ('user_01', '{ERASED}')"}
-        assert json.loads(redacted["counts_json"]) == {"single_face_links": [["user_01", ERASED, ERASED]]}  # the photo id whole
+        assert json.loads(redacted["counts_json"]) == {
+            "single_face_links": [["user_01", ERASED, ERASED]]
+        }  # the photo id whole
     else:
         [[video, status, reason]] = json.loads(redacted["counts_json"])["failures"]
         assert (video, status, reason) == (ERASED, "corrupt", f"cannot open {ERASED}.mov as a video")
@@ -301,7 +324,10 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
     for spec in erased_tables:
         for path in sorted((Path(lake.uri(spec)) / "_delta_log").glob("*.json")):
             text = path.read_text()
-            assert not any(part in text for part in person.parts | person.exact if len(part) > 3), (spec.name, path.name)
+            assert not any(part in text for part in person.parts | person.exact if len(part) > 3), (
+                spec.name,
+                path.name,
+            )
     # the DuckDB catalog holds views only
     import duckdb
 
@@ -329,8 +355,9 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
     [erasure] = _rows(lake, ERASURES)
     assert (erasure["kind"], erasure["person_sha256"], erasure["status"]) == (kind, person.sha256, "erased")
     tables = {t["table"]: t for t in erasure["tables"]}
-    assert {name: t["rows_removed"] for name, t in tables.items() if t["rows_removed"]} == \
-        {spec.name: len(mine[spec.name]) for spec in erased_tables if mine[spec.name]}
+    assert {name: t["rows_removed"] for name, t in tables.items() if t["rows_removed"]} == {
+        spec.name: len(mine[spec.name]) for spec in erased_tables if mine[spec.name]
+    }
     assert tables["runs"]["rows_redacted"] == erasure["rows_redacted"] == 1
     assert erasure["rows_removed"] == sum(len(mine[spec.name]) for spec in erased_tables)
     assert all(tables[spec.name]["files_vacuumed"] >= 1 for spec in erased_tables if mine[spec.name])
@@ -349,8 +376,10 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
         assert erasure["models_not_retrained"] == ["train-20250101T000000Z-abcd/P1"]  # still in train_runs, unchanged
         sources = [r for r in mine["videos"] if (Path(r["source_root"]) / r["path"]).exists()]
         assert erasure["source_files_present"] == len(sources) >= 1
-        assert f"{len(sources)} source files of subject sha256:{person.sha256[:12]} are still in their source tree" \
+        assert (
+            f"{len(sources)} source files of subject sha256:{person.sha256[:12]} are still in their source tree"
             in result.stderr
+        )
     else:
         assert erasure["models_not_retrained"] == []
         assert erasure["source_files_present"] == len(mine["photos"])
@@ -376,10 +405,13 @@ def _upload(client, root: Path, prefix: str) -> None:
 
 def _download(client, prefix: str, root: Path) -> int:
     """Every object under the prefix, as files under root; how many there were."""
-    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
-            for item in page.get("Contents", [])]
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/")
+        for item in page.get("Contents", [])
+    ]
     for key in keys:
-        target = root / key[len(prefix) + 1:]
+        target = root / key[len(prefix) + 1 :]
         target.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(BUCKET, key, str(target))
     return len(keys)
@@ -397,8 +429,14 @@ def test_forget_on_an_s3_lake_leaves_no_object_holding_the_person(built, s3, tmp
     remote = Lake.open(f"s3://{BUCKET}/{prefix}", environ=s3["env"])
     versions = {spec.name: remote.version(spec) for spec in erased_tables}
 
-    result = subprocess.run([sys.executable, "-m", "jobs.forget", "--lake", remote.root, f"--{kind}", person.arg],
-                            cwd=REPO, env=s3_job_env(s3), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "jobs.forget", "--lake", remote.root, f"--{kind}", person.arg],
+        cwd=REPO,
+        env=s3_job_env(s3),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "noncurrent versions" in result.stderr and SECRET not in result.stderr
 
@@ -410,8 +448,11 @@ def test_forget_on_an_s3_lake_leaves_no_object_holding_the_person(built, s3, tmp
     assert _decoded_hits(Lake(str(mirror)), pngs) == 0 and _decoded_hits(Lake(str(mirror)), vectors) == 0
     assert _decoded_hits(Lake(str(mirror)), other_pngs) == len(other_pngs)
     assert _decoded_hits(Lake(str(mirror)), other_vectors) == len(other_vectors)
-    named = sorted(path for path, data in files.items()
-                   if any(part.encode() in data for part in person.parts | person.exact if len(part) > 3))
+    named = sorted(
+        path
+        for path, data in files.items()
+        if any(part.encode() in data for part in person.parts | person.exact if len(part) > 3)
+    )
     assert named == []
     # read through S3: nobody else lost a row; time travel to before the erasure is gone
     for spec in ALL_TABLES.values():
@@ -424,8 +465,9 @@ def test_forget_on_an_s3_lake_leaves_no_object_holding_the_person(built, s3, tmp
             try:
                 rows = remote.read(spec, version=version).to_pylist()
             except Exception as error:  # purged or vacuumed
-                assert "log segment" in str(error) or "not found" in str(error).lower() \
-                    or isinstance(error, OSError), error
+                assert "log segment" in str(error) or "not found" in str(error).lower() or isinstance(error, OSError), (
+                    error
+                )
                 continue
             assert not [r for r in rows if person.named_in(r)], (spec.name, version)
     [erasure] = _rows(remote, ERASURES)
@@ -441,8 +483,19 @@ def test_forget_on_an_s3_lake_leaves_no_object_holding_the_person(built, s3, tmp
 
 def _tiny_lake(root: Path) -> Lake:
     lake = Lake(str(root))
-    rows = [{"video_id": f"Train/live/00{s}/00{s}-1-1-1-1", "frame_index": i, "split": "train", "label": "live",
-             "subject": s, "det_status": "ok", "aligned": bytes([s]) * 64} for s in (1, 2) for i in range(3)]
+    rows = [
+        {
+            "video_id": f"Train/live/00{s}/00{s}-1-1-1-1",
+            "frame_index": i,
+            "split": "train",
+            "label": "live",
+            "subject": s,
+            "det_status": "ok",
+            "aligned": bytes([s]) * 64,
+        }
+        for s in (1, 2)
+        for i in range(3)
+    ]
     lake.append(FRAMES, pa.Table.from_pylist(rows, schema=FRAMES.schema))
     return lake
 
@@ -451,10 +504,13 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    ([], "one of the arguments --subject --user is required"),
-    (["--subject", "1", "--user", "user_01"], "argument --user: not allowed with argument --subject"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "one of the arguments --subject --user is required"),
+        (["--subject", "1", "--user", "user_01"], "argument --user: not allowed with argument --subject"),
+    ],
+)
 def test_neither_or_both_persons_exit_2(tmp_path, capsys, argv, message):
     lake = _tiny_lake(tmp_path / "lake")
     before = _tree(Path(lake.root))
@@ -465,12 +521,15 @@ def test_neither_or_both_persons_exit_2(tmp_path, capsys, argv, message):
     assert _tree(Path(lake.root)) == before
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--subject", "abc"], "--subject must be a SiW subject number such as 7 or 007, got 'abc'"),
-    (["--subject", "-3"], "--subject must be a SiW subject number such as 7 or 007, got '-3'"),
-    (["--user", ""], "--user is empty"),
-    (["--user", "a/b"], "--user must be one folder name of the photo tree"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--subject", "abc"], "--subject must be a SiW subject number such as 7 or 007, got 'abc'"),
+        (["--subject", "-3"], "--subject must be a SiW subject number such as 7 or 007, got '-3'"),
+        (["--user", ""], "--user is empty"),
+        (["--user", "a/b"], "--user must be one folder name of the photo tree"),
+    ],
+)
 def test_bad_person_exits_2_before_any_work(tmp_path, caplog, argv, message):
     lake = _tiny_lake(tmp_path / "lake")
     before = _tree(Path(lake.root))
@@ -503,7 +562,9 @@ def test_a_person_with_no_rows_changes_nothing_and_is_recorded(tmp_path, caplog)
     assert _tree(Path(lake.uri(FRAMES))) == frames  # no delete, no vacuum
     erasures = sorted(_rows(lake, ERASURES), key=lambda e: e["requested_at"])
     assert [(e["kind"], e["status"], e["rows_removed"], e["files_vacuumed"]) for e in erasures] == [
-        ("subject", "nothing_found", 0, 0), ("user", "nothing_found", 0, 0)]
+        ("subject", "nothing_found", 0, 0),
+        ("user", "nothing_found", 0, 0),
+    ]
     assert erasures[0]["person_sha256"] == hashlib.sha256(b"42").hexdigest()
 
 
@@ -529,7 +590,8 @@ def test_redactor_replaces_whole_names_only():
     redactor = Redactor(tokens={"user_03"}, exact={"003"})
     assert redactor.text("user_03/01.jpg failed; user_030 fine") == f"{ERASED}/01.jpg failed; user_030 fine"
     assert redactor.json_text(json.dumps({"undo": "003", "elapsed": "0.003", "user_03": 2})) == json.dumps(
-        {ERASED: 2, "elapsed": "0.003", "undo": ERASED}, sort_keys=True)
+        {ERASED: 2, "elapsed": "0.003", "undo": ERASED}, sort_keys=True
+    )
     unchanged = '{"b": 1,  "a": "user_01"}'
     assert redactor.json_text(unchanged) == unchanged  # untouched text is not reformatted
     assert Redactor(tokens={"Zoë"}, exact=set()).text("Zoë/1.jpg Zoëa") == f"{ERASED}/1.jpg Zoëa"

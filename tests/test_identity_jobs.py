@@ -8,6 +8,7 @@ which users are one person and which photo is filed under the wrong user.
 `registry` (conftest) is the session's registered, embedded and deduplicated lake: tests
 here read it, and copy it (`registry_copy`) to run a job on it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-
 from conftest import REGISTRY_ARGS, run_ingest_cli, run_job_cli, tree_digest
+
 from etl.lake.lake import Lake
 from etl.lake.query import load_query, run_query
 from schemas import EMBEDDINGS, FRAMES, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, PHOTOS, RUNS
@@ -83,8 +84,10 @@ def test_register_routes_every_photo_as_planted(registry):
     assert all(r["aligned"][:8] == b"\x89PNG\r\n\x1a\n" and len(r["landmarks"]) == 5 for r in singles)
     assert all(r["status"] == "ok" and r["source_present"] for r in by_id.values())
     # every photo went through a Ray task on this machine's one local node, no GPU
-    places = {(r["processed_on"]["node_id"], r["processed_on"]["host"], len(r["processed_on"]["gpus"]))
-              for r in by_id.values()}
+    places = {
+        (r["processed_on"]["node_id"], r["processed_on"]["host"], len(r["processed_on"]["gpus"]))
+        for r in by_id.values()
+    }
     assert len(places) == 1 and places.pop()[1:] == (socket.gethostname(), 0)
 
 
@@ -93,8 +96,11 @@ def test_register_workers_write_the_photos_and_the_driver_receives_no_image(regi
     photo's aligned face is in the lake."""
     assert registry.register_driver_payloads == []
     photos = Lake(str(registry.lake)).read(PHOTOS, columns=["route", "aligned"])
-    aligned = [png for route, png in zip(photos.column("route").to_pylist(), photos.column("aligned").to_pylist())
-               if route == "single"]
+    aligned = [
+        png
+        for route, png in zip(photos.column("route").to_pylist(), photos.column("aligned").to_pylist())
+        if route == "single"
+    ]
     assert len(aligned) >= 5 and all(png and png[:8] == b"\x89PNG\r\n\x1a\n" for png in aligned)
 
 
@@ -126,8 +132,9 @@ def test_register_reprocesses_a_changed_photo_and_marks_a_gone_one(registry_tree
     assert after["user_02/01.jpg"]["fingerprint"] != before["user_02/01.jpg"]["fingerprint"]
     assert after["user_02/01.jpg"]["aligned"] != before["user_02/01.jpg"]["aligned"]
     assert after["user_02/02.jpg"]["source_present"] is False
-    assert {k: v["run_id"] for k, v in after.items() if k not in ("user_02/01.jpg", "user_02/02.jpg")} == \
-        {k: v["run_id"] for k, v in before.items() if k not in ("user_02/01.jpg", "user_02/02.jpg")}
+    assert {k: v["run_id"] for k, v in after.items() if k not in ("user_02/01.jpg", "user_02/02.jpg")} == {
+        k: v["run_id"] for k, v in before.items() if k not in ("user_02/01.jpg", "user_02/02.jpg")
+    }
 
 
 # ---------------------------------------------------------------- embed
@@ -158,8 +165,9 @@ def test_embed_rerun_adds_nothing(registry_copy):
 
 def test_embed_missing_model_file_is_a_clear_error(registry_copy, tmp_path):
     missing = tmp_path / "nowhere" / "w600k_r50.onnx"
-    log = run_job_cli("embed", "--lake", str(registry_copy), "--source", "photos", "--model", f"insightface:{missing}",
-                      expect=2).stderr
+    log = run_job_cli(
+        "embed", "--lake", str(registry_copy), "--source", "photos", "--model", f"insightface:{missing}", expect=2
+    ).stderr
     assert str(missing) in log
 
 
@@ -212,7 +220,9 @@ def test_min_faces_keeps_a_single_misfiled_photo_from_merging_two_users(registry
     shutil.copytree(mislabeled_registry.lake, lake_dir)
     lake = Lake(str(lake_dir))
     duplicate = registry.manifest.duplicate_users  # one person registered twice: 3 faces a side
-    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(["user_02", "user_05", *duplicate])
+    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(
+        ["user_02", "user_05", *duplicate]
+    )
     run_job_cli("dedup", "--lake", str(lake_dir), "--min-faces", "2")
     # the one misfiled photo no longer merges user_02 with user_05; the person registered twice still merges
     assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(duplicate)
@@ -235,11 +245,17 @@ def test_ivf_dedup_with_every_list_probed_agrees_with_the_exact_one(mislabeled_r
     assert ivf_checks.num_rows == flat_checks.num_rows > 0
     assert ivf_checks.drop(["min_positive", "max_negative"]).equals(flat_checks.drop(["min_positive", "max_negative"]))
     for name in ("min_positive", "max_negative"):
-        assert np.allclose(ivf_checks.column(name).to_numpy(zero_copy_only=False),
-                           flat_checks.column(name).to_numpy(zero_copy_only=False), atol=1e-12, equal_nan=True)
+        assert np.allclose(
+            ivf_checks.column(name).to_numpy(zero_copy_only=False),
+            flat_checks.column(name).to_numpy(zero_copy_only=False),
+            atol=1e-12,
+            equal_nan=True,
+        )
     assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == flat_merges
-    runs = sorted((r for r in lake.read(RUNS, columns=["job", "started_at", "args_json"]).to_pylist()
-                   if r["job"] == "dedup"), key=lambda r: r["started_at"])
+    runs = sorted(
+        (r for r in lake.read(RUNS, columns=["job", "started_at", "args_json"]).to_pylist() if r["job"] == "dedup"),
+        key=lambda r: r["started_at"],
+    )
     assert json.loads(runs[-1]["args_json"])["config"]["nprobe"] == 4096
 
 
@@ -248,13 +264,17 @@ def test_undo_keeps_a_merge_undone_across_reruns(registry_copy):
     lake = Lake(str(lake_dir))
     run_job_cli("dedup", "--lake", str(lake_dir), "--undo", "user_09")
     assert set(lake.read(IDENTITY_MERGES).column("state").to_pylist()) == {"undone"}
-    resolved = {r["identity"]: r["canonical_id"] for r in run_query(lake, load_query("resolved_identities")).to_pylist()}
+    resolved = {
+        r["identity"]: r["canonical_id"] for r in run_query(lake, load_query("resolved_identities")).to_pylist()
+    }
     assert resolved["user_09"] == "user_09"
     log = run_job_cli("dedup", "--lake", str(lake_dir)).stderr
     assert "1 groups kept undone" in log
     assert set(lake.read(IDENTITY_MERGES).column("state").to_pylist()) == {"undone"}
     run_job_cli("dedup", "--lake", str(lake_dir), "--restore", "user_09")
-    resolved = {r["identity"]: r["canonical_id"] for r in run_query(lake, load_query("resolved_identities")).to_pylist()}
+    resolved = {
+        r["identity"]: r["canonical_id"] for r in run_query(lake, load_query("resolved_identities")).to_pylist()
+    }
     assert resolved["user_09"] == "user_03" and resolved["user_03"] == "user_03"
 
 
@@ -280,13 +300,22 @@ def _another_recording(sample, subject: int, target: Path, stem: str) -> Path:
     name, _, variant = photo_name.partition("~v")
     photo = photo_variant(next(p for p in load_face_photos() if p.name == name), variant=int(variant or 0))
     rng = np.random.default_rng([manifest.seed, 1000 + subject])  # the sample's videos use [seed, 0..N-1]
-    frames = list(render_video(photo, kind="live", n_frames=round(manifest.seconds * manifest.fps), rng=rng,
-                               fps=manifest.fps, frame_size=manifest.frame_size))
+    frames = list(
+        render_video(
+            photo,
+            kind="live",
+            n_frames=round(manifest.seconds * manifest.fps),
+            rng=rng,
+            fps=manifest.fps,
+            frame_size=manifest.frame_size,
+        )
+    )
     target.mkdir(parents=True)
     video = target / f"{stem}.mov"
     write_video(video, [f.image for f in frames], fps=manifest.fps, frame_size=manifest.frame_size)
-    video.with_suffix(".face").write_text("".join(
-        " ".join(map(str, f.face_box)) + "\n" if f.face_box else "0 0 0 0\n" for f in frames))
+    video.with_suffix(".face").write_text(
+        "".join(" ".join(map(str, f.face_box)) + "\n" if f.face_box else "0 0 0 0\n" for f in frames)
+    )
     return video
 
 
@@ -328,7 +357,8 @@ def test_photo_routes_query_counts_per_user(registry):
         mine = {pid: route for pid, route in registry.manifest.routes.items() if pid.startswith(f"{user}/")}
         assert row["photos"] == len(mine)
         assert (row["single"], row["multi"], row["none"]) == tuple(
-            sum(1 for r in mine.values() if r == route) for route in ("single", "multi", "none"))
+            sum(1 for r in mine.values() if r == route) for route in ("single", "multi", "none")
+        )
         assert row["failed"] == 0 and row["gone"] == 0
         assert row["second_pass"] == sum(1 for pid in registry.manifest.second_pass if pid.startswith(f"{user}/"))
 
@@ -336,29 +366,52 @@ def test_photo_routes_query_counts_per_user(registry):
 def test_merge_groups_query_lists_the_group(registry):
     rows = run_query(Lake(str(registry.lake)), load_query("merge_groups")).to_pylist()
     assert [(r["group_id"], r["canonical_id"], r["members"], r["group_size"], r["state"]) for r in rows] == [
-        ("photos:user_03", "user_03", "user_03, user_09", 2, "active")]
+        ("photos:user_03", "user_03", "user_03, user_09", 2, "active")
+    ]
 
 
 def test_embed_with_a_second_model_keeps_both_and_dedup_asks_which(registry, registry_copy, tmp_path):
     """A FAKE ArcFace ONNX (no real weights exist here) through the real job: 512-d vectors
     beside the dlib ones, equal to the model's own numpy forward on the stored faces."""
-    from etl.faces.encode import decode_image
     from fake_face_models import fake_arcface_reference, write_fake_arcface_onnx
+
+    from etl.faces.encode import decode_image
 
     lake_dir = registry_copy
     model_file = write_fake_arcface_onnx(tmp_path / "fake_arcface_r0.onnx")
     model = f"insightface:{model_file}"
     # --where filters the source table: only two users first, then the rest incrementally
-    run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model,
-                "--where", "\"user\" IN ('user_01', 'user_03')")
+    run_job_cli(
+        "embed",
+        "--lake",
+        str(lake_dir),
+        "--source",
+        "photos",
+        "--model",
+        model,
+        "--where",
+        "\"user\" IN ('user_01', 'user_03')",
+    )
     lake = Lake(str(lake_dir))
     singles = sorted(pid for pid, route in registry.manifest.routes.items() if route == "single")
     first = lake.read(EMBEDDINGS).filter(pc.starts_with(pc.field("model"), "insightface:"))
-    assert sorted(first.column("face_key").to_pylist()) == [k for k in singles if k.split("/")[0] in ("user_01", "user_03")]
+    assert sorted(first.column("face_key").to_pylist()) == [
+        k for k in singles if k.split("/")[0] in ("user_01", "user_03")
+    ]
     log = run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model).stderr
     assert f"{len(singles) - first.num_rows} lacked a current vector" in log
-    log = run_job_cli("embed", "--lake", str(lake_dir), "--source", "photos", "--model", model,
-                      "--where", "no_such_column = 1", expect=2).stderr
+    log = run_job_cli(
+        "embed",
+        "--lake",
+        str(lake_dir),
+        "--source",
+        "photos",
+        "--model",
+        model,
+        "--where",
+        "no_such_column = 1",
+        expect=2,
+    ).stderr
     assert "--where" in log and "no_such_column" in log
     vectors = lake.read(EMBEDDINGS)
     models = sorted(set(vectors.column("model").to_pylist()))

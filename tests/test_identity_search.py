@@ -1,5 +1,6 @@
 """etl.identity.search: hand-made cases with exactly known answers, then a randomized
 check against a brute-force numpy reference and against the notes' merge loop."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,11 @@ def test_planted_duplicate_is_linked_and_nothing_else():
     assert (p.first, p.second, p.linked, p.pairs_above, p.face_pairs) == ("alice", "alice2", True, 2, 4)
     assert p.max_similarity == pytest.approx(0.96, **EXACT)
     assert p.centroid_similarity == pytest.approx(3.0 / math.sqrt(3.6 * 2.96), **EXACT)
-    assert [(a, b) for a, b, _ in p.example_pairs] == [("alice/1", "alice2/0"), ("alice/0", "alice2/1"), ("alice/1", "alice2/1")]
+    assert [(a, b) for a, b, _ in p.example_pairs] == [
+        ("alice/1", "alice2/0"),
+        ("alice/0", "alice2/1"),
+        ("alice/1", "alice2/1"),
+    ]
     assert [s for _, _, s in p.example_pairs] == pytest.approx([0.96, 0.8, 0.64], **EXACT)
     # two faces each: the tie goes to the smaller name
     assert merge_groups(pairs, faces.face_counts()) == {"alice": "alice", "alice2": "alice"}
@@ -130,12 +135,23 @@ def pair(first: str, second: str, linked: bool = True) -> IdentityPair:
 
 
 def test_merge_groups_transitive_and_canonical():
-    pairs = [pair("b", "c"), pair("a", "b"), pair("e", "d"), pair("f", "g", linked=False), pair("x", "y"), pair("y", "x")]
+    pairs = [
+        pair("b", "c"),
+        pair("a", "b"),
+        pair("e", "d"),
+        pair("f", "g", linked=False),
+        pair("x", "y"),
+        pair("y", "x"),
+    ]
     counts = {"a": 2, "b": 5, "c": 5, "d": 3, "e": 3, "f": 9, "g": 9, "x": 1, "y": 4}
     assert merge_groups(pairs, counts) == {
-        "a": "b", "b": "b", "c": "b",  # a~b, b~c: one group; b and c tie on 5 faces -> "b"
-        "d": "d", "e": "d",  # tie -> smaller name
-        "x": "y", "y": "y",  # most faces
+        "a": "b",
+        "b": "b",
+        "c": "b",  # a~b, b~c: one group; b and c tie on 5 faces -> "b"
+        "d": "d",
+        "e": "d",  # tie -> smaller name
+        "x": "y",
+        "y": "y",  # most faces
     }
     with pytest.raises(ValueError, match="no count for 1 linked identities"):
         merge_groups(pairs, {k: v for k, v in counts.items() if k != "c"})
@@ -193,8 +209,9 @@ def test_label_check_flags_the_planted_face():
 
 def test_label_check_single_identity():
     checks = label_checks(make_faces({"only": [(1.0, 0.0), (0.6, 0.8)]}))
-    assert [(c.min_positive, c.max_negative, c.nearest_other_identity, c.nearest_other_key, c.suspect)
-            for c in checks] == [(pytest.approx(0.6, **EXACT), None, None, None, False)] * 2
+    assert [
+        (c.min_positive, c.max_negative, c.nearest_other_identity, c.nearest_other_key, c.suspect) for c in checks
+    ] == [(pytest.approx(0.6, **EXACT), None, None, None, False)] * 2
     (one,) = label_checks(make_faces({"only": [(1.0, 0.0)]}))
     assert (one.min_positive, one.max_negative, one.suspect) == (None, None, False)
     assert label_checks(FaceVectors([], [], np.zeros((0, 4), dtype=np.float32))) == []
@@ -240,13 +257,16 @@ def test_search_config_validation(kwargs, message):
 
 # --- randomized: brute force and the notes' loop ---------------------------------------------
 
+
 def random_faces(seed: int = 3, identities: int = 300, per: int = 5, dim: int = 64, planted: int = 10):
     """Faces normalise(person + s r), within-person cosine ~0.75; the last `planted`
     identities reuse another identity's person vector (a known duplicate each)."""
     rng = np.random.default_rng(seed)
     persons = rng.standard_normal((identities - planted, dim))
     persons /= np.linalg.norm(persons, axis=1, keepdims=True)
-    person_of = np.concatenate([np.arange(identities - planted), rng.choice(identities - planted, planted, replace=False)])
+    person_of = np.concatenate(
+        [np.arange(identities - planted), rng.choice(identities - planted, planted, replace=False)]
+    )
     names = [f"user{j:03d}" for j in rng.permutation(identities)]  # duplicates scattered in name order
     noise = rng.standard_normal((identities * per, dim))
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
@@ -268,7 +288,7 @@ def brute_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPair]:
     names = sorted(rows)
     out = []
     for a_i, a in enumerate(names):
-        for b in names[a_i + 1:]:
+        for b in names[a_i + 1 :]:
             s = sims[np.ix_(rows[a], rows[b])]
             ca, cb = x[rows[a]].sum(axis=0), x[rows[b]].sum(axis=0)
             centroid = float(ca @ cb / (np.linalg.norm(ca) * np.linalg.norm(cb)))
@@ -277,16 +297,22 @@ def brute_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPair]:
             if not (best > config.threshold or by_centroid):
                 continue
             linked = by_centroid if config.linkage == "centroid" else above >= config.min_pairs
-            every = sorted(((-float(s[r, c]), faces.keys[ra], faces.keys[cb_])
-                            for r, ra in enumerate(rows[a]) for c, cb_ in enumerate(rows[b])))
-            examples = [(ka, kb, -v) for v, ka, kb in every[:config.examples]]
+            every = sorted(
+                (
+                    (-float(s[r, c]), faces.keys[ra], faces.keys[cb_])
+                    for r, ra in enumerate(rows[a])
+                    for c, cb_ in enumerate(rows[b])
+                )
+            )
+            examples = [(ka, kb, -v) for v, ka, kb in every[: config.examples]]
             out.append(IdentityPair(a, b, best, centroid, above, s.size, examples, linked))
     return sorted(out, key=lambda p: (not p.linked, -p.max_similarity, p.first, p.second))
 
 
 def assert_same_pairs(got: list[IdentityPair], want: list[IdentityPair]) -> None:
-    assert [(p.first, p.second, p.linked, p.pairs_above, p.face_pairs) for p in got] == \
-        [(p.first, p.second, p.linked, p.pairs_above, p.face_pairs) for p in want]
+    assert [(p.first, p.second, p.linked, p.pairs_above, p.face_pairs) for p in got] == [
+        (p.first, p.second, p.linked, p.pairs_above, p.face_pairs) for p in want
+    ]
     for g, w in zip(got, want):
         assert g.max_similarity == pytest.approx(w.max_similarity, abs=1e-12)
         assert g.centroid_similarity == pytest.approx(w.centroid_similarity, abs=1e-12)
@@ -394,7 +420,7 @@ def test_ivf_candidates_are_index_ivf_flat_candidates(random_case, monkeypatch):
     exact = x.astype(np.float64) @ x.T.astype(np.float64)
     want = set()
     for i in range(len(x)):
-        for j in ids[lims[i]:lims[i + 1]].tolist():
+        for j in ids[lims[i] : lims[i + 1]].tolist():
             if i != j:
                 want.add((min(i, j), max(i, j)))
     near = {(i, j) for i, j in got ^ want if abs(exact[i, j] - radius) < 1e-5}  # float rounding at the edge
@@ -415,10 +441,21 @@ def test_random_cross_join_equals_self_join_restricted(random_case):
     config = SearchConfig(threshold=0.7)
     want = [p for p in brute_pairs(faces, config) if (p.first in left) != (p.second in left)]
     got = cross_identity_pairs(a, b, config)
-    swapped = [p if p.first in left else IdentityPair(p.second, p.first, p.max_similarity, p.centroid_similarity,
-                                                       p.pairs_above, p.face_pairs,
-                                                       [(y, x, s) for x, y, s in p.example_pairs], p.linked)
-               for p in want]
+    swapped = [
+        p
+        if p.first in left
+        else IdentityPair(
+            p.second,
+            p.first,
+            p.max_similarity,
+            p.centroid_similarity,
+            p.pairs_above,
+            p.face_pairs,
+            [(y, x, s) for x, y, s in p.example_pairs],
+            p.linked,
+        )
+        for p in want
+    ]
     swapped.sort(key=lambda p: (not p.linked, -p.max_similarity, p.first, p.second))
     assert want and len(got) == len(want)
     assert_same_pairs(got, swapped)
@@ -446,6 +483,7 @@ def test_random_label_checks_equal_brute_force(random_case, monkeypatch):
 
 
 # --- label checks at scale: ivf / hnsw -------------------------------------------------------
+
 
 def mislabeled_faces(seed: int = 5, identities: int = 400, per: int = 10, dim: int = 128, mislabeled: int = 6):
     """Faces normalise(person + s r) (within-person cosine ~0.75, other people ~0); face 0 of

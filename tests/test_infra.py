@@ -5,6 +5,7 @@ Fast and offline: YAML (PyYAML ships with Ray), argparse parsers imported from `
 own launcher schema and runtime_env parsing. Nothing here is a copy of a manifest: every
 expected value comes from the code or from another infra file it must agree with.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -44,6 +45,7 @@ SHELL_OPERATOR = re.compile(r"^[;&|<>()]+$")
 
 # ---------------------------------------------------------------- code facts
 
+
 def dependency_pins() -> dict[str, Requirement]:
     requirements = [Requirement(line) for line in PYPROJECT["project"]["dependencies"]]
     return {canonicalize_name(r.name): r for r in requirements}
@@ -66,8 +68,9 @@ def job_exists(name: str) -> bool:
 
 def skip_if_pending(name: str) -> None:
     if name in PENDING_JOBS and not job_exists(name):
-        pytest.skip(f"jobs/{name}.py does not exist yet (being written in issue 6); its infra entries are "
-                    f"checked once it does")
+        pytest.skip(
+            f"jobs/{name}.py does not exist yet (being written in issue 6); its infra entries are checked once it does"
+        )
 
 
 def job_parser(name: str):
@@ -78,19 +81,29 @@ def job_parser(name: str):
 
 
 def job_help(name: str) -> str:
-    result = subprocess.run([sys.executable, "-m", f"jobs.{name}", "--help"], cwd=ROOT, capture_output=True, check=False,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", f"jobs.{name}", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"python -m jobs.{name} --help failed:\n{result.stderr}"
     return result.stdout
 
 
 def gpu_options(parser) -> dict[str, object]:
     """dest -> option string of every option of the parser about GPUs."""
-    return {action.dest: action.option_strings[0] for action in parser._actions
-            if action.option_strings and "gpu" in action.dest}
+    return {
+        action.dest: action.option_strings[0]
+        for action in parser._actions
+        if action.option_strings and "gpu" in action.dest
+    }
 
 
 # ---------------------------------------------------------------- infra files
+
 
 def infra_files() -> list[Path]:
     return sorted(p for p in INFRA.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
@@ -150,8 +163,11 @@ def cron_variables(text: str) -> dict[str, str]:
 
 
 def cron_entries(text: str) -> list[str]:
-    return [line for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#") and not re.match(r"^[A-Za-z_]\w*=", line)]
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and not re.match(r"^[A-Za-z_]\w*=", line)
+    ]
 
 
 def expand(text: str, variables: dict[str, str]) -> str:
@@ -183,6 +199,7 @@ def gpu_limit(container: dict) -> float:
 
 # ---------------------------------------------------------------- job invocations
 
+
 @dataclass(frozen=True)
 class Invocation:
     origin: str
@@ -203,7 +220,7 @@ def split_call(line: str, variables: dict[str, str] | None = None) -> list[tuple
     """Each `python -m jobs.X ARGS` in a command line, ARGS up to the first shell operator."""
     calls = []
     for match in JOB_CALL.finditer(line):
-        rest = expand(line[match.end():], variables or {})
+        rest = expand(line[match.end() :], variables or {})
         rest = re.sub(r"(?<=\s)\d+(?=[<>])", "", rest)  # `2>&1`: the fd number belongs to the redirection
         lexer = shlex.shlex(rest, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -234,8 +251,15 @@ def invocations() -> list[Invocation]:
             spec = doc["spec"]
             runtime_env = yaml.safe_load(spec.get("runtimeEnvYAML") or "") or {}
             for job, args in split_call(spec["entrypoint"]):
-                found.setdefault(Invocation(f"{rel(path)}:RayJob/{_name(doc)}", job, args,
-                                            {"kind": "k8s", "spec": spec["rayClusterSpec"]}, runtime_env))
+                found.setdefault(
+                    Invocation(
+                        f"{rel(path)}:RayJob/{_name(doc)}",
+                        job,
+                        args,
+                        {"kind": "k8s", "spec": spec["rayClusterSpec"]},
+                        runtime_env,
+                    )
+                )
             continue
         if doc.get("kind") == "ConfigMap":
             continue  # its manifests are in manifests() on their own
@@ -253,8 +277,11 @@ def invocations() -> list[Invocation]:
             if env_json:
                 runtime_env = json.loads(env_json[1])
             for job, args in split_call(line, variables):
-                found.setdefault(Invocation(f"{rel(path)}:{number}", job, args,
-                                            {"kind": "launcher", "spec": launcher_config()}, runtime_env))
+                found.setdefault(
+                    Invocation(
+                        f"{rel(path)}:{number}", job, args, {"kind": "launcher", "spec": launcher_config()}, runtime_env
+                    )
+                )
     return list(found)
 
 
@@ -264,6 +291,7 @@ def mentioned_jobs() -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- tests: files parse
+
 
 @pytest.mark.parametrize("path", yaml_files(), ids=rel)
 def test_yaml_parses(path):
@@ -284,12 +312,12 @@ def test_infra_has_the_expected_pieces():
 
 def test_readme_names_every_file():
     readme = (INFRA / "README.md").read_text()
-    missing = [rel(p) for p in infra_files()
-               if p.name != "README.md" and p.relative_to(INFRA).as_posix() not in readme]
+    missing = [rel(p) for p in infra_files() if p.name != "README.md" and p.relative_to(INFRA).as_posix() not in readme]
     assert not missing, f"infra/README.md does not describe {missing}"
 
 
 # ---------------------------------------------------------------- tests: jobs and flags
+
 
 @pytest.mark.parametrize("origin,job", mentioned_jobs(), ids=lambda v: str(v))
 def test_mentioned_job_exists(origin, job):
@@ -318,7 +346,8 @@ def test_entrypoint_flags_are_accepted(call, capsys):
 def test_gpu_jobs_offer_their_gpu_flag(job, dest):
     parser = job_parser(job)
     assert parser is not None and dest in gpu_options(parser), (
-        f"jobs.{job} has no {dest!r} option any more; update EXPECTED_GPU_OPTIONS and the GPU entrypoints in infra/")
+        f"jobs.{job} has no {dest!r} option any more; update EXPECTED_GPU_OPTIONS and the GPU entrypoints in infra/"
+    )
 
 
 @pytest.mark.parametrize("call", invocations(), ids=lambda c: c.id)
@@ -342,7 +371,8 @@ def test_gpu_entrypoints_use_the_gpus(call):
     if "gpus_per_worker" in used:
         assert args.gpus_per_worker <= per_node, f"{call}: {args.gpus_per_worker} GPUs per task, nodes have {per_node}"
         assert workers * args.gpus_per_worker <= total, (
-            f"{call}: {workers} workers x {args.gpus_per_worker} GPUs exceed the cluster's {total} GPUs")
+            f"{call}: {workers} workers x {args.gpus_per_worker} GPUs exceed the cluster's {total} GPUs"
+        )
     if "use_gpu" in used:
         assert workers <= total, f"{call}: {workers} GPU training workers, the cluster has {total} GPUs"
 
@@ -362,8 +392,9 @@ def gpu_capacity(cluster: dict) -> tuple[float, float]:
     return per_node, sum(t["resources"].get("GPU", 0) * t.get("max_workers", 0) for t in types)
 
 
-@pytest.mark.parametrize("call", [c for c in invocations() if c.cluster and c.cluster["kind"] == "k8s"],
-                         ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "call", [c for c in invocations() if c.cluster and c.cluster["kind"] == "k8s"], ids=lambda c: c.id
+)
 def test_k8s_entrypoints_read_mounted_source_and_write_a_remote_lake(call):
     skip_if_pending(call.job)
     parser = job_parser(call.job)
@@ -377,10 +408,12 @@ def test_k8s_entrypoints_read_mounted_source_and_write_a_remote_lake(call):
             mounts = [m["mountPath"] for c in pod["containers"] for m in c.get("volumeMounts", [])]
             assert any(source == m or source.startswith(m.rstrip("/") + "/") for m in mounts), (
                 f"{call}: --source {source} is not mounted in the {group} group (mounts: {mounts}); "
-                "Ray tasks read the videos by this path on every node")
+                "Ray tasks read the videos by this path on every node"
+            )
 
 
 # ---------------------------------------------------------------- tests: runtime env
+
 
 def job_runtime_envs() -> list[tuple[str, dict]]:
     envs = [(c.id, c.runtime_env) for c in invocations() if c.runtime_env]
@@ -399,11 +432,13 @@ def test_job_runtime_env_is_valid_and_merges_with_the_jobs_own(origin, env):
     merged = _merge_runtime_env(RuntimeEnv(**env), RuntimeEnv(env_vars=dict(WORKER_ENV)))
     assert merged is not None, (
         f"{origin}: its runtime_env {env} conflicts with the one jobs/ray_runtime.py passes to ray.init "
-        f"({WORKER_ENV}); Ray refuses to start such a job")
+        f"({WORKER_ENV}); Ray refuses to start such a job"
+    )
     for name, value in (env.get("env_vars") or {}).items():
         if SECRET_NAME.search(name):
             assert re.fullmatch(r"\$\{[A-Z0-9_]+\}", str(value)), (
-                f"{origin}: runtime_env env var {name} holds a value; refer to the pod's variable (${{{name}}}) instead")
+                f"{origin}: runtime_env env var {name} holds a value; refer to the pod's variable (${{{name}}}) instead"
+            )
 
 
 def test_requirements_runtime_match_pyproject():
@@ -421,7 +456,8 @@ def test_requirements_runtime_match_pyproject():
     assert ours == pins, (
         f"{rel(path)} differs from pyproject.toml: only in pyproject {sorted(set(pins) - set(ours))}, "
         f"only here {sorted(set(ours) - set(pins))}, "
-        f"different {sorted(n for n in set(ours) & set(pins) if ours[n] != pins[n])}")
+        f"different {sorted(n for n in set(ours) & set(pins) if ours[n] != pins[n])}"
+    )
 
 
 def test_requirements_runtime_is_a_valid_runtime_env_pip_field():
@@ -432,6 +468,7 @@ def test_requirements_runtime_is_a_valid_runtime_env_pip_field():
 
 
 # ---------------------------------------------------------------- tests: images
+
 
 def dockerfile(name: str) -> str:
     return (INFRA / "docker" / name).read_text()
@@ -444,7 +481,9 @@ def base_image(text: str) -> str:
 
 def python_tag() -> str:
     match = re.fullmatch(r"rayproject/ray:(?P<ray>[^-]+)-(?P<py>py\d+)", base_image(dockerfile("Dockerfile")))
-    assert match, f"infra/docker/Dockerfile: FROM {base_image(dockerfile('Dockerfile'))} is not rayproject/ray:<ray>-pyNN"
+    assert match, (
+        f"infra/docker/Dockerfile: FROM {base_image(dockerfile('Dockerfile'))} is not rayproject/ray:<ray>-pyNN"
+    )
     return match["py"]
 
 
@@ -458,17 +497,22 @@ def test_dockerfiles_build_on_the_pinned_ray():
     cpu_base, gpu_base = base_image(dockerfile("Dockerfile")), base_image(dockerfile("Dockerfile.gpu"))
     assert cpu_base == f"rayproject/ray:{ray}-{python_tag()}", f"Dockerfile FROM {cpu_base}, Ray pin {ray}"
     assert re.fullmatch(rf"rayproject/ray:{re.escape(ray)}-{python_tag()}-(gpu|cu\d+)", gpu_base), (
-        f"Dockerfile.gpu FROM {gpu_base}: want Ray {ray}, {python_tag()}, a -gpu/-cuXXX tag")
+        f"Dockerfile.gpu FROM {gpu_base}: want Ray {ray}, {python_tag()}, a -gpu/-cuXXX tag"
+    )
     minor = f"3.{python_tag()[3:]}"
     assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(minor), (
-        f"the images' Python {minor} is outside requires-python {PYPROJECT['project']['requires-python']}")
+        f"the images' Python {minor} is outside requires-python {PYPROJECT['project']['requires-python']}"
+    )
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.gpu"])
 def test_dockerfile_installs_facelake_with_its_pins(name):
     text = dockerfile(name)
-    copied = {src.rstrip("/") for line in re.findall(r"^COPY\s+(.+)$", text, flags=re.MULTILINE)
-              for src in [t for t in shlex.split(line) if not t.startswith("--")][:-1]}
+    copied = {
+        src.rstrip("/")
+        for line in re.findall(r"^COPY\s+(.+)$", text, flags=re.MULTILINE)
+        for src in [t for t in shlex.split(line) if not t.startswith("--")][:-1]
+    }
     needed = set(PYPROJECT["tool"]["setuptools"]["packages"]) | {"pyproject.toml", PYPROJECT["project"]["readme"]}
     # etl/lake/query.py reads the SQL files beside the etl package
     from etl.lake.query import QUERIES_DIR
@@ -486,7 +530,8 @@ def test_dockerfile_installs_facelake_with_its_pins(name):
             name_in_pyproject = "onnxruntime"
         assert name_in_pyproject in pins, f"{name} pins {spec}, which pyproject.toml does not depend on"
         assert requirement.specifier == pins[name_in_pyproject].specifier, (
-            f"{name} installs {spec}; pyproject.toml pins {pins[name_in_pyproject]}")
+            f"{name} installs {spec}; pyproject.toml pins {pins[name_in_pyproject]}"
+        )
     # a .dockerignore beside the Dockerfile decides what the build context holds
     ignore = INFRA / "docker" / f"{name}.dockerignore"
     if ignore.is_file():
@@ -532,8 +577,10 @@ def test_kuberay_manifests_name_the_pinned_ray():
 
 def test_kuberay_clusters_have_cpu_and_gpu_worker_groups():
     for origin, spec in ray_cluster_specs():
-        groups = {g["groupName"]: max(gpu_limit(c) for c in g["template"]["spec"]["containers"])
-                  for g in spec["workerGroupSpecs"]}
+        groups = {
+            g["groupName"]: max(gpu_limit(c) for c in g["template"]["spec"]["containers"])
+            for g in spec["workerGroupSpecs"]
+        }
         assert any(v >= 1 for v in groups.values()), f"{origin}: no worker group requests nvidia.com/gpu"
         assert any(v == 0 for v in groups.values()), f"{origin}: no CPU worker group"
         head = spec["headGroupSpec"]["template"]["spec"]["containers"]
@@ -541,6 +588,7 @@ def test_kuberay_clusters_have_cpu_and_gpu_worker_groups():
 
 
 # ---------------------------------------------------------------- tests: launcher
+
 
 def test_launcher_config_is_valid_for_ray():
     import jsonschema
@@ -553,12 +601,16 @@ def test_launcher_config_is_valid_for_ray():
     gpu_types = [n for n, t in config["available_node_types"].items() if t["resources"].get("GPU", 0) >= 1]
     assert gpu_types, "infra/cluster/aws.yaml has no node type with GPU resources"
     assert not config.get("setup_commands") and not config.get("worker_setup_commands"), (
-        "the image holds everything; setup commands would reinstall on every node start")
+        "the image holds everything; setup commands would reinstall on every node start"
+    )
     assert any(re.search(r"\bray start --head(\s|$)", c) for c in config["head_start_ray_commands"])
-    assert any(re.search(r"\bray start --address=\$RAY_HEAD_IP:6379(\s|$)", c) for c in config["worker_start_ray_commands"])
+    assert any(
+        re.search(r"\bray start --address=\$RAY_HEAD_IP:6379(\s|$)", c) for c in config["worker_start_ray_commands"]
+    )
 
 
 # ---------------------------------------------------------------- tests: schedule
+
 
 def test_cronjob_creates_the_rayjob_without_overlap():
     ((_, cronjob),) = of_kind("CronJob")
@@ -575,7 +627,8 @@ def test_cronjob_creates_the_rayjob_without_overlap():
     (standalone,) = load_yaml(INFRA / "k8s" / "rayjob-ingest.yaml")
     assert created[0]["spec"] == standalone["spec"], "the CronJob's RayJob differs from infra/k8s/rayjob-ingest.yaml"
     assert created[0]["metadata"].get("generateName") and not created[0]["metadata"].get("name"), (
-        "the scheduled RayJob needs metadata.generateName: a fixed name fails on the second run")
+        "the scheduled RayJob needs metadata.generateName: a fixed name fails on the second run"
+    )
     script = "\n".join(_strings(pod["containers"]))
     assert "kubectl create" in script, "RayJobs with generateName must be made with `kubectl create`"
     # the pod must outlive its RayJob, or Forbid would not stop two runs overlapping
@@ -614,6 +667,7 @@ def test_crontab_entries_are_locked_and_logged():
 
 # ---------------------------------------------------------------- tests: secrets
 
+
 def test_secret_example_holds_placeholders_only():
     secrets = of_kind("Secret")
     assert secrets, "no Secret example"
@@ -625,8 +679,11 @@ def test_secret_example_holds_placeholders_only():
 
 
 def test_pods_take_secrets_from_secret_refs():
-    defined = {(d["metadata"]["name"], key) for _, d in of_kind("Secret")
-               for key in {**(d.get("stringData") or {}), **(d.get("data") or {})}}
+    defined = {
+        (d["metadata"]["name"], key)
+        for _, d in of_kind("Secret")
+        for key in {**(d.get("stringData") or {}), **(d.get("data") or {})}
+    }
     for origin, spec in ray_cluster_specs():
         refs = 0
         for group, pod in pod_specs(spec):
@@ -638,7 +695,8 @@ def test_pods_take_secrets_from_secret_refs():
                     if ref:
                         refs += 1
                         assert (ref["name"], ref["key"]) in defined, (
-                            f"{origin}/{group}: secretKeyRef {ref} is not in infra/k8s/secret-example.yaml")
+                            f"{origin}/{group}: secretKeyRef {ref} is not in infra/k8s/secret-example.yaml"
+                        )
         assert refs, f"{origin}: no container reads the lake credentials from a Secret"
 
 
@@ -649,4 +707,5 @@ def test_no_credentials_in_files(path):
     assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text), f"{rel(path)} holds a private key"
     for name, value in re.findall(r"\b([A-Z_]*(?:SECRET|PASSWORD|TOKEN)[A-Z_]*)\s*[:=]\s*\"?([^\s\"#]+)", text):
         assert PLACEHOLDER.match(value) or value.startswith(("$", "{")) or value in ("|", ">"), (
-            f"{rel(path)}: {name} = {value!r} looks like a credential")
+            f"{rel(path)}: {name} = {value!r} looks like a credential"
+        )

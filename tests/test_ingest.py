@@ -1,4 +1,5 @@
 """End to end: `facelake ingest` on the real sample tree, with a real local Ray and real Delta tables."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import PurePosixPath
 
 import pyarrow.compute as pc
 import pytest
-
 from checksum import table_checksum
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 from tests.conftest import run_ingest_cli
@@ -69,7 +70,9 @@ def test_a_frames_row_per_decoded_frame(sample, tables):
             assert counts[video_id] == 0
             continue
         assert counts[video_id] == video.frames, video_id
-        indexes = sorted(pc.filter(frames.column("frame_index"), pc.equal(frames.column("video_id"), video_id)).to_pylist())
+        indexes = sorted(
+            pc.filter(frames.column("frame_index"), pc.equal(frames.column("video_id"), video_id)).to_pylist()
+        )
         assert indexes == list(range(video.frames))
     assert frames.num_rows == sum(v.frames for v in sample.manifest.videos if "truncated" not in v.defects)
     n_frames = {r["video_id"]: r["n_frames"] for r in videos.to_pylist()}
@@ -77,7 +80,9 @@ def test_a_frames_row_per_decoded_frame(sample, tables):
 
 
 def _ok_share(frames, video_id: str, start: int = 0, stop: int | None = None) -> tuple[int, int]:
-    rows = [r for r in frames.select(["video_id", "frame_index", "det_status"]).to_pylist() if r["video_id"] == video_id]
+    rows = [
+        r for r in frames.select(["video_id", "frame_index", "det_status"]).to_pylist() if r["video_id"] == video_id
+    ]
     rows = [r for r in rows if r["frame_index"] >= start and (stop is None or r["frame_index"] < stop)]
     return sum(r["det_status"] == "ok" for r in rows), len(rows)
 
@@ -106,7 +111,10 @@ def test_no_ok_frame_once_the_face_has_left(sample, tables):
 def test_every_face_file_defect_is_recorded(sample, tables):
     videos, frames, _ = tables
     rows = {r["video_id"]: r for r in videos.to_pylist()}
-    frame_rows = {(r["video_id"], r["frame_index"]): r for r in frames.select(["video_id", "frame_index", "face_box", "face_box_source"]).to_pylist()}
+    frame_rows = {
+        (r["video_id"], r["frame_index"]): r
+        for r in frames.select(["video_id", "frame_index", "face_box", "face_box_source"]).to_pylist()
+    }
 
     (missing,) = sample.manifest.by_defect("face_missing_number")
     line = int(next(d for d in missing.defects if d.startswith("face_missing_number")).split("=")[1])
@@ -128,7 +136,7 @@ def test_every_face_file_defect_is_recorded(sample, tables):
     row = rows[canonical_id(short.path)]
     assert row["face_lines"] == short.face_lines == short.frames - 5
     sources = [frame_rows[(canonical_id(short.path), i)]["face_box_source"] for i in range(short.frames)]
-    assert sources[short.face_lines:] == ["missing_line"] * 5
+    assert sources[short.face_lines :] == ["missing_line"] * 5
 
     (m_mov,) = sample.manifest.by_defect("m_mov_name")
     assert m_mov.path.endswith(".m.mov")
@@ -157,7 +165,9 @@ def test_frames_columns_hold_aligned_faces(tables):
 
 
 def test_frames_is_partitioned_by_split_and_label(clean_ingest):
-    partitions = {p.relative_to(clean_ingest.lake / "frames").parts[:2] for p in (clean_ingest.lake / "frames").rglob("*.parquet")}
+    partitions = {
+        p.relative_to(clean_ingest.lake / "frames").parts[:2] for p in (clean_ingest.lake / "frames").rglob("*.parquet")
+    }
     assert partitions <= {(f"split={s}", f"label={l}") for s in ("train", "test") for l in ("live", "spoof")}
     assert len(partitions) == 4
 
@@ -180,11 +190,15 @@ def test_run_is_recorded_with_counts(sample, tables):
 
 def test_rerun_adds_nothing(sample, clean_ingest):
     lake = Lake(str(clean_ingest.lake))
-    before = {spec.name: (lake.version(spec), table_checksum(lake.read(spec), keys=keys))
-              for spec, keys in ((VIDEOS, ["video_id"]), (FRAMES, ["video_id", "frame_index"]))}
+    before = {
+        spec.name: (lake.version(spec), table_checksum(lake.read(spec), keys=keys))
+        for spec, keys in ((VIDEOS, ["video_id"]), (FRAMES, ["video_id", "frame_index"]))
+    }
     result = run_ingest_cli(sample.root, clean_ingest.lake)
-    after = {spec.name: (lake.version(spec), table_checksum(lake.read(spec), keys=keys))
-             for spec, keys in ((VIDEOS, ["video_id"]), (FRAMES, ["video_id", "frame_index"]))}
+    after = {
+        spec.name: (lake.version(spec), table_checksum(lake.read(spec), keys=keys))
+        for spec, keys in ((VIDEOS, ["video_id"]), (FRAMES, ["video_id", "frame_index"]))
+    }
     assert after == before
     assert "0 processed" in result.stderr
     runs = [r for r in lake.read(RUNS).to_pylist() if r["job"] == "ingest"]

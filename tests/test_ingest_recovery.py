@@ -4,6 +4,7 @@ SIGTERM, a video over its task memory limit.
 Each crash case is followed by a rerun and compared with the clean ingest by a checksum
 of the sorted table contents (run ids and timestamps excluded).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,8 @@ import time
 import psutil
 import pyarrow.compute as pc
 import pytest
-
 from checksum import table_checksum
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 from tests.conftest import REPO, ingest_command, run_ingest_cli, subprocess_env, tree_digest
@@ -49,8 +50,15 @@ def ok_videos(lake_path) -> int:
 
 
 def start_ingest(source, lake, *extra) -> subprocess.Popen:
-    return subprocess.Popen(ingest_command(source, lake, *extra), cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        ingest_command(source, lake, *extra),
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill_tree_later(process: psutil.Process) -> list[psutil.Process]:
@@ -150,7 +158,9 @@ def test_killed_ray_worker_then_rerun_equals_clean_run(sample, clean_ingest, tmp
     deadline = time.monotonic() + 300
     with ReadsThroughout(lake, (VIDEOS, FRAMES)) as reader:
         while True:
-            assert process.poll() is None, f"ingest ended before a worker was seen busy: {process.stderr.read()[-2000:]}"
+            assert process.poll() is None, (
+                f"ingest ended before a worker was seen busy: {process.stderr.read()[-2000:]}"
+            )
             assert time.monotonic() < deadline, "no busy Ray worker seen"
             if ok_videos(lake) >= 1:  # mid-run: a video is committed
                 busy = _task_workers(driver)  # workers whose title says they run a video's task
@@ -219,8 +229,9 @@ def test_a_video_over_its_memory_limit_is_an_error_row_then_a_rerun_equals_clean
     huge = _add_huge_video(tree)
     clean, lake = tmp_path / "clean", tmp_path / "lake"
     run_ingest_cli(tree, clean)
-    assert Lake(str(clean)).read(VIDEOS).filter(pc.equal(pc.field("video_id"), huge)).column("status").to_pylist() \
-        == ["no_face_file"]
+    assert Lake(str(clean)).read(VIDEOS).filter(pc.equal(pc.field("video_id"), huge)).column("status").to_pylist() == [
+        "no_face_file"
+    ]
 
     result = run_ingest_cli(tree, lake, "--task-memory-mb", "400")
     videos = Lake(str(lake)).read(VIDEOS)

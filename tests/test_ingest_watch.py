@@ -1,4 +1,5 @@
 """`facelake ingest --watch`: passes every --interval seconds pick up what arrived, once each, until SIGTERM."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,8 +9,8 @@ import time
 from pathlib import Path
 
 import pyarrow.compute as pc
-
 from conftest import REPO, ingest_command, run_job_cli, subprocess_env
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, VIDEOS
 
@@ -47,8 +48,13 @@ def test_watch_ingests_each_new_video_once_and_stops_on_sigterm(tmp_path):
     copy_split(tmp_path / "arrivals", "Train", source)
 
     with log_path.open("w") as log_file:
-        process = subprocess.Popen([*ingest_command(source, lake_dir), "--watch", "--interval", "3"], cwd=REPO,
-                                   env=subprocess_env(), stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*ingest_command(source, lake_dir), "--watch", "--interval", "3"],
+            cwd=REPO,
+            env=subprocess_env(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(log_path, "watch: pass 1:", process)
         copy_split(tmp_path / "arrivals", "Test", source)  # arrives between two passes
@@ -76,14 +82,24 @@ def test_watch_ingests_each_new_video_once_and_stops_on_sigterm(tmp_path):
     assert [r["status"] for r in ingest_runs] == ["succeeded"] * 3
     # every video's row comes from the pass that first saw it
     first, second = ingest_runs[0]["run_id"], ingest_runs[1]["run_id"]
-    runs_by_split = {(split, run) for split, run in zip(videos.column("split").to_pylist(),
-                                                       videos.column("run_id").to_pylist())}
+    runs_by_split = {
+        (split, run) for split, run in zip(videos.column("split").to_pylist(), videos.column("run_id").to_pylist())
+    }
     assert runs_by_split == {("train", first), ("test", second)}
 
 
 def test_watch_refuses_a_bad_interval(tmp_path):
     (tmp_path / "siw").mkdir()
-    log = run_job_cli("ingest", "--source", str(tmp_path / "siw"), "--lake", str(tmp_path / "lake"), "--watch",
-                      "--interval", "0", expect=2).stderr
+    log = run_job_cli(
+        "ingest",
+        "--source",
+        str(tmp_path / "siw"),
+        "--lake",
+        str(tmp_path / "lake"),
+        "--watch",
+        "--interval",
+        "0",
+        expect=2,
+    ).stderr
     assert "--interval must be > 0" in log
     assert not (tmp_path / "lake").exists()

@@ -5,6 +5,7 @@ limit — are in tests/test_ingest_recovery.py.) Each kill lands while the job's
 are running; a reader reads the job's table throughout and never fails. The clean run is
 the session's registry lake (conftest `registry`), never written here.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,9 +16,9 @@ import sys
 import time
 
 import psutil
-
-from conftest import REPO, run_job_cli, subprocess_env, tree_digest
 from checksum import table_checksum
+from conftest import REPO, run_job_cli, subprocess_env, tree_digest
+
 from etl.lake.lake import Lake
 from schemas import EMBEDDINGS, PHOTOS, RUNS
 from tests.faults import ReadsThroughout, reap
@@ -62,15 +63,23 @@ def _kill_driver_when(process: subprocess.Popen, ready, *, timeout: float = 300)
 
 
 def _start(module: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"jobs.{module}", *args],
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_register_killed_mid_run_then_rerun_equals_clean_run(registry, tmp_path):
     lake, before = tmp_path / "lake", tree_digest(registry.root)
     total = Lake(str(registry.lake)).read(PHOTOS).num_rows
-    process = _start("register", "--source", str(registry.root), "--lake", str(lake),
-                     "--photos-per-task", "1", "--workers", "1")
+    process = _start(
+        "register", "--source", str(registry.root), "--lake", str(lake), "--photos-per-task", "1", "--workers", "1"
+    )
     with ReadsThroughout(lake, (PHOTOS,)) as reader:
         _kill_driver_when(process, lambda: _rows(lake, PHOTOS) >= 3)
     assert reader.errors == [] and reader.reads >= 1

@@ -1,4 +1,5 @@
 """etl.lake.lake on local Delta tables with small specs of our own."""
+
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
@@ -146,9 +147,13 @@ def test_replace_where_is_idempotent(lake):
 def test_partitioned_replace_where(lake):
     lake.ensure(PARTED)
     lake.append(PARTED, _parted([("a", "train", 0), ("a", "train", 1), ("b", "test", 0), ("c", "train", 0)]))
-    lake.replace_where(PARTED, _parted([("a", "train", 9), ("b", "test", 3)]), predicate=in_predicate("video_id", ["a", "b"]))
+    lake.replace_where(
+        PARTED, _parted([("a", "train", 9), ("b", "test", 3)]), predicate=in_predicate("video_id", ["a", "b"])
+    )
     assert _rows(lake, PARTED) == [("a", "train", 9), ("b", "test", 3), ("c", "train", 0)]
-    lake.replace_where(PARTED, _parted([("a", "train", 9), ("b", "test", 3)]), predicate=in_predicate("video_id", ["a", "b"]))
+    lake.replace_where(
+        PARTED, _parted([("a", "train", 9), ("b", "test", 3)]), predicate=in_predicate("video_id", ["a", "b"])
+    )
     assert _rows(lake, PARTED) == [("a", "train", 9), ("b", "test", 3), ("c", "train", 0)]
     lake.replace_where(PARTED, _parted([]), predicate=in_predicate("video_id", ["c"]))
     assert _rows(lake, PARTED) == [("a", "train", 9), ("b", "test", 3)]

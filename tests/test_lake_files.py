@@ -1,4 +1,5 @@
 """Workers write data files, the driver commits them (etl/lake/files.py, Lake.replace_files) on real Delta tables."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from etl.lake.lake import Lake, cast_to_spec
 from etl.lake.files import delta_stats, write_rows, write_staged
+from etl.lake.lake import Lake, cast_to_spec
 from schemas import FRAMES, PHOTOS
 from schemas.spec import TableSpec
 
@@ -23,9 +24,18 @@ from driver_bytes_probe import _payloads  # noqa: E402
 def frame_rows(video_id: str, n: int, *, split: str = "train", label: str = "live", seed: int = 0) -> pa.Table:
     rng = random.Random(f"{video_id}-{seed}")
     columns = {name: [None] * n for name in FRAMES.schema.names}
-    columns.update(video_id=[video_id] * n, frame_index=list(range(n)), split=[split] * n, label=[label] * n,
-                   det_status=["ok"] * n, det_score=[rng.random() for _ in range(n)], subject=[rng.randint(1, 90)] * n,
-                   face_box=[[1, 2, 30, 40]] * n, aligned=[rng.randbytes(300) for _ in range(n)], run_id=["r1"] * n)
+    columns.update(
+        video_id=[video_id] * n,
+        frame_index=list(range(n)),
+        split=[split] * n,
+        label=[label] * n,
+        det_status=["ok"] * n,
+        det_score=[rng.random() for _ in range(n)],
+        subject=[rng.randint(1, 90)] * n,
+        face_box=[[1, 2, 30, 40]] * n,
+        aligned=[rng.randbytes(300) for _ in range(n)],
+        run_id=["r1"] * n,
+    )
     return cast_to_spec(pa.table(columns), FRAMES)
 
 
@@ -35,7 +45,10 @@ def sorted_rows(table: pa.Table) -> list[dict]:
 
 def counts(lake: Lake) -> dict[str, int]:
     table = lake.read(FRAMES, columns=["video_id"])
-    return {row["video_id"]: row["video_id_count"] for row in table.group_by("video_id").aggregate([("video_id", "count")]).to_pylist()}
+    return {
+        row["video_id"]: row["video_id_count"]
+        for row in table.group_by("video_id").aggregate([("video_id", "count")]).to_pylist()
+    }
 
 
 def test_staged_files_commit_the_same_rows_as_a_driver_write(tmp_path):
@@ -45,14 +58,17 @@ def test_staged_files_commit_the_same_rows_as_a_driver_write(tmp_path):
     driver.append(FRAMES, rows)
     workers.ensure(FRAMES)
     staged = write_staged(workers, FRAMES, rows)
-    assert sorted(f.partition_values["split"] + "/" + f.partition_values["label"] for f in staged) == \
-        ["test/spoof", "train/live"]
+    assert sorted(f.partition_values["split"] + "/" + f.partition_values["label"] for f in staged) == [
+        "test/spoof",
+        "train/live",
+    ]
     assert [f.num_records for f in sorted(staged, key=lambda f: f.path)] == [3, 5]
     workers.replace_files(FRAMES, key="video_id", values=["a", "b"], staged=staged)
     assert sorted_rows(workers.read(FRAMES)) == sorted_rows(driver.read(FRAMES))
     # delta-rs itself reads them as it reads its own files, partition columns included
-    assert sorted_rows(DeltaTable(workers.uri(FRAMES)).to_pyarrow_table().select(FRAMES.schema.names).cast(FRAMES.schema)) \
-        == sorted_rows(driver.read(FRAMES))
+    assert sorted_rows(
+        DeltaTable(workers.uri(FRAMES)).to_pyarrow_table().select(FRAMES.schema.names).cast(FRAMES.schema)
+    ) == sorted_rows(driver.read(FRAMES))
 
 
 def test_a_staged_file_has_the_tables_writer_settings_and_exact_statistics(tmp_path):
@@ -63,10 +79,15 @@ def test_a_staged_file_has_the_tables_writer_settings_and_exact_statistics(tmp_p
     metadata = pq.ParquetFile(Path(lake.uri(FRAMES)) / staged.path).metadata
     assert metadata.num_rows == 6 and "split" not in metadata.schema.names  # partition values live in the path
     assert {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)} == {"UNCOMPRESSED"}
-    chunks = {metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i)
-              for i in range(metadata.num_columns)}
-    assert chunks["aligned"].statistics is None and "PLAIN_DICTIONARY" not in chunks["aligned"].encodings \
+    chunks = {
+        metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i)
+        for i in range(metadata.num_columns)
+    }
+    assert (
+        chunks["aligned"].statistics is None
+        and "PLAIN_DICTIONARY" not in chunks["aligned"].encodings
         and "RLE_DICTIONARY" not in chunks["aligned"].encodings
+    )
     assert chunks["video_id"].statistics.min == "vid-7"
     stats = json.loads(staged.stats)
     assert stats["numRecords"] == 6
@@ -96,8 +117,9 @@ def test_replacing_a_video_in_a_shared_file_rewrites_it_in_the_same_commit(tmp_p
     assert old not in lake.file_uris(FRAMES)
     current = lake.read(FRAMES)
     assert sorted_rows(current.filter(pa.compute.equal(current.column("video_id"), "a"))) == sorted_rows(new_a)
-    assert sorted_rows(current.filter(pa.compute.not_equal(current.column("video_id"), "a"))) == \
-        sorted_rows(pa.concat_tables([frame_rows("b", 7), frame_rows("c", 4)]))
+    assert sorted_rows(current.filter(pa.compute.not_equal(current.column("video_id"), "a"))) == sorted_rows(
+        pa.concat_tables([frame_rows("b", 7), frame_rows("c", 4)])
+    )
     # the older version still reads as it was (time travel), the removed file is only superseded
     assert lake.read(FRAMES, version=before).num_rows == 16
 
@@ -105,7 +127,9 @@ def test_replacing_a_video_in_a_shared_file_rewrites_it_in_the_same_commit(tmp_p
 def test_replacing_a_video_removes_its_own_files_and_no_other(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     for video in ("a", "b"):
-        lake.replace_files(FRAMES, key="video_id", values=[video], staged=write_staged(lake, FRAMES, frame_rows(video, 3)))
+        lake.replace_files(
+            FRAMES, key="video_id", values=[video], staged=write_staged(lake, FRAMES, frame_rows(video, 3))
+        )
     b_files = [f for f in lake.file_uris(FRAMES) if pq.read_table(f, columns=["video_id"]).column(0)[0].as_py() == "b"]
     lake.replace_files(FRAMES, key="video_id", values=["a"], staged=write_staged(lake, FRAMES, frame_rows("a", 1)))
     assert counts(lake) == {"a": 1, "b": 3}
@@ -129,14 +153,21 @@ def test_an_uncommitted_file_is_never_read_and_vacuum_deletes_it(tmp_path):
 
 def test_a_table_without_a_newer_column_gets_it_before_staged_files_are_committed(tmp_path):
     old = TableSpec(name="things", schema=pa.schema([pa.field("key", pa.string(), nullable=False)]))
-    new = TableSpec(name="things", schema=pa.schema([pa.field("key", pa.string(), nullable=False),
-                                                     pa.field("extra", pa.int32())]))
+    new = TableSpec(
+        name="things", schema=pa.schema([pa.field("key", pa.string(), nullable=False), pa.field("extra", pa.int32())])
+    )
     lake = Lake(str(tmp_path / "lake"))
     lake.append(old, pa.table({"key": ["x"]}))
-    lake.replace_files(new, key="key", values=["y"], staged=write_staged(lake, new, pa.table(
-        {"key": ["y"], "extra": pa.array([7], pa.int32())})))
-    assert sorted(lake.read(new).to_pylist(), key=lambda r: r["key"]) == [{"key": "x", "extra": None},
-                                                                          {"key": "y", "extra": 7}]
+    lake.replace_files(
+        new,
+        key="key",
+        values=["y"],
+        staged=write_staged(lake, new, pa.table({"key": ["y"], "extra": pa.array([7], pa.int32())})),
+    )
+    assert sorted(lake.read(new).to_pylist(), key=lambda r: r["key"]) == [
+        {"key": "x", "extra": None},
+        {"key": "y", "extra": 7},
+    ]
 
 
 def test_a_workers_result_carries_image_bytes_until_it_writes_them(tmp_path):
@@ -157,16 +188,24 @@ def test_photos_written_by_a_worker_replace_their_rows(tmp_path):
 
     lake = Lake(str(tmp_path / "lake"))
     columns = {name: [None] * 2 for name in PHOTOS.schema.names}
-    columns.update(photo_id=["u1/a.jpg", "u2/b.jpg"], user=["u1", "u2"], status=["ok", "ok"], source_present=[True, True],
-                   aligned=[b"png-a", b"png-b"], processed_on=[{"node_id": "n", "host": "h", "node_ip": "1", "gpus": []}] * 2)
+    columns.update(
+        photo_id=["u1/a.jpg", "u2/b.jpg"],
+        user=["u1", "u2"],
+        status=["ok", "ok"],
+        source_present=[True, True],
+        aligned=[b"png-a", b"png-b"],
+        processed_on=[{"node_id": "n", "host": "h", "node_ip": "1", "gpus": []}] * 2,
+    )
     rows = cast_to_spec(pa.table(columns), PHOTOS)
     written = write_rows(lake, PHOTOS, rows)
     assert list(_payloads(written)) == [] and len(written.files) == 1
     assert commit_rows(lake, PHOTOS, key="photo_id", parts=[written]).num_rows == 2
     again = write_rows(lake, PHOTOS, rows.slice(1, 1))
     commit_rows(lake, PHOTOS, key="photo_id", parts=[again])
-    assert sorted(lake.read(PHOTOS, columns=["photo_id", "aligned"]).to_pylist(), key=lambda r: r["photo_id"]) == \
-        [{"photo_id": "u1/a.jpg", "aligned": b"png-a"}, {"photo_id": "u2/b.jpg", "aligned": b"png-b"}]
+    assert sorted(lake.read(PHOTOS, columns=["photo_id", "aligned"]).to_pylist(), key=lambda r: r["photo_id"]) == [
+        {"photo_id": "u1/a.jpg", "aligned": b"png-a"},
+        {"photo_id": "u2/b.jpg", "aligned": b"png-b"},
+    ]
 
 
 def test_a_writer_that_read_before_another_replaced_the_same_video_plans_again(tmp_path):
@@ -176,12 +215,18 @@ def test_a_writer_that_read_before_another_replaced_the_same_video_plans_again(t
     read_version = lake.version(FRAMES)  # the second writer read the table here, when "a" had no files
     lake.replace_files(FRAMES, key="video_id", values=["a"], staged=write_staged(lake, FRAMES, frame_rows("a", 3)))
     late = frame_rows("a", 5, seed=2)
-    lake.replace_files(FRAMES, key="video_id", values=["a"], staged=write_staged(lake, FRAMES, late),
-                       read_version=read_version)
+    lake.replace_files(
+        FRAMES, key="video_id", values=["a"], staged=write_staged(lake, FRAMES, late), read_version=read_version
+    )
     assert sorted_rows(lake.read(FRAMES)) == sorted_rows(late)
     # a writer of another video that read at the same old version is not held up, and keeps both
-    lake.replace_files(FRAMES, key="video_id", values=["b"], staged=write_staged(lake, FRAMES, frame_rows("b", 2)),
-                       read_version=read_version)
+    lake.replace_files(
+        FRAMES,
+        key="video_id",
+        values=["b"],
+        staged=write_staged(lake, FRAMES, frame_rows("b", 2)),
+        read_version=read_version,
+    )
     assert counts(lake) == {"a": 5, "b": 2}
 
 

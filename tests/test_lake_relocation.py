@@ -3,6 +3,7 @@ never reads another lake's files (issue 16, item 8).
 
 Every case starts from a copy of the shared clean lake; the real CLI runs in subprocesses.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,6 @@ from tests.conftest import BUCKET, REPO, s3_job_env, subprocess_env
 
 
 def _frames(lake: Path) -> int:
-    import pyarrow.dataset as ds
 
     from etl.lake.lake import Lake
     from schemas import FRAMES
@@ -29,8 +29,14 @@ def _frames(lake: Path) -> int:
 
 
 def _facelake(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], cwd=cwd, env=env or subprocess_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=cwd,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _count_frames_with_sql_cli(lake: str, env: dict | None = None) -> int:
@@ -66,7 +72,9 @@ def test_a_copy_works_and_its_catalog_never_reads_the_original(original, tmp_pat
     copy = tmp_path / "copy"
     shutil.copytree(original, copy)
     # plain DuckDB on the copy's catalog refuses (the views would read the original) and says what to run
-    with pytest.raises(duckdb.Error, match=r"made for the lake at .*original; the lake was copied or moved: run `facelake catalog"):
+    with pytest.raises(
+        duckdb.Error, match=r"made for the lake at .*original; the lake was copied or moved: run `facelake catalog"
+    ):
         _plain_duckdb_count(copy)
     # facelake reads the copy as it is; the read-only sql job writes nothing and warns once
     result = _facelake("sql", "--lake", str(copy), "SELECT count(*) AS n FROM frames", "--format", "csv")
@@ -81,7 +89,9 @@ def test_a_copy_works_and_its_catalog_never_reads_the_original(original, tmp_pat
     shutil.rmtree(original)
     assert _plain_duckdb_count(copy) == expected
     with duckdb.connect(str(copy / "catalog.duckdb"), read_only=True) as connection:
-        definitions = " ".join(row[0] for row in connection.sql("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall())
+        definitions = " ".join(
+            row[0] for row in connection.sql("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()
+        )
         assert connection.sql("SELECT lake_root FROM facelake_catalog").fetchone() == (str(copy),)
     assert str(copy / "frames") in definitions and str(original) not in definitions
 
@@ -109,12 +119,20 @@ def test_the_catalog_opens_for_another_os_user_offline(original, tmp_path):
     nothing and writes nothing under that HOME."""
     home = tmp_path / "home-of-another-user"
     home.mkdir()
-    code = ("import facelake, sys; c = facelake.open_catalog(sys.argv[1]); "
-            "print(c.sql('SELECT count(*) FROM frames').fetchone()[0])")
-    env = {**subprocess_env(), "HOME": str(home), "PYTHONPATH": str(REPO),
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # any download would fail
-    result = subprocess.run([sys.executable, "-c", code, str(original)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    code = (
+        "import facelake, sys; c = facelake.open_catalog(sys.argv[1]); "
+        "print(c.sql('SELECT count(*) FROM frames').fetchone()[0])"
+    )
+    env = {
+        **subprocess_env(),
+        "HOME": str(home),
+        "PYTHONPATH": str(REPO),
+        "http_proxy": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+    }  # any download would fail
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(original)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == _frames(original)
     assert list(home.rglob("*")) == []

@@ -4,6 +4,7 @@ A train run's frames version is made old by shifting every timestamp of the fram
 back 30 days (commit times, removal times, file times): the same log a 30-day-old lake
 has, so vacuum and the retention floor see real ages.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from etl.lake.lake import Lake, cast_to_spec
 from etl.lake.files import write_staged
+from etl.lake.lake import Lake, cast_to_spec
 from jobs import maintain
 from schemas import FRAMES, RUNS, TRAIN_RUNS, VIDEOS
 from tests.conftest import run_job_cli
@@ -23,14 +24,25 @@ DAY_MS = 24 * 3600 * 1000
 
 
 def _frames(batch: int, *, split: str = "Train", n: int = 3) -> pa.Table:
-    rows = [{"video_id": f"v{batch:02d}", "frame_index": i, "split": split, "label": "live", "det_status": "ok",
-             "det_score": 0.5 + i / 10, "run_id": f"ingest-{batch}"} for i in range(n)]
+    rows = [
+        {
+            "video_id": f"v{batch:02d}",
+            "frame_index": i,
+            "split": split,
+            "label": "live",
+            "det_status": "ok",
+            "det_score": 0.5 + i / 10,
+            "run_id": f"ingest-{batch}",
+        }
+        for i in range(n)
+    ]
     return pa.Table.from_pylist(rows, schema=FRAMES.schema)
 
 
 def _videos(batch: int) -> pa.Table:
-    return pa.Table.from_pylist([{"video_id": f"v{batch:02d}", "status": "ok", "source_present": True,
-                                  "n_frames": 3}], schema=VIDEOS.schema)
+    return pa.Table.from_pylist(
+        [{"video_id": f"v{batch:02d}", "status": "ok", "source_present": True, "n_frames": 3}], schema=VIDEOS.schema
+    )
 
 
 def _rows(lake: Lake, spec, version: int | None = None) -> list[dict]:
@@ -133,8 +145,10 @@ def test_compaction_keeps_rows_and_history_then_forced_vacuum_deletes_what_it_su
     result = run_job_cli("maintain", "--lake", lake.root)
 
     assert len(lake.file_uris(FRAMES)) == 2  # one file per partition
-    assert sorted(lake.file_stats(FRAMES).column("partition").to_pylist()) == ["split=Test/label=live",
-                                                                              "split=Train/label=live"]
+    assert sorted(lake.file_stats(FRAMES).column("partition").to_pylist()) == [
+        "split=Test/label=live",
+        "split=Train/label=live",
+    ]
     assert len(lake.file_uris(VIDEOS)) == 1
     assert _rows(lake, FRAMES) == frames_before and _rows(lake, VIDEOS) == videos_before
     assert lake.version(FRAMES) == old_version + 1
@@ -146,8 +160,14 @@ def test_compaction_keeps_rows_and_history_then_forced_vacuum_deletes_what_it_su
     [run] = _maintain_runs(lake)
     assert run["status"] == "succeeded" and run["error"] is None
     frames = _counts(run)["tables"]["frames"]
-    assert (frames["files_before"], frames["files_after"], frames["files_compacted"], frames["files_written"],
-            frames["partitions_compacted"], frames["files_vacuumed"]) == (20, 2, 20, 2, 2, 0)
+    assert (
+        frames["files_before"],
+        frames["files_after"],
+        frames["files_compacted"],
+        frames["files_written"],
+        frames["partitions_compacted"],
+        frames["files_vacuumed"],
+    ) == (20, 2, 20, 2, 2, 0)
     assert (frames["retention_hours"], frames["retention_reason"]) == (168, "requested")
     assert _counts(run)["tables"]["videos"]["files_compacted"] == 5
     assert "runs" not in _counts(run)["tables"]  # the runs table did not exist yet when the run began
@@ -174,8 +194,12 @@ def test_a_train_runs_frames_version_stays_readable_unless_forced(tmp_path):
     for batch in range(4):  # versions 0..3, one file each
         lake.append(FRAMES, _frames(batch))
     rows_v1 = _rows(lake, FRAMES, version=1)
-    train = {"train_id": "train-20250101T000000Z-abcd/P1", "run_id": "train-20250101T000000Z-abcd",
-             "protocol": "P1", "frames_version": 1}
+    train = {
+        "train_id": "train-20250101T000000Z-abcd/P1",
+        "run_id": "train-20250101T000000Z-abcd",
+        "protocol": "P1",
+        "frames_version": 1,
+    }
     lake.append(TRAIN_RUNS, pa.Table.from_pylist([train], schema=TRAIN_RUNS.schema))
     lake.compact(FRAMES)  # version 4: the 4 files version 1 reads are superseded
     _age_log(lake, FRAMES, days=30)  # ... 30 days ago, like everything else in frames

@@ -1,4 +1,5 @@
 """The per-task memory guard: growth of this process's resident memory past a limit stops the task."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,11 @@ def test_growth_past_the_limit_raises_with_a_reason_and_zero_means_no_limit():
     guard.check("before")
     held = np.ones(160 * 1024 * 1024, dtype=np.uint8)  # 160 MB, every page touched
     unlimited.check("holding 160 MB")
-    with pytest.raises(MemoryLimitExceeded, match=r"video a/b.mov grew its worker's memory by \d+ MB "
-                                                  r"\(holding 160 MB\), over the task limit of 64 MB"):
+    with pytest.raises(
+        MemoryLimitExceeded,
+        match=r"video a/b.mov grew its worker's memory by \d+ MB "
+        r"\(holding 160 MB\), over the task limit of 64 MB",
+    ):
         guard.check("holding 160 MB")
     assert guard.peak_mb >= 150 and unlimited.peak_mb == 0
     del held

@@ -5,14 +5,15 @@ CPU, all on this machine; `facelake ingest --address` drives them as it would a 
 machines. The videos land on more than one node (each row says which, `processed_on`),
 and the lake holds exactly what the single-node run of the same sample holds.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
-
-from conftest import run_ingest_cli
 from checksum import table_checksum
+from conftest import run_ingest_cli
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, VIDEOS
 

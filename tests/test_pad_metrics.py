@@ -3,6 +3,7 @@
 Hand-computed cases use dyadic scores (exact in binary) so that threshold comparisons
 and means are exact; the ROC/AUC/EER are checked against scikit-learn on tied scores.
 """
+
 from __future__ import annotations
 
 import math
@@ -159,6 +160,7 @@ def _sklearn_eer(is_attack: np.ndarray, scores: np.ndarray) -> tuple[float, floa
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_roc_auc_eer_match_sklearn_with_ties(seed):
     import sklearn.metrics as sk
+
     s = _random_case(seed)
     assert np.unique(s.scores).size < 20  # the case really has ties
     fpr, tpr, thr = roc_curve(s)
@@ -175,6 +177,7 @@ def test_roc_auc_eer_match_sklearn_with_ties(seed):
 
 def test_roc_auc_matches_sklearn_continuous_scores():
     import sklearn.metrics as sk
+
     rng = np.random.default_rng(11)
     is_attack = rng.random(500) < 0.3
     scores = np.clip(rng.normal(0.4 + 0.2 * is_attack, 0.15), 0, 1)
@@ -215,14 +218,24 @@ def test_pad_report_hand_case_and_table():
     s = _hand_case()
     r = pad_report(s, 0.5)
     assert r == PadReport(
-        threshold=0.5, apcer={"print": 1 / 3, "replay": 2 / 3}, max_apcer=2 / 3, bpcer=0.25,
-        acer=(2 / 3 + 0.25) / 2, hter=0.375, eer=r.eer, auc=r.auc, n_bona_fide=4, n_attacks={"print": 3, "replay": 3},
+        threshold=0.5,
+        apcer={"print": 1 / 3, "replay": 2 / 3},
+        max_apcer=2 / 3,
+        bpcer=0.25,
+        acer=(2 / 3 + 0.25) / 2,
+        hter=0.375,
+        eer=r.eer,
+        auc=r.auc,
+        n_bona_fide=4,
+        n_attacks={"print": 3, "replay": 3},
     )
     assert r.eer == pytest.approx(1 / 3) and r.auc == pytest.approx(0.6875)
     d = r.to_dict()
     assert d["apcer"] == {"print": 1 / 3, "replay": 2 / 3} and d["n_attacks"] == {"print": 3, "replay": 3}
     only_print = PadScores([0.1, 0.9, 0.2], [False, True, True], ["live", "print", "print"])
-    table = report_table({"P1 frame": r, "P1 video": pad_report(video_level(s), 0.5), "print only": pad_report(only_print, 0.5)})
+    table = report_table(
+        {"P1 frame": r, "P1 video": pad_report(video_level(s), 0.5), "print only": pad_report(only_print, 0.5)}
+    )
     assert table == (
         "| name | threshold | APCER print (%) | APCER replay (%) | max APCER (%) | BPCER (%) | ACER (%) | HTER (%) | EER (%) | AUC (%) | bona fide | attacks |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
@@ -269,7 +282,10 @@ def test_missing_class_errors_name_what_is_missing():
         ({"scores": [0.1, 0.2], "is_attack": [False, True], "attack_types": ["print", "print"]}, "bona fide"),
         ({"scores": [0.1, 0.2], "is_attack": [False, True], "attack_types": [0, 1]}, "strings"),
         ({"scores": [[0.1, 0.2]], "is_attack": [[False, True]], "attack_types": [["live", "print"]]}, "1-D"),
-        ({"scores": [0.1, 0.2], "is_attack": [False, True], "attack_types": ["live", "print"], "groups": ["a"]}, "same length"),
+        (
+            {"scores": [0.1, 0.2], "is_attack": [False, True], "attack_types": ["live", "print"], "groups": ["a"]},
+            "same length",
+        ),
     ],
 )
 def test_pad_scores_validation(kwargs, match):
@@ -293,7 +309,9 @@ def test_fit_exponential_recovers_exact_curve(a, b, c, n):
     fit = fit_exponential((a * np.exp(-b * x) + c).tolist())
     assert abs(fit.a - a) < 1e-3 and abs(fit.b - b) < 1e-3 and abs(fit.c - c) < 1e-3
     assert fit.rmse < 1e-6
-    np.testing.assert_allclose(fit.predict(np.array([n + 5, n + 10])), a * np.exp(-b * np.array([n + 5, n + 10])) + c, atol=1e-4)
+    np.testing.assert_allclose(
+        fit.predict(np.array([n + 5, n + 10])), a * np.exp(-b * np.array([n + 5, n + 10])) + c, atol=1e-4
+    )
 
 
 def test_fit_exponential_exact_curve_where_three_point_guess_fails():

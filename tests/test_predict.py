@@ -6,6 +6,7 @@ layers under the initial BatchNorm statistics, so every comparison would pass
 trivially. The fixture therefore sets each BatchNorm layer's statistics from one pass over
 the faces (momentum 0): still random weights, but scores that differ from face to face.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,15 @@ import cv2
 import numpy as np
 import pytest
 
-from etl.faces.align import align_face
 from etl.config import DetectorConfig
+from etl.faces.align import align_face
 from etl.faces.detect import cached_detector
 from etl.faces.encode import encode_image
-from etl.synthetic.face_photos import load_face_photos, photo_variant
-from etl.train.predict import Predictor, predict_image, predict_video, prepare_faces
-from etl.ingest.photo import decode_photo, find_faces
 from etl.faces.sharpness import android_sharpness_count
+from etl.ingest.photo import decode_photo, find_faces
+from etl.synthetic.face_photos import load_face_photos, photo_variant
 from etl.train.input import base_size, center_crop, decode_faces
+from etl.train.predict import Predictor, predict_image, predict_video, prepare_faces
 from jobs import predict as predict_job
 
 INPUT_SIZE = 48
@@ -68,8 +69,8 @@ def aligned_set(photos) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, aligned_set):
-    from etl.train.model import build_model, keras_module
     from etl.train.export import export_model
+    from etl.train.model import build_model, keras_module
 
     keras = keras_module()
     model = build_model(input_size=INPUT_SIZE, seed=0)
@@ -83,8 +84,9 @@ def model_dir(tmp_path_factory, aligned_set):
         layer.momentum = momentum
     folder = tmp_path_factory.mktemp("model")
     export_model(model, folder, representative=faces)
-    (folder / "metrics.json").write_text(json.dumps(
-        {"threshold": THRESHOLD, "input_size": INPUT_SIZE, "backbone": "MobileNet", "protocol": "P1"}))
+    (folder / "metrics.json").write_text(
+        json.dumps({"threshold": THRESHOLD, "input_size": INPUT_SIZE, "backbone": "MobileNet", "protocol": "P1"})
+    )
     return folder, model
 
 
@@ -114,8 +116,12 @@ def photo_lines(predictors, photo_files):
 def test_every_photo_gives_one_ok_face_with_identical_detection(photo_lines, photo_files):
     for fmt in FORMATS:
         assert [len(lines) for lines in photo_lines[fmt]] == [1] * len(photo_files)
-        assert all(lines[0]["status"] == "ok" and lines[0]["decision"] in ("live", "spoof") for lines in photo_lines[fmt])
-        assert [lines[0]["face_box"] for lines in photo_lines[fmt]] == [lines[0]["face_box"] for lines in photo_lines["keras"]]
+        assert all(
+            lines[0]["status"] == "ok" and lines[0]["decision"] in ("live", "spoof") for lines in photo_lines[fmt]
+        )
+        assert [lines[0]["face_box"] for lines in photo_lines[fmt]] == [
+            lines[0]["face_box"] for lines in photo_lines["keras"]
+        ]
         assert all(lines[0]["model_format"] == fmt and lines[0]["threshold"] == THRESHOLD for lines in photo_lines[fmt])
 
 
@@ -124,7 +130,9 @@ def test_keras_and_float_tflite_agree_per_face(photo_lines):
     tflite = np.array([lines[0]["score"] for lines in photo_lines["tflite"]])
     assert keras.std() > 0.05, f"scores do not vary between faces: {keras}"  # else agreement would prove nothing
     assert np.abs(keras - tflite).max() < 1e-3
-    assert [lines[0]["decision"] for lines in photo_lines["keras"]] == [lines[0]["decision"] for lines in photo_lines["tflite"]]
+    assert [lines[0]["decision"] for lines in photo_lines["keras"]] == [
+        lines[0]["decision"] for lines in photo_lines["tflite"]
+    ]
 
 
 def test_int8_model_scores_and_decisions(predictors, model_dir, aligned_set):
@@ -138,8 +146,9 @@ def test_int8_model_scores_and_decisions(predictors, model_dir, aligned_set):
     np.testing.assert_array_equal(int8, direct)
     assert np.abs(int8 - predictors["tflite"](aligned_set)).max() > 1e-3
     agreement = float(np.mean((keras >= THRESHOLD) == (int8 >= THRESHOLD)))
-    logging.getLogger(__name__).info("int8 vs keras: decision agreement %.3f, max |diff| %.4f", agreement,
-                                     np.abs(keras - int8).max())
+    logging.getLogger(__name__).info(
+        "int8 vs keras: decision agreement %.3f, max |diff| %.4f", agreement, np.abs(keras - int8).max()
+    )
     assert agreement >= INT8_MIN_AGREEMENT
     assert ((0.0 <= int8) & (int8 <= 1.0)).all()
 
@@ -187,7 +196,7 @@ def test_sharpness_gate_blurred_photo_is_too_blurry(predictors, photos, tmp_path
     assert blurry["reason"] == f"sharpness {blurry['sharpness_count']} below 1000 (--min-sharpness): too blurry, retake"
     # the count is the Android app's count on the detected face box
     x1, y1, x2, y2 = (round(v) for v in blurry["face_box"])
-    assert blurry["sharpness_count"] == android_sharpness_count(blurred[max(0, y1):y2, max(0, x1):x2])
+    assert blurry["sharpness_count"] == android_sharpness_count(blurred[max(0, y1) : y2, max(0, x1) : x2])
     # 0 disables the gate
     [ungated] = predict_image(paths["blurred"], predictors["keras"], min_sharpness=0)
     assert ungated["status"] == "ok" and ungated["decision"] in ("live", "spoof")
@@ -219,7 +228,10 @@ def test_cli_unreadable_file_strict_and_missing_model(model_dir, photo_files, tm
     args = ["--model", str(folder), "--format", "tflite", "--min-sharpness", "0", str(fake), str(photo_files[0])]
     assert predict_job.main(args) == 0
     lines = _jsonl(capsys.readouterr().out)
-    assert [(line["path"], line["status"]) for line in lines] == [(str(fake), "unreadable"), (str(photo_files[0]), "ok")]
+    assert [(line["path"], line["status"]) for line in lines] == [
+        (str(fake), "unreadable"),
+        (str(photo_files[0]), "ok"),
+    ]
     assert "not a JPEG or PNG" in lines[0]["reason"] and lines[0]["score"] is None
     assert predict_job.main(["--strict", *args]) == 1
     capsys.readouterr()
@@ -264,8 +276,22 @@ def test_video_every_k_frames_and_summary(video_path, photo_files, predictors, c
     # the CLI on a folder holding the video and a photo copy: folders are walked for media
     (folder / "face.jpg").write_bytes(photo_files[0].read_bytes())
     (folder / "readme.txt").write_text("ignored")
-    assert predict_job.main(["--model", str(predictors["tflite"].model_dir), "--format", "tflite",
-                             "--every-k", str(EVERY_K), "--min-sharpness", "0", str(folder)]) == 0
+    assert (
+        predict_job.main(
+            [
+                "--model",
+                str(predictors["tflite"].model_dir),
+                "--format",
+                "tflite",
+                "--every-k",
+                str(EVERY_K),
+                "--min-sharpness",
+                "0",
+                str(folder),
+            ]
+        )
+        == 0
+    )
     lines = _jsonl(capsys.readouterr().out)
     assert [line["path"] for line in lines] == [str(video_path)] * 4 + [str(folder / "face.jpg")]
     frames, summary = lines[:3], lines[3]

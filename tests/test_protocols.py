@@ -6,6 +6,7 @@ video, frames with index % 10 == 9 are `no_face` and index % 25 == 0 are `low_sc
 so 86 frames per video are ok, 51 of them with frame_index < 60. The test replay video
 of subject 13 with medium 4 has no ok frame at all.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -259,7 +260,9 @@ def test_bad_validation_fraction(frames, fraction):
 
 def test_validation_prefers_subjects_with_both_classes():
     # subjects 1 and 2 have only live training rows; 3, 4 and 5 have attacks as well
-    table = build_frames(skip=lambda split, subject, attack, medium: split == "train" and subject < 3 and attack != "live")
+    table = build_frames(
+        skip=lambda split, subject, attack, medium: split == "train" and subject < 3 and attack != "live"
+    )
     picked = {split_protocol(table, Protocol("p1", None), seed=s).validation_subjects for s in range(12)}
     assert picked <= {(3,), (4,), (5,)}
     assert len(picked) > 1
@@ -274,8 +277,12 @@ def test_missing_columns_are_named(frames):
 
 
 def test_p2_fold_without_test_replay_of_that_medium():
-    table = build_frames(skip=lambda split, subject, attack, medium: split == "test" and attack == "replay" and medium == 2)
-    with pytest.raises(ValueError, match="P2.2: the test part has no replay attack rows .*medium == 2 of the test split"):
+    table = build_frames(
+        skip=lambda split, subject, attack, medium: split == "test" and attack == "replay" and medium == 2
+    )
+    with pytest.raises(
+        ValueError, match="P2.2: the test part has no replay attack rows .*medium == 2 of the test split"
+    ):
         split_protocol(table, Protocol("p2", 2))
     # the other folds are unaffected
     assert split_protocol(table, Protocol("p2", 1)).test.num_rows == 6 * OK_PER_VIDEO
@@ -303,7 +310,9 @@ def test_test_part_without_live_rows():
 
 def test_one_training_subject_cannot_give_validation():
     table = build_frames(skip=lambda split, subject, attack, medium: split == "train" and subject != 2)
-    with pytest.raises(ValueError, match="P2.1: the validation part would be empty: .*at least 2 subjects .*found 1 \\(\\[2\\]\\)"):
+    with pytest.raises(
+        ValueError, match="P2.1: the validation part would be empty: .*at least 2 subjects .*found 1 \\(\\[2\\]\\)"
+    ):
         split_protocol(table, Protocol("p2", 1))
 
 
@@ -311,7 +320,11 @@ def test_validation_without_attack_rows_is_an_error():
     # only subject 1 has attack rows; with 2 subjects one must go to validation and the
     # preferred (both-class) subject 1 leaves the train part without attacks
     table = build_frames(
-        skip=lambda split, subject, attack, medium: split == "train" and (subject > 2 or (subject == 2 and attack != "live"))
+        skip=lambda split, subject, attack, medium: (
+            split == "train" and (subject > 2 or (subject == 2 and attack != "live"))
+        )
     )
-    with pytest.raises(ValueError, match="P1: the train part has no print or replay attack rows .*without the validation subjects"):
+    with pytest.raises(
+        ValueError, match="P1: the train part has no print or replay attack rows .*without the validation subjects"
+    ):
         split_protocol(table, Protocol("p1", None))

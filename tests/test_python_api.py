@@ -5,6 +5,7 @@ lake (the session's `clean_ingest`). The recipes the docs call safe run in fresh
 subprocesses, which must exit 0: deltalake's own `to_pyarrow_table()` can abort a
 process at exit with code 134 (delta-rs issue 2184), which is why the API exists.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,17 +47,27 @@ def truth(lake_path) -> Lake:
 
 def run_python(code: str, *, timeout: float = 300) -> subprocess.CompletedProcess:
     """`code` in a fresh interpreter, as a user's script or notebook kernel would run it."""
-    return subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def expect_clean_exit(result: subprocess.CompletedProcess, what: str) -> None:
-    assert result.returncode == 0, (f"{what} exited {result.returncode} (134 is the delta-rs exit abort):\n"
-                                    f"stdout: {result.stdout[-1000:]}\nstderr: {result.stderr[-3000:]}")
+    assert result.returncode == 0, (
+        f"{what} exited {result.returncode} (134 is the delta-rs exit abort):\n"
+        f"stdout: {result.stdout[-1000:]}\nstderr: {result.stderr[-3000:]}"
+    )
     assert "terminate called" not in result.stderr, result.stderr[-2000:]
 
 
 # -- the API, in process ---------------------------------------------------------------
+
 
 def test_open_lake_lists_tables_and_versions(reader, truth, lake_path):
     assert reader.root == str(lake_path.resolve())
@@ -103,13 +114,17 @@ def test_table_filters_as_tuples_and_as_expressions(reader, truth):
     assert live.num_rows == pc.sum(pc.equal(everything.column("label"), "live")).as_py() > 0
     assert set(live.column("label").to_pylist()) == {"live"}
     # a conjunction with `in`
-    both = reader.table("frames", columns=["video_id"],
-                        filters=[("label", "=", "spoof"), ("det_status", "in", ["no_face", "low_score"])])
+    both = reader.table(
+        "frames",
+        columns=["video_id"],
+        filters=[("label", "=", "spoof"), ("det_status", "in", ["no_face", "low_score"])],
+    )
     expected = everything.filter((pc.field("label") == "spoof") & pc.field("det_status").isin(["no_face", "low_score"]))
     assert both.num_rows == expected.num_rows
     # DNF: a list of lists is an OR of ANDs
-    either = reader.table("frames", columns=["video_id"],
-                          filters=[[("label", "=", "live")], [("det_status", "!=", "ok")]])
+    either = reader.table(
+        "frames", columns=["video_id"], filters=[[("label", "=", "live")], [("det_status", "!=", "ok")]]
+    )
     expected = everything.filter((pc.field("label") == "live") | (pc.field("det_status") != "ok"))
     assert either.num_rows == expected.num_rows
     # a pyarrow expression, on a column that is not returned
@@ -127,8 +142,10 @@ def test_table_version_time_travel(reader, truth):
         got = reader.table("frames", version=version, columns=["video_id", "frame_index"])
         assert got.num_rows == expected.num_rows
         filtered = reader.table("frames", version=version, columns=["video_id"], filters=[("label", "=", "live")])
-        assert filtered.num_rows == truth.read(FRAMES, columns=["video_id"], version=version,
-                                               filters=[("label", "=", "live")]).num_rows
+        assert (
+            filtered.num_rows
+            == truth.read(FRAMES, columns=["video_id"], version=version, filters=[("label", "=", "live")]).num_rows
+        )
     assert reader.table("frames", version=newest).num_rows == reader.table("frames").num_rows
     assert len(reader.files("frames", version=newest)) == len(truth.file_uris(FRAMES))
 
@@ -173,10 +190,15 @@ def test_connect_gives_duckdb_relations(reader, truth):
 
 def test_unknown_names_and_versions_are_clear_errors(reader):
     newest = reader.version("frames")
-    with pytest.raises(ValueError, match=r"no table named 'frame'; facelake's tables are videos, frames, .*"
-                                         r"\(this lake holds videos, frames"):
+    with pytest.raises(
+        ValueError,
+        match=r"no table named 'frame'; facelake's tables are videos, frames, .*"
+        r"\(this lake holds videos, frames",
+    ):
         reader.table("frame")
-    with pytest.raises(ValueError, match=rf"table 'frames' has no version {newest + 1}; its versions are 0 to {newest}"):
+    with pytest.raises(
+        ValueError, match=rf"table 'frames' has no version {newest + 1}; its versions are 0 to {newest}"
+    ):
         reader.table("frames", version=newest + 1)
     with pytest.raises(ValueError, match=r"has no version -1"):
         reader.files("frames", version=-1)
@@ -234,6 +256,7 @@ def test_open_lake_without_a_lake(tmp_path, lake_path):
 
 # -- in fresh processes: exits 0 every time ---------------------------------------------
 
+
 def doc_recipes() -> dict[str, tuple[str, str]]:
     """The docs' checked Python blocks: {name: (table whose row count the block prints last, code)}."""
     blocks = {}
@@ -261,13 +284,16 @@ def _recipe_code(code: str, lake_path: Path) -> str:
 def _check_recipe(result: subprocess.CompletedProcess, what: str, expected_rows: int) -> None:
     expect_clean_exit(result, what)
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
-    assert last == str(expected_rows), f"{what} printed {last!r} last, expected {expected_rows}:\n{result.stdout[-1000:]}"
+    assert last == str(expected_rows), (
+        f"{what} printed {last!r} last, expected {expected_rows}:\n{result.stdout[-1000:]}"
+    )
 
 
 def test_docs_recipes_exit_cleanly(lake_path, truth):
     """Every recipe docs/reading.md calls safe, three times each in fresh processes (two at a time)."""
-    runs = [(name, table, _recipe_code(code, lake_path)) for name, (table, code) in doc_recipes().items()
-            for _ in range(3)]
+    runs = [
+        (name, table, _recipe_code(code, lake_path)) for name, (table, code) in doc_recipes().items() for _ in range(3)
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda run: run_python(run[2]), runs))
     for (name, table, _), result in zip(runs, results):
@@ -303,7 +329,8 @@ def test_a_process_reading_through_the_api_exits_0_ten_times_of_ten(lake_path, t
         results = list(pool.map(lambda _: run_python(code), range(10)))
     codes = [r.returncode for r in results]
     assert codes == [0] * 10, f"exit codes {codes}; first failure's stderr:\n" + next(
-        r.stderr[-3000:] for r in results if r.returncode)
+        r.stderr[-3000:] for r in results if r.returncode
+    )
     for result in results:
         expect_clean_exit(result, "the API script")
         assert json.loads(result.stdout.strip().splitlines()[-1]) == expected

@@ -7,6 +7,7 @@ A second, hand-written lake covers cases the sample does not have (a video witho
 detection, known IoUs, a run still running), and an empty lake checks every query runs
 on a lake with no tables.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,17 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from etl.lake.lake import Lake
 from etl.erasure.forget import frames_identity
-from etl.lake.query import (declared_parameters, load_query, parameter_values, query_names, query_parameters, query_title,
-                       run_query)
+from etl.lake.lake import Lake
+from etl.lake.query import (
+    declared_parameters,
+    load_query,
+    parameter_values,
+    query_names,
+    query_parameters,
+    query_title,
+    run_query,
+)
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
 
 EXPECTED_QUERIES = {
@@ -160,16 +168,36 @@ def _row(spec, **values) -> dict:
 
 def _video(video_id: str, **values) -> dict:
     split, label = ("train", "live") if "/live/" in video_id else ("train", "spoof")
-    base = dict(video_id=video_id, split=split, label=label, attack_type="live" if label == "live" else "print",
-                subject=1, sensor=1, medium=1, status="ok", source_present=True, face_repairs=[])
+    base = dict(
+        video_id=video_id,
+        split=split,
+        label=label,
+        attack_type="live" if label == "live" else "print",
+        subject=1,
+        sensor=1,
+        medium=1,
+        status="ok",
+        source_present=True,
+        face_repairs=[],
+    )
     return _row(VIDEOS, **{**base, **values})
 
 
 def _frame(video_id: str, index: int, det_status: str, face_box=None, det_box=None, **values) -> dict:
     split, label = ("train", "live") if "/live/" in video_id else ("train", "spoof")
-    base = dict(video_id=video_id, frame_index=index, split=split, label=label, subject=1, sensor=1, medium=1,
-                attack_type="live" if label == "live" else "print", det_status=det_status,
-                face_box=face_box, det_box=det_box)
+    base = dict(
+        video_id=video_id,
+        frame_index=index,
+        split=split,
+        label=label,
+        subject=1,
+        sensor=1,
+        medium=1,
+        attack_type="live" if label == "live" else "print",
+        det_status=det_status,
+        face_box=face_box,
+        det_box=det_box,
+    )
     return _row(FRAMES, **{**base, **values})
 
 
@@ -198,15 +226,32 @@ def edge_lake(tmp_path_factory) -> Lake:
         _video(EDGE_CORRUPT, status="corrupt", status_reason="cannot open", face_lines=5),
     ]
     frames = [_frame(EDGE_NO_DETECTION, i, status) for i, status in enumerate(["no_face", "low_score", "no_face"])]
-    frames += [_frame(EDGE_MIXED, i, "ok" if i == 2 else "low_score", face_box=f, det_box=d)
-               for i, (f, d, _) in enumerate(EDGE_BOXES)]
+    frames += [
+        _frame(EDGE_MIXED, i, "ok" if i == 2 else "low_score", face_box=f, det_box=d)
+        for i, (f, d, _) in enumerate(EDGE_BOXES)
+    ]
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     runs = [
         _row(RUNS, run_id="r-running", job="ingest", status="running", started_at=t0.replace(hour=2)),
-        _row(RUNS, run_id="r-failed", job="ingest", status="failed", started_at=t0.replace(hour=1),
-             ended_at=t0.replace(hour=1, second=3), counts_json="{}", error="boom"),
-        _row(RUNS, run_id="r-other", job="compact", status="succeeded", started_at=t0,
-             ended_at=t0.replace(microsecond=500000), counts_json='{"frames": 7}'),
+        _row(
+            RUNS,
+            run_id="r-failed",
+            job="ingest",
+            status="failed",
+            started_at=t0.replace(hour=1),
+            ended_at=t0.replace(hour=1, second=3),
+            counts_json="{}",
+            error="boom",
+        ),
+        _row(
+            RUNS,
+            run_id="r-other",
+            job="compact",
+            status="succeeded",
+            started_at=t0,
+            ended_at=t0.replace(microsecond=500000),
+            counts_json='{"frames": 7}',
+        ),
     ]
     for spec, rows in ((VIDEOS, videos), (FRAMES, frames), (RUNS, runs)):
         lake.append(spec, pa.Table.from_pylist(rows, schema=spec.schema))
@@ -247,9 +292,13 @@ def test_every_query_runs_with_its_default_parameters(lake, edge_lake, tmp_path)
 
 
 def test_a_parameter_not_given_takes_its_declared_default(lake):
-    for name, defaults in {"worst_videos": {"n": 10}, "box_disagreement": {"min_iou": 0.5},
-                           "detection_rate_by": {"dimension": "attack_type"}, "sharpness_distribution": {"gate": 1000},
-                           "image_bytes_per_row": {"full_frames": 2000000}}.items():
+    for name, defaults in {
+        "worst_videos": {"n": 10},
+        "box_disagreement": {"min_iou": 0.5},
+        "detection_rate_by": {"dimension": "attack_type"},
+        "sharpness_distribution": {"gate": 1000},
+        "image_bytes_per_row": {"full_frames": 2000000},
+    }.items():
         assert {p.name: p.default for p in declared_parameters(load_query(name))} == defaults
         default = query(lake, name)
         assert_rows(default, default.column_names, query(lake, name, **defaults).to_pylist())
@@ -288,19 +337,35 @@ def test_video_detection(lake, data):
     expected = []
     for video in data["videos"]:
         counts = data["per_video"].get(video["video_id"], {"frames": 0, "ok": 0})
-        expected.append({
-            "video_id": video["video_id"], "split": video["split"], "label": video["label"],
-            "attack_type": video["attack_type"], "status": video["status"], "original": counts["frames"],
-            "detect": counts["ok"], "sub": counts["frames"] - counts["ok"],
-            "detect_pct": round(100.0 * counts["ok"] / counts["frames"], 1) if counts["frames"] else None,
-        })
+        expected.append(
+            {
+                "video_id": video["video_id"],
+                "split": video["split"],
+                "label": video["label"],
+                "attack_type": video["attack_type"],
+                "status": video["status"],
+                "original": counts["frames"],
+                "detect": counts["ok"],
+                "sub": counts["frames"] - counts["ok"],
+                "detect_pct": round(100.0 * counts["ok"] / counts["frames"], 1) if counts["frames"] else None,
+            }
+        )
     expected.sort(key=lambda r: (-r["sub"], r["video_id"]))
     assert_rows(query(lake, "video_detection"), list(expected[0]), expected)
     train = [r for r in expected if r["split"] == "train"]
     assert_rows(query(lake, "video_detection", split="train"), list(expected[0]), train)
 
 
-VIDEOS_WITHOUT_DETECTION_COLUMNS = ["video_id", "split", "label", "attack_type", "status", "frames", "no_face", "low_score"]
+VIDEOS_WITHOUT_DETECTION_COLUMNS = [
+    "video_id",
+    "split",
+    "label",
+    "attack_type",
+    "status",
+    "frames",
+    "no_face",
+    "low_score",
+]
 
 
 def _videos_without_detection(videos_by_id, counts_by_video) -> list[dict]:
@@ -308,9 +373,18 @@ def _videos_without_detection(videos_by_id, counts_by_video) -> list[dict]:
     for video_id, counts in counts_by_video.items():
         if counts["ok"] == 0:
             video = videos_by_id[video_id]
-            expected.append({"video_id": video_id, "split": video["split"], "label": video["label"],
-                             "attack_type": video["attack_type"], "status": video["status"],
-                             "frames": counts["frames"], "no_face": counts["no_face"], "low_score": counts["low_score"]})
+            expected.append(
+                {
+                    "video_id": video_id,
+                    "split": video["split"],
+                    "label": video["label"],
+                    "attack_type": video["attack_type"],
+                    "status": video["status"],
+                    "frames": counts["frames"],
+                    "no_face": counts["no_face"],
+                    "low_score": counts["low_score"],
+                }
+            )
     return sorted(expected, key=lambda r: (r["split"], r["video_id"]))
 
 
@@ -335,9 +409,18 @@ def test_worst_videos(lake, data, sample):
     for video_id, counts in data["per_video"].items():
         video = data["videos_by_id"][video_id]
         lost = counts["frames"] - counts["ok"]
-        rows.append({"video_id": video_id, "split": video["split"], "label": video["label"],
-                     "attack_type": video["attack_type"], "frames": counts["frames"], "ok": counts["ok"],
-                     "lost": lost, "lost_share": lost / counts["frames"]})
+        rows.append(
+            {
+                "video_id": video_id,
+                "split": video["split"],
+                "label": video["label"],
+                "attack_type": video["attack_type"],
+                "frames": counts["frames"],
+                "ok": counts["ok"],
+                "lost": lost,
+                "lost_share": lost / counts["frames"],
+            }
+        )
     rows.sort(key=lambda r: (-r["lost"], r["video_id"]))
     columns = ["video_id", "split", "label", "attack_type", "frames", "ok", "lost", "lost_share"]
     assert_rows(query(lake, "worst_videos"), columns, rows[:10])
@@ -353,11 +436,18 @@ def test_worst_videos(lake, data, sample):
 def test_lost_frames_distribution(lake, data):
     lost = [c["frames"] - c["ok"] for c in data["per_video"].values()]
     assert len(lost) >= 2
-    expected = [{
-        "count": len(lost), "mean": statistics.fmean(lost), "std": statistics.stdev(lost),
-        "min": min(lost), "p25": linear_quantile(lost, 0.25), "p50": linear_quantile(lost, 0.5),
-        "p75": linear_quantile(lost, 0.75), "max": max(lost),
-    }]
+    expected = [
+        {
+            "count": len(lost),
+            "mean": statistics.fmean(lost),
+            "std": statistics.stdev(lost),
+            "min": min(lost),
+            "p25": linear_quantile(lost, 0.25),
+            "p50": linear_quantile(lost, 0.5),
+            "p75": linear_quantile(lost, 0.75),
+            "max": max(lost),
+        }
+    ]
     assert_rows(query(lake, "lost_frames_distribution"), list(expected[0]), expected)
 
 
@@ -368,7 +458,9 @@ def _detection_rate(frames: list[dict], dimension: str) -> list[dict]:
         key = None if value is None else str(value)
         groups[key][0] += 1
         groups[key][1] += frame["det_status"] == "ok"
-    rows = [{"dimension": dimension, "value": key, "frames": n, "ok": ok, "rate": ok / n} for key, (n, ok) in groups.items()]
+    rows = [
+        {"dimension": dimension, "value": key, "frames": n, "ok": ok, "rate": ok / n} for key, (n, ok) in groups.items()
+    ]
     return sorted(rows, key=lambda r: dimension_sort_key(r["value"]))
 
 
@@ -377,7 +469,9 @@ def test_detection_rate_by(lake, data, dimension):
     expected = _detection_rate(data["frames"], dimension)
     assert len(expected) >= 2
     assert sum(r["frames"] for r in expected) == len(data["frames"])
-    assert_rows(query(lake, "detection_rate_by", dimension=dimension), ["dimension", "value", "frames", "ok", "rate"], expected)
+    assert_rows(
+        query(lake, "detection_rate_by", dimension=dimension), ["dimension", "value", "frames", "ok", "rate"], expected
+    )
 
 
 def test_detection_rate_by_defaults_to_attack_type_and_refuses_other_dimensions(lake, data):
@@ -404,11 +498,20 @@ def test_storage_by_partition(lake, clean_ingest):
         total = sum(g[1] for g in groups.values())
         for partition in sorted(groups):
             files, size, records = groups[partition]
-            expected.append({"table_name": spec.name, "partition": partition, "files": files, "bytes": size,
-                             "records": records, "bytes_share": size / total})
+            expected.append(
+                {
+                    "table_name": spec.name,
+                    "partition": partition,
+                    "files": files,
+                    "bytes": size,
+                    "records": records,
+                    "bytes_share": size / total,
+                }
+            )
     assert {r["table_name"] for r in expected} == {"frames", "runs", "videos"}
     assert {r["partition"] for r in expected if r["table_name"] == "frames"} == {
-        f"split={s}/label={l}" for s in ("train", "test") for l in ("live", "spoof")}
+        f"split={s}/label={l}" for s in ("train", "test") for l in ("live", "spoof")
+    }
     columns = ["table_name", "partition", "files", "bytes", "records", "bytes_share"]
     assert_rows(query(lake, "storage_by_partition"), columns, expected)
 
@@ -422,10 +525,14 @@ def test_image_bytes_per_row(lake, sample):
         crops = [len(r["crop"]) for r in rows if r["crop"] is not None]
         factor = full_frames / len(images)
         return {
-            "split": split, "label": label, "frames": len(rows),
-            "aligned_images": len(aligned), "aligned_mean_bytes": statistics.fmean(aligned) if aligned else None,
+            "split": split,
+            "label": label,
+            "frames": len(rows),
+            "aligned_images": len(aligned),
+            "aligned_mean_bytes": statistics.fmean(aligned) if aligned else None,
             "aligned_total_bytes": sum(aligned),
-            "crop_images": len(crops), "crop_mean_bytes": statistics.fmean(crops) if crops else None,
+            "crop_images": len(crops),
+            "crop_mean_bytes": statistics.fmean(crops) if crops else None,
             "crop_total_bytes": sum(crops),
             "projected_aligned_gb": sum(aligned) * factor / 1e9,
             "projected_crop_gb": sum(crops) * factor / 1e9 if crops else None,
@@ -453,27 +560,54 @@ def test_face_repairs_by_kind(lake, data, sample):
     for video in data["videos"]:
         for repair in video["face_repairs"] or []:
             groups[(repair["kind"], repair["method"])].append((video["video_id"], repair["line"]))
-    expected = [{"kind": kind, "method": method, "repairs": len(items), "videos": len({v for v, _ in items}),
-                 "example_video_id": min(items)[0], "example_line": min(items)[1]}
-                for (kind, method), items in groups.items()]
+    expected = [
+        {
+            "kind": kind,
+            "method": method,
+            "repairs": len(items),
+            "videos": len({v for v, _ in items}),
+            "example_video_id": min(items)[0],
+            "example_line": min(items)[1],
+        }
+        for (kind, method), items in groups.items()
+    ]
     expected.sort(key=lambda r: (-r["repairs"], r["kind"], r["method"]))
     (missing,) = sample.manifest.by_defect("face_missing_number")
     line = int(next(d for d in missing.defects if d.startswith("face_missing_number")).split("=")[1])
-    assert expected == [{"kind": "missing_number", "method": "interpolated", "repairs": 1, "videos": 1,
-                         "example_video_id": canonical_id(missing.path), "example_line": line}]
+    assert expected == [
+        {
+            "kind": "missing_number",
+            "method": "interpolated",
+            "repairs": 1,
+            "videos": 1,
+            "example_video_id": canonical_id(missing.path),
+            "example_line": line,
+        }
+    ]
     assert_rows(query(lake, "face_repairs_by_kind"), list(expected[0]), expected)
 
 
 def test_face_line_mismatch(lake, data, sample):
-    expected = [{"video_id": v["video_id"], "split": v["split"], "label": v["label"], "attack_type": v["attack_type"],
-                 "face_lines": v["face_lines"], "source_frames": v["source_frames"], "n_frames": v["n_frames"],
-                 "stream_frames": v["stream_frames"], "difference": v["face_lines"] - v["source_frames"]}
-                for v in data["videos"]
-                if v["face_lines"] is not None and v["source_frames"] is not None and v["face_lines"] != v["source_frames"]]
+    expected = [
+        {
+            "video_id": v["video_id"],
+            "split": v["split"],
+            "label": v["label"],
+            "attack_type": v["attack_type"],
+            "face_lines": v["face_lines"],
+            "source_frames": v["source_frames"],
+            "n_frames": v["n_frames"],
+            "stream_frames": v["stream_frames"],
+            "difference": v["face_lines"] - v["source_frames"],
+        }
+        for v in data["videos"]
+        if v["face_lines"] is not None and v["source_frames"] is not None and v["face_lines"] != v["source_frames"]
+    ]
     expected.sort(key=lambda r: (-abs(r["difference"]), r["video_id"]))
     (short,) = sample.manifest.by_defect("face_short")
     assert [(r["video_id"], r["face_lines"], r["source_frames"], r["difference"]) for r in expected] == [
-        (canonical_id(short.path), short.face_lines, short.frames, short.face_lines - short.frames)]
+        (canonical_id(short.path), short.face_lines, short.frames, short.face_lines - short.frames)
+    ]
     assert expected[0]["difference"] == -5
     assert_rows(query(lake, "face_line_mismatch"), list(expected[0]), expected)
 
@@ -488,8 +622,15 @@ def _box_disagreement(frames: list[dict], min_iou: float) -> list[dict]:
             continue
         value = iou([float(v) for v in frame["face_box"]], frame["det_box"])
         if value is not None and value < min_iou:
-            rows.append({"video_id": frame["video_id"], "frame_index": frame["frame_index"],
-                         "det_status": frame["det_status"], "face_box_source": frame["face_box_source"], "iou": value})
+            rows.append(
+                {
+                    "video_id": frame["video_id"],
+                    "frame_index": frame["frame_index"],
+                    "det_status": frame["det_status"],
+                    "face_box_source": frame["face_box_source"],
+                    "iou": value,
+                }
+            )
     return sorted(rows, key=lambda r: (r["iou"], r["video_id"], r["frame_index"]))
 
 
@@ -523,14 +664,23 @@ def test_sharpness_distribution(lake, data, gate):
         lapvar = [r["sharpness_lapvar"] for r in rows if r["sharpness_lapvar"] is not None]
         count = [float(r["sharpness_count"]) for r in rows if r["sharpness_count"] is not None]
         fail = sum(1 for c in count if c < limit)
-        expected.append({
-            "attack_type": attack_type, "frames": len(rows), "scored": len(count),
-            "lapvar_mean": statistics.fmean(lapvar), "lapvar_p25": linear_quantile(lapvar, 0.25),
-            "lapvar_p50": linear_quantile(lapvar, 0.5), "lapvar_p75": linear_quantile(lapvar, 0.75),
-            "count_mean": statistics.fmean(count), "count_p25": linear_quantile(count, 0.25),
-            "count_p50": linear_quantile(count, 0.5), "count_p75": linear_quantile(count, 0.75),
-            "gate_fail": fail, "gate_fail_share": fail / len(count),
-        })
+        expected.append(
+            {
+                "attack_type": attack_type,
+                "frames": len(rows),
+                "scored": len(count),
+                "lapvar_mean": statistics.fmean(lapvar),
+                "lapvar_p25": linear_quantile(lapvar, 0.25),
+                "lapvar_p50": linear_quantile(lapvar, 0.5),
+                "lapvar_p75": linear_quantile(lapvar, 0.75),
+                "count_mean": statistics.fmean(count),
+                "count_p25": linear_quantile(count, 0.25),
+                "count_p50": linear_quantile(count, 0.5),
+                "count_p75": linear_quantile(count, 0.75),
+                "gate_fail": fail,
+                "gate_fail_share": fail / len(count),
+            }
+        )
     assert [r["attack_type"] for r in expected] == ["live", "print", "replay"]
     params = {} if gate is None else {"gate": gate}
     assert_rows(query(lake, "sharpness_distribution", **params), list(expected[0]), expected)
@@ -544,23 +694,43 @@ def test_frames_per_subject(lake, data, sample):
     for (_, split), rows in groups.items():
         split_frames[split] += len(rows)
     expected = []
-    for (subject, split) in sorted(groups):
+    for subject, split in sorted(groups):
         rows = groups[(subject, split)]
         ok = sum(r["det_status"] == "ok" for r in rows)
-        expected.append({"subject": f"{subject:03d}", "split": split, "videos": len({r["video_id"] for r in rows}),
-                         "frames": len(rows), "ok": ok, "rate": ok / len(rows),
-                         "share_of_split": len(rows) / split_frames[split]})
+        expected.append(
+            {
+                "subject": f"{subject:03d}",
+                "split": split,
+                "videos": len({r["video_id"] for r in rows}),
+                "frames": len(rows),
+                "ok": ok,
+                "rate": ok / len(rows),
+                "share_of_split": len(rows) / split_frames[split],
+            }
+        )
     manifest = defaultdict(int)
     for video in sample.manifest.videos:
         if "truncated" not in video.defects:
             manifest[(video.subject, video.split)] += video.frames
     assert {(r["subject"], r["split"]): r["frames"] for r in expected} == {
-        (f"{subject:03d}", split): frames for (subject, split), frames in manifest.items()}
+        (f"{subject:03d}", split): frames for (subject, split), frames in manifest.items()
+    }
     assert [r["subject"] for r in expected] == ["001", "002"]
     assert_rows(query(lake, "frames_per_subject"), list(expected[0]), expected)
 
 
-RUN_COLUMNS = ["run_id", "job", "status", "started_at", "ended_at", "seconds", "videos_processed", "frames", "frames_ok", "error"]
+RUN_COLUMNS = [
+    "run_id",
+    "job",
+    "status",
+    "started_at",
+    "ended_at",
+    "seconds",
+    "videos_processed",
+    "frames",
+    "frames_ok",
+    "error",
+]
 
 
 def _runs(runs: list[dict]) -> list[dict]:
@@ -568,13 +738,20 @@ def _runs(runs: list[dict]) -> list[dict]:
     for run in runs:
         counts = json.loads(run["counts_json"]) if run["counts_json"] else {}
         ended = run["ended_at"] is not None and run["started_at"] is not None
-        expected.append({
-            "run_id": run["run_id"], "job": run["job"], "status": run["status"],
-            "started_at": run["started_at"], "ended_at": run["ended_at"],
-            "seconds": (run["ended_at"] - run["started_at"]).total_seconds() if ended else None,
-            "videos_processed": counts.get("videos_processed"), "frames": counts.get("frames"),
-            "frames_ok": counts.get("frames_ok"), "error": run["error"],
-        })
+        expected.append(
+            {
+                "run_id": run["run_id"],
+                "job": run["job"],
+                "status": run["status"],
+                "started_at": run["started_at"],
+                "ended_at": run["ended_at"],
+                "seconds": (run["ended_at"] - run["started_at"]).total_seconds() if ended else None,
+                "videos_processed": counts.get("videos_processed"),
+                "frames": counts.get("frames"),
+                "frames_ok": counts.get("frames_ok"),
+                "error": run["error"],
+            }
+        )
     # newest first; runs without a start last; ties by run_id
     expected.sort(key=lambda r: r["run_id"])
     expected.sort(key=lambda r: (r["started_at"] is None, -(r["started_at"].timestamp()) if r["started_at"] else 0))
@@ -596,7 +773,10 @@ def test_job_runs(lake, data, sample):
 def test_job_runs_without_an_end_or_counts(edge_lake):
     expected = _runs(edge_lake.read(RUNS).to_pylist())
     assert [(r["run_id"], r["seconds"], r["frames"]) for r in expected] == [
-        ("r-running", None, None), ("r-failed", 3.0, None), ("r-other", 0.5, 7)]
+        ("r-running", None, None),
+        ("r-failed", 3.0, None),
+        ("r-other", 0.5, 7),
+    ]
     assert_rows(query(edge_lake, "job_runs"), RUN_COLUMNS, expected)
     assert [r["run_id"] for r in query(edge_lake, "job_runs", job="compact").to_pylist()] == ["r-other"]
 
@@ -608,9 +788,16 @@ def test_video_status(lake, data, sample):
     expected = []
     for status, rows in groups.items():
         example = min(rows, key=lambda v: (v["status_reason"] is None, v["video_id"]))
-        expected.append({"status": status, "videos": len(rows), "present": sum(v["source_present"] for v in rows),
-                         "reasons": len({v["status_reason"] for v in rows if v["status_reason"] is not None}),
-                         "example_video_id": example["video_id"], "example_reason": example["status_reason"]})
+        expected.append(
+            {
+                "status": status,
+                "videos": len(rows),
+                "present": sum(v["source_present"] for v in rows),
+                "reasons": len({v["status_reason"] for v in rows if v["status_reason"] is not None}),
+                "example_video_id": example["video_id"],
+                "example_reason": example["status_reason"],
+            }
+        )
     expected.sort(key=lambda r: (-r["videos"], r["status"]))
     (truncated,) = sample.manifest.by_defect("truncated")
     assert [(r["status"], r["videos"]) for r in expected] == [("ok", len(sample.manifest.videos) - 1), ("corrupt", 1)]

@@ -1,5 +1,6 @@
 """`facelake report`: one self-contained HTML file that a real headless Chromium renders
 with every image loaded and no console error."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,16 @@ import pytest
 from jobs import report
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
 ]
 
 
@@ -36,8 +44,15 @@ def chromium() -> str:
 
 def test_report_holds_every_section_and_only_inline_images(report_file, sample):
     html = report_file.read_text()
-    for heading in ("Detection per video", "Lost frames", "Storage", "Sharpness",
-                    "Aligned faces by label and attack type", "videos that lost the most frames", "video_detection:"):
+    for heading in (
+        "Detection per video",
+        "Lost frames",
+        "Storage",
+        "Sharpness",
+        "Aligned faces by label and attack type",
+        "videos that lost the most frames",
+        "video_detection:",
+    ):
         assert heading in html
     sources = re.findall(r"<img [^>]*src='([^']*)'", html)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -56,9 +71,17 @@ def report_module_worst() -> int:
 def test_report_renders_in_headless_chromium(report_file, tmp_path):
     browser = chromium()
     result = subprocess.run(
-        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-         "--dump-dom", report_file.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            report_file.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     images = len(re.findall(r"<img ", report_file.read_text()))

@@ -25,9 +25,9 @@ pyarrow's S3FileSystem with a proxy that fails every attempt.
 
 The S3 server is the session's (conftest `s3`); this module keeps to `s3://BUCKET/s3-faults/`.
 """
+
 from __future__ import annotations
 
-from pathlib import Path
 import json
 import os
 import re
@@ -37,9 +37,9 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pytest
-
 from conftest import BUCKET, REPO, SECRET, s3_job_env
 
 SHARE = 0.15  # of requests failed in the faulty runs
@@ -53,13 +53,27 @@ TIMES: dict[str, float] = {}
 class FaultProxy:
     """`tests/s3_fault_proxy.py` in its own process, in front of the `s3` fixture's server."""
 
-    DEFAULTS = {"share": 0.0, "every": 0, "seed": 0, "faults": ["slowdown", "internal", "drop"],
-                "max_consecutive": 1, "times": 0, "budget": 0, "match": None, "short_range": 0, "deny": None}
+    DEFAULTS = {
+        "share": 0.0,
+        "every": 0,
+        "seed": 0,
+        "faults": ["slowdown", "internal", "drop"],
+        "max_consecutive": 1,
+        "times": 0,
+        "budget": 0,
+        "match": None,
+        "short_range": 0,
+        "deny": None,
+    }
 
     def __init__(self, upstream: str) -> None:
-        self.process = subprocess.Popen([sys.executable, str(REPO / "tests" / "s3_fault_proxy.py"),
-                                         "--upstream", upstream], cwd=REPO, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "s3_fault_proxy.py"), "--upstream", upstream],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         line = self.process.stdout.readline()
         assert line.startswith("PORT "), f"the fault proxy did not start: {line!r}"
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
@@ -116,8 +130,14 @@ def _job(s3, endpoint: str | None, module: str, *args: str, timeout: float = 600
     env = s3_job_env(s3)
     env.update(_env(s3, endpoint))
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", f"jobs.{module}", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     result.seconds = time.perf_counter() - started
     s3["logs"].append(result.stdout + result.stderr)
     return result
@@ -143,6 +163,7 @@ VIDEO_KEYS = {"videos": ["video_id"], "frames": ["video_id", "frame_index"]}
 
 def _checksums(lake, keys: dict[str, list[str]]) -> dict[str, str]:
     from checksum import table_checksum
+
     from schemas import ALL_TABLES
 
     return {name: table_checksum(lake.read(ALL_TABLES[name]), keys=columns) for name, columns in keys.items()}
@@ -217,8 +238,10 @@ def test_ingest_through_transient_faults_ends_exactly_like_a_clean_run(s3, proxy
     assert _checksums(faulty, VIDEO_KEYS) == clean_ingest
     assert faulty.read(VIDEOS).num_rows == 13
     assert faulty.read(RUNS).column("status").to_pylist().count("succeeded") == 1
-    print(f"\ningest: {len(runs)} run(s) through {report['faults']} faults of {report['requests']} requests "
-          f"({report['by_kind']}); reader: {reader.reads} reads; times {TIMES}")
+    print(
+        f"\ningest: {len(runs)} run(s) through {report['faults']} faults of {report['requests']} requests "
+        f"({report['by_kind']}); reader: {reader.reads} reads; times {TIMES}"
+    )
 
 
 def test_a_reset_commit_fails_the_run_and_the_rerun_ends_like_a_clean_run(s3, proxy, trees, clean_ingest):
@@ -226,8 +249,7 @@ def test_a_reset_commit_fails_the_run_and_the_rerun_ends_like_a_clean_run(s3, pr
     from schemas import FRAMES, RUNS
 
     # one reset, on the first `frames` commit after the first batch: the run fails half-way
-    proxy.set(share=1.0, faults=["reset"], match=r"^PUT /[^?]*/ingest-reset/frames/_delta_log/0+[2-9]\.json$",
-              budget=1)
+    proxy.set(share=1.0, faults=["reset"], match=r"^PUT /[^?]*/ingest-reset/frames/_delta_log/0+[2-9]\.json$", budget=1)
     failed = _ingest(s3, proxy.url, trees, "ingest-reset")
     assert proxy.report()["faults"] == 1
     # one `facelake ingest: error:` line on the terminal; the traceback, with the cause, in the log it names
@@ -264,15 +286,18 @@ def test_register_through_transient_faults_ends_exactly_like_a_clean_run(s3, pro
     faulty = _lake(s3, "photos-faulty")
     assert _checksums(faulty, keys) == _checksums(_lake(s3, "photos-clean"), keys)
     assert faulty.read(PHOTOS).num_rows == len(registry_tree.manifest.photos)
-    print(f"\nregister: {len(runs)} run(s) through {report['faults']} faults of {report['requests']} requests; "
-          f"times {TIMES}")
+    print(
+        f"\nregister: {len(runs)} run(s) through {report['faults']} faults of {report['requests']} requests; "
+        f"times {TIMES}"
+    )
 
 
 @pytest.mark.parametrize("code", ["AccessDenied", "SignatureDoesNotMatch"])
 def test_a_permanent_error_is_not_retried_and_the_job_fails_fast(s3, proxy, trees, code):
     proxy.set(deny=code)
-    result = _job(s3, proxy.url, "ingest", "--source", str(trees / "siw"), "--lake", _uri("denied"),
-                  *INGEST, timeout=120)
+    result = _job(
+        s3, proxy.url, "ingest", "--source", str(trees / "siw"), "--lake", _uri("denied"), *INGEST, timeout=120
+    )
     report = proxy.report()
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]  # denied access is the user's to fix: a usage exit
@@ -299,8 +324,13 @@ def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_p
     from etl.lake.storage import arrow_s3_filesystem
     from schemas import VIDEOS
 
-    lake = _retry_lake(s3, proxy, tmp_path, max_retries=2, **{"backoff_config.init_backoff": "10ms",
-                                                            "backoff_config.max_backoff": "20ms"})
+    lake = _retry_lake(
+        s3,
+        proxy,
+        tmp_path,
+        max_retries=2,
+        **{"backoff_config.init_backoff": "10ms", "backoff_config.max_backoff": "20ms"},
+    )
     proxy.set(share=1.0, faults=["slowdown"], max_consecutive=0)  # every attempt of every request fails
     started = time.perf_counter()
     with pytest.raises(OSError, match="503") as caught:
@@ -312,15 +342,23 @@ def test_retries_stop_after_max_retries_on_delta_rs_and_pyarrow(s3, proxy, tmp_p
 
     proxy.set(share=1.0, faults=["slowdown"], max_consecutive=0)
     with pytest.raises(OSError, match="SlowDown|503"):
-        arrow_s3_filesystem(lake.storage_options).get_file_info(f"{BUCKET}/{PREFIX}/{tmp_path.name}/videos/_delta_log/0.json")
+        arrow_s3_filesystem(lake.storage_options).get_file_info(
+            f"{BUCKET}/{PREFIX}/{tmp_path.name}/videos/_delta_log/0.json"
+        )
     assert proxy.report()["max_attempts_of_one_request"] == 3
 
 
 def test_retries_stop_at_retry_timeout(s3, proxy, tmp_path):
     from schemas import VIDEOS
 
-    lake = _retry_lake(s3, proxy, tmp_path, max_retries=1000, retry_timeout="1s",
-                       **{"backoff_config.init_backoff": "200ms", "backoff_config.max_backoff": "200ms"})
+    lake = _retry_lake(
+        s3,
+        proxy,
+        tmp_path,
+        max_retries=1000,
+        retry_timeout="1s",
+        **{"backoff_config.init_backoff": "200ms", "backoff_config.max_backoff": "200ms"},
+    )
     proxy.set(share=1.0, faults=["internal"], max_consecutive=0)
     started = time.perf_counter()
     with pytest.raises(OSError, match="500"):
@@ -335,9 +373,19 @@ def _frames(videos: int = 3, frames: int = 2):
 
     from schemas import FRAMES
 
-    rows = [{name: None for name in FRAMES.schema.names} | {
-        "video_id": f"Train/live/001/k{i}", "frame_index": j, "split": "train", "label": "live", "det_status": "ok",
-        "run_id": "r"} for i in range(videos) for j in range(frames)]
+    rows = [
+        {name: None for name in FRAMES.schema.names}
+        | {
+            "video_id": f"Train/live/001/k{i}",
+            "frame_index": j,
+            "split": "train",
+            "label": "live",
+            "det_status": "ok",
+            "run_id": "r",
+        }
+        for i in range(videos)
+        for j in range(frames)
+    ]
     return pa.Table.from_pylist(rows, schema=FRAMES.schema)
 
 
@@ -359,8 +407,9 @@ def test_every_first_attempt_failing_is_survived_by_delta_rs(s3, proxy, tmp_path
     report = proxy.report()
     assert report["faults"] > 10 and len(report["by_kind"]) == 3, report["by_kind"]
     proxy.set()
-    assert _frame_keys(lake) == sorted([("Train/live/001/k0", 0)] + [(f"Train/live/001/k{i}", j)
-                                                                      for i in (1, 2) for j in range(2)])
+    assert _frame_keys(lake) == sorted(
+        [("Train/live/001/k0", 0)] + [(f"Train/live/001/k{i}", j) for i in (1, 2) for j in range(2)]
+    )
 
 
 @pytest.mark.parametrize("commit", ["create", "append", "replace_where", "delete"])
@@ -387,8 +436,12 @@ def test_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled(s3, proxy, tm
     assert proxy.report()["faults"] == 1
     proxy.set()
     before = [(f"Train/live/001/k{i}", j) for i in range(3) for j in range(2)] if commit != "create" else []
-    expected = {"create": [], "append": before + [("Train/live/001/k0", 0)],
-                "replace_where": [("Train/live/001/k0", 0)] + before[2:], "delete": before[2:]}[commit]
+    expected = {
+        "create": [],
+        "append": before + [("Train/live/001/k0", 0)],
+        "replace_where": [("Train/live/001/k0", 0)] + before[2:],
+        "delete": before[2:],
+    }[commit]
     assert _frame_keys(lake) == sorted(expected)
     files = DeltaTable(lake.uri(FRAMES), storage_options=lake.storage_options).file_uris()
     assert len(files) == len(set(files))

@@ -20,6 +20,7 @@ row of those videos with a complete set, whoever wrote them before. So:
 
 The S3 server is the session's (conftest `s3`); this module keeps to `s3://BUCKET/s3-lake/`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import BUCKET, REPO, SECRET, s3_job_env
 
 PHOTOS_SEED = "7"
@@ -43,8 +43,14 @@ def _uri(name: str) -> str:
 
 
 def _start(s3, module: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=s3_job_env(s3),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", f"jobs.{module}", *args],
+        cwd=REPO,
+        env=s3_job_env(s3),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(s3, process: subprocess.Popen, *, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -186,8 +192,10 @@ def test_two_ingests_of_different_trees_at_once_both_land(s3, trees, tmp_path):
     train = _split_tree(trees["siw"], tmp_path / "a", "Train")
     test = _split_tree(trees["siw"], tmp_path / "b", "Test")
     lake_uri = _uri("concurrent-different")
-    running = [_start(s3, "ingest", "--source", str(tree), "--lake", lake_uri, "--no-progress", *FAST)
-               for tree in (train, test)]
+    running = [
+        _start(s3, "ingest", "--source", str(tree), "--lake", lake_uri, "--no-progress", *FAST)
+        for tree in (train, test)
+    ]
     for process in running:
         _finish(s3, process)
     lake = _lake(s3, "concurrent-different")
@@ -206,8 +214,10 @@ def test_two_ingests_of_one_tree_at_once_leave_no_duplicate(s3, trees):
     from schemas import RUNS
 
     lake_uri = _uri("concurrent-same")
-    running = [_start(s3, "ingest", "--source", str(trees["siw"]), "--lake", lake_uri, "--no-progress", *FAST)
-               for _ in range(2)]
+    running = [
+        _start(s3, "ingest", "--source", str(trees["siw"]), "--lake", lake_uri, "--no-progress", *FAST)
+        for _ in range(2)
+    ]
     for process in running:
         _finish(s3, process)
     lake = _lake(s3, "concurrent-same")
@@ -233,13 +243,16 @@ def _replace_rounds(args) -> int:
             if "concurrent commit won" in record.getMessage():
                 retried.append(record)
 
-    logging.getLogger("etl.lake.lake").addHandler(Count())
-    logging.getLogger("etl.lake.lake").setLevel(logging.INFO)
+    logging.getLogger("facelake.etl.lake.lake").addHandler(Count())
+    logging.getLogger("facelake.etl.lake.lake").setLevel(logging.INFO)
     lake = Lake.open(root, environ=environ)
     keys = [f"Train/live/001/k{i}" for i in range(4)]
-    rows = [{name: None for name in FRAMES.schema.names} | {
-        "video_id": key, "frame_index": i, "split": "train", "label": "live", "det_status": "ok", "run_id": tag}
-        for key in keys for i in range(3)]
+    rows = [
+        {name: None for name in FRAMES.schema.names}
+        | {"video_id": key, "frame_index": i, "split": "train", "label": "live", "det_status": "ok", "run_id": tag}
+        for key in keys
+        for i in range(3)
+    ]
     table = pa.Table.from_pylist(rows, schema=FRAMES.schema)
     for _ in range(rounds):
         barrier.wait(timeout=120)
@@ -274,8 +287,19 @@ def test_train_and_maintain_on_s3(s3, tmp_path):
     write_sample_tree(tmp_path / "siw", subjects=4, seconds=0.5, seed=3)  # P1 needs 2 training subjects
     uri = _uri("train-lake")
     _job(s3, "ingest", "--source", str(tmp_path / "siw"), "--lake", uri, "--no-progress", "--commit-every", "2")
-    _job(s3, "train", "--lake", uri, "--out", str(tmp_path / "models"), "--epochs", "1", "--batch-size", "32",
-         timeout=600)
+    _job(
+        s3,
+        "train",
+        "--lake",
+        uri,
+        "--out",
+        str(tmp_path / "models"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        timeout=600,
+    )
     lake = _lake(s3, "train-lake")
     (trained,) = lake.read(TRAIN_RUNS).to_pylist()
     assert trained["frames_version"] == lake.version(FRAMES)

@@ -8,6 +8,7 @@ the same rows, fingerprints included, apart from the source root. Videos are fin
 with ranged reads (their edges), never downloaded whole by the scan; a task copies its own
 video to the temporary folder and removes the copy. Nothing in the source bucket changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-
-from conftest import BUCKET, REPO, SECRET, s3_job_env
 from checksum import RUN_COLUMNS, table_checksum
+from conftest import BUCKET, REPO, SECRET, s3_job_env
 
 PREFIX = "s3-sources"  # this module's objects on the session's S3 server
 FAST = ("--no-progress", "--frame-stride", "5", "--workers", "2")
@@ -72,8 +72,13 @@ def trees(s3, s3_env, sample, registry_tree):
     """The sample SiW tree and the photo registry, local and on S3; the objects as uploaded."""
     upload(s3["client"], sample.root, "trees/siw")
     upload(s3["client"], registry_tree.root, "trees/photos")
-    return {"siw": sample.root, "photos": registry_tree.root, "siw_uri": _uri("trees", "siw"),
-            "photos_uri": _uri("trees", "photos"), "objects": objects(s3["client"], "trees/")}
+    return {
+        "siw": sample.root,
+        "photos": registry_tree.root,
+        "siw_uri": _uri("trees", "siw"),
+        "photos_uri": _uri("trees", "photos"),
+        "objects": objects(s3["client"], "trees/"),
+    }
 
 
 def _rows(items, drop=("source_root",)) -> list[dict]:
@@ -81,6 +86,7 @@ def _rows(items, drop=("source_root",)) -> list[dict]:
 
 
 # ---------------------------------------------------------------- scans (no Ray)
+
 
 def test_the_scan_of_an_s3_tree_equals_the_scan_of_its_local_copy(trees):
     from etl.sources.photo_tree import scan_photo_tree
@@ -105,7 +111,9 @@ def test_an_object_and_its_local_copy_have_one_fingerprint(trees):
 
     for rel in ("Train/live/001/001-1-1-1-1.mov", "Train/live/001/001-1-1-1-1.face"):
         assert fingerprint_file(f"{trees['siw_uri']}/{rel}") == fingerprint_file(trees["siw"] / rel)
-        assert fingerprint_file(f"{trees['siw_uri']}/{rel}", extra=b"x") == fingerprint_file(trees["siw"] / rel, extra=b"x")
+        assert fingerprint_file(f"{trees['siw_uri']}/{rel}", extra=b"x") == fingerprint_file(
+            trees["siw"] / rel, extra=b"x"
+        )
 
 
 def test_scanned_sources_are_small_picklable_and_hold_no_secret(trees):
@@ -246,10 +254,13 @@ def test_a_task_reads_a_remote_video_from_a_temporary_copy_it_removes(s3, s3_env
 
 # ---------------------------------------------------------------- source checks (no Ray)
 
-SIW_EXPECTED = ("is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-                "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); ")
-PHOTOS_EXPECTED = ("is not a photo tree: expected one folder per user directly inside it, holding that user's "
-                   ".jpg/.jpeg/.png photos; ")
+SIW_EXPECTED = (
+    "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+)
+PHOTOS_EXPECTED = (
+    "is not a photo tree: expected one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos; "
+)
 
 
 def _refusal(check, source: str) -> str:
@@ -269,19 +280,27 @@ def test_the_source_checks_accept_s3_trees_and_refuse_others_in_one_line(s3, tre
     check_siw_source(siw)
     check_photo_source(photos)
     for check, what in ((check_siw_source, "a SiW tree"), (check_photo_source, "a photo tree")):
-        assert _refusal(check, missing).startswith(f"--source {missing} is not a folder (nothing is there); "
-                                                   f"pass the root of {what} (")
+        assert _refusal(check, missing).startswith(
+            f"--source {missing} is not a folder (nothing is there); pass the root of {what} ("
+        )
         assert _refusal(check, f"s3://no-such-bucket-{PREFIX}/siw").startswith(
-            f"--source s3://no-such-bucket-{PREFIX}/siw is not a folder (nothing is there)")
+            f"--source s3://no-such-bucket-{PREFIX}/siw is not a folder (nothing is there)"
+        )
     video = f"{siw}/Train/live/001/001-1-1-1-1.mov"
     assert _refusal(check_siw_source, video).startswith(f"--source {video} is not a folder (it is a file)")
-    assert _refusal(check_siw_source, f"{siw}/Train") == (f"--source {siw}/Train {SIW_EXPECTED}it is part of the SiW "
-                                                          f"tree {siw}: pass its parent, {siw}")
-    assert _refusal(check_siw_source, _uri("trees")) == (f"--source {_uri('trees')} {SIW_EXPECTED}the SiW tree seems "
-                                                         f"to be {siw}: pass that folder")
-    assert _refusal(check_siw_source, photos).endswith(f"register it with `facelake register --source {photos} --lake LAKE`")
-    assert _refusal(check_photo_source, siw) == (f"--source {siw} {PHOTOS_EXPECTED}it is a SiW video tree: ingest it "
-                                                 f"with `facelake ingest --source {siw} --lake LAKE`")
+    assert _refusal(check_siw_source, f"{siw}/Train") == (
+        f"--source {siw}/Train {SIW_EXPECTED}it is part of the SiW tree {siw}: pass its parent, {siw}"
+    )
+    assert _refusal(check_siw_source, _uri("trees")) == (
+        f"--source {_uri('trees')} {SIW_EXPECTED}the SiW tree seems to be {siw}: pass that folder"
+    )
+    assert _refusal(check_siw_source, photos).endswith(
+        f"register it with `facelake register --source {photos} --lake LAKE`"
+    )
+    assert _refusal(check_photo_source, siw) == (
+        f"--source {siw} {PHOTOS_EXPECTED}it is a SiW video tree: ingest it "
+        f"with `facelake ingest --source {siw} --lake LAKE`"
+    )
     assert _refusal(check_photo_source, f"{photos}/user_01").endswith(f"such as its parent {photos}")
     assert "\n" not in _refusal(check_siw_source, "nosuchscheme://x/y")
     assert objects(s3["client"]) == before  # a check creates nothing
@@ -312,9 +331,16 @@ def test_an_empty_prefix_marked_as_a_folder_is_an_empty_source_folder(s3, trees)
 
 # ---------------------------------------------------------------- the jobs (CLI, real Ray)
 
+
 def _job(s3, module: str, *args: str, expect: int = 0, timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", f"jobs.{module}", *args], cwd=REPO, env=s3_job_env(s3),
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", f"jobs.{module}", *args],
+        cwd=REPO,
+        env=s3_job_env(s3),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     s3["logs"].append(result.stdout + result.stderr)
     if result.returncode != expect:
         raise AssertionError(f"{module} exited {result.returncode}, expected {expect}:\n{result.stderr[-4000:]}")
@@ -332,14 +358,17 @@ def _error_line(result: subprocess.CompletedProcess, job: str) -> str:
 def test_a_missing_s3_prefix_exits_2_in_one_line_and_creates_nothing(s3, tmp_path, job, what):
     missing = _uri(f"missing-{job}")
     result = _job(s3, job, "--source", missing, "--lake", str(tmp_path / "lake"), expect=2, timeout=120)
-    assert _error_line(result, job).startswith(f"facelake {job}: error: --source {missing} is not a folder "
-                                               f"(nothing is there); pass the root of {what} (")
+    assert _error_line(result, job).startswith(
+        f"facelake {job}: error: --source {missing} is not a folder (nothing is there); pass the root of {what} ("
+    )
     assert not (tmp_path / "lake").exists()
     assert objects(s3["client"], f"missing-{job}") == {}
 
 
 def test_an_s3_lake_inside_its_s3_source_is_refused(s3, trees):
-    result = _job(s3, "ingest", "--source", trees["siw_uri"], "--lake", f"{trees['siw_uri']}/lake", expect=2, timeout=120)
+    result = _job(
+        s3, "ingest", "--source", trees["siw_uri"], "--lake", f"{trees['siw_uri']}/lake", expect=2, timeout=120
+    )
     assert "put the lake outside the source tree" in _error_line(result, "ingest")
     assert objects(s3["client"], "trees/siw/lake") == {}
 
@@ -349,7 +378,10 @@ def ingested(s3, trees, tmp_path_factory):
     """The sample ingested and the registry registered from S3 and from the local copy, each into a local lake of its
     own; then the sample ingested from S3 a second time."""
     base = tmp_path_factory.mktemp("s3-sources")
-    for name, siw, photos in (("remote", trees["siw_uri"], trees["photos_uri"]), ("local", trees["siw"], trees["photos"])):
+    for name, siw, photos in (
+        ("remote", trees["siw_uri"], trees["photos_uri"]),
+        ("local", trees["siw"], trees["photos"]),
+    ):
         _job(s3, "ingest", "--source", str(siw), "--lake", str(base / name), *FAST)
         _job(s3, "register", "--source", str(photos), "--lake", str(base / name), "--workers", "2")
     again = _job(s3, "ingest", "--source", trees["siw_uri"], "--lake", str(base / "remote"), *FAST).stderr
@@ -366,8 +398,9 @@ def test_an_s3_source_gives_the_tables_its_local_copy_gives(ingested, trees):
         ours, theirs = remote.read(spec), local.read(spec)
         assert ours.num_rows == theirs.num_rows > 0, spec.name
         exclude = (*RUN_COLUMNS, *SOURCE_COLUMNS)
-        assert table_checksum(ours, keys=KEYS[spec.name], exclude=exclude) == \
-            table_checksum(theirs, keys=KEYS[spec.name], exclude=exclude), spec.name
+        assert table_checksum(ours, keys=KEYS[spec.name], exclude=exclude) == table_checksum(
+            theirs, keys=KEYS[spec.name], exclude=exclude
+        ), spec.name
         if "source_root" in ours.column_names:
             uri = trees["siw_uri"] if spec is VIDEOS else trees["photos_uri"]
             assert set(ours.column("source_root").to_pylist()) == {uri}
@@ -383,7 +416,8 @@ def test_a_second_run_from_the_same_s3_source_processes_nothing(ingested, trees)
     assert "videos: 13 found, 0 processed, 13 unchanged, 0 gone from source" in ingested["again"]
     runs = Lake(str(ingested["remote"])).read(RUNS).to_pylist()
     assert sorted((r["job"], r["source"]) for r in runs) == sorted(
-        [("ingest", trees["siw_uri"])] * 2 + [("register", trees["photos_uri"])])
+        [("ingest", trees["siw_uri"])] * 2 + [("register", trees["photos_uri"])]
+    )
     assert {r["status"] for r in runs} == {"succeeded"}
     last = max((r for r in runs if r["job"] == "ingest"), key=lambda r: r["started_at"])
     assert json.loads(last["counts_json"])["videos_processed"] == 0
@@ -408,9 +442,25 @@ def test_watch_waits_on_an_empty_s3_landing_prefix_and_ingests_what_arrives(s3, 
     s3["client"].put_object(Bucket=BUCKET, Key=f"{PREFIX}/landing/", Body=b"")  # a landing folder, empty so far
     log_path = tmp_path / "watch.log"
     with log_path.open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "jobs.ingest", "--source", landing, "--lake", str(tmp_path / "lake"),
-                                    *FAST, "--watch", "--interval", "2"], cwd=REPO, env=s3_job_env(s3),
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jobs.ingest",
+                "--source",
+                landing,
+                "--lake",
+                str(tmp_path / "lake"),
+                *FAST,
+                "--watch",
+                "--interval",
+                "2",
+            ],
+            cwd=REPO,
+            env=s3_job_env(s3),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(log_path, "watch: nothing to ingest yet", process)
         upload(s3["client"], tmp_path / "arrivals", "landing")
@@ -433,7 +483,8 @@ def _wait_for(log_path: Path, text: str, process: subprocess.Popen, timeout: flo
         if text in log_path.read_text():
             return
         if process.poll() is not None:
-            raise AssertionError(f"ingest --watch exited {process.returncode} before {text!r}:\n"
-                                 f"{log_path.read_text()[-4000:]}")
+            raise AssertionError(
+                f"ingest --watch exited {process.returncode} before {text!r}:\n{log_path.read_text()[-4000:]}"
+            )
         time.sleep(0.5)
     raise AssertionError(f"no {text!r} within {timeout} s:\n{log_path.read_text()[-4000:]}")

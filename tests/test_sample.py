@@ -1,5 +1,6 @@
 """Tests of the synthetic SiW sample generator: layout, planted defects, determinism,
 and that the real faces in it are found by the real MTCNN detector."""
+
 from __future__ import annotations
 
 import re

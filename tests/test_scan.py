@@ -1,4 +1,5 @@
 """scan_source on small SiW-like trees (videos are arbitrary bytes: scan does not decode)."""
+
 import hashlib
 import os
 from pathlib import Path
@@ -229,7 +230,10 @@ def test_fingerprint_changes_with_video_bytes(tree):
     assert second["Train/live/003/003-1-1-1-1"] != first["Train/live/003/003-1-1-1-1"]
     path.write_bytes(bytes(data) + b"!")  # one byte longer
     third = _fingerprints(tree)
-    assert third["Train/live/003/003-1-1-1-1"] not in (first["Train/live/003/003-1-1-1-1"], second["Train/live/003/003-1-1-1-1"])
+    assert third["Train/live/003/003-1-1-1-1"] not in (
+        first["Train/live/003/003-1-1-1-1"],
+        second["Train/live/003/003-1-1-1-1"],
+    )
 
 
 def test_fingerprint_reads_both_edges_of_large_files(tmp_path):
@@ -259,7 +263,15 @@ def test_scan_never_modifies_the_tree(tree):
     before = _snapshot(tree)
     result = scan_source(tree)
     assert len(result.videos) == 7
-    assert sorted(v.status or "ok" for v in result.videos) == ["bad_name", "duplicate_name", "empty_file", "ok", "ok", "ok", "unreadable"]
+    assert sorted(v.status or "ok" for v in result.videos) == [
+        "bad_name",
+        "duplicate_name",
+        "empty_file",
+        "ok",
+        "ok",
+        "ok",
+        "unreadable",
+    ]
     assert result.orphan_face_files == ["Train/live/009/009-1-1-1-1.face"]
     assert _snapshot(tree) == before
 
@@ -288,13 +300,17 @@ def test_undecodable_face_file_leaves_video_processable_without_annotations(tmp_
     assert "is unreadable (UnicodeDecodeError" in video.face_error
     assert result.orphan_face_files == []  # it was found, just not readable
     # the unreadable .face still counts in the fingerprint
-    assert video.fingerprint == fingerprint_file(root / "Train/live/003/003-1-1-1-1.mov", extra=b"\xff\xfe100 120 260 310\n")
+    assert video.fingerprint == fingerprint_file(
+        root / "Train/live/003/003-1-1-1-1.mov", extra=b"\xff\xfe100 120 260 310\n"
+    )
 
 
 # ---------------------------------------------------------------- is it a SiW tree at all (check_siw_source)
 
-SIW_EXPECTED = ("is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-                "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); ")
+SIW_EXPECTED = (
+    "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+)
 
 
 def _refusal(source: Path | str) -> str:
@@ -317,10 +333,12 @@ def test_a_siw_tree_passes_the_check_whatever_its_case_and_even_empty(tmp_path):
 
 
 def test_one_split_folder_or_deeper_names_the_tree_to_pass(tree):
-    assert _refusal(tree / "Train") == (f"--source {tree / 'Train'} {SIW_EXPECTED}it is part of the SiW tree {tree}: "
-                                        f"pass its parent, {tree}")
-    assert _refusal(tree / "Train/live/003").endswith(f"it is part of the SiW tree {tree}: pass the folder 3 levels up, "
-                                                      f"{tree}")
+    assert _refusal(tree / "Train") == (
+        f"--source {tree / 'Train'} {SIW_EXPECTED}it is part of the SiW tree {tree}: pass its parent, {tree}"
+    )
+    assert _refusal(tree / "Train/live/003").endswith(
+        f"it is part of the SiW tree {tree}: pass the folder 3 levels up, {tree}"
+    )
 
 
 def test_a_relative_source_gets_relative_hints(tree, monkeypatch):
@@ -337,15 +355,24 @@ def test_a_tree_one_or_two_levels_down_is_named(tmp_path):
     assert _refusal(tmp_path).endswith("; it holds 1 .mov file, none under Train/ or Test/ and live/ or spoof/")
 
 
-@pytest.mark.parametrize(("files", "hint"), [
-    ({}, "the folder is empty"),
-    ({"a.mov": b"1", "x/b.MOV": b"2"}, "it holds 2 .mov files, none under Train/ or Test/ and live/ or spoof/"),
-    ({"Train/real/001/001-1-1-1-1.mov": b"1"}, "Train/ holds no live/ or spoof/ folder"),
-    ({"alice/1.jpg": b"1", "bob/2.png": b"2"}, "it looks like a photo tree (2 user folders of .jpg/.jpeg/.png photos): "
-                                               "register it with `facelake register --source {root} --lake LAKE`"),
-    ({"1.jpg": b"1"}, "it holds 1 photo and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)"),
-    ({"notes.txt": b"1"}, "it holds no .mov file"),
-])
+@pytest.mark.parametrize(
+    ("files", "hint"),
+    [
+        ({}, "the folder is empty"),
+        ({"a.mov": b"1", "x/b.MOV": b"2"}, "it holds 2 .mov files, none under Train/ or Test/ and live/ or spoof/"),
+        ({"Train/real/001/001-1-1-1-1.mov": b"1"}, "Train/ holds no live/ or spoof/ folder"),
+        (
+            {"alice/1.jpg": b"1", "bob/2.png": b"2"},
+            "it looks like a photo tree (2 user folders of .jpg/.jpeg/.png photos): "
+            "register it with `facelake register --source {root} --lake LAKE`",
+        ),
+        (
+            {"1.jpg": b"1"},
+            "it holds 1 photo and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)",
+        ),
+        ({"notes.txt": b"1"}, "it holds no .mov file"),
+    ],
+)
 def test_a_folder_that_is_no_siw_tree_is_refused_with_what_it_is(tmp_path, files, hint):
     root = tmp_path / "source"
     root.mkdir()
@@ -355,10 +382,14 @@ def test_a_folder_that_is_no_siw_tree_is_refused_with_what_it_is(tmp_path, files
 
 
 def test_a_source_that_is_not_a_folder_is_refused(tmp_path):
-    assert _refusal(tmp_path / "nope").startswith(f"--source {tmp_path / 'nope'} is not a folder (nothing is there); "
-                                                  "pass the root of a SiW tree (Train/ and/or Test/ folders")
+    assert _refusal(tmp_path / "nope").startswith(
+        f"--source {tmp_path / 'nope'} is not a folder (nothing is there); "
+        "pass the root of a SiW tree (Train/ and/or Test/ folders"
+    )
     _write(tmp_path, "file.mov", b"x")
-    assert _refusal(tmp_path / "file.mov").startswith(f"--source {tmp_path / 'file.mov'} is not a folder (it is a file)")
+    assert _refusal(tmp_path / "file.mov").startswith(
+        f"--source {tmp_path / 'file.mov'} is not a folder (it is a file)"
+    )
 
 
 def test_a_lake_inside_its_source_is_refused(tmp_path):

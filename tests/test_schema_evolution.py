@@ -1,4 +1,5 @@
 """A lake written before a column was added to a schema stays readable, writable and queryable."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -15,8 +16,15 @@ ADDED = "source_frames"  # added to `videos` after the first lakes were written
 
 def _row(video_id: str, **extra) -> dict:
     row = {name: None for name in VIDEOS.schema.names}
-    row.update(video_id=video_id, status="ok", source_present=True, face_repairs=[], face_lines=30, n_frames=30,
-               processed_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    row.update(
+        video_id=video_id,
+        status="ok",
+        source_present=True,
+        face_repairs=[],
+        face_lines=30,
+        n_frames=30,
+        processed_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    )
     row.update(extra)
     return row
 
@@ -24,7 +32,9 @@ def _row(video_id: str, **extra) -> dict:
 def _older_videos_table(lake: Lake) -> None:
     old_schema = VIDEOS.schema.remove(VIDEOS.schema.get_field_index(ADDED))
     rows = [{k: v for k, v in _row(f"Train/live/00{i}/00{i}-1-1-1-1").items() if k != ADDED} for i in (1, 2)]
-    write_deltalake(lake.uri(VIDEOS), pa.Table.from_pylist(rows, schema=old_schema), description=table_description(VIDEOS))
+    write_deltalake(
+        lake.uri(VIDEOS), pa.Table.from_pylist(rows, schema=old_schema), description=table_description(VIDEOS)
+    )
 
 
 def test_older_table_reads_with_the_new_column_as_null(tmp_path):
@@ -55,4 +65,6 @@ def test_queries_run_on_an_older_table(tmp_path):
     lake.replace_where(VIDEOS, new, predicate=in_predicate("video_id", ["Train/live/001/001-1-1-1-1"]))
     # now in one file but not the other: union by name
     rows = run_query(lake, load_query("face_line_mismatch")).to_pylist()
-    assert [(r["video_id"], r["source_frames"], r["difference"]) for r in rows] == [("Train/live/001/001-1-1-1-1", 31, -1)]
+    assert [(r["video_id"], r["source_frames"], r["difference"]) for r in rows] == [
+        ("Train/live/001/001-1-1-1-1", 31, -1)
+    ]

@@ -5,6 +5,7 @@ tests/data/make_lake_v1.py in December 2026, never regenerated) with its rows in
 tests/data/lake_v1.json. Columns added since are read as nulls (tests/test_schema_evolution.py
 covers the writes).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import REPO, subprocess_env, tree_digest
 from deltalake import write_deltalake
 
-from conftest import REPO, subprocess_env, tree_digest
 from etl.lake.lake import Lake, LakeError
 from etl.lake.query import load_query, query_names, run_query
 from schemas import ALL_TABLES, VIDEOS
@@ -61,16 +62,20 @@ def test_every_query_runs_on_the_version_1_lake(lake_v1):
 
 
 def _newer_videos_table(lake: Lake) -> None:
-    rows = pa.Table.from_pylist([{"video_id": "Train/live/001/001-1-1-1-1", "status": "ok"}],
-                                schema=pa.schema([VIDEOS.schema.field("video_id"), VIDEOS.schema.field("status")]))
+    rows = pa.Table.from_pylist(
+        [{"video_id": "Train/live/001/001-1-1-1-1", "status": "ok"}],
+        schema=pa.schema([VIDEOS.schema.field("video_id"), VIDEOS.schema.field("status")]),
+    )
     write_deltalake(lake.uri(VIDEOS), rows, description=f"facelake videos schema v{VIDEOS.version + 1}")
 
 
 def test_a_table_of_a_newer_schema_version_is_refused_with_a_clear_message(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     _newer_videos_table(lake)
-    message = (f"table 'videos' at {lake.uri(VIDEOS)} has schema version {VIDEOS.version + 1}, newer than this "
-               f"facelake's {VIDEOS.version}; upgrade facelake to read it")
+    message = (
+        f"table 'videos' at {lake.uri(VIDEOS)} has schema version {VIDEOS.version + 1}, newer than this "
+        f"facelake's {VIDEOS.version}; upgrade facelake to read it"
+    )
     with pytest.raises(LakeError) as refused:
         lake.read(VIDEOS)
     assert str(refused.value) == message
@@ -78,8 +83,14 @@ def test_a_table_of_a_newer_schema_version_is_refused_with_a_clear_message(tmp_p
     source = tmp_path / "siw"
     (source / "Train" / "live").mkdir(parents=True)  # a SiW tree with nothing in it yet: the lake is what is refused
     for job in (["audit", "--lake", lake.root], ["ingest", "--source", str(source), "--lake", lake.root]):
-        result = subprocess.run([sys.executable, "-m", f"jobs.{job[0]}", *job[1:]], cwd=REPO, env=subprocess_env(),
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", f"jobs.{job[0]}", *job[1:]],
+            cwd=REPO,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 2, result.stderr[-3000:]
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert tree_digest(Path(lake.root)) == before  # refused before any write

@@ -1,5 +1,6 @@
 """Sharpness scores (the original SiW Android app's blur gate, checked against an independent numpy version), the
 profile a trained model records of its training faces, and the gate `facelake predict` derives from it."""
+
 import cv2
 import numpy as np
 import pytest
@@ -130,8 +131,7 @@ def test_sharpness_profile_gives_percentiles_a_training_face_has():
     counts = [*range(100, 0, -1), None]  # 1..100 in any order; a face without a count is left out
     assert sharpness_profile(counts, None) == {"gate": None, "faces": 100, "p1": 1, "p5": 5, "p50": 50, "p95": 95}
     assert sharpness_profile([7, 3], 500) == {"gate": 500, "faces": 2, "p1": 3, "p5": 3, "p50": 3, "p95": 3}
-    assert sharpness_profile([], None) == {"gate": None, "faces": 0, "p1": None, "p5": None, "p50": None,
-                                           "p95": None}
+    assert sharpness_profile([], None) == {"gate": None, "faces": 0, "p1": None, "p5": None, "p50": None, "p95": None}
 
 
 def _model_info(sharpness):
@@ -184,8 +184,10 @@ def test_input_outcome_counts_each_input_once():
 
     photo = [{"status": "ok", "decision": "spoof"}, {"status": "too_blurry", "decision": None}]
     assert input_outcome(photo) == "spoof"  # the best face's
-    video = [{"status": "ok", "decision": "spoof", "frame": 0},
-             {"status": "ok", "decision": "live", "summary": True, "frame": None}]
+    video = [
+        {"status": "ok", "decision": "spoof", "frame": 0},
+        {"status": "ok", "decision": "live", "summary": True, "frame": None},
+    ]
     assert input_outcome(video) == "live"  # the summary line's
     assert input_outcome([{"status": "too_blurry", "decision": None}]) == "too_blurry"
     assert input_outcome([{"status": "no_face", "decision": None}]) == "no_face"

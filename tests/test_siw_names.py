@@ -1,4 +1,5 @@
 """parse_siw_path: the SiW layout `{Train,Test}/{live,spoof}/SSS/SSS-sensor-type-medium-session.mov`."""
+
 import pytest
 
 from etl.sources.siw_names import SiwName, SiwNameError, parse_siw_path

@@ -6,6 +6,7 @@ writes and of the reads "outside the lake") must be byte-identical. The second l
 (`etl.lake.query.connect`'s file lock-down) is also run alone on the same corpus, without the
 statement check, and must leave the same folders unchanged too.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, subprocess_env
 
 # {lake}, {marker} and {data_file} (a data file of the current `videos` version) are replaced by
@@ -123,8 +123,13 @@ def folder_digest(root: Path) -> dict[str, tuple]:
         for name in files:
             path = Path(directory) / name
             info = path.lstat()
-            out[str(path.relative_to(root))] = ("file", info.st_mode, info.st_size, info.st_mtime_ns,
-                                                hashlib.sha256(path.read_bytes()).hexdigest())
+            out[str(path.relative_to(root))] = (
+                "file",
+                info.st_mode,
+                info.st_size,
+                info.st_mtime_ns,
+                hashlib.sha256(path.read_bytes()).hexdigest(),
+            )
     return out
 
 
@@ -160,17 +165,42 @@ def _statement(template: str, folders: dict[str, Path]) -> str:
 
 
 def _sql_cli(folders: dict[str, Path], sql: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobs.sql", "--lake", str(folders["lake"]), sql],
-                          cwd=folders["work"], env={**subprocess_env(), "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.sql", "--lake", str(folders["lake"]), sql],
+        cwd=folders["work"],
+        env={**subprocess_env(), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_corpus_is_large_and_covers_every_kind_of_attack():
     assert len(CORPUS) >= 40
     text = "\n".join(CORPUS.values()).upper()
-    for needle in ("COPY", "INSERT", "EXPLAIN ANALYZE", "ATTACH", "EXPORT DATABASE", "SET ", "RESET", "PRAGMA",
-                   "SECRET", "INSTALL", "LOAD", "READ_CSV", "READ_TEXT", "READ_BLOB", "READ_JSON", "READ_PARQUET",
-                   "GLOB", "/../", ";", "/*", "--"):
+    for needle in (
+        "COPY",
+        "INSERT",
+        "EXPLAIN ANALYZE",
+        "ATTACH",
+        "EXPORT DATABASE",
+        "SET ",
+        "RESET",
+        "PRAGMA",
+        "SECRET",
+        "INSTALL",
+        "LOAD",
+        "READ_CSV",
+        "READ_TEXT",
+        "READ_BLOB",
+        "READ_JSON",
+        "READ_PARQUET",
+        "GLOB",
+        "/../",
+        ";",
+        "/*",
+        "--",
+    ):
         assert needle in text, needle
 
 
@@ -182,9 +212,16 @@ def test_every_hostile_statement_exits_2_with_one_line_and_changes_nothing(folde
     problems = []
     for name, result in results.items():
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        if result.returncode != 2 or len(lines) != 1 or not lines[0].startswith("facelake sql: error: ") \
-                or "Traceback" in result.stderr or result.stdout.strip():
-            problems.append(f"{name}: exit {result.returncode}, stdout {result.stdout[:200]!r}, stderr {result.stderr[-600:]!r}")
+        if (
+            result.returncode != 2
+            or len(lines) != 1
+            or not lines[0].startswith("facelake sql: error: ")
+            or "Traceback" in result.stderr
+            or result.stdout.strip()
+        ):
+            problems.append(
+                f"{name}: exit {result.returncode}, stdout {result.stdout[:200]!r}, stderr {result.stderr[-600:]!r}"
+            )
     assert not problems, "\n".join(problems)
     after = {name: folder_digest(path) for name, path in folders.items()}
     for name in folders:
@@ -201,24 +238,27 @@ def test_the_headline_exploit_is_refused_and_the_lake_still_reads(folders):
     assert readable.returncode == 0, readable.stderr
 
 
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT count(*) AS n FROM frames", None),
-    ("EXPLAIN SELECT count(*) FROM frames WHERE det_status = 'ok'", None),
-    ("-- a comment\nFROM videos SELECT status, count(*) AS n GROUP BY ALL ORDER BY status", None),
-    ("WITH f AS (SELECT * FROM frames) SELECT count(*) AS n FROM f JOIN range(1) r ON true", None),
-    ("DESCRIBE frames", None),
-    ("SELECT count(*) AS n FROM lake_files", None),
-    # what the refusals and `facelake sql --help` say runs besides SELECT
-    ("SHOW TABLES", "frames"),
-    ("SHOW ALL TABLES", "videos"),
-    ("SHOW videos", "video_id"),
-    ("DESC videos", "video_id"),
-    ("SUMMARIZE SELECT det_status FROM frames", "det_status"),
-    ("VALUES (1, 'a')", "a"),
-    ("TABLE runs", "ingest"),
-    ("UNPIVOT (SELECT 1 AS a, 2 AS b) ON a, b INTO NAME k VALUE v", "b"),
-    ("EXPLAIN DESCRIBE frames", None),
-])
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("SELECT count(*) AS n FROM frames", None),
+        ("EXPLAIN SELECT count(*) FROM frames WHERE det_status = 'ok'", None),
+        ("-- a comment\nFROM videos SELECT status, count(*) AS n GROUP BY ALL ORDER BY status", None),
+        ("WITH f AS (SELECT * FROM frames) SELECT count(*) AS n FROM f JOIN range(1) r ON true", None),
+        ("DESCRIBE frames", None),
+        ("SELECT count(*) AS n FROM lake_files", None),
+        # what the refusals and `facelake sql --help` say runs besides SELECT
+        ("SHOW TABLES", "frames"),
+        ("SHOW ALL TABLES", "videos"),
+        ("SHOW videos", "video_id"),
+        ("DESC videos", "video_id"),
+        ("SUMMARIZE SELECT det_status FROM frames", "det_status"),
+        ("VALUES (1, 'a')", "a"),
+        ("TABLE runs", "ingest"),
+        ("UNPIVOT (SELECT 1 AS a, 2 AS b) ON a, b INTO NAME k VALUE v", "b"),
+        ("EXPLAIN DESCRIBE frames", None),
+    ],
+)
 def test_plain_queries_still_run(folders, sql, expected):
     result = _sql_cli(folders, sql)
     assert result.returncode == 0, result.stderr
@@ -230,7 +270,18 @@ def test_the_refusal_and_the_help_say_exactly_what_runs(folders):
     from etl.lake.query import ALLOWED_STATEMENTS
     from jobs import sql
 
-    for word in ("SELECT", "WITH", "FROM-first", "VALUES", "TABLE", "UNPIVOT", "DESCRIBE", "SHOW", "SUMMARIZE", "EXPLAIN"):
+    for word in (
+        "SELECT",
+        "WITH",
+        "FROM-first",
+        "VALUES",
+        "TABLE",
+        "UNPIVOT",
+        "DESCRIBE",
+        "SHOW",
+        "SUMMARIZE",
+        "EXPLAIN",
+    ):
         assert word in ALLOWED_STATEMENTS
     refused = _sql_cli(folders, "PRAGMA enable_profiling")
     explain = _sql_cli(folders, "EXPLAIN DROP VIEW frames")
@@ -283,18 +334,48 @@ def test_the_connection_alone_reaches_no_file_but_the_current_data(folders):
     before = {name: folder_digest(path) for name, path in folders.items()}
     import json
 
-    statements = {name: _statement(template, folders) for name, template in CORPUS.items()
-                  if name not in WRITES_TO_READABLE_FILES}
-    result = subprocess.run([sys.executable, "-c", LAYER_TWO_ALONE, str(folders["lake"])], input=json.dumps(statements),
-                            cwd=folders["work"], env={**subprocess_env(), "PYTHONPATH": str(REPO)},
-                            capture_output=True, text=True, timeout=300)
+    statements = {
+        name: _statement(template, folders) for name, template in CORPUS.items() if name not in WRITES_TO_READABLE_FILES
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", LAYER_TWO_ALONE, str(folders["lake"])],
+        input=json.dumps(statements),
+        cwd=folders["work"],
+        env={**subprocess_env(), "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     outcomes = json.loads(result.stdout.strip().splitlines()[-1])
-    reads = [name for name in CORPUS if name.startswith(("read_", "parquet_", "sniff", "glob", "superseded", "delta_log",
-                                                         "catalog_bytes", "traversal", "scalar_subquery", "cte_read",
-                                                         "in_subquery", "copy_", "explain_analyze_copy",
-                                                         "export", "attach", "install", "force_install", "load",
-                                                         "set_", "reset"))]
+    reads = [
+        name
+        for name in CORPUS
+        if name.startswith(
+            (
+                "read_",
+                "parquet_",
+                "sniff",
+                "glob",
+                "superseded",
+                "delta_log",
+                "catalog_bytes",
+                "traversal",
+                "scalar_subquery",
+                "cte_read",
+                "in_subquery",
+                "copy_",
+                "explain_analyze_copy",
+                "export",
+                "attach",
+                "install",
+                "force_install",
+                "load",
+                "set_",
+                "reset",
+            )
+        )
+    ]
     leaked = {name: outcomes[name] for name in reads if outcomes.get(name) == "ran"}
     assert not leaked, f"ran without the statement check: {leaked}"
     after = {name: folder_digest(path) for name, path in folders.items()}

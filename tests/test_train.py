@@ -4,6 +4,7 @@ The sample has 4 subjects (Train: 1 and 3; Test: 2 and 4), so P1 trains on one t
 subject and validates on the other. Two epochs say nothing about accuracy; these tests
 check the run, the files, the table rows and that every export agrees with Keras.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-
 from conftest import run_job_cli, subprocess_env
+
 from etl.lake.lake import Lake
 from schemas import FRAMES, RUNS, TRAIN_RUNS
 
@@ -35,8 +36,17 @@ def trained(trained_model):
 def test_two_worker_run_writes_every_output(trained):
     lake_dir, out, log, _ = trained
     folder = out / "P1"
-    for name in ("model.keras", "model.tflite", "model_int8.tflite", "metrics.json", "history.json", "training.png",
-                 "roc_det.png", "model_card.md", "saved_model/saved_model.pb"):
+    for name in (
+        "model.keras",
+        "model.tflite",
+        "model_int8.tflite",
+        "metrics.json",
+        "history.json",
+        "training.png",
+        "roc_det.png",
+        "model_card.md",
+        "saved_model/saved_model.pb",
+    ):
         assert (folder / name).is_file(), name
     # the workers' messages reach the driver's terminal: one line per epoch, each worker's share of the faces
     assert re.findall(r"^facelake train: P1: epoch (\d)/2: loss ", log, re.M) == ["1", "2"]
@@ -76,7 +86,9 @@ def test_train_runs_and_runs_rows(trained):
     assert rows[0]["frames_version"] == lake.version(FRAMES)
     assert rows[0]["model_dir"] == str((out / "P1").resolve())
     counts = json.loads(rows[0]["counts_json"])
-    assert counts["train"]["subjects"] == 1 and counts["validation"]["subjects"] == 1 and counts["test"]["subjects"] == 2
+    assert (
+        counts["train"]["subjects"] == 1 and counts["validation"]["subjects"] == 1 and counts["test"]["subjects"] == 2
+    )
     assert counts["train"]["rows"] == sum(counts["train"]["rows_by_attack_type"].values()) > 0
     runs = lake.read(RUNS)
     train = runs.filter(pc.equal(runs.column("job"), "train")).to_pylist()
@@ -84,14 +96,16 @@ def test_train_runs_and_runs_rows(trained):
 
 
 def test_tflite_float_matches_keras_and_int8_decides_alike(trained):
-    from etl.train.model import load_model
     from etl.train.evaluate import faces_of
     from etl.train.export import TfliteScorer, keras_scores
+    from etl.train.model import load_model
 
     lake_dir, out, _, _ = trained
     folder = out / "P1"
     frames = Lake(str(lake_dir)).read(FRAMES, columns=["split", "det_status", "aligned"])
-    frames = frames.filter(pc.and_(pc.equal(frames.column("split"), "test"), pc.equal(frames.column("det_status"), "ok")))
+    frames = frames.filter(
+        pc.and_(pc.equal(frames.column("split"), "test"), pc.equal(frames.column("det_status"), "ok"))
+    )
     faces = faces_of(frames, 48)  # every test face (a few hundred), both classes
     keras = keras_scores(load_model(str(folder / "model.keras")), faces)
     lite = TfliteScorer(folder / "model.tflite")(faces)
@@ -126,8 +140,7 @@ def test_augmentation_differs_between_epochs_but_evaluation_does_not():
     images = rng.integers(0, 256, (8, 55, 55, 3), dtype=np.uint8)
     labels = np.arange(8) % 2
     # one iterator over the repeated dataset, as training reads it: a batch of 8 is one epoch
-    batches = iter(make_dataset(images, labels, input_size=48, batch_size=8, training=True, shuffle=False,
-                                repeat=True))
+    batches = iter(make_dataset(images, labels, input_size=48, batch_size=8, training=True, shuffle=False, repeat=True))
     first, second = [next(batches)[0].numpy() for _ in range(2)]
     assert first.shape == (8, 48, 48, 3)
     assert not np.array_equal(first, second)  # cache() before the random crop/flip
@@ -167,8 +180,9 @@ def test_datasets_give_one_hot_labels_and_class_weights():
 
     images = np.zeros((6, 55, 55, 3), dtype=np.uint8)
     labels = np.array([0, 1, 1, 1, 0, 1])
-    batch = next(iter(make_dataset(images, labels, input_size=48, batch_size=6, training=False,
-                                   class_weight={0: 1.5, 1: 0.75})))
+    batch = next(
+        iter(make_dataset(images, labels, input_size=48, batch_size=6, training=False, class_weight={0: 1.5, 1: 0.75}))
+    )
     x, y, w = (t.numpy() for t in batch)
     assert x.shape == (6, 48, 48, 3) and x.dtype == np.float32
     assert y.tolist() == [[1, 0], [0, 1], [0, 1], [0, 1], [1, 0], [0, 1]]
@@ -184,20 +198,29 @@ def test_the_driver_never_holds_a_face(trained):
 
 def test_the_driver_probe_sees_faces_read_into_the_driver(clean_ingest):
     """The probe can fail: a driver that reads `aligned` (as training did before it streamed) is recorded."""
-    code = ("import json, driver_bytes_probe as probe; probe.install(); from etl.lake.lake import Lake; "
-            "from schemas import FRAMES; "
-            f"Lake({str(clean_ingest.lake)!r}).read(FRAMES, columns=['video_id', 'aligned'], "
-            "filters=[('det_status', '=', 'ok')]); print(json.dumps(probe.findings))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=PROBE.parent, env=subprocess_env(), capture_output=True,
-                            text=True, timeout=120, check=True)
+    code = (
+        "import json, driver_bytes_probe as probe; probe.install(); from etl.lake.lake import Lake; "
+        "from schemas import FRAMES; "
+        f"Lake({str(clean_ingest.lake)!r}).read(FRAMES, columns=['video_id', 'aligned'], "
+        "filters=[('det_status', '=', 'ok')]); print(json.dumps(probe.findings))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROBE.parent,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     ok = Lake(str(clean_ingest.lake)).read(FRAMES, columns=["det_status"], filters=[("det_status", "=", "ok")])
-    assert json.loads(result.stdout) == [{"hook": "Lake.read", "what": "arrow table with binary column(s) ['aligned']",
-                                          "rows": ok.num_rows}]
+    assert json.loads(result.stdout) == [
+        {"hook": "Lake.read", "what": "arrow table with binary column(s) ['aligned']", "rows": ok.num_rows}
+    ]
 
 
 def test_the_driver_probe_finds_payloads_inside_what_ray_returns():
     import pyarrow as pa
-
     from driver_bytes_probe import _payloads
 
     faces = pa.table({"video_id": ["a"], "aligned": [b"png"]})
@@ -209,11 +232,13 @@ def test_the_driver_probe_finds_payloads_inside_what_ray_returns():
 
 
 def test_bad_arguments_are_refused_before_any_work(tmp_path):
-    log = run_job_cli("train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--protocol", "p9",
-                      expect=2).stderr
+    log = run_job_cli(
+        "train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--protocol", "p9", expect=2
+    ).stderr
     assert "p9" in log
-    log = run_job_cli("train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--input-size", "8",
-                      expect=2).stderr
+    log = run_job_cli(
+        "train", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / "m"), "--input-size", "8", expect=2
+    ).stderr
     assert "input_size" in log
     assert not (tmp_path / "m").exists()
 
@@ -226,8 +251,21 @@ def test_resume_continues_from_the_last_checkpoint(trained, tmp_path):
     lake_dir, out = tmp_path / "lake", tmp_path / "models"
     shutil.copytree(shared_lake, lake_dir)
     shutil.copytree(shared_out, out)
-    log = run_job_cli("train", "--lake", str(lake_dir), "--out", str(out), "--workers", "2", "--epochs", "3",
-                      "--batch-size", "32", "--resume", timeout=900).stderr
+    log = run_job_cli(
+        "train",
+        "--lake",
+        str(lake_dir),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--resume",
+        timeout=900,
+    ).stderr
     assert "facelake train: P1: resuming from the checkpoint of epoch 2/3" in log
     assert re.findall(r"^facelake train: P1: epoch (\d)/3: ", log, re.M) == ["3"]
     history = json.loads((out / "P1" / "history.json").read_text())

@@ -19,6 +19,7 @@ Backends (`EmbedderConfig.backend`):
 Nothing is ever downloaded: a missing model file is a FileNotFoundError that says what
 to put where.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-log = logging.getLogger(__name__)
+from etl.errors import require
+from etl.faces.tensorflow_threads import limit_tensorflow_threads
+
+log = logging.getLogger(f"facelake.{__name__}")
 
 FACE_SIZE = 112  # side of an aligned face (etl.faces.align.ALIGNED_SIZE)
 BACKENDS = ("dlib", "insightface:PATH", "keras:FILE")
@@ -59,11 +63,6 @@ _DLIB_PAD = 48
 _DLIB_SCALE = 2
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
 @dataclass(frozen=True)
 class EmbedderConfig:
     """Face embedder settings.
@@ -79,21 +78,25 @@ class EmbedderConfig:
     threads: int = 1  # TensorFlow/ONNX threads per worker (one Ray CPU each)
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.backend, str), f"embedder backend must be a string, got {self.backend!r}")
+        require(isinstance(self.backend, str), f"embedder backend must be a string, got {self.backend!r}")
         kind, _, path = self.backend.partition(":")
-        _require(
+        require(
             self.backend == "dlib" or (kind in ("insightface", "keras") and path != ""),
             f"embedder backend {self.backend!r} is not one of: {', '.join(repr(b) for b in BACKENDS)}",
         )
         if kind == "keras":
-            _require(
+            require(
                 path.lower().endswith(KERAS_SUFFIXES),
                 f"keras embedder model {path!r} must be a file ending in {', '.join(KERAS_SUFFIXES)}",
             )
-        _require(
-            isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}"
+        require(
+            isinstance(self.batch_size, int) and self.batch_size >= 1,
+            f"batch_size must be an integer >= 1, got {self.batch_size!r}",
         )
-        _require(isinstance(self.threads, int) and self.threads >= 1, f"threads must be an integer >= 1, got {self.threads!r}")
+        require(
+            isinstance(self.threads, int) and self.threads >= 1,
+            f"threads must be an integer >= 1, got {self.threads!r}",
+        )
 
 
 class FaceEmbedder(Protocol):
@@ -178,7 +181,9 @@ class DlibEmbedder:
         self._batch_size = config.batch_size
         self._shape_predictor = dlib.shape_predictor(str(shape_file))
         self._net = dlib.face_recognition_model_v1(str(net_file))
-        self.version = f"dlib-{dlib.__version__};face_recognition_models-{importlib.metadata.version('face_recognition_models')}"
+        self.version = (
+            f"dlib-{dlib.__version__};face_recognition_models-{importlib.metadata.version('face_recognition_models')}"
+        )
         self._rect = dlib.rectangle(*dlib_face_box())
         log.info("dlib embedder %s (%s)", self.model, self.version)
 
@@ -255,17 +260,21 @@ class InsightfaceEmbedder:
         self._model.input_size = self._input_size
         self._batch_size = config.batch_size
         self.model = f"insightface:{model_file.stem}@{_file_sha256(model_file)[:12]}"
-        self.version = (
-            f"insightface-{importlib.metadata.version('insightface')};onnxruntime-{onnxruntime.__version__}"
-        )
+        self.version = f"insightface-{importlib.metadata.version('insightface')};onnxruntime-{onnxruntime.__version__}"
         out_shape = self._model.output_shape
         if len(out_shape) == 2 and isinstance(out_shape[1], int):
             self.dim = int(out_shape[1])
         else:  # output width not declared: measure it on one blank face
-            self.dim = int(self._model.get_feat([np.zeros((*self._input_size[::-1], 3), np.uint8)]).reshape(1, -1).shape[1])
+            self.dim = int(
+                self._model.get_feat([np.zeros((*self._input_size[::-1], 3), np.uint8)]).reshape(1, -1).shape[1]
+            )
         log.info(
             "insightface embedder %s from %s on %s, input %s, dim %d",
-            self.model, model_file, session.get_providers()[0], self._input_size, self.dim,
+            self.model,
+            model_file,
+            session.get_providers()[0],
+            self._input_size,
+            self.dim,
         )
 
     def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
@@ -278,16 +287,6 @@ class InsightfaceEmbedder:
             bgr = [np.ascontiguousarray(_resized(face, self._input_size)[..., ::-1]) for face in batch]
             out.append(np.asarray(self._model.get_feat(bgr), dtype=np.float32).reshape(len(batch), -1))
         return _normalise(np.concatenate(out))
-
-
-def _limit_tensorflow_threads(tf, threads: int) -> None:
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        # TensorFlow was already initialised in this process (e.g. by the MTCNN detector);
-        # the first setting stays in force
-        log.debug("TensorFlow threads already set")
 
 
 class KerasEmbedder:
@@ -305,7 +304,7 @@ class KerasEmbedder:
             import tensorflow as tf
         except ImportError as error:  # pragma: no cover - install problem
             raise _missing("tensorflow", "keras embedder") from error
-        _limit_tensorflow_threads(tf, config.threads)
+        limit_tensorflow_threads(tf, config.threads)
         self._keras_model = keras.models.load_model(str(model_file), compile=False)
         input_shape = self._keras_model.input_shape  # (None, H, W, 3)
         height = input_shape[1] if input_shape[1] else FACE_SIZE
@@ -313,7 +312,9 @@ class KerasEmbedder:
         self._input_size = (int(width), int(height))
         output_shape = self._keras_model.output_shape
         if len(output_shape) != 2 or not output_shape[1]:
-            raise ValueError(f"keras embedder: model {model_file} outputs {output_shape}; expected (batch, dim) vectors")
+            raise ValueError(
+                f"keras embedder: model {model_file} outputs {output_shape}; expected (batch, dim) vectors"
+            )
         self.dim = int(output_shape[1])
         self._batch_size = config.batch_size
         self.model = f"keras:{model_file.stem}@{_file_sha256(model_file)[:12]}"

@@ -5,6 +5,7 @@ and model, or has one computed from other aligned bytes (the face was re-ingeste
 Vectors whose face is gone from the source table (video re-ingested without that
 face, photo no longer single) are stale and deleted.
 """
+
 from __future__ import annotations
 
 import duckdb

@@ -1,4 +1,5 @@
 """The embedding model stage: loads a backend once, turns aligned PNGs into vectors."""
+
 from __future__ import annotations
 
 import numpy as np

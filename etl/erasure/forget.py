@@ -51,6 +51,7 @@ rules (NoncurrentVersionExpiration) or delete them with its own tools.
 Recorded in `runs` (job forget, arguments: kind and the hash) and in `erasures` (the
 hash and the counts; see schemas/erasures.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,6 +68,7 @@ from functools import reduce
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.errors import require
 from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake, in_predicate, sql_string
 from etl.lake.runs import RunRecord
@@ -86,7 +88,7 @@ from schemas import (
 )
 from schemas.erasures import ERASURE_KINDS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 ERASED = "<erased>"
 MAX_SUBJECT = 2**31 - 1  # the subject column is int32
@@ -103,11 +105,6 @@ NOTE = (
     "them, or the next ingest/register adds the person again (source_files_present). Older Delta log commits "
     "still name the person's ids (file statistics, other jobs' write predicates; no images, no vectors)."
 )
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def sha256_hex(text: str) -> str:
@@ -135,26 +132,33 @@ class ForgetRequest:
     dry_run: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.kind in ERASURE_KINDS, f"kind {self.kind!r} is not one of {', '.join(ERASURE_KINDS)}")
-        _require(isinstance(self.person, str), f"the person must be given as text, got {type(self.person).__name__}")
+        require(self.kind in ERASURE_KINDS, f"kind {self.kind!r} is not one of {', '.join(ERASURE_KINDS)}")
+        require(isinstance(self.person, str), f"the person must be given as text, got {type(self.person).__name__}")
         if self.kind == "subject":
             text = self.person.strip()
-            _require(text.isascii() and text.isdigit(),
-                     f"--subject must be a SiW subject number such as 7 or 007, got {self.person!r}")
+            require(
+                text.isascii() and text.isdigit(),
+                f"--subject must be a SiW subject number such as 7 or 007, got {self.person!r}",
+            )
             number = int(text)
-            _require(number <= MAX_SUBJECT, f"--subject must be at most {MAX_SUBJECT}, got {self.person!r}")
+            require(number <= MAX_SUBJECT, f"--subject must be at most {MAX_SUBJECT}, got {self.person!r}")
             object.__setattr__(self, "person", str(number))
         else:
-            _require(self.person != "", "--user is empty; pass the registry user name (its folder in the photo tree)")
-            _require("/" not in self.person and self.person not in (".", "..")
-                     and not any(ord(c) < 32 or ord(c) == 127 for c in self.person),
-                     f"--user must be one folder name of the photo tree (no '/', no control characters), "
-                     f"got {self.person!r}")
+            require(self.person != "", "--user is empty; pass the registry user name (its folder in the photo tree)")
+            require(
+                "/" not in self.person
+                and self.person not in (".", "..")
+                and not any(ord(c) < 32 or ord(c) == 127 for c in self.person),
+                f"--user must be one folder name of the photo tree (no '/', no control characters), "
+                f"got {self.person!r}",
+            )
 
     @classmethod
     def from_options(cls, *, subject: str | None, user: str | None, dry_run: bool = False) -> ForgetRequest:
-        _require((subject is None) != (user is None),
-                 "pass exactly one of --subject ID or --user NAME, got " + ("both" if subject is not None else "neither"))
+        require(
+            (subject is None) != (user is None),
+            "pass exactly one of --subject ID or --user NAME, got " + ("both" if subject is not None else "neither"),
+        )
         if subject is not None:
             return cls(kind="subject", person=subject, dry_run=dry_run)
         return cls(kind="user", person=user, dry_run=dry_run)
@@ -180,8 +184,9 @@ class ForgetRequest:
 def check_lake(lake: Lake) -> None:
     """Refuse a lake holding no facelake table, before any work."""
     if not any(lake.exists(spec) for spec in ALL_TABLES.values()):
-        raise ForgetRefused(f"the lake at {lake.root} holds none of the tables {', '.join(ALL_TABLES)}; "
-                            "pass the root that holds them")
+        raise ForgetRefused(
+            f"the lake at {lake.root} holds none of the tables {', '.join(ALL_TABLES)}; pass the root that holds them"
+        )
 
 
 # ------------------------------------------------------------------ what matches the person
@@ -201,8 +206,11 @@ class Match:
 
     def sql(self) -> str:
         quoted = f'"{self.column}"'
-        expression = {"text": quoted, "number": f"CAST({quoted} AS VARCHAR)",
-                      "video_key": f"split_part({quoted}, '#', 1)"}[self.form]
+        expression = {
+            "text": quoted,
+            "number": f"CAST({quoted} AS VARCHAR)",
+            "video_key": f"split_part({quoted}, '#', 1)",
+        }[self.form]
         return in_predicate(f"encode(sha256({expression}), 'hex')", (sha256_hex(v) for v in self.values))
 
     def mask(self, table: pa.Table) -> pa.ChunkedArray:
@@ -272,31 +280,42 @@ def _where_in(table: pa.Table, column: str, values: set[str]) -> pa.Table:
 
 
 def _source_paths(table: pa.Table) -> list[str]:
-    return sorted({os.path.join(r["source_root"], r["path"]) for r in table.to_pylist() if r["source_root"] and r["path"]})
+    return sorted(
+        {os.path.join(r["source_root"], r["path"]) for r in table.to_pylist() if r["source_root"] and r["path"]}
+    )
 
 
 def find_footprint(lake: Lake, request: ForgetRequest) -> Footprint:
     """Read (never write) the person's video ids or photo ids, identity names and merge groups."""
     found = Footprint()
-    vectors = _where_in(lake.read(EMBEDDINGS, columns=["source", "video_id", "photo_id", "identity"]), "source",
-                        {request.source})
+    vectors = _where_in(
+        lake.read(EMBEDDINGS, columns=["source", "video_id", "photo_id", "identity"]), "source", {request.source}
+    )
     if request.kind == "subject":
-        videos = lake.read(VIDEOS, columns=["video_id", "source_root", "path"], filters=[("subject", "=", request.subject)])
+        videos = lake.read(
+            VIDEOS, columns=["video_id", "source_root", "path"], filters=[("subject", "=", request.subject)]
+        )
         frames = lake.read(FRAMES, columns=["video_id"], filters=[("subject", "=", request.subject)])
         found.video_ids = _values(videos, "video_id") | _values(frames, "video_id")
         found.source_files = _source_paths(videos)
-        found.identities = {frames_identity(request.subject)} | _values(_where_in(vectors, "video_id", found.video_ids),
-                                                                         "identity")
+        found.identities = {frames_identity(request.subject)} | _values(
+            _where_in(vectors, "video_id", found.video_ids), "identity"
+        )
     else:
-        photos = _where_in(lake.read(PHOTOS, columns=["user", "photo_id", "source_root", "path"]), "user",
-                           {request.person})
+        photos = _where_in(
+            lake.read(PHOTOS, columns=["user", "photo_id", "source_root", "path"]), "user", {request.person}
+        )
         found.photo_ids = _values(photos, "photo_id")
         found.source_files = _source_paths(photos)
         found.identities = {request.person} | _values(_where_in(vectors, "photo_id", found.photo_ids), "identity")
-    merges = _where_in(lake.read(IDENTITY_MERGES, columns=["source", "group_id", "identity", "canonical_id"]), "source",
-                       {request.source})
-    found.groups = (_values(_where_in(merges, "identity", found.identities), "group_id")
-                    | _values(_where_in(merges, "canonical_id", found.identities), "group_id"))
+    merges = _where_in(
+        lake.read(IDENTITY_MERGES, columns=["source", "group_id", "identity", "canonical_id"]),
+        "source",
+        {request.source},
+    )
+    found.groups = _values(_where_in(merges, "identity", found.identities), "group_id") | _values(
+        _where_in(merges, "canonical_id", found.identities), "group_id"
+    )
     return found
 
 
@@ -311,7 +330,9 @@ def plan_steps(request: ForgetRequest, found: Footprint) -> list[TableStep]:
     if request.kind == "subject":
         person = (Match("subject", frozenset({request.person}), "number"),)
         vectors = _match("video_id", found.video_ids) + _match("identity", names)
-        faces = _match("face_key", found.video_ids, "video_key") + _match("nearest_other_key", found.video_ids, "video_key")
+        faces = _match("face_key", found.video_ids, "video_key") + _match(
+            "nearest_other_key", found.video_ids, "video_key"
+        )
         own = [TableStep(FRAMES, person), TableStep(VIDEOS, person)]
     else:
         vectors = _match("identity", names) + _match("photo_id", found.photo_ids) + _match("face_key", found.photo_ids)
@@ -319,9 +340,14 @@ def plan_steps(request: ForgetRequest, found: Footprint) -> list[TableStep]:
         own = [TableStep(PHOTOS, (Match("user", frozenset({request.person})),))]
     steps = [
         TableStep(IDENTITY_PAIRS, tuple(_match("first", names) + _match("second", names)), source),
-        TableStep(IDENTITY_MERGES, tuple(_match("group_id", groups) + _match("identity", names)
-                                         + _match("canonical_id", names)), source),
-        TableStep(LABEL_CHECKS, tuple(_match("identity", names) + _match("nearest_other_identity", names) + faces), source),
+        TableStep(
+            IDENTITY_MERGES,
+            tuple(_match("group_id", groups) + _match("identity", names) + _match("canonical_id", names)),
+            source,
+        ),
+        TableStep(
+            LABEL_CHECKS, tuple(_match("identity", names) + _match("nearest_other_identity", names) + faces), source
+        ),
         TableStep(EMBEDDINGS, tuple(vectors), source),
         *own,
     ]
@@ -384,8 +410,13 @@ def redacted_runs(lake: Lake, redactor: Redactor, *, skip_run_id: str | None) ->
     for row in lake.read(RUNS).to_pylist():
         if row["run_id"] == skip_run_id:
             continue
-        new = dict(row, source=redactor.text(row["source"]), error=redactor.text(row["error"]),
-                   args_json=redactor.json_text(row["args_json"]), counts_json=redactor.json_text(row["counts_json"]))
+        new = dict(
+            row,
+            source=redactor.text(row["source"]),
+            error=redactor.text(row["error"]),
+            args_json=redactor.json_text(row["args_json"]),
+            counts_json=redactor.json_text(row["counts_json"]),
+        )
         if new != row:
             changed.append(new)
     return pa.Table.from_pylist(changed, schema=RUNS.schema)
@@ -438,33 +469,57 @@ class ForgetSummary:
 
     def counts(self) -> dict:
         return {
-            "kind": self.request.kind, "person_sha256": self.request.sha256, "dry_run": self.request.dry_run,
-            "status": self.status, "erasure_id": self.erasure_id, "rows_removed": self.rows_removed,
-            "rows_redacted": self.rows_redacted, "files_vacuumed": sum(t.files_vacuumed for t in self.tables),
-            "bytes_vacuumed": self._bytes(), "tables": {t.table: vars(t) for t in self.tables},
-            "models_not_retrained": self.models_not_retrained, "source_files_present": self.source_files_present,
-            "finishing": self.finishing, "elapsed_s": round(self.elapsed_s, 3),
+            "kind": self.request.kind,
+            "person_sha256": self.request.sha256,
+            "dry_run": self.request.dry_run,
+            "status": self.status,
+            "erasure_id": self.erasure_id,
+            "rows_removed": self.rows_removed,
+            "rows_redacted": self.rows_redacted,
+            "files_vacuumed": sum(t.files_vacuumed for t in self.tables),
+            "bytes_vacuumed": self._bytes(),
+            "tables": {t.table: vars(t) for t in self.tables},
+            "models_not_retrained": self.models_not_retrained,
+            "source_files_present": self.source_files_present,
+            "finishing": self.finishing,
+            "elapsed_s": round(self.elapsed_s, 3),
         }
 
     def erasure_row(self, requested_at: datetime) -> dict:
         return {
-            "erasure_id": self.erasure_id, "requested_at": requested_at, "completed_at": datetime.now(timezone.utc),
-            "kind": self.request.kind, "person_sha256": self.request.sha256, "status": self.status,
-            "rows_removed": self.rows_removed, "rows_redacted": self.rows_redacted,
-            "files_vacuumed": sum(t.files_vacuumed for t in self.tables), "bytes_vacuumed": self._bytes(),
-            "tables": [vars(t) for t in self.tables], "models_not_retrained": self.models_not_retrained,
-            "source_files_present": self.source_files_present, "note": NOTE, "run_id": self.run_id,
+            "erasure_id": self.erasure_id,
+            "requested_at": requested_at,
+            "completed_at": datetime.now(timezone.utc),
+            "kind": self.request.kind,
+            "person_sha256": self.request.sha256,
+            "status": self.status,
+            "rows_removed": self.rows_removed,
+            "rows_redacted": self.rows_redacted,
+            "files_vacuumed": sum(t.files_vacuumed for t in self.tables),
+            "bytes_vacuumed": self._bytes(),
+            "tables": [vars(t) for t in self.tables],
+            "models_not_retrained": self.models_not_retrained,
+            "source_files_present": self.source_files_present,
+            "note": NOTE,
+            "run_id": self.run_id,
         }
 
     def table(self) -> pa.Table:
         """One row per table, for the log's summary table."""
         removed = "would remove" if self.request.dry_run else "rows removed"
-        return pa.Table.from_pylist([{
-            "table": t.table, removed: t.rows_removed, "runs redacted": t.rows_redacted,
-            "files vacuumed": t.files_vacuumed,
-            "MB freed": None if t.bytes_vacuumed is None else round(t.bytes_vacuumed / 1e6, 3),
-            "version": "" if t.version_after is None else f"{t.version_before} -> {t.version_after}",
-        } for t in self.tables])
+        return pa.Table.from_pylist(
+            [
+                {
+                    "table": t.table,
+                    removed: t.rows_removed,
+                    "runs redacted": t.rows_redacted,
+                    "files vacuumed": t.files_vacuumed,
+                    "MB freed": None if t.bytes_vacuumed is None else round(t.bytes_vacuumed / 1e6, 3),
+                    "version": "" if t.version_after is None else f"{t.version_before} -> {t.version_after}",
+                }
+                for t in self.tables
+            ]
+        )
 
 
 def erase_rows(lake: Lake, step: TableStep, outcome: TableOutcome) -> None:
@@ -477,8 +532,10 @@ def erase_rows(lake: Lake, step: TableStep, outcome: TableOutcome) -> None:
     after = lake.read(step.spec, columns=step.columns)
     left, lost = step.count(after), before.num_rows - after.num_rows
     if left or lost != matched:
-        raise ErasureError(f"{step.spec.name}: the delete left {left} of the person's {matched} rows and removed "
-                           f"{lost} rows in all; is another job writing the lake? Rerun forget when it is idle")
+        raise ErasureError(
+            f"{step.spec.name}: the delete left {left} of the person's {matched} rows and removed "
+            f"{lost} rows in all; is another job writing the lake? Rerun forget when it is idle"
+        )
     outcome.rows_removed = matched
 
 
@@ -491,11 +548,23 @@ def models_trained_on(lake: Lake, request: ForgetRequest) -> list[str]:
         if row["frames_version"] is None:
             continue
         try:
-            held = lake.read(FRAMES, columns=["subject"], filters=[("subject", "=", request.subject)],
-                             version=int(row["frames_version"])).num_rows > 0
+            held = (
+                lake.read(
+                    FRAMES,
+                    columns=["subject"],
+                    filters=[("subject", "=", request.subject)],
+                    version=int(row["frames_version"]),
+                ).num_rows
+                > 0
+            )
         except Exception as error:  # noqa: BLE001 - a version already vacuumed or out of the log: cannot tell
-            log.warning("train run %s: frames version %s cannot be read (%s); listed as possibly trained on %s",
-                        row["train_id"], row["frames_version"], type(error).__name__, request.label)
+            log.warning(
+                "train run %s: frames version %s cannot be read (%s); listed as possibly trained on %s",
+                row["train_id"],
+                row["frames_version"],
+                type(error).__name__,
+                request.label,
+            )
             held = True
         if held:
             out.append(row["train_id"])
@@ -541,8 +610,9 @@ def unfinished_erasures(lake: Lake, request: ForgetRequest) -> list[str]:
     return sorted(out)
 
 
-def _dry_run(lake: Lake, request: ForgetRequest, found: Footprint, outcomes: dict[str, TableOutcome],
-             summary: ForgetSummary) -> ForgetSummary:
+def _dry_run(
+    lake: Lake, request: ForgetRequest, found: Footprint, outcomes: dict[str, TableOutcome], summary: ForgetSummary
+) -> ForgetSummary:
     for step in plan_steps(request, found):
         if step.spec.name in outcomes:
             outcomes[step.spec.name].rows_removed = step.count(lake.read(step.spec, columns=step.columns))
@@ -575,20 +645,34 @@ def run_forget(*, lake: Lake, request: ForgetRequest, run_id: str | None = None)
         return summary
 
     if not lake.is_local:
-        log.warning("%s is an object store: the vacuum deletes the objects that held %s, but a bucket that keeps "
-                    "object versions (versioning, soft delete) still holds them as noncurrent versions; expire "
-                    "those with a lifecycle rule", lake.root, request.label)
+        log.warning(
+            "%s is an object store: the vacuum deletes the objects that held %s, but a bucket that keeps "
+            "object versions (versioning, soft delete) still holds them as noncurrent versions; expire "
+            "those with a lifecycle rule",
+            lake.root,
+            request.label,
+        )
     unfinished = unfinished_erasures(lake, request)
-    record = RunRecord(lake, job="forget", source=lake.root, run_id=run_id,
-                       args={"kind": request.kind, "person_sha256": request.sha256, "dry_run": False})
+    record = RunRecord(
+        lake,
+        job="forget",
+        source=lake.root,
+        run_id=run_id,
+        args={"kind": request.kind, "person_sha256": request.sha256, "dry_run": False},
+    )
     lake.ensure(RUNS)
     record.start()
     if RUNS.name not in outcomes:
         outcomes[RUNS.name] = TableOutcome(table=RUNS.name)
         scope.append(RUNS)
-    summary = ForgetSummary(request=request, run_id=record.run_id, source_files_present=present,
-                            erasure_id=f"erasure-{requested_at.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
-                            tables=list(outcomes.values()), finishing=unfinished)
+    summary = ForgetSummary(
+        request=request,
+        run_id=record.run_id,
+        source_files_present=present,
+        erasure_id=f"erasure-{requested_at.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}",
+        tables=list(outcomes.values()),
+        finishing=unfinished,
+    )
     try:
         summary.models_not_retrained = models_trained_on(lake, request)
         redacted = redacted_runs(lake, redactor_for(request, found), skip_run_id=record.run_id)
@@ -605,8 +689,10 @@ def run_forget(*, lake: Lake, request: ForgetRequest, run_id: str | None = None)
             log.info("finishing the erasure of %s left unfinished by %s", request.label, ", ".join(unfinished))
         if summary.status == "erased":
             if lake.exists(TRAIN_RUNS) and FRAMES in scope:
-                log.warning("frames history is vacuumed: train runs can no longer re-read the frames versions they "
-                            "read; their metrics stay and their models are not retrained")
+                log.warning(
+                    "frames history is vacuumed: train runs can no longer re-read the frames versions they "
+                    "read; their metrics stay and their models are not retrained"
+                )
             for spec in scope:
                 _vacuum(lake, spec, outcomes[spec.name])
             for step in plan_steps(request, found):
@@ -616,14 +702,22 @@ def run_forget(*, lake: Lake, request: ForgetRequest, run_id: str | None = None)
         for spec in scope:
             outcomes[spec.name].version_after = lake.version(spec)
         if present:
-            log.warning("%d source files of %s are still in their source tree; delete them, or the next %s adds "
-                        "the person again", present, request.label, "ingest" if request.kind == "subject" else "register")
+            log.warning(
+                "%d source files of %s are still in their source tree; delete them, or the next %s adds "
+                "the person again",
+                present,
+                request.label,
+                "ingest" if request.kind == "subject" else "register",
+            )
         summary.elapsed_s = time.perf_counter() - started
         lake.append(ERASURES, pa.Table.from_pylist([summary.erasure_row(requested_at)], schema=ERASURES.schema))
     except BaseException as error:
         summary.elapsed_s = time.perf_counter() - started
-        record.finish(status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-                      counts=summary.counts(), error=f"{type(error).__name__}: {error}")
+        record.finish(
+            status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+            counts=summary.counts(),
+            error=f"{type(error).__name__}: {error}",
+        )
         raise
     record.finish(status="succeeded", counts=summary.counts())
     refresh_catalog_if_local(lake)  # `erasures` may be new

@@ -1,4 +1,5 @@
 """Alignment: 5 landmarks -> the 112x112 ArcFace template, by insightface's `norm_crop`."""
+
 from __future__ import annotations
 
 import warnings

@@ -4,6 +4,7 @@ A backend is a class that loads its model once in `__init__` and detects a batch
 same-sized RGB images in `__call__`. Landmark order everywhere: left eye (image left),
 right eye, nose, left mouth corner, right mouth corner; the order of the ArcFace template.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -17,8 +18,9 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DetectorConfig
+from etl.faces.tensorflow_threads import limit_tensorflow_threads
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,11 @@ class Face:
         """Map from a resampled region back to frame pixels: frame = region / scale + offset."""
         shift = np.array([offset_x, offset_y], dtype=np.float32)
         box = self.box.reshape(2, 2) / scale + shift
-        return Face(box=box.reshape(4).astype(np.float32), score=self.score, landmarks=(self.landmarks / scale + shift).astype(np.float32))
+        return Face(
+            box=box.reshape(4).astype(np.float32),
+            score=self.score,
+            landmarks=(self.landmarks / scale + shift).astype(np.float32),
+        )
 
     @property
     def size(self) -> float:
@@ -68,7 +74,7 @@ class MtcnnDetector:
             from mtcnn.stages import StageONet, StageRNet
         except ImportError as error:  # pragma: no cover - install problem
             raise _missing("mtcnn", "MTCNN detector") from error
-        _limit_tensorflow_threads(tf, config.threads)
+        limit_tensorflow_threads(tf, config.threads)
         self.version = importlib.metadata.version("mtcnn")
         self._config = config
         device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
@@ -110,17 +116,34 @@ def _pyramid_pnet_class():
     )
 
     class BoundedPyramidPNet(StagePNet):
-        def __call__(self, images_normalized, images_oshapes, min_face_size=20, min_size=12, scale_factor=0.709,
-                     threshold_pnet=0.6, nms_pnet1=0.5, nms_pnet2=0.7, **kwargs):
-            scales_groups = [bounded_scale_pyramid(int(s[1]), int(s[0]), min_face_size, scale_factor, min_size) for s in images_oshapes]
+        def __call__(
+            self,
+            images_normalized,
+            images_oshapes,
+            min_face_size=20,
+            min_size=12,
+            scale_factor=0.709,
+            threshold_pnet=0.6,
+            nms_pnet1=0.5,
+            nms_pnet2=0.7,
+            **kwargs,
+        ):
+            scales_groups = [
+                bounded_scale_pyramid(int(s[1]), int(s[0]), min_face_size, scale_factor, min_size)
+                for s in images_oshapes
+            ]
             if any(len(g) == 0 for g in scales_groups):
                 return np.empty((0, 6))
             scales_result, scales_index = apply_scales(images_normalized, scales_groups)
             batch_size = images_normalized.shape[0]
             pnet_result = [self._model(s) for s in scales_result]
             proposals = [generate_bounding_box(r[0], r[1], threshold_pnet) for r in pnet_result]
-            upscaled = [upscale_bboxes(b, np.asarray([scale] * batch_size)) for b, scale in zip(proposals, scales_index)]
-            per_scale = [smart_nms_from_bboxes(b, threshold=nms_pnet1, method="union", initial_sort=False) for b in upscaled]
+            upscaled = [
+                upscale_bboxes(b, np.asarray([scale] * batch_size)) for b, scale in zip(proposals, scales_index)
+            ]
+            per_scale = [
+                smart_nms_from_bboxes(b, threshold=nms_pnet1, method="union", initial_sort=False) for b in upscaled
+            ]
             merged = np.concatenate(per_scale, axis=0) if per_scale else np.empty((0, 6))
             merged = smart_nms_from_bboxes(merged, threshold=nms_pnet2, method="union", initial_sort=True)
             return resize_to_square(merged)
@@ -128,7 +151,9 @@ def _pyramid_pnet_class():
     return BoundedPyramidPNet
 
 
-def bounded_scale_pyramid(width: int, height: int, min_face_size: float, scale_factor: float, min_size: int = 12) -> np.ndarray:
+def bounded_scale_pyramid(
+    width: int, height: int, min_face_size: float, scale_factor: float, min_size: int = 12
+) -> np.ndarray:
     """Scales m, m*f, m*f^2, ... with m = min_size / min_face_size, while the scaled image
     side stays >= min_size (the PNet input)."""
     first = min_size / float(min_face_size)
@@ -141,16 +166,6 @@ def bounded_scale_pyramid(width: int, height: int, min_face_size: float, scale_f
     return np.asarray(scales, dtype=np.float64)
 
 
-def _limit_tensorflow_threads(tf, threads: int) -> None:
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        # TensorFlow was already initialised in this process (e.g. a second detector);
-        # the first setting stays in force.
-        log.debug("TensorFlow threads already set")
-
-
 class InsightfaceOnnxDetector:
     """An insightface SCRFD/RetinaFace ONNX detector from a folder the user provides.
 
@@ -161,7 +176,11 @@ class InsightfaceOnnxDetector:
 
     def __init__(self, config: DetectorConfig) -> None:
         folder = Path(config.backend.split(":", 1)[1]).expanduser()
-        candidates = sorted(folder.glob("det_*.onnx")) + sorted(folder.glob("*scrfd*.onnx")) + sorted(folder.glob("*retinaface*.onnx"))
+        candidates = (
+            sorted(folder.glob("det_*.onnx"))
+            + sorted(folder.glob("*scrfd*.onnx"))
+            + sorted(folder.glob("*retinaface*.onnx"))
+        )
         if not folder.is_dir() or not candidates:
             raise FileNotFoundError(
                 f"insightface detector: no detection model in {folder}; put an SCRFD or RetinaFace "
@@ -172,7 +191,9 @@ class InsightfaceOnnxDetector:
             from insightface.model_zoo import get_model
         except ImportError as error:  # pragma: no cover - install problem
             raise _missing("insightface", "insightface detector") from error
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()]
+        providers = [
+            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in onnxruntime.get_available_providers()
+        ]
         self._model = get_model(str(candidates[0]), providers=providers)
         self._model.prepare(ctx_id=0 if providers[0].startswith("CUDA") else -1, det_thresh=config.stage_thresholds[2])
         self.version = f"{candidates[0].name}@insightface-{importlib.metadata.version('insightface')}"

@@ -1,4 +1,5 @@
 """Image encoding for table cells (PNG for aligned faces, JPEG or PNG for crops)."""
+
 from __future__ import annotations
 
 import cv2
@@ -14,7 +15,9 @@ def encode_image(rgb: np.ndarray, fmt: str) -> bytes:
     """Encode an RGB image as `png` or `jpeg` bytes."""
     if fmt not in ("png", "jpeg"):
         raise ValueError(f"image format {fmt!r} is not one of png, jpeg")
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if fmt == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    params = (
+        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if fmt == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    )
     ok, buffer = cv2.imencode(".png" if fmt == "png" else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")

@@ -6,6 +6,7 @@ whose region yields no face, or that has no box, is searched whole (downsampled 
 `full_frame_max_side`). Per-call overhead dominates MTCNN on small inputs, so batching
 small regions is what makes ingest fast.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ def _region_transform(box, margin: float, size: int) -> tuple[float, float, floa
 
 def _resample(frame: np.ndarray, scale: float, offset_x: float, offset_y: float, size: int) -> np.ndarray:
     matrix = np.array([[scale, 0.0, -offset_x * scale], [0.0, scale, -offset_y * scale]], dtype=np.float64)
-    return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderValue=0)
+    return cv2.warpAffine(
+        frame, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderValue=0
+    )
 
 
 def _best(faces: list[Face], min_face_size: float) -> Face | None:
@@ -48,11 +51,15 @@ def _batched(detector: FaceDetector, images: list[np.ndarray], batch_size: int, 
     return out
 
 
-def locate_faces(frames: list[np.ndarray], boxes: list, detector: FaceDetector, config: DetectorConfig) -> list[Located]:
+def locate_faces(
+    frames: list[np.ndarray], boxes: list, detector: FaceDetector, config: DetectorConfig
+) -> list[Located]:
     """The best face per frame; `boxes[i]` is frame i's `.face` box or None."""
     results: list[Located | None] = [None] * len(frames)
 
-    roi_items = [(i, _region_transform(b, config.roi_margin, config.roi_size)) for i, b in enumerate(boxes) if b is not None]
+    roi_items = [
+        (i, _region_transform(b, config.roi_margin, config.roi_size)) for i, b in enumerate(boxes) if b is not None
+    ]
     if roi_items:
         regions = [_resample(frames[i], *t, config.roi_size) for i, t in roi_items]
         # a face must be at least min_face_size frame pixels; in the region, that many times the scale,

@@ -8,6 +8,7 @@
   faces from small or soft videos count far lower than the app's camera frames, so
   `facelake predict` gates by the model's training faces unless told `--min-sharpness android`.
 """
+
 from __future__ import annotations
 
 import cv2

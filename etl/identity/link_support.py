@@ -6,6 +6,7 @@ one face of an identity that has others, the second as many faces on both sides.
 count tells them apart: a link carried by a single face is reported as a label problem
 (that face is checked against the other identity), not treated as one person.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ class LinkSupport:
 
     def carried_by(self, min_faces: int) -> bool:
         """True when both sides have at least min(min_faces, their size) faces in the link."""
-        return (self.faces_first >= min(min_faces, self.size_first)
-                and self.faces_second >= min(min_faces, self.size_second))
+        return self.faces_first >= min(min_faces, self.size_first) and self.faces_second >= min(
+            min_faces, self.size_second
+        )
 
     @property
     def single_face(self) -> bool:

@@ -38,6 +38,7 @@ out. Use `flat` when completeness matters and the size allows it (50k faces: sec
 Ties and order: faces are ordered by (identity, key) internally; every output list is
 sorted, so results do not depend on the input order.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,10 +50,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from etl.errors import require
+from schemas.vocabulary import IndexKind, Linkage, values
 
-LINKAGES = ("max", "centroid")
-INDEXES = ("flat", "ivf", "hnsw")
+log = logging.getLogger(f"facelake.{__name__}")
+
+LINKAGES = values(Linkage)
+INDEXES = values(IndexKind)
 UNIT_NORM_TOLERANCE = 1e-3
 # The candidate search runs in float32 (error ~1e-6 for unit vectors); it keeps pairs a
 # little below the threshold so none at the threshold is lost, and the float64 evidence
@@ -74,16 +78,12 @@ IVF_QUERY_CHUNK = 1 << 18  # queries whose probes are inverted at once
 PROGRESS_SECONDS = 30.0
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 # --- inputs and configuration --------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class FaceVectors:
@@ -99,24 +99,24 @@ class FaceVectors:
 
     def __post_init__(self) -> None:
         keys, identities = list(self.keys), list(self.identities)
-        _require(all(isinstance(k, str) for k in keys), "FaceVectors.keys must all be str")
-        _require(all(isinstance(i, str) for i in identities), "FaceVectors.identities must all be str")
+        require(all(isinstance(k, str) for k in keys), "FaceVectors.keys must all be str")
+        require(all(isinstance(i, str) for i in identities), "FaceVectors.identities must all be str")
         vectors = np.asarray(self.vectors)
-        _require(
+        require(
             vectors.ndim == 2,
             f"FaceVectors.vectors must be a 2-D (n_faces, dim) array, got shape {vectors.shape}",
         )
-        _require(
+        require(
             np.issubdtype(vectors.dtype, np.floating),
             f"FaceVectors.vectors must be a float array, got dtype {vectors.dtype}",
         )
         n = vectors.shape[0]
-        _require(
+        require(
             len(keys) == n and len(identities) == n,
             f"FaceVectors needs one key and one identity per vector row: {len(keys)} keys, "
             f"{len(identities)} identities, {n} rows",
         )
-        _require(vectors.shape[1] >= 1, "FaceVectors.vectors must have at least one column")
+        require(vectors.shape[1] >= 1, "FaceVectors.vectors must have at least one column")
         if len(set(keys)) != n:
             seen: set[str] = set()
             duplicate = next(k for k in keys if k in seen or seen.add(k))
@@ -128,10 +128,12 @@ class FaceVectors:
             norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
             bad = np.flatnonzero(~np.isfinite(norms))
             if len(bad):
-                raise ValueError(f"FaceVectors.vectors contains NaN or infinite values (row {int(bad[0])}, "
-                                 f"key {keys[int(bad[0])]!r})")
+                raise ValueError(
+                    f"FaceVectors.vectors contains NaN or infinite values (row {int(bad[0])}, "
+                    f"key {keys[int(bad[0])]!r})"
+                )
             worst = int(np.argmax(np.abs(norms - 1.0)))
-            _require(
+            require(
                 abs(float(norms[worst]) - 1.0) <= UNIT_NORM_TOLERANCE,
                 f"FaceVectors.vectors rows must be L2-normalised (|norm - 1| <= {UNIT_NORM_TOLERANCE}); "
                 f"row {worst} (key {keys[worst]!r}) has norm {float(norms[worst]):.6f}. "
@@ -178,33 +180,38 @@ class SearchConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             isinstance(self.threshold, (int, float, np.floating)) and not isinstance(self.threshold, bool),
             f"threshold must be a number in (-1, 1], got {self.threshold!r}",
         )
         object.__setattr__(self, "threshold", float(self.threshold))
-        _require(
+        require(
             math.isfinite(self.threshold) and -1.0 < self.threshold <= 1.0,
             f"threshold must be a cosine similarity in (-1, 1], got {self.threshold}",
         )
-        _require(self.linkage in LINKAGES, f"linkage {self.linkage!r} is not one of: {', '.join(map(repr, LINKAGES))}")
-        _require(self.index in INDEXES, f"index {self.index!r} is not one of: {', '.join(map(repr, INDEXES))}")
-        _require(_is_int(self.min_pairs) and self.min_pairs >= 1, f"min_pairs must be an int >= 1, got {self.min_pairs!r}")
-        _require(_is_int(self.nprobe) and self.nprobe >= 1, f"nprobe must be an int >= 1, got {self.nprobe!r}")
-        _require(_is_int(self.examples) and self.examples >= 0, f"examples must be an int >= 0, got {self.examples!r}")
-        _require(
+        require(self.linkage in LINKAGES, f"linkage {self.linkage!r} is not one of: {', '.join(map(repr, LINKAGES))}")
+        require(self.index in INDEXES, f"index {self.index!r} is not one of: {', '.join(map(repr, INDEXES))}")
+        require(
+            _is_int(self.min_pairs) and self.min_pairs >= 1, f"min_pairs must be an int >= 1, got {self.min_pairs!r}"
+        )
+        require(_is_int(self.nprobe) and self.nprobe >= 1, f"nprobe must be an int >= 1, got {self.nprobe!r}")
+        require(_is_int(self.examples) and self.examples >= 0, f"examples must be an int >= 0, got {self.examples!r}")
+        require(
             self.nlist is None or (_is_int(self.nlist) and self.nlist >= 1),
             f"nlist must be None (automatic) or an int >= 1, got {self.nlist!r}",
         )
-        _require(_is_int(self.hnsw_m) and self.hnsw_m >= 2, f"hnsw_m must be an int >= 2, got {self.hnsw_m!r}")
-        _require(_is_int(self.ef_search) and self.ef_search >= 1, f"ef_search must be an int >= 1, got {self.ef_search!r}")
-        _require(
+        require(_is_int(self.hnsw_m) and self.hnsw_m >= 2, f"hnsw_m must be an int >= 2, got {self.hnsw_m!r}")
+        require(
+            _is_int(self.ef_search) and self.ef_search >= 1, f"ef_search must be an int >= 1, got {self.ef_search!r}"
+        )
+        require(
             self.threads is None or (_is_int(self.threads) and self.threads >= 1),
             f"threads must be None (all cores) or an int >= 1, got {self.threads!r}",
         )
 
 
 # --- outputs -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class IdentityPair:
@@ -235,6 +242,7 @@ class LabelCheck:
 
 # --- internals: faces grouped by identity --------------------------------------------------
 
+
 @dataclass
 class _Grouped:
     """Faces sorted by (identity, key): identity c owns rows starts[c]:starts[c + 1]."""
@@ -251,7 +259,7 @@ class _Grouped:
         return np.diff(self.starts)
 
     def rows(self, code: int) -> np.ndarray:
-        return self.x[self.starts[code]:self.starts[code + 1]]
+        return self.x[self.starts[code] : self.starts[code + 1]]
 
     def centroid(self, code: int) -> np.ndarray:
         """Normalised mean of the identity's faces, float64 (zeros if the mean is zero)."""
@@ -331,11 +339,18 @@ class _Progress:
         if now - self.last >= PROGRESS_SECONDS and self.done < self.total:
             self.last = now
             rate = self.done / (now - self.start)
-            log.info("%s: %d of %d (%.1f/s, ~%.0f s left)", self.what, self.done, self.total, rate,
-                     (self.total - self.done) / rate)
+            log.info(
+                "%s: %d of %d (%.1f/s, ~%.0f s left)",
+                self.what,
+                self.done,
+                self.total,
+                rate,
+                (self.total - self.done) / rate,
+            )
 
 
 # --- candidate search: face (or centroid) pairs above a radius -----------------------------
+
 
 class _Hits:
     """Collects identity-code pairs from face hits (r query row, c database row).
@@ -344,8 +359,9 @@ class _Hits:
     database code) unless `same` says the two codes carry one name.
     """
 
-    def __init__(self, qcodes: np.ndarray, dcodes: np.ndarray, width: int, *,
-                 self_join: bool, same: np.ndarray | None) -> None:
+    def __init__(
+        self, qcodes: np.ndarray, dcodes: np.ndarray, width: int, *, self_join: bool, same: np.ndarray | None
+    ) -> None:
         self.qcodes, self.dcodes, self.width = qcodes, dcodes, width
         self.self_join, self.same = self_join, same
         self.parts: list[np.ndarray] = []
@@ -415,8 +431,16 @@ def _ivf_lists(d: np.ndarray, config: SearchConfig) -> np.ndarray:
     sample = min(n, max(nlist * IVF_TRAIN_PER_LIST, 4096))
     rng = np.random.default_rng(0)  # fixed: same lists for the same input
     train = d[np.sort(rng.choice(n, sample, replace=False))] if sample < n else d
-    kmeans = faiss.Kmeans(dim, nlist, niter=IVF_NITER, spherical=True, seed=1234, verbose=False,
-                          min_points_per_centroid=1, max_points_per_centroid=1 << 30)
+    kmeans = faiss.Kmeans(
+        dim,
+        nlist,
+        niter=IVF_NITER,
+        spherical=True,
+        seed=1234,
+        verbose=False,
+        min_points_per_centroid=1,
+        max_points_per_centroid=1 << 30,
+    )
     kmeans.train(np.ascontiguousarray(train, dtype=np.float32))
     return _normalise_rows(kmeans.centroids)
 
@@ -430,18 +454,19 @@ def _top_lists(x: np.ndarray, centroids: np.ndarray, nprobe: int) -> np.ndarray:
     """(n, nprobe) int32 nearest lists per row, nearest first (4 * nprobe bytes a face)."""
     out = np.empty((len(x), nprobe), dtype=np.int32)
     for i0 in range(0, len(x), TILE_COLS):
-        s = x[i0:i0 + TILE_COLS] @ centroids.T
+        s = x[i0 : i0 + TILE_COLS] @ centroids.T
         if nprobe < s.shape[1]:
             part = np.argpartition(-s, nprobe - 1, axis=1)[:, :nprobe]
         else:
             part = np.broadcast_to(np.arange(s.shape[1]), s.shape).copy()
         order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-        out[i0:i0 + TILE_COLS] = np.take_along_axis(part, order, axis=1)
+        out[i0 : i0 + TILE_COLS] = np.take_along_axis(part, order, axis=1)
     return out
 
 
-def _ivf_tiles(q: np.ndarray, d: np.ndarray, config: SearchConfig, *, self_join: bool,
-               what: str = "ivf lists") -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _ivf_tiles(
+    q: np.ndarray, d: np.ndarray, config: SearchConfig, *, self_join: bool, what: str = "ivf lists"
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The IVF candidate set as GEMM tiles: yields (query rows, database rows, float32 sims).
 
     Database rows live in their nearest list; each query meets the rows of its nprobe
@@ -463,25 +488,26 @@ def _ivf_tiles(q: np.ndarray, d: np.ndarray, config: SearchConfig, *, self_join:
     chunks = range(0, len(q), IVF_QUERY_CHUNK)
     progress = _Progress(what, len(chunks) * nlist)
     for c0 in chunks:
-        lists = q_lists[c0:c0 + IVF_QUERY_CHUNK].ravel()
+        lists = q_lists[c0 : c0 + IVF_QUERY_CHUNK].ravel()
         order = np.argsort(lists, kind="stable")
         probe_rows = (order // nprobe + c0).astype(np.int64)  # row of each (query, list) probe, by list
         probe_bounds = np.searchsorted(lists[order], np.arange(nlist + 1))
         for lst in range(nlist):
             progress.step()
-            members = members_order[members_bounds[lst]:members_bounds[lst + 1]]
-            queries = probe_rows[probe_bounds[lst]:probe_bounds[lst + 1]]
+            members = members_order[members_bounds[lst] : members_bounds[lst + 1]]
+            queries = probe_rows[probe_bounds[lst] : probe_bounds[lst + 1]]
             if len(members) == 0 or len(queries) == 0:
                 continue
             member_rows = d[members]
             step = max(1, EVIDENCE_BLOCK // len(members))  # bounds the (queries x members) tile
             for k0 in range(0, len(queries), step):
-                rows = queries[k0:k0 + step]
+                rows = queries[k0 : k0 + step]
                 yield rows, members, q[rows] @ member_rows.T
 
 
-def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig,
-              *, self_join: bool) -> None:
+def _ivf_join(
+    q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig, *, self_join: bool
+) -> None:
     """Approximate: every face pair above the radius among the IVF candidates (`_ivf_tiles`)."""
     for rows, members, s in _ivf_tiles(q, d, config, self_join=self_join):
         found = _above(s, radius)
@@ -489,8 +515,9 @@ def _ivf_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: 
             hits.add(rows[found[0]], members[found[1]])
 
 
-def _hnsw_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig,
-               own_sizes: np.ndarray) -> None:
+def _hnsw_join(
+    q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config: SearchConfig, own_sizes: np.ndarray
+) -> None:
     """Approximate: FAISS HNSW k-nearest neighbours, k = own identity size + NEIGHBOR_MARGIN.
 
     own_sizes[i]: database faces that query i's identity owns (they come back first and
@@ -506,15 +533,25 @@ def _hnsw_join(q: np.ndarray, d: np.ndarray, radius: float, hits: _Hits, config:
         rows = np.flatnonzero(bucket == k)
         index.hnsw.efSearch = max(config.ef_search, k)
         for k0 in range(0, len(rows), 16384):
-            batch = rows[k0:k0 + 16384]
+            batch = rows[k0 : k0 + 16384]
             sims, ids = index.search(np.ascontiguousarray(q[batch]), k)
             r, c = np.nonzero((ids >= 0) & (sims > radius))
             hits.add(batch[r], ids[r, c])
 
 
-def _join(q: np.ndarray, qcodes: np.ndarray, d: np.ndarray, dcodes: np.ndarray, width: int,
-          radius: float, config: SearchConfig, *, self_join: bool, same: np.ndarray | None,
-          own_sizes: np.ndarray) -> np.ndarray:
+def _join(
+    q: np.ndarray,
+    qcodes: np.ndarray,
+    d: np.ndarray,
+    dcodes: np.ndarray,
+    width: int,
+    radius: float,
+    config: SearchConfig,
+    *,
+    self_join: bool,
+    same: np.ndarray | None,
+    own_sizes: np.ndarray,
+) -> np.ndarray:
     hits = _Hits(qcodes, dcodes, width, self_join=self_join, same=same)
     if len(q) and len(d):
         if config.index == "flat":
@@ -528,8 +565,10 @@ def _join(q: np.ndarray, qcodes: np.ndarray, d: np.ndarray, dcodes: np.ndarray, 
 
 # --- exact evidence per candidate identity pair -------------------------------------------
 
-def _evidence(a: np.ndarray, b: np.ndarray, threshold: float, examples: int
-              ) -> tuple[float, int, list[tuple[int, int, float]]]:
+
+def _evidence(
+    a: np.ndarray, b: np.ndarray, threshold: float, examples: int
+) -> tuple[float, int, list[tuple[int, int, float]]]:
     """Max similarity, pairs above threshold, and the top `examples` (row, col, sim), float64.
 
     Ties among examples go to the lower (row, col), i.e. key order within each identity.
@@ -539,7 +578,7 @@ def _evidence(a: np.ndarray, b: np.ndarray, threshold: float, examples: int
     picks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     step = max(1, EVIDENCE_BLOCK // max(1, len(b)))
     for i0 in range(0, len(a), step):
-        s = a[i0:i0 + step].astype(np.float64) @ b64.T
+        s = a[i0 : i0 + step].astype(np.float64) @ b64.T
         best = max(best, float(s.max()))
         above += int(np.count_nonzero(s > threshold))
         if examples:
@@ -561,8 +600,9 @@ def _evidence(a: np.ndarray, b: np.ndarray, threshold: float, examples: int
     return best, above, top
 
 
-def _build_pairs(ga: _Grouped, gb: _Grouped, candidates: np.ndarray, config: SearchConfig,
-                 centroid_candidates: np.ndarray) -> list[IdentityPair]:
+def _build_pairs(
+    ga: _Grouped, gb: _Grouped, candidates: np.ndarray, config: SearchConfig, centroid_candidates: np.ndarray
+) -> list[IdentityPair]:
     """Exact evidence for each candidate; keeps those meeting the candidate definition."""
     threshold = config.threshold
     face_set = {(int(i), int(j)) for i, j in candidates}
@@ -581,13 +621,18 @@ def _build_pairs(ga: _Grouped, gb: _Grouped, candidates: np.ndarray, config: Sea
         else:
             linked = by_centroid
         a0, b0 = int(ga.starts[ca]), int(gb.starts[cb])
-        out.append(IdentityPair(
-            first=ga.names[ca], second=gb.names[cb],
-            max_similarity=best, centroid_similarity=centroid_sim,
-            pairs_above=above, face_pairs=len(rows_a) * len(rows_b),
-            example_pairs=[(ga.keys[a0 + r], gb.keys[b0 + c], v) for r, c, v in top],
-            linked=linked,
-        ))
+        out.append(
+            IdentityPair(
+                first=ga.names[ca],
+                second=gb.names[cb],
+                max_similarity=best,
+                centroid_similarity=centroid_sim,
+                pairs_above=above,
+                face_pairs=len(rows_a) * len(rows_b),
+                example_pairs=[(ga.keys[a0 + r], gb.keys[b0 + c], v) for r, c, v in top],
+                linked=linked,
+            )
+        )
     out.sort(key=lambda p: (not p.linked, -p.max_similarity, p.first, p.second))
     return out
 
@@ -610,32 +655,44 @@ def identity_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPai
     m = len(g.names)
     radius = config.threshold - SEARCH_MARGIN
     with _faiss_threads(config.threads):
-        candidates = _join(g.x, g.codes, g.x, g.codes, m, radius, config, self_join=True, same=None,
-                           own_sizes=g.sizes[g.codes])
+        candidates = _join(
+            g.x, g.codes, g.x, g.codes, m, radius, config, self_join=True, same=None, own_sizes=g.sizes[g.codes]
+        )
         centroid_candidates = np.zeros((0, 2), dtype=np.int64)
         if config.linkage == "centroid" and m > 1:
             c = _centroid_matrix(g)
             ids = np.arange(m, dtype=np.int64)
             # >= threshold: the margin also covers the equality case
-            centroid_candidates = _join(c, ids, c, ids, m, radius, config, self_join=True, same=None,
-                                        own_sizes=np.ones(m, dtype=np.int64))
+            centroid_candidates = _join(
+                c, ids, c, ids, m, radius, config, self_join=True, same=None, own_sizes=np.ones(m, dtype=np.int64)
+            )
     pairs = _build_pairs(g, g, candidates, config, centroid_candidates)
-    log.info("identity_pairs: %d faces, %d identities, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
-             len(faces), m, config.index, config.linkage, len(pairs), sum(p.linked for p in pairs),
-             time.perf_counter() - started)
+    log.info(
+        "identity_pairs: %d faces, %d identities, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
+        len(faces),
+        m,
+        config.index,
+        config.linkage,
+        len(pairs),
+        sum(p.linked for p in pairs),
+        time.perf_counter() - started,
+    )
     return pairs
 
 
-def cross_identity_pairs(a: FaceVectors, b: FaceVectors, config: SearchConfig, *,
-                         same_identity_ok: bool = False) -> list[IdentityPair]:
+def cross_identity_pairs(
+    a: FaceVectors, b: FaceVectors, config: SearchConfig, *, same_identity_ok: bool = False
+) -> list[IdentityPair]:
     """Identity pairs between two face sets (`first` from a, `second` from b), e.g. test vs train.
 
     Pairs whose two identities have the same name are skipped unless same_identity_ok
     (then they are reported like any other pair: one name in both sets is itself leakage).
     """
     if len(a) and len(b):
-        _require(a.vectors.shape[1] == b.vectors.shape[1],
-                 f"a and b must have the same dimension, got {a.vectors.shape[1]} and {b.vectors.shape[1]}")
+        require(
+            a.vectors.shape[1] == b.vectors.shape[1],
+            f"a and b must have the same dimension, got {a.vectors.shape[1]} and {b.vectors.shape[1]}",
+        )
     started = time.perf_counter()
     ga, gb = _group(a), _group(b)
     ma, mb = len(ga.names), len(gb.names)
@@ -648,22 +705,42 @@ def cross_identity_pairs(a: FaceVectors, b: FaceVectors, config: SearchConfig, *
         own_sizes = b_sizes[same][ga.codes] if ma else own_sizes
     radius = config.threshold - SEARCH_MARGIN
     with _faiss_threads(config.threads):
-        candidates = _join(ga.x, ga.codes, gb.x, gb.codes, mb, radius, config, self_join=False, same=same,
-                           own_sizes=own_sizes)
+        candidates = _join(
+            ga.x, ga.codes, gb.x, gb.codes, mb, radius, config, self_join=False, same=same, own_sizes=own_sizes
+        )
         centroid_candidates = np.zeros((0, 2), dtype=np.int64)
         if config.linkage == "centroid" and ma and mb:
             own = np.zeros(ma, dtype=np.int64) if same is None else (same >= 0).astype(np.int64)
-            centroid_candidates = _join(_centroid_matrix(ga), np.arange(ma, dtype=np.int64),
-                                        _centroid_matrix(gb), np.arange(mb, dtype=np.int64), mb, radius, config,
-                                        self_join=False, same=same, own_sizes=own)
+            centroid_candidates = _join(
+                _centroid_matrix(ga),
+                np.arange(ma, dtype=np.int64),
+                _centroid_matrix(gb),
+                np.arange(mb, dtype=np.int64),
+                mb,
+                radius,
+                config,
+                self_join=False,
+                same=same,
+                own_sizes=own,
+            )
     pairs = _build_pairs(ga, gb, candidates, config, centroid_candidates)
-    log.info("cross_identity_pairs: %d x %d faces, %d x %d identities, index %s, linkage %s: %d pairs, "
-             "%d linked (%.2f s)", len(a), len(b), ma, mb, config.index, config.linkage, len(pairs),
-             sum(p.linked for p in pairs), time.perf_counter() - started)
+    log.info(
+        "cross_identity_pairs: %d x %d faces, %d x %d identities, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
+        len(a),
+        len(b),
+        ma,
+        mb,
+        config.index,
+        config.linkage,
+        len(pairs),
+        sum(p.linked for p in pairs),
+        time.perf_counter() - started,
+    )
     return pairs
 
 
 # --- merging -------------------------------------------------------------------------------
+
 
 def merge_groups(pairs: Sequence[IdentityPair], face_counts: dict[str, int]) -> dict[str, str]:
     """{identity: canonical} for every identity in a linked group of two or more.
@@ -690,8 +767,11 @@ def merge_groups(pairs: Sequence[IdentityPair], face_counts: dict[str, int]) -> 
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     missing = sorted(name for name in parent if name not in face_counts)
-    _require(not missing, f"face_counts has no count for {len(missing)} linked identities, e.g. {missing[:5]}; "
-                          "pass FaceVectors.face_counts() of the faces searched")
+    require(
+        not missing,
+        f"face_counts has no count for {len(missing)} linked identities, e.g. {missing[:5]}; "
+        "pass FaceVectors.face_counts() of the faces searched",
+    )
     groups: dict[str, list[str]] = {}
     for name in parent:
         groups.setdefault(find(name), []).append(name)
@@ -706,9 +786,10 @@ def merge_groups(pairs: Sequence[IdentityPair], face_counts: dict[str, int]) -> 
 
 # --- label checks --------------------------------------------------------------------------
 
+
 def _mask_same_identity(s: np.ndarray, g: _Grouped, i0: int, j0: int) -> None:
     """Sets s[r, c] = -inf where rows i0 + r and j0 + c share an identity."""
-    rc, cc = g.codes[i0:i0 + s.shape[0]], g.codes[j0:j0 + s.shape[1]]
+    rc, cc = g.codes[i0 : i0 + s.shape[0]], g.codes[j0 : j0 + s.shape[1]]
     lo, hi = max(rc[0], cc[0]), min(rc[-1], cc[-1])
     if lo > hi:
         return
@@ -717,7 +798,7 @@ def _mask_same_identity(s: np.ndarray, g: _Grouped, i0: int, j0: int) -> None:
         return
     for code in range(int(lo), int(hi) + 1):
         a, b = int(g.starts[code]), int(g.starts[code + 1])
-        s[max(a - i0, 0):max(b - i0, 0), max(a - j0, 0):max(b - j0, 0)] = -np.inf
+        s[max(a - i0, 0) : max(b - i0, 0), max(a - j0, 0) : max(b - j0, 0)] = -np.inf
 
 
 def _locate_column_winners(g: _Grouped, best_idx: np.ndarray, best_from: np.ndarray) -> None:
@@ -731,10 +812,10 @@ def _locate_column_winners(g: _Grouped, best_idx: np.ndarray, best_from: np.ndar
     blocks, first = np.unique(best_from[pending], return_index=True)
     bounds = np.append(first, len(pending))
     for b0, lo, hi in zip(blocks.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        block_codes = g.codes[b0:b0 + CHECK_TILE]
+        block_codes = g.codes[b0 : b0 + CHECK_TILE]
         for k0 in range(lo, hi, CHECK_TILE):
-            rows = pending[k0:min(k0 + CHECK_TILE, hi)]
-            s = g.x[rows] @ g.x[b0:b0 + CHECK_TILE].T
+            rows = pending[k0 : min(k0 + CHECK_TILE, hi)]
+            s = g.x[rows] @ g.x[b0 : b0 + CHECK_TILE].T
             np.putmask(s, g.codes[rows][:, None] == block_codes[None, :], -np.inf)
             best_idx[rows] = s.argmax(axis=1) + b0
 
@@ -748,9 +829,9 @@ def _min_positive(g: _Grouped) -> np.ndarray:
         rows64 = g.x[a:b].astype(np.float64)
         step = max(1, EVIDENCE_BLOCK // (b - a))
         for k0 in range(0, b - a, step):
-            s = rows64[k0:k0 + step] @ rows64.T
+            s = rows64[k0 : k0 + step] @ rows64.T
             s[np.arange(len(s)), np.arange(k0, k0 + len(s))] = np.inf  # not the face itself
-            min_pos[a + k0:a + k0 + len(s)] = s.min(axis=1)
+            min_pos[a + k0 : a + k0 + len(s)] = s.min(axis=1)
     return min_pos
 
 
@@ -845,7 +926,7 @@ def _nearest_other_hnsw(g: _Grouped, config: SearchConfig) -> tuple[np.ndarray, 
         index.hnsw.efSearch = max(config.ef_search, k)
         step = max(1, EVIDENCE_BLOCK // k)  # bounds the (queries x k) results
         for k0 in range(0, len(rows), step):
-            batch = rows[k0:k0 + step]
+            batch = rows[k0 : k0 + step]
             sims, ids = index.search(g.x[batch], k)
             other = (ids >= 0) & (g.codes[np.maximum(ids, 0)] != g.codes[batch][:, None])
             sims = np.where(other, sims, -np.inf)
@@ -877,13 +958,13 @@ def _nearest_other_exact_rows(g: _Grouped, rows: np.ndarray) -> np.ndarray:
     n = len(g.keys)
     out = np.full(len(rows), -1, dtype=np.int64)
     for k0 in range(0, len(rows), CHECK_TILE):
-        r = rows[k0:k0 + CHECK_TILE]
+        r = rows[k0 : k0 + CHECK_TILE]
         rc, xr = g.codes[r], g.x[r]
         best = np.full(len(r), -np.inf, dtype=np.float32)
-        idx = out[k0:k0 + len(r)]
+        idx = out[k0 : k0 + len(r)]
         for j0 in range(0, n, CHECK_TILE):
-            s = xr @ g.x[j0:j0 + CHECK_TILE].T
-            np.putmask(s, rc[:, None] == g.codes[j0:j0 + CHECK_TILE][None, :], -np.inf)
+            s = xr @ g.x[j0 : j0 + CHECK_TILE].T
+            np.putmask(s, rc[:, None] == g.codes[j0 : j0 + CHECK_TILE][None, :], -np.inf)
             arg = s.argmax(axis=1)
             val = s[np.arange(len(r)), arg]
             better = val > best
@@ -949,21 +1030,31 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
     max_neg = np.full(n, np.nan)
     has = np.flatnonzero(best_idx >= 0)
     for k0 in range(0, len(has), RECOMPUTE_ROWS):  # recompute the winners in float64, in chunks
-        rows = has[k0:k0 + RECOMPUTE_ROWS]
+        rows = has[k0 : k0 + RECOMPUTE_ROWS]
         max_neg[rows] = np.einsum("ij,ij->i", g.x[rows].astype(np.float64), g.x[best_idx[rows]].astype(np.float64))
     out = []
     for i in range(n):
         pos = None if np.isnan(min_pos[i]) else float(min_pos[i])
         neg = None if np.isnan(max_neg[i]) else float(max_neg[i])
         j = int(best_idx[i])
-        out.append(LabelCheck(
-            key=g.keys[i], identity=g.names[g.codes[i]],
-            min_positive=pos, max_negative=neg,
-            nearest_other_identity=g.names[g.codes[j]] if j >= 0 else None,
-            nearest_other_key=g.keys[j] if j >= 0 else None,
-            suspect=pos is not None and neg is not None and neg > pos,
-        ))
-    log.info("label_checks: %d faces, %d identities, index %s: %d suspect%s (%.2f s)", n, m, index,
-             sum(c.suspect for c in out), f", {fallback} faces searched exactly (no other identity among "
-             f"their candidates)" if fallback else "", time.perf_counter() - started)
+        out.append(
+            LabelCheck(
+                key=g.keys[i],
+                identity=g.names[g.codes[i]],
+                min_positive=pos,
+                max_negative=neg,
+                nearest_other_identity=g.names[g.codes[j]] if j >= 0 else None,
+                nearest_other_key=g.keys[j] if j >= 0 else None,
+                suspect=pos is not None and neg is not None and neg > pos,
+            )
+        )
+    log.info(
+        "label_checks: %d faces, %d identities, index %s: %d suspect%s (%.2f s)",
+        n,
+        m,
+        index,
+        sum(c.suspect for c in out),
+        f", {fallback} faces searched exactly (no other identity among their candidates)" if fallback else "",
+        time.perf_counter() - started,
+    )
     return out

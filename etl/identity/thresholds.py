@@ -9,6 +9,7 @@
   for their 512-d model; centroid linkage 0.3, the centroid cosine insightface's own
   dataset merging drops identities at (same-person centroids are ~0.8-0.9 there).
 """
+
 from __future__ import annotations
 
 DEFAULTS: dict[str, dict[str, float]] = {

@@ -12,6 +12,7 @@ Growth, not total RSS, is limited: a worker's baseline (models, libraries) is no
 video's doing. RSS can stay below the true allocation when the allocator reuses memory
 an earlier task freed, so the limit is a guard against runaway videos, not an exact cap.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,4 +55,5 @@ class MemoryGuard:
         if grown > self.limit_mb:
             raise MemoryLimitExceeded(
                 f"{self.what} grew its worker's memory by {grown:.0f} MB ({where}), over the task limit of "
-                f"{self.limit_mb} MB; rerun with a higher --task-memory-mb or a larger --frame-stride")
+                f"{self.limit_mb} MB; rerun with a higher --task-memory-mb or a larger --frame-stride"
+            )

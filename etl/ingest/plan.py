@@ -6,6 +6,7 @@
 - a video of this source root that the scan no longer finds is marked
   `source_present = false`; its rows stay.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,17 +30,25 @@ class IngestPlan:
 
 
 def plan_ingest(scan: ScanResult, existing: pa.Table, *, full: bool, config_hash: str) -> IngestPlan:
-    return plan_sources(scan.videos, existing, key="video_id", source_root=scan.source_root, full=full, config_hash=config_hash)
+    return plan_sources(
+        scan.videos, existing, key="video_id", source_root=scan.source_root, full=full, config_hash=config_hash
+    )
 
 
-def plan_sources(items: list, existing: pa.Table, *, key: str, source_root: str, full: bool, config_hash: str) -> IngestPlan:
+def plan_sources(
+    items: list, existing: pa.Table, *, key: str, source_root: str, full: bool, config_hash: str
+) -> IngestPlan:
     """The plan for any scanned source items (videos, photos) keyed by `key`.
 
     Each item has the attribute `key` (the table's key column), `fingerprint`, `status`
     and `processable`; `existing` holds the table's rows.
     """
-    known = {row[key]: row for row in existing.select(
-        [key, "source_root", "fingerprint", "status", "source_present", "config_hash"]).to_pylist()}
+    known = {
+        row[key]: row
+        for row in existing.select(
+            [key, "source_root", "fingerprint", "status", "source_present", "config_hash"]
+        ).to_pylist()
+    }
     plan = IngestPlan()
     for item in items:
         row = known.get(getattr(item, key))
@@ -55,8 +64,7 @@ def plan_sources(items: list, existing: pa.Table, *, key: str, source_root: str,
             _unchanged(plan, row, getattr(item, key), config_hash, counts_settings=True)
     seen = {getattr(item, key) for item in items}
     plan.gone_ids = sorted(
-        k for k, row in known.items()
-        if row["source_root"] == source_root and row["source_present"] and k not in seen
+        k for k, row in known.items() if row["source_root"] == source_root and row["source_present"] and k not in seen
     )
     return plan
 

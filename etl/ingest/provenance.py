@@ -4,6 +4,7 @@ Called inside a Ray task (ingest's per-video task, register's photo batches): th
 node's id and address, the host name, and the GPUs Ray assigned to the task with their
 model names. Outside Ray (a library call in a notebook) only the host is known.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,15 +12,20 @@ import logging
 import socket
 import subprocess
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 
 @functools.cache
 def _gpu_names() -> dict[str, str]:
     """Physical GPU index -> model name on this host (once per process; none without nvidia-smi)."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     names = {}

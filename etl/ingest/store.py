@@ -8,6 +8,7 @@ video as not done, processes it again and its commit replaces the frames written
 before, so nothing is duplicated and nothing is lost. Files a worker wrote for a run
 that died before committing them are in no version: never read, and vacuumed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,15 +17,16 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.lake.lake import Lake, in_predicate
 from etl.lake.files import StagedFile, replace_keys
+from etl.lake.lake import Lake, in_predicate
 from schemas import FRAMES, VIDEOS, TableSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 
-def commit_videos(lake: Lake, *, videos: list[pa.Table], frames: Sequence[pa.Table] = (),
-                  staged: Sequence[StagedFile] = ()) -> None:
+def commit_videos(
+    lake: Lake, *, videos: list[pa.Table], frames: Sequence[pa.Table] = (), staged: Sequence[StagedFile] = ()
+) -> None:
     """Replace the rows of these videos in `frames`, then in `videos`.
 
     `staged`: the files workers wrote these videos' frames to (`VideoResult.written_to`);
@@ -38,18 +40,26 @@ def commit_videos(lake: Lake, *, videos: list[pa.Table], frames: Sequence[pa.Tab
     frame_rows = pa.concat_tables(frames) if frames else None
     replace_keys(lake, FRAMES, key="video_id", keys=ids, rows=frame_rows, staged=staged)
     lake.replace_where(VIDEOS, video_rows, predicate=predicate)
-    log.debug("committed %d videos (%d frames from the driver, %d files staged by workers)", len(ids),
-              frame_rows.num_rows if frame_rows is not None else 0, len(staged))
+    log.debug(
+        "committed %d videos (%d frames from the driver, %d files staged by workers)",
+        len(ids),
+        frame_rows.num_rows if frame_rows is not None else 0,
+        len(staged),
+    )
 
 
-def set_source_present(lake: Lake, video_ids: list[str], *, present: bool, spec: TableSpec = VIDEOS,
-                       key: str = "video_id") -> None:
+def set_source_present(
+    lake: Lake, video_ids: list[str], *, present: bool, spec: TableSpec = VIDEOS, key: str = "video_id"
+) -> None:
     """Mark videos (or photos) as (no longer) found in their source tree, keeping every other field."""
     if not video_ids:
         return
     predicate = in_predicate(key, video_ids)
     rows = lake.read(spec, filter=pc.field(key).isin(video_ids))  # only these rows: photos carry image bytes
-    rows = rows.set_column(rows.schema.get_field_index("source_present"), "source_present",
-                           pa.array([present] * rows.num_rows, type=pa.bool_()))
+    rows = rows.set_column(
+        rows.schema.get_field_index("source_present"),
+        "source_present",
+        pa.array([present] * rows.num_rows, type=pa.bool_()),
+    )
     lake.replace_where(spec, rows, predicate=predicate)
     log.info("marked %d %s rows source_present=%s", rows.num_rows, spec.name, present)

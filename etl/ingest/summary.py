@@ -5,6 +5,7 @@ each video whose source needed care: `.face` repairs and dropped lines, a `.face
 count that differs from the decoded frames, `.face` boxes that reach past the frame, and
 fewer decoded frames than the container lists. The rows hold the same facts in columns.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -100,8 +101,10 @@ def video_note(row: dict, frames: pa.Table) -> str | None:
     outside = _boxes_past_frame(frames, row["width"], row["height"])
     if outside:
         index, box = outside[0]
-        parts.append(f"{len(outside)} .face boxes reach past the {row['width']}x{row['height']} frame "
-                     f"(first: frame {index}, {box})")
+        parts.append(
+            f"{len(outside)} .face boxes reach past the {row['width']}x{row['height']} frame "
+            f"(first: frame {index}, {box})"
+        )
     return "; ".join(parts) or None
 
 

@@ -4,6 +4,7 @@ decode sequentially -> .face box -> locate (region, then full frame) -> align ->
 sharpness -> encode. Frames are handled in chunks so memory stays bounded for long
 1080p videos and the detector sees full batches.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,20 +16,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from etl.faces.align import align_face
 from etl.config import IngestConfig
-from etl.sources.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
+from etl.faces.align import align_face
 from etl.faces.detect import FaceDetector
 from etl.faces.encode import encode_image
 from etl.faces.locate import Located, locate_faces
+from etl.faces.sharpness import android_sharpness_count, laplacian_variance
 from etl.ingest.memory_guard import MemoryGuard
 from etl.ingest.provenance import processing_node
-from etl.sources.siw_tree import VideoSource
+from etl.sources.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
 from etl.sources.files import source_folder
-from etl.faces.sharpness import android_sharpness_count, laplacian_variance
+from etl.sources.siw_tree import VideoSource
 from schemas import FRAMES, VIDEOS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 
 @dataclass
@@ -63,9 +64,19 @@ def _clip_box(box, width: int, height: int):
     return (x1, y1, x2, y2) if x2 - x1 >= 2 and y2 - y1 >= 2 else None
 
 
-def video_row(video: VideoSource, *, status: str, reason: str | None, run_id: str, config_hash: str,
-              stream: StreamInfo | None = None, n_frames: int | None = None, n_ok: int | None = None,
-              source_frames: int | None = None, processed_on: dict | None = None) -> pa.Table:
+def video_row(
+    video: VideoSource,
+    *,
+    status: str,
+    reason: str | None,
+    run_id: str,
+    config_hash: str,
+    stream: StreamInfo | None = None,
+    n_frames: int | None = None,
+    n_ok: int | None = None,
+    source_frames: int | None = None,
+    processed_on: dict | None = None,
+) -> pa.Table:
     """The `videos` row of a video, processed or not (`processed_on`: where, when it was)."""
     name, ann = video.name, video.annotations
     row = {
@@ -131,7 +142,10 @@ class _FrameRows:
             column.append(values.get(name))
 
     def table(self) -> pa.Table:
-        return pa.table({name: pa.array(values, type=FRAMES.schema.field(name).type) for name, values in self.columns.items()}, schema=FRAMES.schema)
+        return pa.table(
+            {name: pa.array(values, type=FRAMES.schema.field(name).type) for name, values in self.columns.items()},
+            schema=FRAMES.schema,
+        )
 
 
 def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetector, *, run_id: str) -> VideoResult:
@@ -146,8 +160,9 @@ def process_video(video: VideoSource, config: IngestConfig, detector: FaceDetect
         return _process_file(video, path, config, detector, run_id=run_id, started=started)
 
 
-def _process_file(video: VideoSource, path: Path, config: IngestConfig, detector: FaceDetector, *, run_id: str,
-                  started: float) -> VideoResult:
+def _process_file(
+    video: VideoSource, path: Path, config: IngestConfig, detector: FaceDetector, *, run_id: str, started: float
+) -> VideoResult:
     """`process_video` of the video's bytes at the local `path`."""
     config_hash = config.processing_hash()
     empty = FRAMES.schema.empty_table()
@@ -155,8 +170,14 @@ def _process_file(video: VideoSource, path: Path, config: IngestConfig, detector
     try:
         stream = probe_video(path)
     except VideoDecodeError as error:
-        return VideoResult(video.video_id, empty, video_row(video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash,
-                                                                processed_on=here), time.perf_counter() - started)
+        return VideoResult(
+            video.video_id,
+            empty,
+            video_row(
+                video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash, processed_on=here
+            ),
+            time.perf_counter() - started,
+        )
 
     rows = _FrameRows(video, detector, run_id)
     chunk: list[tuple[int, np.ndarray]] = []
@@ -177,8 +198,18 @@ def _process_file(video: VideoSource, path: Path, config: IngestConfig, detector
     frames = rows.table()
     if frames.num_rows == 0:
         reason = f"{video.rel_path} opened but no frame could be decoded"
-        row = video_row(video, status="corrupt", reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
-                        n_frames=0, n_ok=0, source_frames=reader.frames_seen, processed_on=here)
+        row = video_row(
+            video,
+            status="corrupt",
+            reason=reason,
+            run_id=run_id,
+            config_hash=config_hash,
+            stream=stream,
+            n_frames=0,
+            n_ok=0,
+            source_frames=reader.frames_seen,
+            processed_on=here,
+        )
         return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
     n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
     if video.annotations is None:
@@ -186,9 +217,18 @@ def _process_file(video: VideoSource, path: Path, config: IngestConfig, detector
         status, reason = "no_face_file", f"{missing}; faces searched on full frames"
     else:
         status, reason = "ok", None
-    row = video_row(video, status=status, reason=reason, run_id=run_id, config_hash=config_hash, stream=stream,
-                    n_frames=frames.num_rows, n_ok=n_ok, source_frames=reader.frames_seen,
-                    processed_on=here)
+    row = video_row(
+        video,
+        status=status,
+        reason=reason,
+        run_id=run_id,
+        config_hash=config_hash,
+        stream=stream,
+        n_frames=frames.num_rows,
+        n_ok=n_ok,
+        source_frames=reader.frames_seen,
+        processed_on=here,
+    )
     return VideoResult(video.video_id, frames, row, time.perf_counter() - started)
 
 
@@ -205,8 +245,12 @@ def _process_chunk(chunk, video: VideoSource, config: IngestConfig, detector: Fa
         search_boxes.append(_clip_box(box, width, height))
     located = locate_faces([f for _, f in chunk], search_boxes, detector, config.detector)
     for (index, frame), box, source, search_box, found in zip(chunk, raw_boxes, box_sources, search_boxes, located):
-        rows.add(frame_index=index, face_box=list(box) if box else None, face_box_source=source,
-                 **_frame_values(frame, search_box, found, config))
+        rows.add(
+            frame_index=index,
+            face_box=list(box) if box else None,
+            face_box_source=source,
+            **_frame_values(frame, search_box, found, config),
+        )
 
 
 def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestConfig) -> dict:

@@ -28,6 +28,7 @@ credentials stored as a DuckDB secret, and facelake writes secrets nowhere. Quer
 a lake with `facelake sql` / `facelake audit`, which read it through pyarrow
 (`etl.lake.query.connect`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,7 @@ from pathlib import Path
 from etl.lake.lake import Lake
 from schemas import ALL_TABLES
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 CATALOG_NAME = "catalog.duckdb"
 
@@ -48,7 +49,12 @@ def delta_extension_path() -> Path:
         import duckdb_extension_delta
     except ImportError as error:  # pragma: no cover - install problem
         raise ImportError("the catalog needs 'duckdb-extension-delta': pip install duckdb-extension-delta") from error
-    path = Path(duckdb_extension_delta.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+    path = (
+        Path(duckdb_extension_delta.__file__).parent
+        / "extensions"
+        / f"v{duckdb.__version__}"
+        / "delta.duckdb_extension"
+    )
     if not path.is_file():
         raise FileNotFoundError(
             f"duckdb-extension-delta has no extension for DuckDB {duckdb.__version__} at {path}; "
@@ -104,11 +110,15 @@ RECORD_VIEW = "facelake_catalog"
 def _guard(path: Path) -> str:
     """A WHERE clause that is true while this catalog file is the one open, an error otherwise."""
     where = _quote(str(path))
-    message = _quote(f"this catalog.duckdb was made for the lake at {path.parent}; the lake was copied or moved: "
-                     "run `facelake catalog --lake <the lake folder>` (any facelake job on it does it too) "
-                     "to point it at its own folder")
-    return (f"WHERE CASE WHEN EXISTS (SELECT 1 FROM duckdb_databases() WHERE path = '{where}') "
-            f"THEN true ELSE error('{message}') END")
+    message = _quote(
+        f"this catalog.duckdb was made for the lake at {path.parent}; the lake was copied or moved: "
+        "run `facelake catalog --lake <the lake folder>` (any facelake job on it does it too) "
+        "to point it at its own folder"
+    )
+    return (
+        f"WHERE CASE WHEN EXISTS (SELECT 1 FROM duckdb_databases() WHERE path = '{where}') "
+        f"THEN true ELSE error('{message}') END"
+    )
 
 
 def refresh_catalog(lake: Lake) -> Path:
@@ -123,7 +133,9 @@ def refresh_catalog(lake: Lake) -> Path:
         for name, spec in ALL_TABLES.items():
             if lake.exists(spec):
                 uri = _quote(lake.uri(spec))
-                connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM delta_scan(\'{uri}\') {_guard(path)}')
+                connection.execute(
+                    f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM delta_scan('{uri}') {_guard(path)}"
+                )
             else:
                 # a table no job has written yet: an empty view with its columns, so queries run
                 connection.execute(f'CREATE OR REPLACE VIEW "{name}" AS {_empty_select(connection, spec)}')
@@ -165,8 +177,14 @@ def warn_if_stale(lake: Lake) -> None:
     """For read-only readers: one warning when plain DuckDB would not read this lake through its catalog."""
     made_for = stale_catalog(lake)
     if made_for:
-        log.warning("%s/%s still points at %s (the lake was copied or moved): plain DuckDB cannot read this lake "
-                    "through it until `facelake catalog --lake %s` runs", lake.root, CATALOG_NAME, made_for, lake.root)
+        log.warning(
+            "%s/%s still points at %s (the lake was copied or moved): plain DuckDB cannot read this lake "
+            "through it until `facelake catalog --lake %s` runs",
+            lake.root,
+            CATALOG_NAME,
+            made_for,
+            lake.root,
+        )
 
 
 def open_catalog(lake_root: str | Path):
@@ -177,7 +195,8 @@ def open_catalog(lake_root: str | Path):
     path = Path(lake_root).resolve() / CATALOG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {CATALOG_NAME} in {path.parent}; run `facelake catalog --lake {path.parent}`")
-    connection = duckdb.connect(str(path), read_only=True, config={"autoinstall_known_extensions": False,
-                                                                   "autoload_known_extensions": False})
+    connection = duckdb.connect(
+        str(path), read_only=True, config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
     connection.execute(f"LOAD '{_quote(str(delta_extension_path()))}'")
     return connection

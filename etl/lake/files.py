@@ -10,6 +10,7 @@ vacuum deletes it once it is older than the retention.
 
 This module knows Parquet and the storage, not Delta (only `etl.lake.lake` imports deltalake).
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def key_buckets(values) -> list[int]:
     """The buckets of these key values (stable across processes and Python versions)."""
     import hashlib
 
-    return sorted({int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big") % KEY_BUCKETS
-                   for v in values})
+    return sorted(
+        {int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "big") % KEY_BUCKETS for v in values}
+    )
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,20 @@ def commit_rows(lake: "Lake", spec: TableSpec, *, key: str, parts: list[WrittenR
     if rows.num_rows == 0:
         return rows
     unwritten = [p.rows for p in parts if p.files is None]
-    replace_keys(lake, spec, key=key, keys=rows.column(key).to_pylist(),
-                 rows=pa.concat_tables(unwritten) if unwritten else None,
-                 staged=[f for p in parts if p.files is not None for f in p.files])
+    replace_keys(
+        lake,
+        spec,
+        key=key,
+        keys=rows.column(key).to_pylist(),
+        rows=pa.concat_tables(unwritten) if unwritten else None,
+        staged=[f for p in parts if p.files is not None for f in p.files],
+    )
     return rows
 
 
-def replace_keys(lake: "Lake", spec: TableSpec, *, key: str, keys: list[str], rows: pa.Table | None,
-                 staged: Sequence[StagedFile]) -> None:
+def replace_keys(
+    lake: "Lake", spec: TableSpec, *, key: str, keys: list[str], rows: pa.Table | None, staged: Sequence[StagedFile]
+) -> None:
     """One commit making `staged` plus `rows` (written here) every row of `spec` whose `key` is in `keys`:
     as files where workers can write to the lake (`Lake.replace_files`), else a predicate overwrite."""
     from etl.lake.lake import cast_to_spec, in_predicate
@@ -167,8 +175,10 @@ def write_staged(lake: "Lake", spec: TableSpec, rows: pa.Table) -> list[StagedFi
 
 
 def _partition_dir(partition_values: dict[str, str | None]) -> str:
-    return "/".join(f"{name}={quote(value, safe='') if value is not None else '__HIVE_DEFAULT_PARTITION__'}"
-                    for name, value in partition_values.items())
+    return "/".join(
+        f"{name}={quote(value, safe='') if value is not None else '__HIVE_DEFAULT_PARTITION__'}"
+        for name, value in partition_values.items()
+    )
 
 
 def _new_file_path(partition_values: dict[str, str | None]) -> str:
@@ -184,11 +194,23 @@ def _write_file(filesystem, base: str, spec: TableSpec, rows: pa.Table, partitio
     _make_parent(filesystem, full)
     plain = [name for name in rows.column_names if name not in spec.blob_columns]
     with filesystem.open_output_stream(full) as sink:
-        pq.write_table(rows, sink, compression=COMPRESSION, use_dictionary=plain, write_statistics=plain,
-                       row_group_size=BLOB_ROW_GROUP_ROWS if spec.blob_columns else None)
+        pq.write_table(
+            rows,
+            sink,
+            compression=COMPRESSION,
+            use_dictionary=plain,
+            write_statistics=plain,
+            row_group_size=BLOB_ROW_GROUP_ROWS if spec.blob_columns else None,
+        )
     size = filesystem.get_file_info(full).size
-    return StagedFile(path=relative, size=int(size), partition_values=dict(partition_values), num_records=rows.num_rows,
-                      stats=delta_stats(rows, skip=spec.blob_columns), modification_time=int(time.time() * 1000))
+    return StagedFile(
+        path=relative,
+        size=int(size),
+        partition_values=dict(partition_values),
+        num_records=rows.num_rows,
+        stats=delta_stats(rows, skip=spec.blob_columns),
+        modification_time=int(time.time() * 1000),
+    )
 
 
 def _make_parent(filesystem, path: str) -> None:
@@ -223,8 +245,13 @@ def rewrite_without(lake: "Lake", spec: TableSpec, file: DataFile, *, key: str, 
                     continue
                 if writer is None:
                     _make_parent(filesystem, target)
-                    writer = pq.ParquetWriter(filesystem.open_output_stream(target), schema, compression=COMPRESSION,
-                                              use_dictionary=plain, write_statistics=plain)
+                    writer = pq.ParquetWriter(
+                        filesystem.open_output_stream(target),
+                        schema,
+                        compression=COMPRESSION,
+                        use_dictionary=plain,
+                        write_statistics=plain,
+                    )
                 writer.write_batch(kept, row_group_size=BLOB_ROW_GROUP_ROWS)
                 stats_parts.append(pa.Table.from_batches([kept.select(plain)]))
                 kept_batches += 1
@@ -234,10 +261,14 @@ def rewrite_without(lake: "Lake", spec: TableSpec, file: DataFile, *, key: str, 
     if not kept_batches:
         return None
     kept_rows = pa.concat_tables(stats_parts)
-    return StagedFile(path=relative, size=int(filesystem.get_file_info(target).size),
-                      partition_values={k: v for k, v in file.partition_values.items() if v is not None},
-                      num_records=kept_rows.num_rows, stats=delta_stats(kept_rows, skip=spec.blob_columns),
-                      modification_time=int(time.time() * 1000))
+    return StagedFile(
+        path=relative,
+        size=int(filesystem.get_file_info(target).size),
+        partition_values={k: v for k, v in file.partition_values.items() if v is not None},
+        num_records=kept_rows.num_rows,
+        stats=delta_stats(kept_rows, skip=spec.blob_columns),
+        modification_time=int(time.time() * 1000),
+    )
 
 
 def delta_stats(rows: pa.Table, *, skip: tuple[str, ...] = ()) -> str:
@@ -264,14 +295,20 @@ def delta_stats(rows: pa.Table, *, skip: tuple[str, ...] = ()) -> str:
         if isinstance(low, float) and (math.isinf(low) or math.isinf(high)):
             continue  # JSON has no infinity
         minimum[name], maximum[name] = low, high
-    return json.dumps({"numRecords": rows.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls},
-                      separators=(",", ":"))
+    return json.dumps(
+        {"numRecords": rows.num_rows, "minValues": minimum, "maxValues": maximum, "nullCount": nulls},
+        separators=(",", ":"),
+    )
 
 
 def _has_min_max(field_type: pa.DataType) -> bool:
     # numbers and text only: leaving a column's bounds out is always correct, a misread bound never is
-    return (pa.types.is_integer(field_type) or pa.types.is_floating(field_type) or pa.types.is_string(field_type)
-            or pa.types.is_large_string(field_type))
+    return (
+        pa.types.is_integer(field_type)
+        or pa.types.is_floating(field_type)
+        or pa.types.is_string(field_type)
+        or pa.types.is_large_string(field_type)
+    )
 
 
 def read_data_file(lake: "Lake", spec: TableSpec, path: str, columns: list[str]) -> pa.Table:
@@ -305,6 +342,7 @@ def stored_data_files(lake: "Lake", spec: TableSpec) -> list[str]:
     filesystem, base = filesystem_and_base(lake, spec)
     root = base.rstrip("/")
     infos = filesystem.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
-    relative = (info.path[len(root) + 1:] for info in infos if info.type == FileType.File)
-    return sorted(path for path in relative
-                  if path.endswith(".parquet") and not path.split("/", 1)[0].startswith(("_", ".")))
+    relative = (info.path[len(root) + 1 :] for info in infos if info.type == FileType.File)
+    return sorted(
+        path for path in relative if path.endswith(".parquet") and not path.split("/", 1)[0].startswith(("_", "."))
+    )

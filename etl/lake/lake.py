@@ -4,6 +4,7 @@ Writes are cast to the table's schema first, with an explicit mode: `append`, or
 `replace_where` (an atomic predicate overwrite, used to make per-video commits
 idempotent: rerunning a video replaces its rows instead of adding a second copy).
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from etl.errors import LakeStateError
 from schemas import TableSpec
 
 if TYPE_CHECKING:
     from etl.lake.files import StagedFile
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 # delta-rs refuses custom table properties, so the schema version lives in the table's
 # description, written when the table is created: "facelake <name> schema v<N>".
@@ -49,7 +51,7 @@ class VacuumResult:
     bytes: int | None  # None where delta-rs did not say (a dry run on an object store)
 
 
-class LakeError(RuntimeError):
+class LakeError(LakeStateError):
     """A lake table cannot be used as asked (missing, or from a newer facelake)."""
 
 
@@ -83,9 +85,15 @@ def _with_commit_retries(what: str, commit):
         except Exception as error:  # noqa: BLE001 - filtered just below
             if not _commit_failed(error) or attempt == COMMIT_ATTEMPTS:
                 raise
-            delay = min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random())
-            log.info("%s: a concurrent commit won (%s); retrying on the new version in %.2f s (attempt %d of %d)",
-                     what, str(error).splitlines()[0], delay, attempt + 1, COMMIT_ATTEMPTS)
+            delay = min(2.0, 0.05 * 2**attempt) * (0.5 + random.random())
+            log.info(
+                "%s: a concurrent commit won (%s); retrying on the new version in %.2f s (attempt %d of %d)",
+                what,
+                str(error).splitlines()[0],
+                delay,
+                attempt + 1,
+                COMMIT_ATTEMPTS,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -120,8 +128,9 @@ def _writer_properties(spec: TableSpec):
     from etl.lake.files import BLOB_ROW_GROUP_ROWS
 
     # small row groups: a rewrite of a file of images (`replace_files`) streams one group at a time
-    return WriterProperties(column_properties={name: blob for name in spec.blob_columns},
-                            max_row_group_size=BLOB_ROW_GROUP_ROWS)
+    return WriterProperties(
+        column_properties={name: blob for name in spec.blob_columns}, max_row_group_size=BLOB_ROW_GROUP_ROWS
+    )
 
 
 @dataclass(frozen=True)
@@ -178,19 +187,22 @@ class Lake:
         elif self.is_local and not os.path.isdir(self.root):
             why = "it is a file"
         elif self.is_local and os.path.isdir(os.path.join(self.root, "_delta_log")):
-            why = (f"it is one Delta table; the lake is its parent folder "
-                   f"{os.path.dirname(self.root.rstrip('/'))}")
+            why = f"it is one Delta table; the lake is its parent folder {os.path.dirname(self.root.rstrip('/'))}"
         else:
             why = f"none of its tables ({', '.join(ALL_TABLES)}) is there"
-        return (f"no facelake lake at {self.root}: {why}; "
-                "pass the lake root that `facelake ingest` or `facelake register` wrote")
+        return (
+            f"no facelake lake at {self.root}: {why}; "
+            "pass the lake root that `facelake ingest` or `facelake register` wrote"
+        )
 
     def _check_can_create(self) -> None:
         """A new lake goes into a missing or empty folder (or one that is a lake already)."""
         if not self.is_local or not os.path.exists(self.root):
             return
         if not os.path.isdir(self.root):
-            raise LakeError(f"cannot make a lake at {self.root}: it is a file; pass a folder (new or empty) or an existing lake")
+            raise LakeError(
+                f"cannot make a lake at {self.root}: it is a file; pass a folder (new or empty) or an existing lake"
+            )
         if self.has_tables():
             return
         from schemas import ALL_TABLES
@@ -198,8 +210,10 @@ class Lake:
         others = sorted(name for name in os.listdir(self.root) if name not in LAKE_FILES and name not in ALL_TABLES)
         if others:
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            raise LakeError(f"cannot make a lake at {self.root}: the folder holds other files ({shown}) and no "
-                            "facelake table; pass a new or empty folder, or an existing lake")
+            raise LakeError(
+                f"cannot make a lake at {self.root}: the folder holds other files ({shown}) and no "
+                "facelake table; pass a new or empty folder, or an existing lake"
+            )
 
     def check_schema_versions(self) -> None:
         """Raise `LakeError` if any table there was written by a newer facelake schema, before a job does any work."""
@@ -286,12 +300,19 @@ class Lake:
         except Exception as error:  # noqa: BLE001 - filtered just below
             if not is_transient_read_error(error):
                 raise
-            log.warning("read of %s: transient storage error (%s); reading file by file with retries", spec.name,
-                        str(error).splitlines()[0][:200])
-        parts = [with_read_retries(lambda f=fragment: f.to_table(schema=dataset.schema, columns=columns,
-                                                                  filter=expression),
-                                   options=self.storage_options, what=f"read of {spec.name} ({fragment.path})")
-                 for fragment in dataset.get_fragments()]
+            log.warning(
+                "read of %s: transient storage error (%s); reading file by file with retries",
+                spec.name,
+                str(error).splitlines()[0][:200],
+            )
+        parts = [
+            with_read_retries(
+                lambda f=fragment: f.to_table(schema=dataset.schema, columns=columns, filter=expression),
+                options=self.storage_options,
+                what=f"read of {spec.name} ({fragment.path})",
+            )
+            for fragment in dataset.get_fragments()
+        ]
         return pa.concat_tables(parts) if parts else dataset.schema.empty_table().select(columns)
 
     def dataset(self, spec: TableSpec, *, version: int | None = None):
@@ -319,12 +340,20 @@ class Lake:
         columns = [f for f in spec.schema if f.name in written and f.name not in spec.partition_by]
         partitions = [spec.schema.field(name) for name in spec.partition_by]
         partitioning = pds.partitioning(pa.schema(partitions), flavor="hive") if partitions else None
-        return pds.dataset(files, schema=pa.schema(columns + partitions), format="parquet", filesystem=filesystem,
-                           partitioning=partitioning, partition_base_dir=base)
+        return pds.dataset(
+            files,
+            schema=pa.schema(columns + partitions),
+            format="parquet",
+            filesystem=filesystem,
+            partitioning=partitioning,
+            partition_base_dir=base,
+        )
 
     def _write(self, spec: TableSpec, table: pa.Table, *, mode: str, predicate: str | None = None) -> None:
         rows = cast_to_spec(table, spec)
-        _with_commit_retries(f"{mode} into {spec.name}", lambda: self._write_once(spec, rows, mode=mode, predicate=predicate))
+        _with_commit_retries(
+            f"{mode} into {spec.name}", lambda: self._write_once(spec, rows, mode=mode, predicate=predicate)
+        )
 
     def _write_once(self, spec: TableSpec, rows: pa.Table, *, mode: str, predicate: str | None) -> None:
         from deltalake import write_deltalake
@@ -367,8 +396,10 @@ class Lake:
         if table.num_rows == 0:
             # the table's writer properties here too: the files a delete rewrites must keep
             # blob columns free of dictionaries and min/max statistics like every other write
-            _with_commit_retries(f"delete from {spec.name}", lambda: self._table(spec).delete(
-                predicate, writer_properties=_writer_properties(spec)))
+            _with_commit_retries(
+                f"delete from {spec.name}",
+                lambda: self._table(spec).delete(predicate, writer_properties=_writer_properties(spec)),
+            )
             return
         self._write(spec, table, mode="overwrite", predicate=predicate)
 
@@ -379,8 +410,15 @@ class Lake:
 
         return can_stage(self)
 
-    def replace_files(self, spec: TableSpec, *, key: str, values: Sequence[str], staged: Sequence["StagedFile"],
-                      read_version: int | None = None) -> None:
+    def replace_files(
+        self,
+        spec: TableSpec,
+        *,
+        key: str,
+        values: Sequence[str],
+        staged: Sequence["StagedFile"],
+        read_version: int | None = None,
+    ) -> None:
         """One commit: the `staged` files in, every current row whose `key` is in `values` out.
 
         A current file holding only such rows is removed; one that also holds other rows
@@ -400,11 +438,16 @@ class Lake:
         if not self.exists(spec):
             self.ensure(spec)
         attempts = iter([read_version])
-        _with_commit_retries(f"commit of files into {spec.name}", lambda: self._replace_files_once(
-            spec, key=key, values=values, staged=list(staged), version=next(attempts, None)))
+        _with_commit_retries(
+            f"commit of files into {spec.name}",
+            lambda: self._replace_files_once(
+                spec, key=key, values=values, staged=list(staged), version=next(attempts, None)
+            ),
+        )
 
-    def _replace_files_once(self, spec: TableSpec, *, key: str, values: list[str], staged: list,
-                            version: int | None) -> None:
+    def _replace_files_once(
+        self, spec: TableSpec, *, key: str, values: list[str], staged: list, version: int | None
+    ) -> None:
         from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 
         from etl.lake.files import key_buckets, rewrite_without
@@ -415,17 +458,29 @@ class Lake:
         only_theirs, shared = self._files_holding(spec, table, key=key, values=values) if values else ([], [])
         rewritten = [r for r in (rewrite_without(self, spec, f, key=key, values=values) for f in shared) if r]
         now = int(time.time() * 1000)
-        actions = [AddAction(f.path, f.size, f.partition_values, f.modification_time, True, f.stats)
-                   for f in [*staged, *rewritten]]
+        actions = [
+            AddAction(f.path, f.size, f.partition_values, f.modification_time, True, f.stats)
+            for f in [*staged, *rewritten]
+        ]
         actions += [RemoveAction(f.path, True, now, f.size, f.partition_values) for f in [*only_theirs, *shared]]
         if not actions:
             return
         claims = [Transaction(app_id=f"facelake-{spec.name}-{bucket}", version=now) for bucket in key_buckets(values)]
-        table.create_write_transaction(actions, mode="append", schema=table.schema(),
-                                       partition_by=list(spec.partition_by) or None,
-                                       commit_properties=CommitProperties(app_transactions=claims))
-        log.debug("%s: committed %d files, removed %d (%d rewritten without %d keys)", spec.name,
-                  len(staged) + len(rewritten), len(only_theirs) + len(shared), len(shared), len(values))
+        table.create_write_transaction(
+            actions,
+            mode="append",
+            schema=table.schema(),
+            partition_by=list(spec.partition_by) or None,
+            commit_properties=CommitProperties(app_transactions=claims),
+        )
+        log.debug(
+            "%s: committed %d files, removed %d (%d rewritten without %d keys)",
+            spec.name,
+            len(staged) + len(rewritten),
+            len(only_theirs) + len(shared),
+            len(shared),
+            len(values),
+        )
 
     def unlisted_files(self, spec: TableSpec) -> list[str]:
         """Data files in the table's folder that the current version does not list (relative paths): files
@@ -434,7 +489,10 @@ class Lake:
 
         from etl.lake.files import stored_data_files
 
-        listed = {unquote(path) for path in pa.table(self._table(spec).get_add_actions(flatten=True)).column("path").to_pylist()}
+        listed = {
+            unquote(path)
+            for path in pa.table(self._table(spec).get_add_actions(flatten=True)).column("path").to_pylist()
+        }
         return [path for path in stored_data_files(self, spec) if unquote(path) not in listed]
 
     def _add_missing_columns(self, spec: TableSpec, table) -> bool:
@@ -465,7 +523,9 @@ class Lake:
         partitions = {name: actions.column(f"partition.{name}").to_pylist() for name in spec.partition_by}
         wanted = set(values)
         only_theirs, shared = [], []
-        for i, (path, size) in enumerate(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist())):
+        for i, (path, size) in enumerate(
+            zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist())
+        ):
             low, high = lows[i], highs[i]
             if any(isinstance(bound, str) and len(bound) >= 32 for bound in (low, high)):
                 low = high = None  # a writer may have cut long text bounds short: only reading the keys is sure
@@ -473,7 +533,9 @@ class Lake:
                 at = bisect.bisect_left(values, low)
                 if at == len(values) or values[at] > high:
                     continue  # no value in [low, high]
-            file = DataFile(path=path, size=int(size), partition_values={n: partitions[n][i] for n in spec.partition_by})
+            file = DataFile(
+                path=path, size=int(size), partition_values={n: partitions[n][i] for n in spec.partition_by}
+            )
             if low is not None and low == high and low in wanted:
                 only_theirs.append(file)
                 continue
@@ -511,8 +573,15 @@ class Lake:
 
     def file_stats(self, spec: TableSpec) -> pa.Table:
         """One row per data file of the current version: table, partition, path, bytes, rows."""
-        schema = pa.schema([("table_name", pa.string()), ("partition", pa.string()), ("path", pa.string()),
-                            ("size_bytes", pa.int64()), ("num_records", pa.int64())])
+        schema = pa.schema(
+            [
+                ("table_name", pa.string()),
+                ("partition", pa.string()),
+                ("path", pa.string()),
+                ("size_bytes", pa.int64()),
+                ("num_records", pa.int64()),
+            ]
+        )
         if not self.exists(spec):
             return schema.empty_table()
         actions = pa.table(self._table(spec).get_add_actions(flatten=True))
@@ -520,13 +589,16 @@ class Lake:
         for column in spec.partition_by:
             values = actions.column(f"partition.{column}").to_pylist()
             partitions = [f"{p}/{column}={v}" if p else f"{column}={v}" for p, v in zip(partitions, values)]
-        return pa.table({
-            "table_name": [spec.name] * actions.num_rows,
-            "partition": partitions,
-            "path": actions.column("path").cast(pa.string()),
-            "size_bytes": actions.column("size_bytes").cast(pa.int64()),
-            "num_records": actions.column("num_records").cast(pa.int64()),
-        }, schema=schema)
+        return pa.table(
+            {
+                "table_name": [spec.name] * actions.num_rows,
+                "partition": partitions,
+                "path": actions.column("path").cast(pa.string()),
+                "size_bytes": actions.column("size_bytes").cast(pa.int64()),
+                "num_records": actions.column("num_records").cast(pa.int64()),
+            },
+            schema=schema,
+        )
 
     def file_uris(self, spec: TableSpec, *, version: int | None = None) -> list[str]:
         """The table's data files (at `version`, else the latest); none when the table does not exist."""
@@ -541,7 +613,9 @@ class Lake:
         """
         import json
 
-        metrics = self._table(spec).optimize.compact(target_size=target_size, writer_properties=_writer_properties(spec))
+        metrics = self._table(spec).optimize.compact(
+            target_size=target_size, writer_properties=_writer_properties(spec)
+        )
 
         def total_size(key: str) -> int:
             return int(json.loads(metrics.get(key) or "{}").get("totalSize", 0))
@@ -554,8 +628,16 @@ class Lake:
             bytes_removed=total_size("filesRemoved"),
         )
 
-    def vacuum(self, spec: TableSpec, *, retention_hours: int, enforce: bool = True, dry_run: bool = True,
-               keep_versions: list[int] | None = None, unlisted: bool = True) -> VacuumResult:
+    def vacuum(
+        self,
+        spec: TableSpec,
+        *,
+        retention_hours: int,
+        enforce: bool = True,
+        dry_run: bool = True,
+        keep_versions: list[int] | None = None,
+        unlisted: bool = True,
+    ) -> VacuumResult:
         """Delete files that no version younger than `retention_hours` needs, except those of `keep_versions`.
 
         `enforce` keeps delta-rs's own floor (the table's delta.deletedFileRetentionDuration,
@@ -566,8 +648,13 @@ class Lake:
         while a job may be writing files it has not committed yet.
         """
         table = self._table(spec)
-        paths = table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=enforce,
-                             full=unlisted, keep_versions=sorted(set(keep_versions)) if keep_versions else None)
+        paths = table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=enforce,
+            full=unlisted,
+            keep_versions=sorted(set(keep_versions)) if keep_versions else None,
+        )
         paths = sorted(paths)
         if not paths:
             return VacuumResult(paths=[], bytes=0)
@@ -600,8 +687,11 @@ class Lake:
         if since_version > current:
             return {}
         history = table.history(limit=current - max(0, since_version) + 1)
-        return {int(commit["version"]): datetime.fromtimestamp(commit["timestamp"] / 1000, tz=timezone.utc)
-                for commit in history if "version" in commit and "timestamp" in commit}
+        return {
+            int(commit["version"]): datetime.fromtimestamp(commit["timestamp"] / 1000, tz=timezone.utc)
+            for commit in history
+            if "version" in commit and "timestamp" in commit
+        }
 
     def purge_log(self, spec: TableSpec) -> None:
         """Forget the table's commit history: checkpoint the current version, delete every older commit file.

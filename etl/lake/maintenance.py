@@ -12,6 +12,7 @@ as the oldest such version (its age, rounded up, plus a margin of an hour for cl
 differences), and passes those versions to delta-rs as versions to keep. `force` drops
 both protections and delta-rs's own 7-day floor.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,13 +24,13 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from etl.lake.catalog import refresh_catalog_if_local
 from etl.config import MaintainConfig
+from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake
 from etl.lake.runs import RunRecord
 from schemas import ALL_TABLES, FRAMES, RUNS, TRAIN_RUNS, TableSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 RETENTION_MARGIN_HOURS = 1  # on top of a train run's version age: clocks of writers and this host differ
 DEFAULT_TARGET_SIZE = 100 * 1024 * 1024  # delta-rs's compaction target without delta.targetFileSize
@@ -122,18 +123,23 @@ class MaintainSummary:
         """One row per table, for the log's summary table."""
         rows = []
         for t in self.tables:
-            compacted = (f"~{t.files_to_compact} small" if t.files_to_compact is not None
-                         else f"{t.files_compacted} -> {t.files_written}")
-            rows.append({
-                "table": t.table,
-                "files before": t.files_before,
-                "files after": t.files_after,
-                "compacted": compacted,
-                "would vacuum" if self.config.dry_run else "vacuumed": len(t.vacuumed),
-                "MB freed": None if t.bytes_freed is None else round(t.bytes_freed / 1e6, 2),
-                "retention h": t.retention.hours,
-                "note": t.error or (t.retention.reason if t.retention.reason != "requested" else ""),
-            })
+            compacted = (
+                f"~{t.files_to_compact} small"
+                if t.files_to_compact is not None
+                else f"{t.files_compacted} -> {t.files_written}"
+            )
+            rows.append(
+                {
+                    "table": t.table,
+                    "files before": t.files_before,
+                    "files after": t.files_after,
+                    "compacted": compacted,
+                    "would vacuum" if self.config.dry_run else "vacuumed": len(t.vacuumed),
+                    "MB freed": None if t.bytes_freed is None else round(t.bytes_freed / 1e6, 2),
+                    "retention h": t.retention.hours,
+                    "note": t.error or (t.retention.reason if t.retention.reason != "requested" else ""),
+                }
+            )
         return pa.Table.from_pylist(rows)
 
 
@@ -154,8 +160,11 @@ def train_pins(lake: Lake) -> list[TrainPin]:
     """The frames versions train runs read that the frames log still holds, with their commit times."""
     if not (lake.exists(TRAIN_RUNS) and lake.exists(FRAMES)):
         return []
-    rows = [r for r in lake.read(TRAIN_RUNS, columns=["train_id", "frames_version"]).to_pylist()
-            if r["frames_version"] is not None]
+    rows = [
+        r
+        for r in lake.read(TRAIN_RUNS, columns=["train_id", "frames_version"]).to_pylist()
+        if r["frames_version"] is not None
+    ]
     if not rows:
         return []
     times = lake.commit_times(FRAMES, since_version=min(r["frames_version"] for r in rows))
@@ -165,8 +174,12 @@ def train_pins(lake: Lake) -> list[TrainPin]:
         if version in times:
             pins.append(TrainPin(train_id=row["train_id"], version=version, committed_at=times[version]))
         else:
-            log.warning("train run %s read frames version %d, which the frames log no longer holds (or never "
-                        "did): it cannot be read again and is not protected", row["train_id"], version)
+            log.warning(
+                "train run %s read frames version %d, which the frames log no longer holds (or never "
+                "did): it cannot be read again and is not protected",
+                row["train_id"],
+                version,
+            )
     return pins
 
 
@@ -184,26 +197,48 @@ def frames_retention(config: MaintainConfig, pins: list[TrainPin], *, now: datet
     who = f"train run {oldest.train_id}" + (f" (and {others} other train runs)" if others else "")
     if config.force:
         if requested < floor:
-            log.warning("--force: frames retention %d h is below the %d h that keep frames version %d readable; "
-                        "%s read that version %.1f h ago and may not be able to read it again",
-                        requested, floor, oldest.version, who, age_h)
-            return Retention(hours=requested, enforce=False,
-                             reason=f"forced below {floor} h: {who} read frames version {oldest.version}")
+            log.warning(
+                "--force: frames retention %d h is below the %d h that keep frames version %d readable; "
+                "%s read that version %.1f h ago and may not be able to read it again",
+                requested,
+                floor,
+                oldest.version,
+                who,
+                age_h,
+            )
+            return Retention(
+                hours=requested,
+                enforce=False,
+                reason=f"forced below {floor} h: {who} read frames version {oldest.version}",
+            )
         return Retention(hours=requested, reason="requested", enforce=False)
     keep = tuple(sorted({p.version for p in pins}))
     if requested < floor:
-        log.warning("frames retention raised from %d h to %d h: %s read frames version %d, committed %s "
-                    "(%.1f h ago); pass --force to vacuum it anyway", requested, floor, who, oldest.version,
-                    oldest.committed_at.isoformat(timespec="seconds"), age_h)
-        return Retention(hours=floor, keep_versions=keep,
-                         reason=f"raised from {requested} h: {who} read frames version {oldest.version}")
+        log.warning(
+            "frames retention raised from %d h to %d h: %s read frames version %d, committed %s "
+            "(%.1f h ago); pass --force to vacuum it anyway",
+            requested,
+            floor,
+            who,
+            oldest.version,
+            oldest.committed_at.isoformat(timespec="seconds"),
+            age_h,
+        )
+        return Retention(
+            hours=floor,
+            keep_versions=keep,
+            reason=f"raised from {requested} h: {who} read frames version {oldest.version}",
+        )
     return Retention(hours=requested, keep_versions=keep, reason="requested")
 
 
 def _small_files(stats: pa.Table, target: int) -> int:
     """Files below the target size in partitions holding at least two of them (what compaction takes)."""
-    small = Counter(p for p, size in zip(stats.column("partition").to_pylist(), stats.column("size_bytes").to_pylist())
-                    if size < target)
+    small = Counter(
+        p
+        for p, size in zip(stats.column("partition").to_pylist(), stats.column("size_bytes").to_pylist())
+        if size < target
+    )
     return sum(n for n in small.values() if n >= 2)
 
 
@@ -221,8 +256,13 @@ def maintain_table(lake: Lake, spec: TableSpec, config: MaintainConfig, retentio
         result.files_compacted = compacted.files_removed
         result.files_written = compacted.files_added
         result.partitions_compacted = compacted.partitions_optimized
-    vacuumed = lake.vacuum(spec, retention_hours=retention.hours, enforce=retention.enforce, dry_run=config.dry_run,
-                      keep_versions=list(retention.keep_versions))
+    vacuumed = lake.vacuum(
+        spec,
+        retention_hours=retention.hours,
+        enforce=retention.enforce,
+        dry_run=config.dry_run,
+        keep_versions=list(retention.keep_versions),
+    )
     result.vacuumed, result.bytes_freed = vacuumed.paths, vacuumed.bytes
     after = lake.file_stats(spec)
     result.version_after = lake.version(spec)
@@ -240,8 +280,10 @@ def run_maintenance(*, lake: Lake, config: MaintainConfig, run_id: str | None = 
     started = time.perf_counter()
     specs = lake_tables(lake, config.tables)
     if not specs:
-        raise NothingToMaintain(f"the lake at {lake.root} holds none of the tables "
-                                f"{', '.join(config.tables or ALL_TABLES)}; pass the root that holds them")
+        raise NothingToMaintain(
+            f"the lake at {lake.root} holds none of the tables "
+            f"{', '.join(config.tables or ALL_TABLES)}; pass the root that holds them"
+        )
     record = None
     if not config.dry_run:
         record = RunRecord(lake, job="maintain", source=lake.root, args={"config": asdict(config)}, run_id=run_id)
@@ -265,14 +307,20 @@ def run_maintenance(*, lake: Lake, config: MaintainConfig, run_id: str | None = 
     except BaseException as error:
         summary.elapsed_s = time.perf_counter() - started
         if record:
-            record.finish(status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-                          counts=summary.counts(), error=repr(error))
+            record.finish(
+                status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
+                counts=summary.counts(),
+                error=repr(error),
+            )
         raise
     summary.elapsed_s = time.perf_counter() - started
     if record:
         failed = summary.failures
-        record.finish(status="failed" if failed else "succeeded", counts=summary.counts(),
-                      error="; ".join(f"{t.table}: {t.error}" for t in failed) or None)
+        record.finish(
+            status="failed" if failed else "succeeded",
+            counts=summary.counts(),
+            error="; ".join(f"{t.table}: {t.error}" for t in failed) or None,
+        )
         refresh_catalog_if_local(lake)  # `runs` may be new
     return summary
 
@@ -282,10 +330,28 @@ def _log_table(number: int, total: int, result: TableResult, dry_run: bool) -> N
         return
     freed = "" if result.bytes_freed is None or not result.vacuumed else f" ({result.bytes_freed / 1e6:.2f} MB)"
     if dry_run:
-        log.info("[%d/%d] %s: %d files; ~%d small files to compact; vacuum at %d h would delete %d files%s",
-                 number, total, result.table, result.files_before, result.files_to_compact or 0,
-                 result.retention.hours, len(result.vacuumed), freed)
+        log.info(
+            "[%d/%d] %s: %d files; ~%d small files to compact; vacuum at %d h would delete %d files%s",
+            number,
+            total,
+            result.table,
+            result.files_before,
+            result.files_to_compact or 0,
+            result.retention.hours,
+            len(result.vacuumed),
+            freed,
+        )
         return
-    log.info("[%d/%d] %s: %d -> %d files (%d compacted into %d); vacuum at %d h deleted %d files%s",
-             number, total, result.table, result.files_before, result.files_after, result.files_compacted,
-             result.files_written, result.retention.hours, len(result.vacuumed), freed)
+    log.info(
+        "[%d/%d] %s: %d -> %d files (%d compacted into %d); vacuum at %d h deleted %d files%s",
+        number,
+        total,
+        result.table,
+        result.files_before,
+        result.files_after,
+        result.files_compacted,
+        result.files_written,
+        result.retention.hours,
+        len(result.vacuumed),
+        freed,
+    )

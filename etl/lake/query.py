@@ -28,6 +28,7 @@ Queries are read-only, enforced in two independent layers:
 `tests/test_sql_read_only.py` runs an adversarial corpus through the CLI (both layers),
 and through layer 2 alone.
 """
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,10 @@ QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
 # What DuckDB's parser classifies as SELECT (checked in tests/test_sql_read_only.py), said in
 # the refusals and in `facelake sql --help`
-ALLOWED_STATEMENTS = ("one query: SELECT (also WITH, FROM-first, VALUES, TABLE, UNPIVOT), DESCRIBE, SHOW, "
-                      "SUMMARIZE, or a plain EXPLAIN of one of those")
+ALLOWED_STATEMENTS = (
+    "one query: SELECT (also WITH, FROM-first, VALUES, TABLE, UNPIVOT), DESCRIBE, SHOW, "
+    "SUMMARIZE, or a plain EXPLAIN of one of those"
+)
 # Table functions a query may call: pure generators over values. Everything else
 # (file readers, `query()`, `enable_logging()`, `checkpoint()`, `duckdb_secrets()`, ...)
 # is refused: the lake's tables are the views, and a table function is the one place a
@@ -72,16 +75,22 @@ def connect(lake: Lake):
     import duckdb
 
     # no extension is installed or loaded behind a query's back; nothing spills to a temp folder
-    connection = duckdb.connect(config={
-        "autoinstall_known_extensions": False, "autoload_known_extensions": False, "temp_directory": "",
-    })
+    connection = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "temp_directory": "",
+        }
+    )
     local = lake.is_local
     readable: list[str] = []
     for name, spec in ALL_TABLES.items():
         files = lake.file_uris(spec) if lake.exists(spec) else []
         if files and local:
             readable += files
-            connection.execute(_parquet_view(name, spec, files, lake.written_columns(spec), _duckdb_types(connection, spec)))
+            connection.execute(
+                _parquet_view(name, spec, files, lake.written_columns(spec), _duckdb_types(connection, spec))
+            )
         elif files:
             dataset = lake.dataset(spec)
             connection.register(f"_arrow_{name}", dataset)
@@ -116,21 +125,19 @@ def _parquet_view(name: str, spec, files: list[str], written: list[str], types: 
     `split=train/label=live`). Files written before a column was added lack it
     (union_by_name fills NULL), and a column no file has yet is a typed NULL.
     """
-    columns = ", ".join(
-        f'"{c}"' if c in written else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names
-    )
+    columns = ", ".join(f'"{c}"' if c in written else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names)
     listing = ", ".join(_literal(f) for f in files)
     hive = "true" if spec.partition_by else "false"
-    return (f'CREATE VIEW "{name}" AS SELECT {columns} FROM '
-            f"read_parquet([{listing}], hive_partitioning = {hive}, union_by_name = true)")
+    return (
+        f'CREATE VIEW "{name}" AS SELECT {columns} FROM '
+        f"read_parquet([{listing}], hive_partitioning = {hive}, union_by_name = true)"
+    )
 
 
 def _dataset_view(name: str, spec, present: list[str], types: dict[str, str]) -> str:
     """A view over the registered dataset `_arrow_<name>`, columns in schema order (a column
     the table's version lacks is a typed NULL), like `_parquet_view`."""
-    columns = ", ".join(
-        f'"{c}"' if c in present else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names
-    )
+    columns = ", ".join(f'"{c}"' if c in present else f'CAST(NULL AS {types[c]}) AS "{c}"' for c in spec.schema.names)
     return f'CREATE VIEW "{name}" AS SELECT {columns} FROM "_arrow_{name}"'
 
 
@@ -146,8 +153,9 @@ def check_read_only(connection, sql: str) -> None:
         query = _explained_query(query)
         kind = _kind(_single_statement(connection, query))
         if kind != "SELECT":
-            raise ReadOnlyError(f"facelake sql is read-only: EXPLAIN of a {kind} statement is refused; "
-                                f"it runs {ALLOWED_STATEMENTS}")
+            raise ReadOnlyError(
+                f"facelake sql is read-only: EXPLAIN of a {kind} statement is refused; it runs {ALLOWED_STATEMENTS}"
+            )
     elif kind not in READ_ONLY_STATEMENTS:
         raise ReadOnlyError(
             f"facelake sql is read-only: a statement of type {kind} is refused; it runs {ALLOWED_STATEMENTS}; "
@@ -191,7 +199,7 @@ def _explained_query(sql: str) -> str:
         raise ReadOnlyError(
             f"facelake sql is read-only: EXPLAIN {words[1].upper()} is refused (it runs the statement); use plain EXPLAIN"
         )
-    return sql[starts[1]:]
+    return sql[starts[1] :]
 
 
 def _syntax_tree(connection, query: str) -> dict:
@@ -271,12 +279,15 @@ class Parameter:
                 return float(text)
         except ValueError:
             what = "a whole number" if kind is int else "a number"
-            raise ValueError(f"--param {self.name}={text}: ${self.name} takes {what} "
-                             f"(default {self.default_sql})") from None
+            raise ValueError(
+                f"--param {self.name}={text}: ${self.name} takes {what} (default {self.default_sql})"
+            ) from None
         return text
 
 
-_DECLARATION = re.compile(r"^--\s+\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(NULL|-?[0-9][0-9.eE+-]*|'(?:[^']|'')*')\s*:\s*(.*)$")
+_DECLARATION = re.compile(
+    r"^--\s+\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(NULL|-?[0-9][0-9.eE+-]*|'(?:[^']|'')*')\s*:\s*(.*)$"
+)
 
 
 def declared_parameters(sql: str) -> list[Parameter]:
@@ -343,7 +354,9 @@ def describe_queries(names: list[str] | None = None, width: int = 100) -> str:
     lines = []
     for name in names or query_names():
         sql = load_query(name)
-        lines.append(textwrap.fill(f"{name}: {query_title(sql)}", width, initial_indent="  ", subsequent_indent="      "))
+        lines.append(
+            textwrap.fill(f"{name}: {query_title(sql)}", width, initial_indent="  ", subsequent_indent="      ")
+        )
         for parameter in declared_parameters(sql):
             text = f"${parameter.name} (default {parameter.default_sql}): {parameter.description}"
             lines.append(textwrap.fill(text, width, initial_indent="      ", subsequent_indent="          "))
@@ -360,6 +373,7 @@ def execute(connection, sql: str, params: dict | None = None):
 
 def run_query(lake: Lake, sql: str, params: dict | None = None):
     """Run one read-only query over the lake (again, on a transient error of an object store: reads only)."""
+
     def once():
         connection = connect(lake)
         try:

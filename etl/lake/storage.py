@@ -56,6 +56,7 @@ The options hold secrets. They are never logged, never written to a table (a `ru
 row records a job's arguments, not its storage options) and `Lake`'s repr leaves them
 out; errors here name the key at fault, never a value.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,6 +64,8 @@ import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlparse
+
+from etl.errors import UsageError
 
 OPTIONS_FILE_VARIABLE = "FACELAKE_STORAGE_OPTIONS"
 S3_SCHEMES = ("s3", "s3a")
@@ -87,10 +90,11 @@ RETRY_DEFAULTS = {
     "backoff_config.base": ("2", ("base", "backoff.base")),
 }
 _DURATION = re.compile(
-    r"^(\s*\d+\s*(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d))+\s*$")
+    r"^(\s*\d+\s*(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m|hours|hour|hr|h|days|day|d))+\s*$"
+)
 
 
-class StorageOptionsError(ValueError):
+class StorageOptionsError(UsageError):
     """The storage options file or a value in it cannot be used."""
 
 
@@ -228,9 +232,18 @@ def arrow_path(uri: str) -> str:
 # stream (a 5xx whose body did not fit the ranged read's buffer: pyarrow does not retry
 # that itself), a reset or a timeout. A 4xx (AccessDenied, NoSuchKey, 412) is never here.
 TRANSIENT_READ_MARKS = (
-    "Failed to flush response stream", "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
-    "HTTP response code: 500", "HTTP response code: 502", "HTTP response code: 503", "HTTP response code: 504",
-    "Connection reset", "Timeout was reached", "timed out",
+    "Failed to flush response stream",
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "HTTP response code: 500",
+    "HTTP response code: 502",
+    "HTTP response code: 503",
+    "HTTP response code: 504",
+    "Connection reset",
+    "Timeout was reached",
+    "timed out",
 )
 
 
@@ -259,7 +272,13 @@ def with_read_retries(read, *, options: Mapping[str, str], what: str):
             if attempt == attempts or not is_transient_read_error(error):
                 raise
             delay = min(15.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + random.random())
-            logging.getLogger(__name__).warning("%s: transient storage error (%s); retrying in %.2f s (attempt %d of %d)",
-                                                what, str(error).splitlines()[0][:200], delay, attempt + 1, attempts)
+            logging.getLogger(f"facelake.{__name__}").warning(
+                "%s: transient storage error (%s); retrying in %.2f s (attempt %d of %d)",
+                what,
+                str(error).splitlines()[0][:200],
+                delay,
+                attempt + 1,
+                attempts,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")

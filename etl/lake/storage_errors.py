@@ -20,8 +20,15 @@ _OPERATION = re.compile(r"^Error performing (\w+ request)")
 _ARROW = re.compile(r"AWS Error (\w+) during (\w+) operation: ([^\n]+)")
 # The HTTP statuses and store codes that no retry can fix: the credentials or the policy must change.
 _DENIED_STATUSES = {"401", "403"}
-_DENIED_CODES = {"ACCESS_DENIED", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId",
-                 "ExpiredToken", "InvalidToken", "AllAccessDisabled"}
+_DENIED_CODES = {
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,9 @@ def describe_storage_error(error: BaseException) -> StorageRefusal | None:
     arrow = _ARROW.search(text)
     if arrow:
         code, operation, message = arrow.groups()
-        return StorageRefusal(f"object storage refused {operation}: {code} ({message.strip()})",
-                              denied=code in _DENIED_CODES)
+        return StorageRefusal(
+            f"object storage refused {operation}: {code} ({message.strip()})", denied=code in _DENIED_CODES
+        )
     parts = [line.strip().lstrip("↳").strip() for line in text.splitlines()]
     parts = [part for part in parts if part]
     status = next((m.group(0) for part in parts if (m := _STATUS.match(part))), None)

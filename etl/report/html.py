@@ -4,6 +4,7 @@ Everything is inline (SVG elements and `data:` PNG images), so the report is one
 that opens anywhere, offline. No plotting library is needed for bar charts and
 histograms; images are composed with OpenCV.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,6 +27,7 @@ def esc(value) -> str:
 
 def table_html(table: pa.Table, *, max_rows: int = 200) -> str:
     """An HTML table of an Arrow table (bytes shown as sizes, floats to 4 digits)."""
+
     def cell(value) -> str:
         if isinstance(value, float):
             return f"{value:.4g}"
@@ -40,31 +42,57 @@ def table_html(table: pa.Table, *, max_rows: int = 200) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
-def bar_chart_svg(labels: Sequence[str], values: Sequence[float], *, title: str, value_format: str = "{:.1f}",
-                  width: int = 720, bar_height: int = 16, max_value: float | None = None) -> str:
+def bar_chart_svg(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    value_format: str = "{:.1f}",
+    width: int = 720,
+    bar_height: int = 16,
+    max_value: float | None = None,
+) -> str:
     """A horizontal bar chart as an inline SVG element."""
     top = max_value if max_value is not None else max([v for v in values if v is not None] + [1e-9])
     label_width, gap = 260, 4
     height = 24 + len(labels) * (bar_height + gap)
-    parts = [f"<svg role='img' aria-label='{esc(title)}' width='{width}' height='{height}'>",
-             f"<text x='0' y='14' font-size='13' font-weight='bold'>{esc(title)}</text>"]
+    parts = [
+        f"<svg role='img' aria-label='{esc(title)}' width='{width}' height='{height}'>",
+        f"<text x='0' y='14' font-size='13' font-weight='bold'>{esc(title)}</text>",
+    ]
     for i, (label, value) in enumerate(zip(labels, values)):
         y = 24 + i * (bar_height + gap)
         length = 0 if value is None or top <= 0 else (width - label_width - 70) * value / top
-        parts.append(f"<text x='{label_width - 6}' y='{y + bar_height - 4}' font-size='11' text-anchor='end'>{esc(label)}</text>")
-        parts.append(f"<rect x='{label_width}' y='{y}' width='{length:.1f}' height='{bar_height}' fill='{BAR_COLOUR}'/>")
+        parts.append(
+            f"<text x='{label_width - 6}' y='{y + bar_height - 4}' font-size='11' text-anchor='end'>{esc(label)}</text>"
+        )
+        parts.append(
+            f"<rect x='{label_width}' y='{y}' width='{length:.1f}' height='{bar_height}' fill='{BAR_COLOUR}'/>"
+        )
         shown = "n/a" if value is None else value_format.format(value)
-        parts.append(f"<text x='{label_width + length + 4:.1f}' y='{y + bar_height - 4}' font-size='11'>{esc(shown)}</text>")
+        parts.append(
+            f"<text x='{label_width + length + 4:.1f}' y='{y + bar_height - 4}' font-size='11'>{esc(shown)}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def histogram_svg(values: Sequence[float], *, title: str, bins: int = 30, width: int = 720, height: int = 220,
-                  marker: float | None = None, marker_label: str = "") -> str:
+def histogram_svg(
+    values: Sequence[float],
+    *,
+    title: str,
+    bins: int = 30,
+    width: int = 720,
+    height: int = 220,
+    marker: float | None = None,
+    marker_label: str = "",
+) -> str:
     """A histogram as an inline SVG element; `marker` draws a vertical line (a threshold)."""
     data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=np.float64)
-    parts = [f"<svg role='img' aria-label='{esc(title)}' width='{width}' height='{height}'>",
-             f"<text x='0' y='14' font-size='13' font-weight='bold'>{esc(title)} (n={data.size})</text>"]
+    parts = [
+        f"<svg role='img' aria-label='{esc(title)}' width='{width}' height='{height}'>",
+        f"<text x='0' y='14' font-size='13' font-weight='bold'>{esc(title)} (n={data.size})</text>",
+    ]
     if data.size:
         low, high = float(data.min()), float(data.max())
         if marker is not None:
@@ -77,17 +105,23 @@ def histogram_svg(values: Sequence[float], *, title: str, bins: int = 30, width:
         bar_w = plot_w / bins
         for i, count in enumerate(counts):
             h = plot_h * count / peak
-            parts.append(f"<rect x='{left + i * bar_w:.1f}' y='{bottom - h:.1f}' width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{BAR_COLOUR}'/>")
+            parts.append(
+                f"<rect x='{left + i * bar_w:.1f}' y='{bottom - h:.1f}' width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{BAR_COLOUR}'/>"
+            )
         parts.append(f"<text x='{left}' y='{height - 6}' font-size='11'>{low:.4g}</text>")
         parts.append(f"<text x='{left + plot_w}' y='{height - 6}' font-size='11' text-anchor='end'>{high:.4g}</text>")
         parts.append(f"<text x='2' y='{bottom - plot_h + 10}' font-size='11'>{peak}</text>")
         if marker is not None:
             x = left + plot_w * (marker - low) / (high - low)
-            parts.append(f"<line x1='{x:.1f}' y1='{bottom - plot_h}' x2='{x:.1f}' y2='{bottom}' stroke='{LOST_COLOUR}' stroke-width='2'/>")
+            parts.append(
+                f"<line x1='{x:.1f}' y1='{bottom - plot_h}' x2='{x:.1f}' y2='{bottom}' stroke='{LOST_COLOUR}' stroke-width='2'/>"
+            )
             near_right = x > left + 0.8 * plot_w  # keep the label inside the chart
             anchor, label_x = ("end", x - 4) if near_right else ("start", x + 4)
-            parts.append(f"<text x='{label_x:.1f}' y='{bottom - plot_h + 12}' font-size='11' fill='{LOST_COLOUR}' "
-                         f"text-anchor='{anchor}'>{esc(marker_label)}</text>")
+            parts.append(
+                f"<text x='{label_x:.1f}' y='{bottom - plot_h + 12}' font-size='11' fill='{LOST_COLOUR}' "
+                f"text-anchor='{anchor}'>{esc(marker_label)}</text>"
+            )
     else:
         parts.append("<text x='0' y='40' font-size='12'>no values</text>")
     parts.append("</svg>")

@@ -1,5 +1,6 @@
 """Sequential video decoding with OpenCV (the same decoder for ingest, baseline and bench),
 and, for a file OpenCV cannot open, why not (read from its QuickTime/MP4 box structure)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -71,8 +72,10 @@ def _diagnose(handle: BinaryIO, file_size: int) -> str:
         if size < 0:
             return f"it is damaged: the {_name(kind)} box at byte {offset} has an impossible size"
         if offset + size > file_size:
-            return (f"it is truncated: the file ends at byte {file_size}, inside its {_name(kind)} box"
-                    f" that should end at byte {offset + size}")
+            return (
+                f"it is truncated: the file ends at byte {file_size}, inside its {_name(kind)} box"
+                f" that should end at byte {offset + size}"
+            )
         kinds.add(kind)
         if kind == b"moov" and size <= _MAX_MOOV_BYTES:
             handle.seek(offset)

@@ -17,6 +17,7 @@ The source file is never modified. Known defects and what we do:
 - a UTF-8 BOM and CRLF line ends are tolerated and recorded once each.
 Every repair is returned as a record: line, kind, original text, position, value, method.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,7 +78,13 @@ def parse_face_text(text: str) -> FaceAnnotations:
         while tokens and tokens[-1] == "" and len(tokens) > 4:
             tokens.pop()
         numbers = [t for t in tokens if t != ""]
-        if len(tokens) == 4 and len(numbers) == 3 and all(_is_int(t) for t in numbers) and tokens[0] != "" and tokens[-1] != "":
+        if (
+            len(tokens) == 4
+            and len(numbers) == 3
+            and all(_is_int(t) for t in numbers)
+            and tokens[0] != ""
+            and tokens[-1] != ""
+        ):
             position = tokens.index("")
             gaps.append((i, position, [int(t) for t in numbers], raw))
             boxes.append(None)
@@ -120,8 +127,11 @@ def _checked_box(line: int, raw: str, box: Box) -> tuple[Box | None, str, list[d
     if x2 <= x1 or y2 <= y1 or x2 <= 0 or y2 <= 0:
         # wrong corner order, or wholly left of / above the frame: no usable box
         return None, "invalid_box", [_repair(line, "invalid_box", raw, method="dropped")]
-    fixes = [_repair(line, "negative_coordinate", raw, position=p, value=0, method="clamped")
-             for p, v in enumerate(box) if v < 0]
+    fixes = [
+        _repair(line, "negative_coordinate", raw, position=p, value=0, method="clamped")
+        for p, v in enumerate(box)
+        if v < 0
+    ]
     if not fixes:
         return box, "face_file", []
     return (max(0, x1), max(0, y1), x2, y2), "repaired", fixes

@@ -17,6 +17,7 @@ A `SourceFolder` holds a filesystem object: it stays in the process that made it
 crosses into Ray tasks is the source root as text (`VideoSource.source_root`), from which
 a task makes its own folder (`source_folder(root)`) with the environment it runs in.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -36,9 +37,16 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlparse
 
-from etl.lake.storage import S3_SCHEMES, arrow_path, arrow_s3_filesystem, is_object_store, resolve_storage_options, with_read_retries
+from etl.lake.storage import (
+    S3_SCHEMES,
+    arrow_path,
+    arrow_s3_filesystem,
+    is_object_store,
+    resolve_storage_options,
+    with_read_retries,
+)
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 Kind = Literal["folder", "file", "missing"]
 COPY_CHUNK_BYTES = 8 * 1024 * 1024  # a remote file is copied, and compared, this much at a time
@@ -60,8 +68,13 @@ def not_regular_reason(mode: int) -> str | None:
     """Why a path whose `st_mode` is `mode` is not read as a file, or None for a regular file."""
     if stat.S_ISREG(mode):
         return None
-    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device", stat.S_ISDIR: "a folder"}
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISDIR: "a folder",
+    }
     kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
     # opening a named pipe would wait forever for a writer: such entries are never opened
     return f"it is {kind}, not a regular file; not read"
@@ -261,8 +274,16 @@ def _below(paths: list[str], within: str) -> list[str]:
 class RemoteFolder(SourceFolder):
     """A key prefix on object storage (or any pyarrow file system), read through `pyarrow.fs`."""
 
-    def __init__(self, filesystem, path: str, uri: str, *, options: dict[str, str],
-                 listing: _Listing | None = None, within: str = "") -> None:
+    def __init__(
+        self,
+        filesystem,
+        path: str,
+        uri: str,
+        *,
+        options: dict[str, str],
+        listing: _Listing | None = None,
+        within: str = "",
+    ) -> None:
         self.filesystem, self.path, self.location = filesystem, path.rstrip("/"), uri.rstrip("/")
         self.options = options  # for the retry bound of reads; never shown
         self._listing, self._within = listing, within  # the shared listing, and this folder's place in it
@@ -292,10 +313,14 @@ class RemoteFolder(SourceFolder):
         listing = self._loaded_listing()
         if listing is not None:
             files, folders = listing.files(self._within), listing.folders(self._within)
-            return sorted([(rel, False) for rel in files if "/" not in rel] + [(rel, True) for rel in folders if "/" not in rel])
+            return sorted(
+                [(rel, False) for rel in files if "/" not in rel] + [(rel, True) for rel in folders if "/" not in rel]
+            )
         from pyarrow.fs import FileSelector, FileType
 
-        infos = self._read(lambda: self.filesystem.get_file_info(FileSelector(self.path, recursive=False)), self.location)
+        infos = self._read(
+            lambda: self.filesystem.get_file_info(FileSelector(self.path, recursive=False)), self.location
+        )
         start = len(self.path) + 1
         found = {(info.path[start:].strip("/"), info.type == FileType.Directory) for info in infos}
         return sorted(entry for entry in found if entry[0])
@@ -341,14 +366,18 @@ class RemoteFolder(SourceFolder):
 
     def same_bytes(self, rel_a: str, rel_b: str) -> bool:
         def compare() -> bool:
-            with (self.filesystem.open_input_file(self._key(rel_a)) as a,
-                  self.filesystem.open_input_file(self._key(rel_b)) as b):
+            with (
+                self.filesystem.open_input_file(self._key(rel_a)) as a,
+                self.filesystem.open_input_file(self._key(rel_b)) as b,
+            ):
                 size = a.size()
                 if b.size() != size:
                     return False
-                return all(a.read_at(min(COPY_CHUNK_BYTES, size - offset), offset)
-                           == b.read_at(min(COPY_CHUNK_BYTES, size - offset), offset)
-                           for offset in range(0, size, COPY_CHUNK_BYTES))
+                return all(
+                    a.read_at(min(COPY_CHUNK_BYTES, size - offset), offset)
+                    == b.read_at(min(COPY_CHUNK_BYTES, size - offset), offset)
+                    for offset in range(0, size, COPY_CHUNK_BYTES)
+                )
 
         return self._read(compare, self.location_of(rel_b))
 
@@ -374,8 +403,14 @@ class RemoteFolder(SourceFolder):
         if self._listing is None:
             self._listing = _Listing(self.filesystem, self.path)
         within = f"{self._within}/{name}" if self._within else name
-        return RemoteFolder(self.filesystem, self._key(name), self.location_of(name), options=self.options,
-                            listing=self._listing, within=within)
+        return RemoteFolder(
+            self.filesystem,
+            self._key(name),
+            self.location_of(name),
+            options=self.options,
+            listing=self._listing,
+            within=within,
+        )
 
     def parents(self) -> list[SourceFolder]:
         out: list[SourceFolder] = []
@@ -423,8 +458,10 @@ def source_folder(source: str | Path, *, environ=None) -> SourceFolder:
     try:
         filesystem, path = FileSystem.from_uri(text)
     except Exception as error:  # noqa: BLE001 - pyarrow's ArrowInvalid and its kin, said in words
-        raise SourceLocationError(f"{text} is not a path or a URI a file system is known for ({error}); pass a "
-                                  "local folder or s3://bucket/prefix") from error
+        raise SourceLocationError(
+            f"{text} is not a path or a URI a file system is known for ({error}); pass a "
+            "local folder or s3://bucket/prefix"
+        ) from error
     return RemoteFolder(filesystem, path, uri, options={})
 
 

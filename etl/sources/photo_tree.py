@@ -13,12 +13,14 @@ folder (an empty folder, a SiW video tree, one user's folder) and says what to p
 The tree is a local folder or a prefix on object storage (`s3://bucket/prefix`), read
 through `etl.sources.files` either way.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etl.sources.files import SourceFolder, source_folder
 from etl.sources.siw_tree import (
     VIDEO_SUFFIX,
     NotASourceError,
@@ -31,9 +33,8 @@ from etl.sources.siw_tree import (
     plural,
     shown_path,
 )
-from etl.sources.files import SourceFolder, source_folder
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 PHOTO_LAYOUT = "one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos"
@@ -101,11 +102,15 @@ def _not_photos_hint(root: SourceFolder, given: str) -> str:
     tree = next((a for a in parents[:3] if is_siw_tree(a)), None)
     if tree is not None:
         shown = tree.shown(given)
-        return f"it is part of the SiW video tree {shown}: ingest that with `facelake ingest --source {shown} --lake LAKE`"
+        return (
+            f"it is part of the SiW video tree {shown}: ingest that with `facelake ingest --source {shown} --lake LAKE`"
+        )
     if _holds_photos(root) and parents:
         parent = parents[0].shown(given)
-        return ("it holds photos itself, as one user's folder would: pass the folder holding the user folders, "
-                f"such as its parent {parent}")
+        return (
+            "it holds photos itself, as one user's folder would: pass the folder holding the user folders, "
+            f"such as its parent {parent}"
+        )
     videos, _ = count_files(root, (VIDEO_SUFFIX,))
     if videos:
         return f"it holds {plural(videos, '.mov video')} and no photo: videos go in with `facelake ingest` (a SiW tree)"
@@ -121,7 +126,9 @@ def scan_photo_tree(root: Path | str) -> PhotoScan:
     """Every `<user>/<photo>` of the photo tree `root` (a local folder or a URI) as a PhotoSource."""
     folder = source_folder(root)
     if folder.kind() != "folder":
-        raise FileNotFoundError(f"photo source {folder.location} is not a folder; pass the root holding one folder per user")
+        raise FileNotFoundError(
+            f"photo source {folder.location} is not a folder; pass the root holding one folder per user"
+        )
     photos: list[PhotoSource] = []
     ignored: list[str] = []
     for user, is_folder in folder.entries():
@@ -135,8 +142,12 @@ def scan_photo_tree(root: Path | str) -> PhotoScan:
                 continue
             photos.append(_photo_source(folder, user, rel))
     if ignored:
-        log.info("ignored %d files that are not <user>/<photo>.{jpg,jpeg,png}: %s%s", len(ignored),
-                 ", ".join(ignored[:5]), " ..." if len(ignored) > 5 else "")
+        log.info(
+            "ignored %d files that are not <user>/<photo>.{jpg,jpeg,png}: %s%s",
+            len(ignored),
+            ", ".join(ignored[:5]),
+            " ..." if len(ignored) > 5 else "",
+        )
     return PhotoScan(source_root=folder.location, photos=photos, ignored=ignored)
 
 
@@ -144,12 +155,20 @@ def _photo_source(root: SourceFolder, user: str, rel: str) -> PhotoSource:
     shown = shown_path(rel)
     if shown != rel:
         # not processed: the id, user and path columns must hold valid text
-        return PhotoSource(photo_id=shown, user=shown_path(user), source_root=root.location, rel_path=shown, size_bytes=None,
-                           fingerprint=None, status="bad_name",
-                           status_reason="the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
-                                         " rename the folder or file to register it")
-    photo = PhotoSource(photo_id=rel, user=user, source_root=root.location, rel_path=rel, size_bytes=None,
-                        fingerprint=None)
+        return PhotoSource(
+            photo_id=shown,
+            user=shown_path(user),
+            source_root=root.location,
+            rel_path=shown,
+            size_bytes=None,
+            fingerprint=None,
+            status="bad_name",
+            status_reason="the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
+            " rename the folder or file to register it",
+        )
+    photo = PhotoSource(
+        photo_id=rel, user=user, source_root=root.location, rel_path=rel, size_bytes=None, fingerprint=None
+    )
     try:
         facts = root.stat(rel)
         photo.size_bytes = facts.size

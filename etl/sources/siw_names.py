@@ -4,13 +4,17 @@ Both name forms of the real data are accepted: `X.mov` and the 16 Test videos na
 `X.m.mov`. The video id is the canonical relative path without extension
 (`Train/live/003/003-1-1-1-1`), the same for both forms.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-NAME_PATTERN = re.compile(r"^(?P<subject>\d{3})-(?P<sensor>\d+)-(?P<type>\d+)-(?P<medium>\d+)-(?P<session>\d+)(?P<m>\.m)?\.mov$", re.IGNORECASE)
+NAME_PATTERN = re.compile(
+    r"^(?P<subject>\d{3})-(?P<sensor>\d+)-(?P<type>\d+)-(?P<medium>\d+)-(?P<session>\d+)(?P<m>\.m)?\.mov$",
+    re.IGNORECASE,
+)
 ATTACK_TYPES = {1: "live", 2: "print", 3: "replay"}
 SPLITS = {"train": "train", "test": "test"}
 LABELS = ("live", "spoof")

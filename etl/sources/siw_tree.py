@@ -16,6 +16,7 @@ The tree is a local folder or a prefix on object storage (`s3://bucket/prefix`):
 read through `etl.sources.files`, one code path; a video's fingerprint is the same wherever
 its bytes are.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from etl.lake.storage import S3_SCHEMES, is_object_store
 from etl.sources.face_file import FaceAnnotations, parse_face_text
-from etl.sources.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
 from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_source are this module's API too
     LocalFolder,
     SourceFolder,
@@ -35,14 +36,16 @@ from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_sou
     shown_source,
     source_folder,
 )
-from etl.lake.storage import S3_SCHEMES, is_object_store
+from etl.sources.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 VIDEO_SUFFIX = ".mov"
 FINGERPRINT_EDGE_BYTES = 64 * 1024
-SIW_LAYOUT = ("Train/ and/or Test/ folders holding live/ and spoof/ with SSS/SSS-sensor-type-medium-session.mov "
-              "videos (.m.mov too)")
+SIW_LAYOUT = (
+    "Train/ and/or Test/ folders holding live/ and spoof/ with SSS/SSS-sensor-type-medium-session.mov "
+    "videos (.m.mov too)"
+)
 # how far the checks of a refused source look, so that a mistaken --source / stays cheap
 HINT_FOLDERS = 200
 HINT_FILES = 20_000
@@ -88,8 +91,10 @@ class VideoSource:
 def local_path(source_root: str, rel_path: str) -> Path:
     """`rel_path` under a local `source_root`; ValueError when the root is a URI (no local path)."""
     if is_object_store(source_root):
-        raise ValueError(f"{source_root} is on object storage: its files have no local path; "
-                         "read them with etl.sources.files.source_folder(source_root)")
+        raise ValueError(
+            f"{source_root} is on object storage: its files have no local path; "
+            "read them with etl.sources.files.source_folder(source_root)"
+        )
     return Path(source_root) / rel_path
 
 
@@ -176,8 +181,10 @@ def is_siw_tree(root: SourceFolder | Path | str) -> bool:
     """Whether `root` holds a Train/ or Test/ folder with live/ or spoof/ in it (names matched ignoring
     case, as `etl.sources.siw_names` does), even with no video yet."""
     folder = as_folder(root)
-    return any(split.lower() in SPLITS and any(label.lower() in LABELS for label in folder.child(split).subfolders())
-               for split in folder.subfolders())
+    return any(
+        split.lower() in SPLITS and any(label.lower() in LABELS for label in folder.child(split).subfolders())
+        for split in folder.subfolders()
+    )
 
 
 def is_empty_folder(path: SourceFolder | Path | str) -> bool:
@@ -238,8 +245,10 @@ def check_lake_outside_source(lake: str, source: str) -> None:
     lake_parts, source_parts = lake_place[1], source_place[1]
     if lake_parts[: len(source_parts)] == source_parts:
         where = "is the --source folder itself" if lake_parts == source_parts else f"is inside --source {source}"
-        raise NotASourceError(f"--lake {lake} {where}: put the lake outside the source tree "
-                              "(a scan would read the lake's files as source files)")
+        raise NotASourceError(
+            f"--lake {lake} {where}: put the lake outside the source tree "
+            "(a scan would read the lake's files as source files)"
+        )
 
 
 def _place(root: str) -> tuple[str, tuple[str, ...]]:
@@ -271,8 +280,10 @@ def _not_siw_hint(root: SourceFolder, given: str) -> str:
         return f"{splits[0]}/ holds no live/ or spoof/ folder"
     users = photo_user_folders(root)
     if users:
-        return (f"it looks like a photo tree ({len(users)} user folders of {'/'.join(PHOTO_SUFFIXES)} photos): "
-                f"register it with `facelake register --source {given} --lake LAKE`")
+        return (
+            f"it looks like a photo tree ({len(users)} user folders of {'/'.join(PHOTO_SUFFIXES)} photos): "
+            f"register it with `facelake register --source {given} --lake LAKE`"
+        )
     videos, complete = count_files(root, (VIDEO_SUFFIX,))
     if videos:
         more = "" if complete else " or more"
@@ -307,8 +318,10 @@ def scan_source(root: Path | str) -> ScanResult:
     """Every `.mov` under the SiW tree `root` (a local folder or a URI) as a VideoSource, by video id."""
     folder = source_folder(root)
     if folder.kind() != "folder":
-        raise FileNotFoundError(f"source {folder.location} is not a folder; pass the root of a SiW tree "
-                                "(the folder holding Train/ and Test/)")
+        raise FileNotFoundError(
+            f"source {folder.location} is not a folder; pass the root of a SiW tree "
+            "(the folder holding Train/ and Test/)"
+        )
     video_paths, face_paths, ignored = _walk(folder)
     used_faces: set[str] = set()
     seen_ids: dict[str, str] = {}
@@ -322,20 +335,29 @@ def scan_source(root: Path | str) -> ScanResult:
     for orphan in orphans:
         log.warning("orphan .face file without a video: %s", shown_path(orphan))
     if ignored:
-        log.info("ignored %d files that are neither .mov nor .face: %s%s", len(ignored), ", ".join(ignored[:5]),
-                 " ..." if len(ignored) > 5 else "")
+        log.info(
+            "ignored %d files that are neither .mov nor .face: %s%s",
+            len(ignored),
+            ", ".join(ignored[:5]),
+            " ..." if len(ignored) > 5 else "",
+        )
     return ScanResult(source_root=folder.location, videos=videos, orphan_face_files=orphans, ignored_files=len(ignored))
 
 
-def _scan_one(root: SourceFolder, rel: str, face_paths: set[str], used_faces: set[str],
-              seen_ids: dict[str, str]) -> VideoSource:
+def _scan_one(
+    root: SourceFolder, rel: str, face_paths: set[str], used_faces: set[str], seen_ids: dict[str, str]
+) -> VideoSource:
     shown = shown_path(rel)
     if shown != rel:
         # not processed: every table column that names the file must hold valid text
-        video = VideoSource(video_id=shown, source_root=root.location, rel_path=shown, name=None, size_bytes=0,
-                            fingerprint=None)
-        return _fail(video, "bad_name", "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
-                                        " rename it (SiW names are ASCII)")
+        video = VideoSource(
+            video_id=shown, source_root=root.location, rel_path=shown, name=None, size_bytes=0, fingerprint=None
+        )
+        return _fail(
+            video,
+            "bad_name",
+            "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename it (SiW names are ASCII)",
+        )
     try:
         name: SiwName | None = parse_siw_path(rel)
         name_error = None

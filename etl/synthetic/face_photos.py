@@ -9,6 +9,7 @@ Boxes and landmarks below are measurements of those shipped files made with
 `mtcnn` 1.0 (`MTCNN().detect_faces` with its defaults); `tests/test_sample.py`
 re-runs the detector on every crop to keep them honest.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 # Crop side = CONTEXT x the longer side of the face box: hair and some background.
 CONTEXT = 2.2

@@ -9,6 +9,7 @@ rotation, scale, JPEG re-encoding). Planted on request, with the truth written t
   is too small for the first detector pass but found by the second (`second_pass`).
 Output is byte-identical for a given seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import numpy as np
 
 from etl.synthetic.face_photos import FacePhoto, insightface_images_dir, load_face_photos
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 MANIFEST_NAME = "registry_manifest.json"
 PHOTOS_PER_USER = 3
@@ -53,8 +54,13 @@ def augment(photo: FacePhoto, rng: np.random.Generator, *, scale: float = 1.0) -
     matrix = cv2.getRotationMatrix2D(centre, float(rng.uniform(-6.0, 6.0)), scale)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     matrix[:, 2] += (np.array(size) - np.array([width, height])) / 2.0
-    rotated = cv2.warpAffine(np.ascontiguousarray(image), matrix, size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REFLECT_101)
+    rotated = cv2.warpAffine(
+        np.ascontiguousarray(image),
+        matrix,
+        size,
+        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
+    )
     gain = float(rng.uniform(0.8, 1.2))
     return np.clip(rotated.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
 
@@ -86,12 +92,16 @@ def _small_face_image(photo: FacePhoto) -> np.ndarray:
     return canvas
 
 
-def write_photo_registry(out_dir: Path | str, *, seed: int = 0, duplicate: bool = True,
-                         mislabeled: bool = False) -> RegistryManifest:
+def write_photo_registry(
+    out_dir: Path | str, *, seed: int = 0, duplicate: bool = True, mislabeled: bool = False
+) -> RegistryManifest:
     """Write the tree under `out_dir` (which must not hold other files) and return its manifest."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(p.name != MANIFEST_NAME for p in out_dir.rglob("*") if p.is_file()) \
-            and not (out_dir / MANIFEST_NAME).is_file():
+    if (
+        out_dir.exists()
+        and any(p.name != MANIFEST_NAME for p in out_dir.rglob("*") if p.is_file())
+        and not (out_dir / MANIFEST_NAME).is_file()
+    ):
         raise ValueError(f"{out_dir} holds files that are not a photo registry; pass a new folder")
     for old in sorted(out_dir.rglob("*"), key=lambda p: -len(p.parts)) if out_dir.exists() else []:
         old.unlink() if old.is_file() else old.rmdir()

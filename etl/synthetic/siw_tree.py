@@ -20,6 +20,7 @@ the real dataset's known defects exactly once, each in a different video:
 its defects. Output is byte-identical for the same arguments: all randomness comes
 from `numpy.random.default_rng([seed, video_index])`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ import numpy as np
 from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
 from etl.synthetic.videos import render_video
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 MANIFEST_NAME = "sample_manifest.json"
 MANIFEST_FORMAT = "facelake-siw-sample/1"

@@ -10,6 +10,7 @@ exact by construction.
 All randomness comes from the `numpy.random.Generator` passed in; nothing reads
 the clock or the global RNG, so the same generator state renders the same frames.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,7 @@ import numpy as np
 
 from etl.synthetic.face_photos import FacePhoto, extend_border
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 Box = tuple[int, int, int, int]
 KINDS = ("live", "print", "replay")
@@ -194,8 +195,17 @@ def _warp(src: np.ndarray, homography: np.ndarray, frame_size: tuple[int, int]) 
     )
 
 
-def _rigid_pose(m: "_Motion", i: int, *, anchor, home, base_scale: float, background: np.ndarray, margin: int,
-                frame_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _rigid_pose(
+    m: "_Motion",
+    i: int,
+    *,
+    anchor,
+    home,
+    base_scale: float,
+    background: np.ndarray,
+    margin: int,
+    frame_size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
     """Frame i of a rigidly moving flat object (a sheet, a device): its homography, and the
     background window seen behind it (the background drifts a little by itself)."""
     width, height = frame_size
@@ -453,8 +463,16 @@ def render_print(
     light_dir = (xx * math.cos(light_angle) + yy * math.sin(light_angle)) / max(width, height)
     anchor = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
     for i in range(n_frames):
-        hom, bg = _rigid_pose(m, i, anchor=anchor, home=home, base_scale=base_scale, background=background,
-                              margin=margin, frame_size=frame_size)
+        hom, bg = _rigid_pose(
+            m,
+            i,
+            anchor=anchor,
+            home=home,
+            base_scale=base_scale,
+            background=background,
+            margin=margin,
+            frame_size=frame_size,
+        )
         # Soft shadow of the sheet on the background (held a little in front of it).
         shadow_hom = np.array([[1, 0, shadow_offset[0]], [0, 1, shadow_offset[1]], [0, 0, 1]]) @ hom
         shadow = _feather(_warp(alpha, shadow_hom, frame_size), 6.0)
@@ -591,8 +609,16 @@ def render_replay(
         display = shown * subpixel * scanlines * (moire * band)[..., None] + glare[..., None]
         device[:] = bezel
         device[dy0 : dy0 + dh, dx0 : dx0 + dw] = display
-        hom, bg = _rigid_pose(m, i, anchor=anchor, home=home, base_scale=base_scale, background=background,
-                              margin=margin, frame_size=frame_size)
+        hom, bg = _rigid_pose(
+            m,
+            i,
+            anchor=anchor,
+            home=home,
+            base_scale=base_scale,
+            background=background,
+            margin=margin,
+            frame_size=frame_size,
+        )
         frame = _composite(bg, texture=device, alpha=alpha, homography=hom, frame_size=frame_size)
         image = _finish(
             frame, rng, gain=float(m.gain[i]), gamma=float(m.gamma[i]), tint=tint, noise_sigma=3.0, blur_sigma=0.5

@@ -13,6 +13,7 @@ proportion (frames are stored sorted by video and partitioned by label: file ord
 would give a worker mostly one class, and BatchNormalization normalises each worker's
 batch on its own).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,20 @@ import pyarrow.compute as pc
 from etl.lake.lake import Lake
 from schemas import FRAMES
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 KEY = ["video_id", "frame_index"]
-INDEX_COLUMNS = ["video_id", "frame_index", "split", "label", "attack_type", "subject", "medium", "det_status",
-                 "sharpness_count"]
+INDEX_COLUMNS = [
+    "video_id",
+    "frame_index",
+    "split",
+    "label",
+    "attack_type",
+    "subject",
+    "medium",
+    "det_status",
+    "sharpness_count",
+]
 FACE_COLUMNS = ["video_id", "frame_index", "det_status", "aligned"]  # what a read task takes from each file
 
 
@@ -87,8 +97,9 @@ def faces_dataset(ray, lake: Lake, version: int, part: pa.Table, *, columns: lis
     # a predicate expression: Ray Data pushes it into the Parquet read
     dataset = ray.data.read_parquet(files, filesystem=filesystem, columns=FACE_COLUMNS, partitioning=None)
     dataset = dataset.filter(expr=col("det_status") == "ok")
-    return dataset.map_batches(_join_to_keys, batch_format="pyarrow", fn_kwargs={
-        "keys_ref": ray.put(keys), "columns": columns})
+    return dataset.map_batches(
+        _join_to_keys, batch_format="pyarrow", fn_kwargs={"keys_ref": ray.put(keys), "columns": columns}
+    )
 
 
 _TYPES = {"video_id": pa.string(), "frame_index": pa.int32(), "aligned": pa.binary(), "target": pa.int32()}
@@ -112,28 +123,50 @@ class KerasFaceScorer:
         from etl.train.export import keras_scores
 
         scores = keras_scores(self.model, faces_of(batch, self.input_size))
-        return pa.table({"video_id": batch.column("video_id"), "frame_index": batch.column("frame_index"),
-                         "score": pa.array(scores, pa.float32())})
+        return pa.table(
+            {
+                "video_id": batch.column("video_id"),
+                "frame_index": batch.column("frame_index"),
+                "score": pa.array(scores, pa.float32()),
+            }
+        )
 
 
-def score_part(ray, lake: Lake, version: int, part: pa.Table, *, model_path: str, input_size: int,
-               workers: int, use_gpu: bool = False) -> np.ndarray:
+def score_part(
+    ray,
+    lake: Lake,
+    version: int,
+    part: pa.Table,
+    *,
+    model_path: str,
+    input_size: int,
+    workers: int,
+    use_gpu: bool = False,
+) -> np.ndarray:
     """Spoof scores of every row of `part` (in `part`'s order), computed by `workers` Ray Data actors.
 
     Only (video_id, frame_index, score) comes back to the driver. Raises when a face is
     scored twice or not at all: the lake changed under a pinned version, or a read lost rows.
     """
     faces = faces_dataset(ray, lake, version, part, columns=["video_id", "frame_index", "aligned"])
-    scored = faces.map_batches(KerasFaceScorer, batch_format="pyarrow", batch_size=256,
-                               fn_constructor_kwargs={"model_path": model_path, "input_size": input_size},
-                               concurrency=(1, max(1, workers)), num_cpus=1, num_gpus=1 if use_gpu else 0)
+    scored = faces.map_batches(
+        KerasFaceScorer,
+        batch_format="pyarrow",
+        batch_size=256,
+        fn_constructor_kwargs={"model_path": model_path, "input_size": input_size},
+        concurrency=(1, max(1, workers)),
+        num_cpus=1,
+        num_gpus=1 if use_gpu else 0,
+    )
     scores = scored.to_arrow_refs()
     table = pa.concat_tables(ray.get(scores)) if scores else pa.table({"video_id": [], "frame_index": [], "score": []})
     order = part.select(KEY).append_column("position", pa.array(np.arange(part.num_rows), pa.int64()))
     joined = order.join(table, keys=KEY, join_type="inner")
     if joined.num_rows != part.num_rows or table.num_rows != part.num_rows:
-        raise RuntimeError(f"scoring returned {table.num_rows} scores for {part.num_rows} faces at frames version "
-                           f"{version}; rerun training")
+        raise RuntimeError(
+            f"scoring returned {table.num_rows} scores for {part.num_rows} faces at frames version "
+            f"{version}; rerun training"
+        )
     out = np.empty(part.num_rows, dtype=np.float32)
     out[joined.column("position").to_numpy()] = joined.column("score").to_numpy()
     return out

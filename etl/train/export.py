@@ -7,6 +7,7 @@ Every format takes the same raw RGB 0..255 float input of the model's input size
 sharp its training faces were and the gate training used: `facelake predict` derives its
 default sharpness gate from it, so faces like the training data are not refused as blurry.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ import numpy as np
 
 from etl.train.model import SPOOF_CLASS, keras_module
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
@@ -108,12 +109,16 @@ def exported_scores(out_dir: Path, faces: np.ndarray, keras: np.ndarray) -> tupl
     if len(faces) == 0:
         return keras[:0], keras[:0], keras[:0]
     picks = np.unique(np.linspace(0, len(faces) - 1, min(len(faces), EXPORT_CHECK_FACES)).astype(int))
-    return (keras[picks], TfliteScorer(out_dir / TFLITE_FILE)(faces[picks]),
-            TfliteScorer(out_dir / TFLITE_INT8_FILE)(faces[picks]))
+    return (
+        keras[picks],
+        TfliteScorer(out_dir / TFLITE_FILE)(faces[picks]),
+        TfliteScorer(out_dir / TFLITE_INT8_FILE)(faces[picks]),
+    )
 
 
-def export_check_figures(reference: np.ndarray, float_scores: np.ndarray, int8_scores: np.ndarray,
-                         threshold: float) -> dict:
+def export_check_figures(
+    reference: np.ndarray, float_scores: np.ndarray, int8_scores: np.ndarray, threshold: float
+) -> dict:
     if len(reference) == 0:
         return {"faces": 0}
     return {
@@ -124,8 +129,9 @@ def export_check_figures(reference: np.ndarray, float_scores: np.ndarray, int8_s
     }
 
 
-def export_from_datasets(model_path: str, out_dir: str, representative, check,
-                         input_size: int) -> tuple[dict[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def export_from_datasets(
+    model_path: str, out_dir: str, representative, check, input_size: int
+) -> tuple[dict[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Export the model at `model_path` into `out_dir`, and score the check faces with every format.
 
     Runs as a Ray task (so no face reaches the driver), beside the evaluation: `representative`
@@ -135,8 +141,8 @@ def export_from_datasets(model_path: str, out_dir: str, representative, check,
     """
     import pyarrow as pa
 
-    from etl.train.model import load_model
     from etl.train.evaluate import faces_of
+    from etl.train.model import load_model
 
     def faces(dataset) -> np.ndarray:
         batches = list(dataset.iter_batches(batch_format="pyarrow"))

@@ -8,6 +8,7 @@ a < 0 for a rising accuracy.
 non-finite values (a diverged run: trim the history first) and when the optimiser fails;
 it never returns None.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 MIN_POINTS = 3
 _B_MIN = 1e-9  # b > 0: the lower bound must be a number for scipy's bounded solver
@@ -92,9 +93,17 @@ def fit_exponential(losses: Sequence[float] | np.ndarray) -> ExpFit:
                 # a perfect or flat fit has no covariance estimate; the parameters are still fine
                 warnings.simplefilter("ignore", OptimizeWarning)
                 params, _ = curve_fit(
-                    _model, x, y, p0=(a0, max(b0, 2 * _B_MIN), c0),
+                    _model,
+                    x,
+                    y,
+                    p0=(a0, max(b0, 2 * _B_MIN), c0),
                     bounds=([-np.inf, _B_MIN, -np.inf], [np.inf, np.inf, np.inf]),
-                    method="trf", x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=10_000,
+                    method="trf",
+                    x_scale="jac",
+                    ftol=1e-12,
+                    xtol=1e-12,
+                    gtol=1e-12,
+                    max_nfev=10_000,
                 )
         except (RuntimeError, ValueError) as exc:
             errors.append(str(exc))

@@ -5,6 +5,7 @@ tf.data then caches them and only afterwards shuffles and applies the random cro
 flip. The order is the notes' lesson: with `cache()` after the random map, every epoch
 would replay the first epoch's augmented images.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -35,8 +36,18 @@ def center_crop(images: np.ndarray, input_size: int) -> np.ndarray:
     return images[:, offset : offset + input_size, offset : offset + input_size]
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, *, input_size: int, batch_size: int, training: bool,
-                 seed: int = 0, shuffle: bool = True, repeat: bool = False, class_weight: dict[int, float] | None = None):
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    input_size: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    shuffle: bool = True,
+    repeat: bool = False,
+    class_weight: dict[int, float] | None = None,
+):
     """A tf.data pipeline of (float image 0..255, one-hot label[, weight]) batches.
 
     training: cache -> shuffle -> random crop, flip and photometric jitter; else a

@@ -10,6 +10,7 @@ worker's share of the data, the epoch a resumed run continues from, and one line
 epoch) travels to the driver through a Ray queue (`TrainingMessages`), where the job
 logs it and writes `history.json`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ import time
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 
 def _materialize(shard, input_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +59,17 @@ def train_loop_per_worker(config: dict) -> None:
     x_train, y_train = _materialize(ray.train.get_dataset_shard("train"), config["input_size"])
     x_val, y_val = _materialize(ray.train.get_dataset_shard("validation"), config["input_size"])
     messages = config.get("messages")
-    send(messages, {"kind": "shard", "rank": rank, "workers": workers, "train": len(x_train),
-                    "spoof": int(y_train.sum()), "validation": len(x_val)})
+    send(
+        messages,
+        {
+            "kind": "shard",
+            "rank": rank,
+            "workers": workers,
+            "train": len(x_train),
+            "spoof": int(y_train.sum()),
+            "validation": len(x_val),
+        },
+    )
     # JSON round trips turn the class keys into strings
     class_weight = {int(c): float(w) for c, w in config["class_weight"].items()} if config.get("class_weight") else None
     per_worker_batch = max(1, config["batch_size"] // workers)
@@ -68,21 +78,39 @@ def train_loop_per_worker(config: dict) -> None:
     val_steps = max(1, math.ceil(len(x_val) / per_worker_batch))
     # Keras would take a plain dataset's batch for the *global* batch and hand each worker only
     # its 1/workers slice of every batch; datasets built per replica are used as they are
-    train_ds = strategy.distribute_datasets_from_function(lambda _context: make_dataset(
-        x_train, y_train, input_size=config["input_size"], batch_size=per_worker_batch, training=True,
-        seed=config["seed"] + rank, repeat=True, class_weight=class_weight))
-    val_ds = strategy.distribute_datasets_from_function(lambda _context: make_dataset(
-        x_val, y_val, input_size=config["input_size"], batch_size=per_worker_batch, training=False, repeat=True))
+    train_ds = strategy.distribute_datasets_from_function(
+        lambda _context: make_dataset(
+            x_train,
+            y_train,
+            input_size=config["input_size"],
+            batch_size=per_worker_batch,
+            training=True,
+            seed=config["seed"] + rank,
+            repeat=True,
+            class_weight=class_weight,
+        )
+    )
+    val_ds = strategy.distribute_datasets_from_function(
+        lambda _context: make_dataset(
+            x_val, y_val, input_size=config["input_size"], batch_size=per_worker_batch, training=False, repeat=True
+        )
+    )
     with strategy.scope():
         model = build_model(backbone=config["backbone"], input_size=config["input_size"], seed=config["seed"])
-        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.get("label_smoothing", 0.0)),
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(config["learning_rate"]),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.get("label_smoothing", 0.0)),
+            metrics=["accuracy"],
+        )
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config["patience"])]
     if config["lr_schedule"] == "cosine":
-        callbacks.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch: cosine_with_warmup(epoch, base_lr=config["learning_rate"], epochs=config["epochs"],
-                                             warmup=config["warmup_epochs"])))
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch: cosine_with_warmup(
+                    epoch, base_lr=config["learning_rate"], epochs=config["epochs"], warmup=config["warmup_epochs"]
+                )
+            )
+        )
     else:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=5))
     callbacks.append(_ReportEachEpoch(rank, messages))
@@ -94,8 +122,16 @@ def train_loop_per_worker(config: dict) -> None:
             initial_epoch = int(open(os.path.join(folder, "epoch.txt")).read()) + 1
         if rank == 0:
             send(messages, {"kind": "resume", "epoch": initial_epoch})
-    model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
-              validation_steps=val_steps, callbacks=callbacks, verbose=0, initial_epoch=initial_epoch)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config["epochs"],
+        steps_per_epoch=steps,
+        validation_steps=val_steps,
+        callbacks=callbacks,
+        verbose=0,
+        initial_epoch=initial_epoch,
+    )
 
 
 def send(messages, message: dict) -> None:
@@ -172,8 +208,10 @@ def epoch_line(label: str, metrics: dict, epochs: int) -> str:
 
 
 def shard_line(label: str, shards: list[dict]) -> str:
-    workers = ", ".join(f"worker {s['rank']}/{s['workers']}: {s['train']} training faces ({s['spoof']} spoof)"
-                        for s in sorted(shards, key=lambda s: s["rank"]))
+    workers = ", ".join(
+        f"worker {s['rank']}/{s['workers']}: {s['train']} training faces ({s['spoof']} spoof)"
+        for s in sorted(shards, key=lambda s: s["rank"])
+    )
     return f"{label}: {workers}; {shards[0]['validation']} validation faces each"
 
 
@@ -239,8 +277,7 @@ class TrainingMessages:
             if len(self.shards) == self.workers:
                 self.log.info("%s", shard_line(self.label, self.shards))
         elif kind == "resume":
-            self.log.info("%s: resuming from the checkpoint of epoch %d/%d", self.label, message["epoch"],
-                          self.epochs)
+            self.log.info("%s: resuming from the checkpoint of epoch %d/%d", self.label, message["epoch"], self.epochs)
         elif kind == "epoch":
             metrics = message["metrics"]
             append_history(self.history_path, metrics)

@@ -17,6 +17,7 @@ applied to the test split (`pad_report(test, threshold)`), never chosen on the t
 Frame level is the scores as given; video level (`video_level`) is the mean frame score
 of each video.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 LIVE = "live"
 

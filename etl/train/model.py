@@ -6,6 +6,7 @@ model sets TF_USE_LEGACY_KERAS=1 first (`use_legacy_keras`). Scaling to [-1, 1] 
 layer of the model, so Keras, SavedModel and TFLite all take the same raw 0..255 RGB
 input. Class 1 is spoof; the spoof probability is the attack score of the metrics.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,12 +37,15 @@ def build_model(*, backbone: str = "MobileNet", input_size: int = 48, seed: int 
     """A fresh model (random weights: nothing is downloaded)."""
     keras = keras_module()
     if not hasattr(keras.applications, backbone):
-        raise ValueError(f"backbone {backbone!r} is not a keras.applications model; e.g. MobileNet, MobileNetV2, ResNet50")
+        raise ValueError(
+            f"backbone {backbone!r} is not a keras.applications model; e.g. MobileNet, MobileNetV2, ResNet50"
+        )
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(input_size, input_size, 3), name="face_rgb")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
-    base = getattr(keras.applications, backbone)(input_shape=(input_size, input_size, 3), include_top=False,
-                                                 weights=None, pooling="avg")
+    base = getattr(keras.applications, backbone)(
+        input_shape=(input_size, input_size, 3), include_top=False, weights=None, pooling="avg"
+    )
     for layer in base.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             # Keras' 0.99 needs hundreds of steps before inference-mode statistics mean anything;

@@ -3,6 +3,7 @@
 matplotlib is imported where used (it is an optional dependency) and drawn on the Agg
 canvas directly, without pyplot, so no global figure state or display backend is involved.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 DPI = 100
 FIGSIZE = (11.0, 4.5)  # inches: 1100 x 450 px at DPI
@@ -69,8 +70,13 @@ def plot_roc_det(named_scores: dict[str, PadScores], path: str | Path) -> Path:
         ax_roc.plot(fpr, tpr, label=label)
         ax_det.plot(_probit(1.0 - tpr), _probit(fpr), label=name)
     ax_roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax_roc.set(xlim=(0, 1), ylim=(0, 1.005), xlabel="BPCER (bona fide classified attack)",
-               ylabel="1 - APCER (attacks detected)", title="ROC")
+    ax_roc.set(
+        xlim=(0, 1),
+        ylim=(0, 1.005),
+        xlabel="BPCER (bona fide classified attack)",
+        ylabel="1 - APCER (attacks detected)",
+        title="ROC",
+    )
     ax_roc.legend(loc="lower right", fontsize="small")
     lim = _probit(np.array([DET_CLIP, 1.0 - DET_CLIP]))
     ticks = _probit(np.array(_DET_TICKS))
@@ -141,4 +147,3 @@ def plot_training(
         ax_acc.set_title("accuracy")
         ax_acc.legend(fontsize="small")
     return _save(fig, path)
-

@@ -17,6 +17,7 @@ the training metrics. A video is scored every k-th frame (its best face) and get
 summary line: the mean score of its `ok` frames and the decision on that mean, as the
 video-level metrics of training do.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,16 +29,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.config import DetectorConfig
-from etl.sources.decode import FrameReader, VideoDecodeError
+from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.faces.detect import Face, FaceDetector, cached_detector
-from etl.ingest.photo import decode_photo, find_faces
 from etl.faces.sharpness import ANDROID_BLUR_GATE, android_sharpness_count
+from etl.ingest.photo import decode_photo, find_faces
+from etl.sources.decode import FrameReader, VideoDecodeError
 from etl.train.export import KERAS_FILE, TFLITE_FILE, TFLITE_INT8_FILE, TfliteScorer, keras_scores
 from etl.train.input import base_size, center_crop
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 MODEL_FILES = {"keras": KERAS_FILE, "tflite": TFLITE_FILE, "tflite_int8": TFLITE_INT8_FILE}
 MODEL_FORMATS = tuple(MODEL_FILES)
@@ -68,8 +69,10 @@ class ModelInfo:
     def from_folder(cls, model_dir: Path) -> ModelInfo:
         path = model_dir / METRICS_FILE
         if not path.is_file():
-            raise ModelFilesError(f"model folder {model_dir}: {path} is missing (it holds the threshold and input size "
-                                  "that `facelake train` writes next to the model)")
+            raise ModelFilesError(
+                f"model folder {model_dir}: {path} is missing (it holds the threshold and input size "
+                "that `facelake train` writes next to the model)"
+            )
         try:
             metrics = json.loads(path.read_text())
         except (OSError, ValueError) as error:
@@ -80,8 +83,13 @@ class ModelInfo:
         sharpness = metrics.get(SHARPNESS_KEY)
         if sharpness is not None and not isinstance(sharpness, dict):
             raise ValueError(f"{path}: {SHARPNESS_KEY} must be an object (gate, faces, p1, ...), got {sharpness!r}")
-        info = cls(threshold=float(metrics["threshold"]), input_size=int(metrics["input_size"]),
-                   backbone=str(metrics["backbone"]), protocol=str(metrics["protocol"]), sharpness=sharpness)
+        info = cls(
+            threshold=float(metrics["threshold"]),
+            input_size=int(metrics["input_size"]),
+            backbone=str(metrics["backbone"]),
+            protocol=str(metrics["protocol"]),
+            sharpness=sharpness,
+        )
         if not 0.0 <= info.threshold <= 1.0:
             raise ValueError(f"{path}: threshold must be in [0, 1], got {info.threshold}")
         if not 8 <= info.input_size <= ALIGNED_SIZE * 4:
@@ -123,8 +131,10 @@ def model_file(model_dir: Path | str, model_format: str) -> Path:
         raise ValueError(f"model format {model_format!r} is not one of {', '.join(MODEL_FORMATS)}")
     path = Path(model_dir) / MODEL_FILES[model_format]
     if not path.is_file():
-        raise ModelFilesError(f"model folder {model_dir}: {path} is missing; a `facelake train` folder holds "
-                              f"{', '.join(MODEL_FILES.values())} and {METRICS_FILE}")
+        raise ModelFilesError(
+            f"model folder {model_dir}: {path} is missing; a `facelake train` folder holds "
+            f"{', '.join(MODEL_FILES.values())} and {METRICS_FILE}"
+        )
     return path
 
 
@@ -136,8 +146,10 @@ def prepare_faces(aligned: Sequence[np.ndarray] | np.ndarray, input_size: int) -
     for i, face in enumerate(aligned):
         face = np.asarray(face)
         if face.shape != (ALIGNED_SIZE, ALIGNED_SIZE, 3) or face.dtype != np.uint8:
-            raise ValueError(f"face {i}: expected an aligned {ALIGNED_SIZE}x{ALIGNED_SIZE}x3 uint8 RGB face "
-                             f"(etl.faces.align.align_face), got shape {face.shape} dtype {face.dtype}")
+            raise ValueError(
+                f"face {i}: expected an aligned {ALIGNED_SIZE}x{ALIGNED_SIZE}x3 uint8 RGB face "
+                f"(etl.faces.align.align_face), got shape {face.shape} dtype {face.dtype}"
+            )
         out[i] = cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
     return center_crop(out, input_size).astype(np.float32)
 
@@ -159,11 +171,20 @@ class Predictor:
             scorer = TfliteScorer(path)
             shape = tuple(int(v) for v in scorer.input["shape"][1:])
             if shape != (self.info.input_size, self.info.input_size, 3):
-                raise ValueError(f"{path} takes input {shape}, but {METRICS_FILE} says input_size {self.info.input_size}")
+                raise ValueError(
+                    f"{path} takes input {shape}, but {METRICS_FILE} says input_size {self.info.input_size}"
+                )
             self._score = scorer
         self.min_sharpness, self.min_sharpness_source = default_sharpness_gate(self.info)
-        log.info("loaded %s model %s (%s, input %d, threshold %.4f, protocol %s)", model_format, path,
-                 self.info.backbone, self.info.input_size, self.info.threshold, self.info.protocol)
+        log.info(
+            "loaded %s model %s (%s, input %d, threshold %.4f, protocol %s)",
+            model_format,
+            path,
+            self.info.backbone,
+            self.info.input_size,
+            self.info.threshold,
+            self.info.protocol,
+        )
 
     @property
     def threshold(self) -> float:
@@ -192,20 +213,34 @@ def face_sharpness(rgb: np.ndarray, face: Face) -> int:
 
 
 def _line(path: Path, predictor: Predictor, **values) -> dict:
-    line = {"path": str(path), "face_box": None, "det_score": None, "sharpness_count": None, "status": None,
-            "reason": None, "score": None, "decision": None, "threshold": predictor.threshold,
-            "model_format": predictor.model_format}
+    line = {
+        "path": str(path),
+        "face_box": None,
+        "det_score": None,
+        "sharpness_count": None,
+        "status": None,
+        "reason": None,
+        "score": None,
+        "decision": None,
+        "threshold": predictor.threshold,
+        "model_format": predictor.model_format,
+    }
     line.update(values)
     return line
 
 
 def _face_values(rgb: np.ndarray, face: Face, min_sharpness: int) -> tuple[dict, np.ndarray]:
     count = face_sharpness(rgb, face)
-    values = {"face_box": [round(float(v), 2) for v in face.box], "det_score": round(float(face.score), 6),
-              "sharpness_count": count, "status": "ok"}
+    values = {
+        "face_box": [round(float(v), 2) for v in face.box],
+        "det_score": round(float(face.score), 6),
+        "sharpness_count": count,
+        "status": "ok",
+    }
     if count < min_sharpness:
-        values.update(status="too_blurry",
-                      reason=f"sharpness {count} below {min_sharpness} (--min-sharpness): too blurry, retake")
+        values.update(
+            status="too_blurry", reason=f"sharpness {count} below {min_sharpness} (--min-sharpness): too blurry, retake"
+        )
     return values, align_face(rgb, face.landmarks)
 
 
@@ -224,8 +259,14 @@ def _detector(detector: FaceDetector | None, config: DetectorConfig) -> FaceDete
     return detector if detector is not None else cached_detector(config)
 
 
-def predict_image(path: Path | str, predictor: Predictor, *, detector: FaceDetector | None = None,
-                  detector_config: DetectorConfig | None = None, min_sharpness: int | None = None) -> list[dict]:
+def predict_image(
+    path: Path | str,
+    predictor: Predictor,
+    *,
+    detector: FaceDetector | None = None,
+    detector_config: DetectorConfig | None = None,
+    min_sharpness: int | None = None,
+) -> list[dict]:
     """One line per accepted face (best first), or one no_face / unreadable line.
     `min_sharpness` None: the model's default gate (`Predictor.min_sharpness`)."""
     path = Path(path)
@@ -237,12 +278,21 @@ def predict_image(path: Path | str, predictor: Predictor, *, detector: FaceDetec
         return [_line(path, predictor, status="unreadable", reason=f"cannot read the file: {error.strerror or error}")]
     rgb = decode_photo(data)
     if rgb is None:
-        return [_line(path, predictor, status="unreadable",
-                      reason="the bytes are not a JPEG or PNG image OpenCV can decode")]
+        return [
+            _line(
+                path, predictor, status="unreadable", reason="the bytes are not a JPEG or PNG image OpenCV can decode"
+            )
+        ]
     faces = find_faces(rgb, _detector(detector, config), config)
     if not faces:
-        return [_line(path, predictor, status="no_face",
-                      reason=f"no face of >= {config.min_face_size} px with detector score >= {config.accept_score}")]
+        return [
+            _line(
+                path,
+                predictor,
+                status="no_face",
+                reason=f"no face of >= {config.min_face_size} px with detector score >= {config.accept_score}",
+            )
+        ]
     lines, aligned = [], []
     for i, face in enumerate(faces):
         values, face_rgb = _face_values(rgb, face, min_sharpness)
@@ -252,8 +302,15 @@ def predict_image(path: Path | str, predictor: Predictor, *, detector: FaceDetec
     return lines
 
 
-def predict_video(path: Path | str, predictor: Predictor, *, every_k: int = 5, detector: FaceDetector | None = None,
-                  detector_config: DetectorConfig | None = None, min_sharpness: int | None = None) -> list[dict]:
+def predict_video(
+    path: Path | str,
+    predictor: Predictor,
+    *,
+    every_k: int = 5,
+    detector: FaceDetector | None = None,
+    detector_config: DetectorConfig | None = None,
+    min_sharpness: int | None = None,
+) -> list[dict]:
     """A line per scored frame (0, k, 2k, ...; its best face), then one summary line
     (`summary: true`, `frame: null`) with the mean score of the ok frames.
     `min_sharpness` None: the model's default gate (`Predictor.min_sharpness`)."""
@@ -288,29 +345,56 @@ def predict_video(path: Path | str, predictor: Predictor, *, every_k: int = 5, d
         flush()
     except VideoDecodeError as error:
         return [_line(path, predictor, frame=None, summary=True, status="unreadable", reason=str(error))]
-    return lines + [_video_summary(path, predictor, lines, frames_read=reader.frames_seen, every_k=every_k,
-                                   min_sharpness=min_sharpness)]
+    return lines + [
+        _video_summary(
+            path, predictor, lines, frames_read=reader.frames_seen, every_k=every_k, min_sharpness=min_sharpness
+        )
+    ]
 
 
-def _video_summary(path: Path, predictor: Predictor, lines: list[dict], *, frames_read: int, every_k: int,
-                   min_sharpness: int) -> dict:
+def _video_summary(
+    path: Path, predictor: Predictor, lines: list[dict], *, frames_read: int, every_k: int, min_sharpness: int
+) -> dict:
     counts = {s: sum(1 for line in lines if line["status"] == s) for s in ("ok", "no_face", "too_blurry")}
-    summary = {"summary": True, "frame": None, "frames_read": frames_read, "every_k": every_k,
-               "frames_scored": len(lines), "frames_ok": counts["ok"], "frames_no_face": counts["no_face"],
-               "frames_too_blurry": counts["too_blurry"]}
+    summary = {
+        "summary": True,
+        "frame": None,
+        "frames_read": frames_read,
+        "every_k": every_k,
+        "frames_scored": len(lines),
+        "frames_ok": counts["ok"],
+        "frames_no_face": counts["no_face"],
+        "frames_too_blurry": counts["too_blurry"],
+    }
     if not lines:
-        return _line(path, predictor, **summary, status="unreadable", frames_in_mean=0,
-                     reason="no frame decodes (empty, truncated or not a video)")
+        return _line(
+            path,
+            predictor,
+            **summary,
+            status="unreadable",
+            frames_in_mean=0,
+            reason="no frame decodes (empty, truncated or not a video)",
+        )
     # the decision uses the frames that passed the gate; with none, the blurry frames' mean is reported only
     status = "ok" if counts["ok"] else ("too_blurry" if counts["too_blurry"] else "no_face")
     used = [line["score"] for line in lines if line["status"] == status] if status != "no_face" else []
     score = float(np.mean(used)) if used else None
-    reason = {"ok": None,
-              "too_blurry": f"all {counts['too_blurry']} frames with a face have a sharpness below {min_sharpness} "
-                            "(--min-sharpness): too blurry, retake",
-              "no_face": f"no face in any of the {len(lines)} scored frames"}[status]
-    return _line(path, predictor, **summary, frames_in_mean=len(used), status=status, reason=reason, score=score,
-                 decision=predictor.decide(score) if status == "ok" else None)
+    reason = {
+        "ok": None,
+        "too_blurry": f"all {counts['too_blurry']} frames with a face have a sharpness below {min_sharpness} "
+        "(--min-sharpness): too blurry, retake",
+        "no_face": f"no face in any of the {len(lines)} scored frames",
+    }[status]
+    return _line(
+        path,
+        predictor,
+        **summary,
+        frames_in_mean=len(used),
+        status=status,
+        reason=reason,
+        score=score,
+        decision=predictor.decide(score) if status == "ok" else None,
+    )
 
 
 OUTCOMES = ("live", "spoof", "too_blurry", "no_face", "unreadable")
@@ -341,8 +425,9 @@ def expand_paths(paths: Sequence[Path | str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+            )
             if not found:
                 log.warning("folder %s holds no %s file", path, "/".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES))
             out.extend(found)

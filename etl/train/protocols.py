@@ -20,6 +20,7 @@ seeded random order), so that validation can choose a decision threshold.
 Every part must hold live rows and attack rows; otherwise `split_protocol` raises a
 ValueError naming the protocol, the part and what is missing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"facelake.{__name__}")
 
 PROTOCOL_FOLDS: dict[str, tuple[int, ...]] = {"p1": (), "p2": (1, 2, 3, 4), "p3": (1, 2)}
 REQUIRED_COLUMNS = ("video_id", "frame_index", "split", "label", "attack_type", "subject", "medium", "det_status")
@@ -159,8 +160,14 @@ def split_protocol(
         raise TypeError(f"protocol must be a Protocol (see parse_protocols); got {type(protocol).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in frames.column_names]
     if missing:
-        raise ValueError(f"frames table lacks column(s) {', '.join(missing)}; split_protocol needs {', '.join(REQUIRED_COLUMNS)}")
-    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float)) or not 0 < validation_fraction < 1:
+        raise ValueError(
+            f"frames table lacks column(s) {', '.join(missing)}; split_protocol needs {', '.join(REQUIRED_COLUMNS)}"
+        )
+    if (
+        isinstance(validation_fraction, bool)
+        or not isinstance(validation_fraction, (int, float))
+        or not 0 < validation_fraction < 1
+    ):
         raise ValueError(f"validation_fraction must be a number strictly between 0 and 1; got {validation_fraction!r}")
     if isinstance(p1_frames, bool) or not isinstance(p1_frames, int) or p1_frames < 1:
         raise ValueError(f"p1_frames must be a positive integer; got {p1_frames!r}")
@@ -187,7 +194,9 @@ def split_protocol(
     in_validation = pc.is_in(pool["subject"], value_set=pa.array(validation_subjects, type=pool["subject"].type))
     validation = pool.filter(in_validation)
     train = pool.filter(pc.invert(in_validation))
-    _require_part(protocol, "validation", validation, train_attacks, f"{why['train']}, subjects {list(validation_subjects)}")
+    _require_part(
+        protocol, "validation", validation, train_attacks, f"{why['train']}, subjects {list(validation_subjects)}"
+    )
     _require_part(protocol, "train", train, train_attacks, f"{why['train']}, without the validation subjects")
 
     leaked = set(pc.unique(pool["subject"]).to_pylist()) & set(pc.unique(test["subject"]).to_pylist())
@@ -243,7 +252,10 @@ def _masks(frames: pa.Table, protocol: Protocol, p1_frames: int):
     train_attack, test_attack = P3_ATTACKS[protocol.fold]
     train = pc.or_(live, _is_type(frames, train_attack))
     test = pc.or_(live, _is_type(frames, test_attack))
-    why = {"train": f"live + {train_attack} videos of the train split", "test": f"live + {test_attack} videos of the test split"}
+    why = {
+        "train": f"live + {train_attack} videos of the train split",
+        "test": f"live + {test_attack} videos of the test split",
+    }
     return train, test, (train_attack,), (test_attack,), why
 
 

@@ -7,6 +7,7 @@ Values are typed by each column's schema, with plausible keys (video ids, splits
 
     .venv/bin/python tests/data/make_lake_v1.py
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,16 @@ sys.path.insert(0, str(HERE.parents[1]))
 from etl.lake.lake import Lake  # noqa: E402
 from schemas import ALL_TABLES  # noqa: E402
 
-KEYS = {"video_id": ["Train/live/001/001-1-1-1-1", "Test/spoof/002/002-2-3-3-3"], "split": ["train", "test"],
-        "label": ["live", "spoof"], "source": ["frames", "photos"], "status": ["ok", "no_face_file"],
-        "subject": [1, 2], "user": ["user_01", "user_02"], "job": ["ingest", "register"]}
+KEYS = {
+    "video_id": ["Train/live/001/001-1-1-1-1", "Test/spoof/002/002-2-3-3-3"],
+    "split": ["train", "test"],
+    "label": ["live", "spoof"],
+    "source": ["frames", "photos"],
+    "status": ["ok", "no_face_file"],
+    "subject": [1, 2],
+    "user": ["user_01", "user_02"],
+    "job": ["ingest", "register"],
+}
 
 
 def value(field: pa.Field, row: int):
@@ -56,6 +64,7 @@ def value(field: pa.Field, row: int):
 
 def canonical(rows: list[dict]) -> list[dict]:
     """Rows as JSON values: timestamps as ISO text, bytes as hex, floats as written (float32 ones rounded)."""
+
     def convert(item):
         if isinstance(item, bytes):
             return item.hex()
@@ -68,6 +77,7 @@ def canonical(rows: list[dict]) -> list[dict]:
         if isinstance(item, dict):
             return {k: convert(v) for k, v in sorted(item.items())}
         return item
+
     return sorted((convert(r) for r in rows), key=lambda r: json.dumps(r, sort_keys=True))
 
 

@@ -1,0 +1,153 @@
+"""Every closed set of words the tables store or the configs accept, declared once.
+
+Each is a `StrEnum`: a member *is* its string (`VideoStatus.OK == "ok"`, written to Parquet as
+"ok", printed as "ok"), so rows, SQL and JSON keep plain words while code names them
+checkably. Row builders, configs, argument parsers (`choices=values(CropFormat)`) and the
+queries' tests use these; a new word is added here first.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "CropFormat",
+    "DetSource",
+    "DetStatus",
+    "EmbeddingSource",
+    "ErasureKind",
+    "ErasureStatus",
+    "FaceBoxSource",
+    "IndexKind",
+    "Label",
+    "Linkage",
+    "LrSchedule",
+    "PhotoRoute",
+    "PhotoStatus",
+    "RunStatus",
+    "VideoStatus",
+    "values",
+]
+
+
+def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:
+    """The words of a vocabulary in declaration order, as plain strings (for `choices=`, messages, SQL)."""
+    return tuple(member.value for member in vocabulary)
+
+
+class VideoStatus(StrEnum):
+    """`videos.status`: why a video has (or has no) frames."""
+
+    OK = "ok"
+    NO_FACE_FILE = "no_face_file"
+    BAD_NAME = "bad_name"
+    DUPLICATE_NAME = "duplicate_name"
+    DUPLICATE_CONTENT = "duplicate_content"
+    EMPTY_FILE = "empty_file"
+    UNREADABLE = "unreadable"
+    CORRUPT = "corrupt"
+    ERROR = "error"
+
+
+class DetStatus(StrEnum):
+    """`frames.det_status`: what detection found on a frame."""
+
+    OK = "ok"  # a face at or above the accept score, aligned
+    NO_FACE = "no_face"  # the detector found none
+    LOW_SCORE = "low_score"  # best face below the accept score
+
+
+class DetSource(StrEnum):
+    """`frames.det_source`: where the detector looked when it found the face."""
+
+    ROI = "roi"
+    FULL_FRAME = "full_frame"
+
+
+class FaceBoxSource(StrEnum):
+    """`frames.face_box_source`: where the frame's `.face` box came from."""
+
+    FACE_FILE = "face_file"
+    REPAIRED = "repaired"
+    ZERO_BOX = "zero_box"
+    MISSING_LINE = "missing_line"
+    UNPARSEABLE = "unparseable"
+    NO_FACE_FILE = "no_face_file"
+
+
+class PhotoStatus(StrEnum):
+    """`photos.status`: whether a registry photo could be read."""
+
+    OK = "ok"
+    EMPTY_FILE = "empty_file"
+    UNREADABLE = "unreadable"
+    NOT_IMAGE = "not_image"
+    BAD_NAME = "bad_name"
+    ERROR = "error"
+
+
+class PhotoRoute(StrEnum):
+    """`photos.route` (status ok only): what detection found, as the notes' clean-up sorts photos."""
+
+    SINGLE = "single"  # exactly one face: aligned, stored, embedded
+    MULTI = "multi"
+    NONE = "none"
+
+
+class Label(StrEnum):
+    LIVE = "live"
+    SPOOF = "spoof"
+
+
+class RunStatus(StrEnum):
+    """`runs.status`."""
+
+    RUNNING = "running"  # written at start; stays so if the driver died
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class ErasureKind(StrEnum):
+    SUBJECT = "subject"
+    USER = "user"
+
+
+class ErasureStatus(StrEnum):
+    ERASED = "erased"
+    NOTHING_FOUND = "nothing_found"
+
+
+class EmbeddingSource(StrEnum):
+    FRAMES = "frames"
+    PHOTOS = "photos"
+
+
+class CropFormat(StrEnum):
+    """`IngestConfig.crops`: whether and how the `.face`-box crop is stored beside the aligned face."""
+
+    NONE = "none"
+    JPEG = "jpeg"
+    PNG = "png"
+
+
+class Linkage(StrEnum):
+    """`SearchConfig.linkage`: how two identities' faces make one similarity."""
+
+    MAX = "max"
+    CENTROID = "centroid"
+
+
+class IndexKind(StrEnum):
+    """`SearchConfig.index`: the FAISS index that finds candidate pairs."""
+
+    FLAT = "flat"
+    IVF = "ivf"
+    HNSW = "hnsw"
+
+
+class LrSchedule(StrEnum):
+    """`TrainConfig.lr_schedule`."""
+
+    PLATEAU = "plateau"
+    COSINE = "cosine"
