@@ -27,8 +27,8 @@ from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake, in_predicate, sql_string
 from etl.lake.query import connect
 from etl.lake.runs import RunRecord
+from etl.ray_runtime import init_ray
 from jobs.cli_help import add_lake_option, job_parser
-from jobs.ray_runtime import init_ray
 from schemas import EMBEDDINGS, RUNS
 from schemas.embeddings import EMBEDDING_SOURCES
 

@@ -23,6 +23,7 @@ from etl.ingest.video import VideoResult, video_row
 from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake
 from etl.lake.runs import RunRecord
+from etl.ray_runtime import init_ray
 from etl.sources.files import is_empty_source_folder
 from etl.sources.siw_tree import (
     NotASourceError,
@@ -32,7 +33,6 @@ from etl.sources.siw_tree import (
     scan_source,
 )
 from jobs.progress import FrameProgress
-from jobs.ray_runtime import init_ray
 from schemas import FRAMES, RUNS, VIDEOS
 
 log = logging.getLogger("facelake.ingest")

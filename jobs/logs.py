@@ -190,6 +190,16 @@ def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.
         return None
 
 
+def report_error(error: FacelakeError, log: logging.Logger) -> int:
+    """Log a facelake error as the command line shows it (flags, not config names) and return its exit code.
+
+    For a job's `main` that handles its own expected errors; anything it lets through reaches `run_job`,
+    which maps it the same way.
+    """
+    log.error("%s", error.line(flags=True))
+    return error.exit_code
+
+
 def _wants_verbose(argv: list[str]) -> bool:
     return any(arg in ("-v", "--verbose") for arg in argv) or os.environ.get("FACELAKE_VERBOSE") == "1"
 

@@ -25,9 +25,9 @@ from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.files import WrittenRows, commit_rows, write_rows
 from etl.lake.lake import Lake
 from etl.lake.runs import RunRecord
+from etl.ray_runtime import init_ray
 from etl.sources.photo_tree import PhotoSource, check_photo_source, scan_photo_tree
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.ray_runtime import init_ray
 from schemas import PHOTOS, RUNS
 
 log = logging.getLogger("facelake.register")

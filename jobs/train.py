@@ -40,6 +40,7 @@ from etl.config import LR_SCHEDULES, TrainConfig  # noqa: E402
 from etl.lake.catalog import refresh_catalog_if_local  # noqa: E402
 from etl.lake.lake import Lake, sql_string  # noqa: E402
 from etl.lake.runs import RunRecord  # noqa: E402
+from etl.ray_runtime import init_ray  # noqa: E402
 from etl.train.data import (
     evenly_spaced,
     faces_dataset,
@@ -50,7 +51,6 @@ from etl.train.data import (
 )
 from etl.train.protocols import Protocol, parse_protocols, split_protocol  # noqa: E402
 from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
-from jobs.ray_runtime import init_ray  # noqa: E402
 from schemas import RUNS, TRAIN_RUNS  # noqa: E402
 
 log = logging.getLogger("facelake.train")

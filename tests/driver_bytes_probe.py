@@ -87,11 +87,11 @@ def _watch_ray(ray) -> None:
 
 def install() -> None:
     """Hooks this process's `Lake.read`, and Ray's get / put / from_arrow once a job starts Ray."""
-    import jobs.ray_runtime
+    import etl.ray_runtime
     from etl.lake.lake import Lake
 
     Lake.read = _watch_result("Lake.read", Lake.read)
-    init_ray = jobs.ray_runtime.init_ray
+    init_ray = etl.ray_runtime.init_ray
 
     @functools.wraps(init_ray)
     def watched_init_ray(*args, **kwargs):
@@ -100,7 +100,7 @@ def install() -> None:
         return ray
 
     # jobs import init_ray by name: this must run before the job's module is imported
-    jobs.ray_runtime.init_ray = watched_init_ray
+    etl.ray_runtime.init_ray = watched_init_ray
 
 
 def main() -> None:

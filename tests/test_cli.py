@@ -120,7 +120,7 @@ def test_raylet_messages_go_to_the_log_not_to_stdout(capsys, caplog):
     """Ray prints raylet warnings on stdout (the job's results); facelake's Ray sends them to logging."""
     import ray._private.worker as ray_worker
 
-    from jobs.ray_runtime import _raylet_messages_to_logging
+    from etl.ray_runtime import _raylet_messages_to_logging
 
     _raylet_messages_to_logging()
     _raylet_messages_to_logging()  # idempotent: one wrapper, not two

@@ -426,12 +426,12 @@ def test_job_runtime_env_is_valid_and_merges_with_the_jobs_own(origin, env):
     from ray.runtime_env import RuntimeEnv
     from ray.runtime_env.runtime_env import _merge_runtime_env
 
-    from jobs.ray_runtime import WORKER_ENV
+    from etl.ray_runtime import WORKER_ENV
 
     RuntimeEnv(**env)  # Ray's own validation of the fields
     merged = _merge_runtime_env(RuntimeEnv(**env), RuntimeEnv(env_vars=dict(WORKER_ENV)))
     assert merged is not None, (
-        f"{origin}: its runtime_env {env} conflicts with the one jobs/ray_runtime.py passes to ray.init "
+        f"{origin}: its runtime_env {env} conflicts with the one etl/ray_runtime.py passes to ray.init "
         f"({WORKER_ENV}); Ray refuses to start such a job"
     )
     for name, value in (env.get("env_vars") or {}).items():
