@@ -546,9 +546,9 @@ def notes_audit(tree: Path) -> dict:
     """The notes' analysis, as written there, over both splits at once."""
     pd = require_pandas()
     sep = os.path.sep
-    image_counts = lambda rr: {
+    image_counts = lambda rr: {  # noqa: E731 - the notes' code as written
         sep.join(os.path.relpath(ii, tree).split(sep)[1:]): len(os.listdir(ii)) for ii in glob.glob(rr)
-    }  # noqa: E731
+    }
     dss = pd.Series(image_counts(str(tree / "detect_frame" / "*" / "*" / "*" / "*")), name="detect")
     oss = pd.Series(image_counts(str(tree / "orign_frame" / "*" / "*" / "*" / "*")), name="original")
     tt = pd.concat([dss, oss], axis=1, sort=False).fillna(0)
@@ -584,10 +584,12 @@ COUNTS = """WITH counts AS (
     FROM frames GROUP BY video_id)
 """
 SUBSET_SQL = {
-    "counts": "SELECT video_id, count(*) AS original, count(*) FILTER (WHERE det_status = 'ok') AS detect FROM frames GROUP BY video_id",
+    "counts": "SELECT video_id, count(*) AS original, count(*) FILTER (WHERE det_status = 'ok') AS detect "
+    "FROM frames GROUP BY video_id",
     "describe": COUNTS
     + """SELECT count(*) AS count, avg(sub) AS mean, stddev_samp(sub) AS std, min(sub) AS min,
-        quantile_cont(sub, 0.25) AS q25, quantile_cont(sub, 0.5) AS q50, quantile_cont(sub, 0.75) AS q75, max(sub) AS max
+        quantile_cont(sub, 0.25) AS q25, quantile_cont(sub, 0.5) AS q50, quantile_cont(sub, 0.75) AS q75,
+        max(sub) AS max
         FROM counts WHERE detect > 0""",
     "worst": COUNTS + f"SELECT * FROM counts WHERE detect > 0 ORDER BY sub DESC, video_id LIMIT {WORST}",
     "no_detection": COUNTS + "SELECT video_id FROM counts WHERE detect = 0 ORDER BY video_id",
@@ -730,12 +732,14 @@ def report(args, seconds: dict, queries: dict, checks: list, setup: dict) -> str
         f"({'no compression folds them' if stored >= 1 else 'FEWER than the images: compression folded some'})",
         f"- the notes' size estimate of detect_frame: {estimate['notes'] / 1e6:.1f} MB against the exact "
         f"{estimate['exact'] / 1e6:.1f} MB ({100 * (estimate['notes'] / estimate['exact'] - 1):+.1f} %)",
-        f"- target, full audit ≥ 20× faster than the notes: {'met' if base / full >= 20 else 'NOT met'} ({base / full:.1f}×)",
+        f"- target, full audit ≥ 20× faster than the notes: {'met' if base / full >= 20 else 'NOT met'} "
+        f"({base / full:.1f}×)",
         f"- target, audit under 2 s median at 1M rows: {under_2s} ({full:.3f} s at {args.rows:,} rows)",
         (
             "- cold page cache: dropped before every timed run of both approaches (--cold)"
             if args.cold
-            else "- warm page cache: the tree and the lake were just built or read (--cold drops the cache before each run)"
+            else "- warm page cache: the tree and the lake were just built or read "
+            "(--cold drops the cache before each run)"
         ),
     ]
     return "\n".join(lines)

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed + 1)
     sample = np.unique(np.concatenate([related, rng.choice(n, min(args.sample, n), replace=False)]))
 
-    rows, results = [], {}
+    results = {}
     for method in methods:
         config = SearchConfig(
             threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist, threads=args.threads

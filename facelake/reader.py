@@ -206,8 +206,8 @@ class LakeReader:
 
         The same DuckDB `facelake sql` uses (`etl.lake.query`): every table is a view of its
         newest version's files by name (`videos`, `frames`, ...; `lake_files` lists the data
-        files), only reading statements are accepted (etl.lake.query.ALLOWED_STATEMENTS), and file access is limited to the
-        lake. Parameters are DuckDB's `$name`, bound by DuckDB, never formatted into the
+        files), only reading statements are accepted (etl.lake.query.ALLOWED_STATEMENTS), and file
+        access is limited to the lake. Parameters are DuckDB's `$name`, bound by DuckDB, never formatted into the
         text. The result is a Table, not a DuckDB relation: a relation needs its
         connection kept open; `connect()` gives one for that.
 

@@ -47,7 +47,8 @@ def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
 
 
 def ingest_command(source: Path, lake: Path, *extra: str, prefix: Sequence[str] = ()) -> list[str]:
-    """The ingest CLI; with `prefix` (a script and its arguments, e.g. the driver probe) run as `python SCRIPT ARGS ingest ...`."""
+    """The ingest CLI; with `prefix` (a script and its arguments, e.g. the driver probe) run as
+    `python SCRIPT ARGS ingest ...`."""
     job = [*prefix, "ingest"] if prefix else ["-m", "jobs.ingest"]
     return [sys.executable, *job, "--source", str(source), "--lake", str(lake), "--no-progress", *extra]
 
@@ -78,7 +79,8 @@ def run_ingest_cli(
 def run_job_cli(
     module: str, *args: str, timeout: float = 600, expect: int = 0, prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess:
-    """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray (`prefix`: a command to run it under)."""
+    """`python -m jobs.<module> args...` in a subprocess with a fresh local Ray (`prefix`: a command to run it
+    under)."""
     result = subprocess.run(
         [*prefix, sys.executable, "-m", f"jobs.{module}", *args],
         cwd=REPO,
@@ -307,7 +309,8 @@ def trained_model(tmp_path_factory) -> TrainedModel:
 
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory):
-    """moto's S3 on a free port of 127.0.0.1 with one bucket, one server for the session; yields the environment for jobs.
+    """moto's S3 on a free port of 127.0.0.1 with one bucket, one server for the session; yields the environment
+    for jobs.
 
     Every test keeps to prefixes of its own (each module names its own): no test lists or
     counts objects outside them. The endpoint and region come from the environment, the

@@ -55,7 +55,8 @@ def test_sql_parameters_are_bound_never_formatted(clean_ingest):
 
 @pytest.fixture(scope="module")
 def odd_registry(registry_tree, tmp_path_factory):
-    """The shared photo registry with users renamed to hostile names, registered into base/lake; base's digest before."""
+    """The shared photo registry with users renamed to hostile names, registered into base/lake; base's digest
+    before."""
     base = tmp_path_factory.mktemp("odd-names")
     photos = base / "photos"
     shutil.copytree(registry_tree.root, photos)

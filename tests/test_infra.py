@@ -513,7 +513,8 @@ def test_dockerfile_installs_facelake_with_its_pins(name):
         for line in re.findall(r"^COPY\s+(.+)$", text, flags=re.MULTILINE)
         for src in [t for t in shlex.split(line) if not t.startswith("--")][:-1]
     }
-    needed = set(PYPROJECT["tool"]["setuptools"]["packages"]) | {"pyproject.toml", PYPROJECT["project"]["readme"]}
+    packages = {pattern.rstrip("*") for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
+    needed = packages | {"pyproject.toml", PYPROJECT["project"]["readme"]}
     # etl/lake/query.py reads the SQL files beside the etl package
     from etl.lake.query import QUERIES_DIR
 
