@@ -418,7 +418,7 @@ def _prepare(args: argparse.Namespace):
     lake = Lake.open(args.lake)
     if args.job == "embed":
         from etl.embed.backends import EmbedderConfig
-        from jobs.embed import EmbedJobConfig, run_embed
+        from etl.embed.run import EmbedJobConfig, run_embed
 
         config = EmbedJobConfig(
             embedder=EmbedderConfig(backend="dlib"), source="frames", every_k=args.every_k, workers=args.workers
@@ -428,7 +428,7 @@ def _prepare(args: argparse.Namespace):
             "details": {"model": s.model, "faces_to_embed": s.faces_to_embed, "every_k": args.every_k},
         }
     if args.job == "dedup":
-        from jobs.dedup import run_dedup
+        from etl.identity.run import run_dedup
 
         return (lambda: run_dedup(lake=lake, source="frames", model=None, leakage=True)), lambda s: {
             "items": s.faces,

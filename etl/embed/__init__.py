@@ -4,5 +4,6 @@
 in a Ray actor over batches of faces, `plan` finds the faces not yet embedded, `run`
 orchestrates the job.
 
-May import: `etl.lake`, `etl.faces`, `etl.config`, `etl.errors`, `schemas`.
+May import: `etl.lake`, `etl.faces`, `etl.config`, `etl.errors`, `schemas`; `run` alone also
+`etl.ray_runtime` (it starts Ray).
 """

@@ -130,8 +130,30 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _batches(faces: list[np.ndarray], size: int) -> list[list[np.ndarray]]:
-    return [faces[i : i + size] for i in range(0, len(faces), size)]
+class _BatchedEmbedder:
+    """The loop every backend shares: check the faces, run the model batch by batch, normalise the rows.
+
+    A backend sets `dim` and `_batch_size` and implements `_embed_batch` (faces -> (n, dim) raw vectors).
+    """
+
+    dim: int
+    _batch_size: int
+
+    def _embed_batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
+        """(len(faces), dim) float32, rows L2-normalised.
+
+        Raises:
+            ValueError: a face is not an aligned RGB uint8 (112, 112, 3) array.
+        """
+        _check_faces(faces)
+        if not faces:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        faces = list(faces)
+        size = self._batch_size
+        return _normalise(np.concatenate([self._embed_batch(faces[i : i + size]) for i in range(0, len(faces), size)]))
 
 
 def _file_sha256(path: Path) -> str:
@@ -150,7 +172,7 @@ def _resized(face: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(face, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-class DlibEmbedder:
+class DlibEmbedder(_BatchedEmbedder):
     """dlib's ResNet face descriptor (`dlib_face_recognition_resnet_model_v1.dat`).
 
     dlib-bin is built without BLAS and exposes no thread setting, so `threads` has no
@@ -192,19 +214,13 @@ class DlibEmbedder:
         big = cv2.resize(padded, None, fx=_DLIB_SCALE, fy=_DLIB_SCALE, interpolation=cv2.INTER_LINEAR)
         return np.ascontiguousarray(big)
 
-    def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
-        _check_faces(faces)
-        if not faces:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out: list[np.ndarray] = []
-        for batch in _batches(list(faces), self._batch_size):
-            bigs = [self._big(face) for face in batch]
-            shapes = [self._dlib.full_object_detections([self._shape_predictor(big, self._rect)]) for big in bigs]
-            # batched overload: images + one full_object_detections per image -> per image a
-            # list of descriptors (one here); num_jitters 0 keeps it deterministic
-            descriptors = self._net.compute_face_descriptor(bigs, shapes, 0)
-            out.extend(np.asarray(per_image[0], dtype=np.float32) for per_image in descriptors)
-        return _normalise(np.stack(out))
+    def _embed_batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        bigs = [self._big(face) for face in batch]
+        shapes = [self._dlib.full_object_detections([self._shape_predictor(big, self._rect)]) for big in bigs]
+        # batched overload: images + one full_object_detections per image -> per image a
+        # list of descriptors (one here); num_jitters 0 keeps it deterministic
+        descriptors = self._net.compute_face_descriptor(bigs, shapes, 0)
+        return np.stack([np.asarray(per_image[0], dtype=np.float32) for per_image in descriptors])
 
 
 def dlib_face_box() -> tuple[int, int, int, int]:
@@ -236,7 +252,7 @@ def find_recognition_onnx(path: Path) -> Path:
     return (preferred or candidates)[0]
 
 
-class InsightfaceEmbedder:
+class InsightfaceEmbedder(_BatchedEmbedder):
     """An ArcFace ONNX recognition model run by insightface's `ArcFaceONNX` on onnxruntime."""
 
     def __init__(self, config: EmbedderConfig) -> None:
@@ -277,19 +293,13 @@ class InsightfaceEmbedder:
             self.dim,
         )
 
-    def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
-        _check_faces(faces)
-        if not faces:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for batch in _batches(list(faces), self._batch_size):
-            # get_feat takes BGR (OpenCV order): it swaps to RGB and scales to [-1, 1] itself
-            bgr = [np.ascontiguousarray(_resized(face, self._input_size)[..., ::-1]) for face in batch]
-            out.append(np.asarray(self._model.get_feat(bgr), dtype=np.float32).reshape(len(batch), -1))
-        return _normalise(np.concatenate(out))
+    def _embed_batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        # get_feat takes BGR (OpenCV order): it swaps to RGB and scales to [-1, 1] itself
+        bgr = [np.ascontiguousarray(_resized(face, self._input_size)[..., ::-1]) for face in batch]
+        return np.asarray(self._model.get_feat(bgr), dtype=np.float32).reshape(len(batch), -1)
 
 
-class KerasEmbedder:
+class KerasEmbedder(_BatchedEmbedder):
     """A Keras face-recognition model; input RGB (x - 127.5) / 127.5 at its input size."""
 
     def __init__(self, config: EmbedderConfig) -> None:
@@ -321,17 +331,11 @@ class KerasEmbedder:
         self.version = f"keras-{keras.__version__};tensorflow-{tf.__version__}"
         log.info("keras embedder %s from %s, input %s, dim %d", self.model, model_file, self._input_size, self.dim)
 
-    def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
-        _check_faces(faces)
-        if not faces:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for batch in _batches(list(faces), self._batch_size):
-            x = np.stack([_resized(face, self._input_size) for face in batch]).astype(np.float32)
-            x = (x - 127.5) / 127.5
-            # a direct call, not predict(): no progress bar, no per-call dataset set-up
-            out.append(np.asarray(self._keras_model(x, training=False), dtype=np.float32))
-        return _normalise(np.concatenate(out))
+    def _embed_batch(self, batch: list[np.ndarray]) -> np.ndarray:
+        x = np.stack([_resized(face, self._input_size) for face in batch]).astype(np.float32)
+        x = (x - 127.5) / 127.5
+        # a direct call, not predict(): no progress bar, no per-call dataset set-up
+        return np.asarray(self._keras_model(x, training=False), dtype=np.float32)
 
 
 def build_embedder(config: EmbedderConfig) -> FaceEmbedder:

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from etl.errors import require
+from etl.errors import UsageError, require
 from schemas.vocabulary import IndexKind, Linkage, values
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -120,7 +120,7 @@ class FaceVectors:
         if len(set(keys)) != n:
             seen: set[str] = set()
             duplicate = next(k for k in keys if k in seen or seen.add(k))
-            raise ValueError(f"FaceVectors.keys must be unique; {duplicate!r} appears more than once")
+            raise UsageError(f"FaceVectors.keys must be unique; {duplicate!r} appears more than once")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if n:
             # row norms without an (n, d) temporary; squares of float32 cannot overflow float64, so
@@ -128,7 +128,7 @@ class FaceVectors:
             norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
             bad = np.flatnonzero(~np.isfinite(norms))
             if len(bad):
-                raise ValueError(
+                raise UsageError(
                     f"FaceVectors.vectors contains NaN or infinite values (row {int(bad[0])}, "
                     f"key {keys[int(bad[0])]!r})"
                 )
@@ -169,9 +169,9 @@ class SearchConfig:
     """
 
     threshold: float
-    linkage: str = "max"
+    linkage: Linkage = Linkage.MAX
     min_pairs: int = 1
-    index: str = "flat"
+    index: IndexKind = IndexKind.FLAT
     nprobe: int = 16
     examples: int = 3
     nlist: int | None = None
@@ -554,9 +554,9 @@ def _join(
 ) -> np.ndarray:
     hits = _Hits(qcodes, dcodes, width, self_join=self_join, same=same)
     if len(q) and len(d):
-        if config.index == "flat":
+        if config.index == IndexKind.FLAT:
             _flat_join(q, d, radius, hits, self_join=self_join)
-        elif config.index == "ivf":
+        elif config.index == IndexKind.IVF:
             _ivf_join(q, d, radius, hits, config, self_join=self_join)
         else:
             _hnsw_join(q, d, radius, hits, config, own_sizes)
@@ -613,10 +613,10 @@ def _build_pairs(
         best, above, top = _evidence(rows_a, rows_b, threshold, config.examples)
         centroid_sim = float(ga.centroid(ca) @ gb.centroid(cb))
         by_face = best > threshold
-        by_centroid = config.linkage == "centroid" and centroid_sim >= threshold
+        by_centroid = config.linkage == Linkage.CENTROID and centroid_sim >= threshold
         if not (by_face or by_centroid):
             continue  # found only thanks to the search margin
-        if config.linkage == "max":
+        if config.linkage == Linkage.MAX:
             linked = by_face and above >= config.min_pairs
         else:
             linked = by_centroid
@@ -659,7 +659,7 @@ def identity_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPai
             g.x, g.codes, g.x, g.codes, m, radius, config, self_join=True, same=None, own_sizes=g.sizes[g.codes]
         )
         centroid_candidates = np.zeros((0, 2), dtype=np.int64)
-        if config.linkage == "centroid" and m > 1:
+        if config.linkage == Linkage.CENTROID and m > 1:
             c = _centroid_matrix(g)
             ids = np.arange(m, dtype=np.int64)
             # >= threshold: the margin also covers the equality case
@@ -709,7 +709,7 @@ def cross_identity_pairs(
             ga.x, ga.codes, gb.x, gb.codes, mb, radius, config, self_join=False, same=same, own_sizes=own_sizes
         )
         centroid_candidates = np.zeros((0, 2), dtype=np.int64)
-        if config.linkage == "centroid" and ma and mb:
+        if config.linkage == Linkage.CENTROID and ma and mb:
             own = np.zeros(ma, dtype=np.int64) if same is None else (same >= 0).astype(np.int64)
             centroid_candidates = _join(
                 _centroid_matrix(ga),
@@ -1010,18 +1010,20 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
     (2 nprobe) times fewer than flat; measured figures in docs/identity.md.
     """
     started = time.perf_counter()
-    index = "flat" if config is None else config.index
+    index = IndexKind.FLAT if config is None else config.index
     g = _group(faces)
     n, m = len(g.keys), len(g.names)
     min_pos = _min_positive(g)
     best_idx = np.full(n, -1, dtype=np.int64)
     fallback = 0
     if m >= 2:
-        if config is None or config.index == "flat":
+        if config is None or config.index == IndexKind.FLAT:
             best_idx = _nearest_other_flat(g)
         else:
             with _faiss_threads(config.threads):
-                best, best_idx = _nearest_other_ivf(g, config) if index == "ivf" else _nearest_other_hnsw(g, config)
+                best, best_idx = (
+                    _nearest_other_ivf(g, config) if index == IndexKind.IVF else _nearest_other_hnsw(g, config)
+                )
             _share_within_identities(g, best, best_idx)
             pending = np.flatnonzero(best_idx < 0)
             fallback = len(pending)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.errors import require
 from etl.identity.search import FaceVectors, IdentityPair, LabelCheck
 from etl.lake.lake import Lake, sql_string
 from schemas import EMBEDDINGS, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
@@ -134,11 +135,14 @@ def write_merges(
 
 
 def set_group_state(lake: Lake, *, identity: str, state: str, source: str, model: str) -> pa.Table:
-    """Mark the merge group holding `identity` undone or active again; returns its rows."""
+    """Mark the merge group holding `identity` undone or active again; returns its rows.
+
+    Raises:
+        UsageError: `identity` is in no merge group of `source` and `model`.
+    """
     scoped = _scoped(lake.read(IDENTITY_MERGES), source, model)
     hits = set(scoped.filter(pc.equal(scoped.column("identity"), identity)).column("group_id").to_pylist())
-    if not hits:
-        raise ValueError(f"{identity!r} is in no merge group of source {source!r}, model {model!r}")
+    require(bool(hits), f"{identity!r} is in no merge group of source {source!r}, model {model!r}")
     group = scoped.filter(pc.is_in(scoped.column("group_id"), pa.array(sorted(hits))))
     group = group.set_column(
         group.schema.get_field_index("state"), "state", pa.array([state] * group.num_rows, pa.string())

@@ -12,18 +12,26 @@
 
 from __future__ import annotations
 
+from etl.errors import require
+from schemas.vocabulary import Linkage
+
 DEFAULTS: dict[str, dict[str, float]] = {
-    "dlib": {"max": 0.93, "centroid": 0.93},
-    "arcface": {"max": 0.7, "centroid": 0.3},
+    "dlib": {Linkage.MAX: 0.93, Linkage.CENTROID: 0.93},
+    "arcface": {Linkage.MAX: 0.7, Linkage.CENTROID: 0.3},
 }
 
 
 def model_family(model: str) -> str:
+    """`dlib` for dlib's descriptor, else `arcface` (every 512-d ArcFace-style model)."""
     return "dlib" if model.startswith("dlib") else "arcface"
 
 
 def default_threshold(model: str, linkage: str) -> float:
+    """The similarity threshold `model` links two identities at under `linkage`.
+
+    Raises:
+        UsageError: `linkage` is not a `Linkage`.
+    """
     family = DEFAULTS[model_family(model)]
-    if linkage not in family:
-        raise ValueError(f"linkage {linkage!r} is not one of {', '.join(family)}")
+    require(linkage in family, f"linkage {linkage!r} is not one of {', '.join(family)}")
     return family[linkage]
