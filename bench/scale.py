@@ -384,7 +384,7 @@ def _prepare(args: argparse.Namespace):
     from etl.lake.lake import Lake
 
     if args.job == "ingest":
-        import jobs.ingest as ingest_job
+        import etl.ingest.run as ingest_job
         from etl.config import IngestConfig
 
         commits: list[float] = []  # seconds of each driver commit that carried videos
@@ -414,7 +414,7 @@ def _prepare(args: argparse.Namespace):
                 },
             }
 
-        return (lambda: ingest_job.run_ingest(source=args.source, lake=lake, config=config, progress=False)), details
+        return (lambda: ingest_job.run_ingest(source=args.source, lake=lake, config=config)), details
     lake = Lake.open(args.lake)
     if args.job == "embed":
         from etl.embed.backends import EmbedderConfig

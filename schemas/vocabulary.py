@@ -72,6 +72,7 @@ class FaceBoxSource(StrEnum):
     ZERO_BOX = "zero_box"
     MISSING_LINE = "missing_line"
     UNPARSEABLE = "unparseable"
+    INVALID_BOX = "invalid_box"
     NO_FACE_FILE = "no_face_file"
 
 

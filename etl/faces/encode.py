@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from schemas.vocabulary import CropFormat
+
 JPEG_QUALITY = 90
 # zlib level 1: OpenCV's default for cv2.imwrite; higher levels cost much more CPU per
 # frame for a few percent fewer bytes on photographic content
@@ -13,12 +15,14 @@ PNG_COMPRESSION = 1
 
 def encode_image(rgb: np.ndarray, fmt: str) -> bytes:
     """Encode an RGB image as `png` or `jpeg` bytes."""
-    if fmt not in ("png", "jpeg"):
+    if fmt not in (CropFormat.PNG, CropFormat.JPEG):
         raise ValueError(f"image format {fmt!r} is not one of png, jpeg")
     params = (
-        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if fmt == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+        [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        if fmt == CropFormat.JPEG
+        else [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
     )
-    ok, buffer = cv2.imencode(".png" if fmt == "png" else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    ok, buffer = cv2.imencode(".png" if fmt == CropFormat.PNG else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")
     return buffer.tobytes()

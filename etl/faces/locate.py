@@ -16,6 +16,7 @@ import numpy as np
 
 from etl.config import DetectorConfig
 from etl.faces.detect import Face, FaceDetector
+from schemas.vocabulary import DetSource
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def locate_faces(
         for (i, (scale, ox, oy)), faces in zip(roi_items, found):
             best = _best([f.transformed(scale, ox, oy) for f in faces], config.min_face_size)
             if best is not None:
-                results[i] = Located(best, "roi")
+                results[i] = Located(best, DetSource.ROI)
 
     pending = [i for i, r in enumerate(results) if r is None]
     if pending:
@@ -83,5 +84,5 @@ def locate_faces(
         found = _batched(detector, images, config.batch_size, max(12, int(config.min_face_size * scale)))
         for i, faces in zip(pending, found):
             best = _best([f.transformed(scale, 0.0, 0.0) for f in faces], config.min_face_size)
-            results[i] = Located(best, "full_frame" if best is not None else None)
+            results[i] = Located(best, DetSource.FULL_FRAME if best is not None else None)
     return [r if r is not None else Located(None, None) for r in results]

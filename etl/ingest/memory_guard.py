@@ -6,7 +6,7 @@ killer or Ray's memory monitor kills it, and Ray's retries only repeat the kill.
 guard measures the worker's resident memory (RSS) when the task starts and, as frames
 are decoded and processed, how much it has grown since; over the limit the task stops
 with `MemoryLimitExceeded`, and the video gets an `error` row that says so (retried by
-the next run, e.g. with a higher `--task-memory-mb` or a larger `--frame-stride`).
+the next run, e.g. with a higher `task_memory_mb` or a larger `frame_stride`).
 
 Growth, not total RSS, is limited: a worker's baseline (models, libraries) is not the
 video's doing. RSS can stay below the true allocation when the allocator reuses memory
@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import os
 
+from etl.errors import DataError
+
 MB = 1024 * 1024
 
 
-class MemoryLimitExceeded(MemoryError):
-    """The task grew its worker's memory past its limit."""
+class MemoryLimitExceeded(DataError, MemoryError):
+    """The task grew its worker's memory past its limit (a `DataError`, and a MemoryError as before).
+
+    Its message names the settings as `{option:task_memory_mb}`: `line(flags=True)` gives the flags.
+    """
 
 
 def resident_bytes() -> int:
@@ -55,5 +60,5 @@ class MemoryGuard:
         if grown > self.limit_mb:
             raise MemoryLimitExceeded(
                 f"{self.what} grew its worker's memory by {grown:.0f} MB ({where}), over the task limit of "
-                f"{self.limit_mb} MB; rerun with a higher --task-memory-mb or a larger --frame-stride"
+                f"{self.limit_mb} MB; rerun with a higher {{option:task_memory_mb}} or a larger {{option:frame_stride}}"
             )

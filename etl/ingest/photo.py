@@ -21,6 +21,7 @@ from etl.faces.encode import encode_image
 from etl.ingest.provenance import processing_node
 from etl.sources.photo_tree import PhotoSource
 from schemas import PHOTOS
+from schemas.vocabulary import CropFormat, PhotoRoute, PhotoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -82,7 +83,7 @@ def process_photos(photos: list[PhotoSource], config: RegisterConfig, *, run_id:
                     photo,
                     run_id=run_id,
                     config_hash=config.processing_hash(),
-                    status="error",
+                    status=PhotoStatus.ERROR,
                     status_reason=f"{type(error).__name__}: {error}",
                 )
             )
@@ -99,7 +100,7 @@ def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dic
             photo,
             run_id=run_id,
             config_hash=config_hash,
-            status="unreadable",
+            status=PhotoStatus.UNREADABLE,
             status_reason=f"cannot read the file: {error.strerror or error}",
         )
     rgb = decode_photo(data)
@@ -108,18 +109,18 @@ def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dic
             photo,
             run_id=run_id,
             config_hash=config_hash,
-            status="not_image",
+            status=PhotoStatus.NOT_IMAGE,
             status_reason="the bytes are not a JPEG or PNG image OpenCV can decode",
         )
     height, width = rgb.shape[:2]
-    base = dict(status="ok", width=width, height=height)
+    base = dict(status=PhotoStatus.OK, width=width, height=height)
     if min(height, width) < MIN_PHOTO_SIDE:
         return photo_row(
             photo,
             run_id=run_id,
             config_hash=config_hash,
             **base,
-            route="none",
+            route=PhotoRoute.NONE,
             n_faces=0,
             route_reason=f"the image is {width}x{height} px, too small to hold a face",
         )
@@ -144,7 +145,7 @@ def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dic
             run_id=run_id,
             config_hash=config_hash,
             **values,
-            route="none",
+            route=PhotoRoute.NONE,
             route_reason=f"no face found by {passes}",
         )
     if len(faces) > 1:
@@ -153,7 +154,7 @@ def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dic
             run_id=run_id,
             config_hash=config_hash,
             **values,
-            route="multi",
+            route=PhotoRoute.MULTI,
             route_reason=f"{len(faces)} faces found; review which one is the user",
         )
     face = faces[0]
@@ -163,9 +164,9 @@ def _process_one(photo: PhotoSource, config: RegisterConfig, run_id: str) -> dic
         run_id=run_id,
         config_hash=config_hash,
         **values,
-        route="single",
+        route=PhotoRoute.SINGLE,
         route_reason=None if detect_pass == "first" else "found by the second detector pass",
         det_score=face.score,
         landmarks=face.landmarks.tolist(),
-        aligned=encode_image(aligned, "png"),
+        aligned=encode_image(aligned, CropFormat.PNG),
     )

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from etl.sources.siw_tree import ScanResult
+from etl.sources.source_item import SourceItem
+from schemas.vocabulary import VideoStatus
 
-RETRIED_STATUSES = {"error"}
+RETRIED_STATUSES = {VideoStatus.ERROR}  # photos' `error` is the same word
 
 
 @dataclass
 class IngestPlan:
-    # VideoSource or PhotoSource items
-    to_process: list = field(default_factory=list)
-    status_only: list = field(default_factory=list)  # unprocessable, new or changed
+    to_process: list[SourceItem] = field(default_factory=list)  # VideoSource or PhotoSource items
+    status_only: list[SourceItem] = field(default_factory=list)  # unprocessable, new or changed
     gone_ids: list[str] = field(default_factory=list)
     returned_ids: list[str] = field(default_factory=list)  # marked gone earlier, back unchanged
     unchanged: int = 0
@@ -36,12 +37,13 @@ def plan_ingest(scan: ScanResult, existing: pa.Table, *, full: bool, config_hash
 
 
 def plan_sources(
-    items: list, existing: pa.Table, *, key: str, source_root: str, full: bool, config_hash: str
+    items: list[SourceItem], existing: pa.Table, *, key: str, source_root: str, full: bool, config_hash: str
 ) -> IngestPlan:
-    """The plan for any scanned source items (videos, photos) keyed by `key`.
+    """The plan for any scanned source items (videos, photos).
 
-    Each item has the attribute `key` (the table's key column), `fingerprint`, `status`
-    and `processable`; `existing` holds the table's rows.
+    Args:
+        items: the scan's items; each one's `source_id` is its value in the table's key column `key`.
+        existing: the table's rows (at least `key`, source_root, fingerprint, status, source_present, config_hash).
     """
     known = {
         row[key]: row
@@ -51,18 +53,18 @@ def plan_sources(
     }
     plan = IngestPlan()
     for item in items:
-        row = known.get(getattr(item, key))
+        row = known.get(item.source_id)
         same = row is not None and row["fingerprint"] == item.fingerprint
         if not item.processable:
             if not same or row["status"] != item.status:
                 plan.status_only.append(item)
             else:
-                _unchanged(plan, row, getattr(item, key), config_hash, counts_settings=False)
+                _unchanged(plan, row, item.source_id, config_hash, counts_settings=False)
         elif full or not same or row["status"] in RETRIED_STATUSES:
             plan.to_process.append(item)
         else:
-            _unchanged(plan, row, getattr(item, key), config_hash, counts_settings=True)
-    seen = {getattr(item, key) for item in items}
+            _unchanged(plan, row, item.source_id, config_hash, counts_settings=True)
+    seen = {item.source_id for item in items}
     plan.gone_ids = sorted(
         k for k, row in known.items() if row["source_root"] == source_root and row["source_present"] and k not in seen
     )

@@ -1,4 +1,4 @@
-"""What an ingest run did, counted as it goes and printed at the end.
+"""What an ingest or register run did, counted as it goes and printed at the end.
 
 Besides the failures (videos not `ok`, with their reasons), the summary lists a note on
 each video whose source needed care: `.face` repairs and dropped lines, a `.face` line
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.sources.face_file import describe_repairs
+from schemas.vocabulary import DetStatus, PhotoStatus, VideoStatus
 
 
 @dataclass
@@ -40,7 +41,7 @@ class IngestSummary:
     def add_video(self, video_row: pa.Table, frames: pa.Table) -> None:
         row = video_row.to_pylist()[0]
         self.video_status[row["status"]] += 1
-        if row["status"] not in ("ok",):
+        if row["status"] != VideoStatus.OK:
             self.failures.append((row["video_id"], row["status"], row["status_reason"] or ""))
         self.face_repairs += row["n_face_repairs"] or 0
         note = video_note(row, frames)
@@ -49,9 +50,9 @@ class IngestSummary:
         if frames.num_rows:
             counts = dict(zip(*[c.to_pylist() for c in pc.value_counts(frames.column("det_status")).flatten()]))
             self.frames += frames.num_rows
-            self.frames_ok += counts.get("ok", 0)
-            self.frames_low_score += counts.get("low_score", 0)
-            self.frames_no_face += counts.get("no_face", 0)
+            self.frames_ok += counts.get(DetStatus.OK, 0)
+            self.frames_low_score += counts.get(DetStatus.LOW_SCORE, 0)
+            self.frames_no_face += counts.get(DetStatus.NO_FACE, 0)
 
     @property
     def frames_per_second(self) -> float:
@@ -114,3 +115,47 @@ def _boxes_past_frame(frames: pa.Table, width: int | None, height: int | None) -
         return []
     rows = zip(frames.column("frame_index").to_pylist(), frames.column("face_box").to_pylist())
     return sorted((i, box) for i, box in rows if box and (box[2] > width or box[3] > height))
+
+
+@dataclass
+class RegisterSummary:
+    """What a register run did: the photos found, processed and unchanged, their routes and failures."""
+
+    run_id: str
+    photos_found: int = 0
+    photos_processed: int = 0
+    photos_unchanged: int = 0
+    photos_gone: int = 0
+    ignored_files: int = 0
+    status: Counter = field(default_factory=Counter)
+    routes: Counter = field(default_factory=Counter)
+    second_pass_found: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def add(self, rows: pa.Table) -> None:
+        for row in rows.select(["photo_id", "status", "status_reason", "route", "detect_pass"]).to_pylist():
+            self.status[row["status"]] += 1
+            if row["route"]:
+                self.routes[row["route"]] += 1
+            if row["detect_pass"] == "second":
+                self.second_pass_found += 1
+            if row["status"] != PhotoStatus.OK:
+                self.failures.append((row["photo_id"], row["status"], row["status_reason"] or ""))
+
+    def counts(self) -> dict:
+        data = asdict(self)
+        data.update(status=dict(self.status), routes=dict(self.routes), failures=[list(f) for f in self.failures])
+        return data
+
+    def lines(self) -> list[str]:
+        routes = ", ".join(f"{k} {v}" for k, v in sorted(self.routes.items())) or "none"
+        out = [
+            f"run {self.run_id}",
+            f"photos: {self.photos_found} found, {self.photos_processed} processed, {self.photos_unchanged} unchanged, "
+            f"{self.photos_gone} gone from source, {self.ignored_files} other files ignored",
+            f"routes (this run): {routes}; {self.second_pass_found} found only by the second detector pass",
+            f"elapsed {self.elapsed_s:.1f} s",
+        ]
+        out += [f"FAILED {pid}: {status}: {reason}" for pid, status, reason in self.failures]
+        return out

@@ -28,6 +28,7 @@ from etl.sources.decode import FrameReader, StreamInfo, VideoDecodeError, probe_
 from etl.sources.files import source_folder
 from etl.sources.siw_tree import VideoSource
 from schemas import FRAMES, VIDEOS
+from schemas.vocabulary import CropFormat, DetStatus, FaceBoxSource, VideoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -41,8 +42,9 @@ class VideoResult:
     staged: tuple | None = None  # etl.lake.files.StagedFile: where the worker wrote `frames` (None: not written)
 
     def written_to(self, lake) -> "VideoResult":
-        """This result with its frames written into the lake's storage as staged files (by the worker that has them),
-        carrying on only their columns without image bytes (for the summary). Unchanged for a lake workers cannot write."""
+        """This result with its frames written into the lake's storage as staged files (by the worker that has
+        them), carrying on only their columns without image bytes (for the summary). Unchanged for a lake workers
+        cannot write."""
         from dataclasses import replace
 
         from etl.lake.files import write_rows
@@ -67,7 +69,7 @@ def _clip_box(box, width: int, height: int):
 def video_row(
     video: VideoSource,
     *,
-    status: str,
+    status: VideoStatus,
     reason: str | None,
     run_id: str,
     config_hash: str,
@@ -174,7 +176,12 @@ def _process_file(
             video.video_id,
             empty,
             video_row(
-                video, status="corrupt", reason=str(error), run_id=run_id, config_hash=config_hash, processed_on=here
+                video,
+                status=VideoStatus.CORRUPT,
+                reason=str(error),
+                run_id=run_id,
+                config_hash=config_hash,
+                processed_on=here,
             ),
             time.perf_counter() - started,
         )
@@ -200,7 +207,7 @@ def _process_file(
         reason = f"{video.rel_path} opened but no frame could be decoded"
         row = video_row(
             video,
-            status="corrupt",
+            status=VideoStatus.CORRUPT,
             reason=reason,
             run_id=run_id,
             config_hash=config_hash,
@@ -211,12 +218,12 @@ def _process_file(
             processed_on=here,
         )
         return VideoResult(video.video_id, empty, row, time.perf_counter() - started)
-    n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == "ok"))
+    n_ok = int(np.count_nonzero(np.asarray(frames.column("det_status").to_pylist()) == DetStatus.OK))
     if video.annotations is None:
         missing = video.face_error or "no .face beside the video"
-        status, reason = "no_face_file", f"{missing}; faces searched on full frames"
+        status, reason = VideoStatus.NO_FACE_FILE, f"{missing}; faces searched on full frames"
     else:
-        status, reason = "ok", None
+        status, reason = VideoStatus.OK, None
     row = video_row(
         video,
         status=status,
@@ -237,7 +244,7 @@ def _process_chunk(chunk, video: VideoSource, config: IngestConfig, detector: Fa
     raw_boxes, box_sources, search_boxes = [], [], []
     for index, _ in chunk:
         if video.annotations is None:
-            box, source = None, "no_face_file"
+            box, source = None, FaceBoxSource.NO_FACE_FILE
         else:
             box, source = video.annotations.box_for_frame(index)
         raw_boxes.append(box)
@@ -258,12 +265,12 @@ def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestC
     values: dict = {"det_source": found.source}
     face = found.face
     if face is None:
-        values["det_status"] = "no_face"
+        values["det_status"] = DetStatus.NO_FACE
     else:
         values.update(det_score=face.score, det_box=face.box.tolist(), landmarks=face.landmarks.tolist())
-        values["det_status"] = "ok" if face.score >= config.detector.accept_score else "low_score"
-    if values["det_status"] == "ok":
-        values["aligned"] = encode_image(align_face(frame, face.landmarks), "png")
+        values["det_status"] = DetStatus.OK if face.score >= config.detector.accept_score else DetStatus.LOW_SCORE
+    if values["det_status"] == DetStatus.OK:
+        values["aligned"] = encode_image(align_face(frame, face.landmarks), CropFormat.PNG)
     # sharpness of the face as the camera saw it (the Android gate resizes the face crop to
     # 256x256): the detected box when there is one, else the .face box
     height, width = frame.shape[:2]
@@ -272,7 +279,7 @@ def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestC
     if scored is not None and scored.size:
         values["sharpness_lapvar"] = laplacian_variance(scored)
         values["sharpness_count"] = android_sharpness_count(scored)
-    if config.crops != "none" and crop is not None and crop.size:
+    if config.crops != CropFormat.NONE and crop is not None and crop.size:
         values["crop"] = encode_image(crop, config.crops)
         values["crop_format"] = config.crops
     return values

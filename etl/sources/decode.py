@@ -11,9 +11,11 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+from etl.errors import DataError
 
-class VideoDecodeError(RuntimeError):
-    """The file cannot be opened or decoded as a video."""
+
+class VideoDecodeError(DataError):
+    """The file cannot be opened or decoded as a video (a `DataError`, so a RuntimeError as before)."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.vocabulary import FaceBoxSource
+
 NEIGHBOUR_WINDOW = 30
 NOTES_FILL_VALUE = 48
 
@@ -43,12 +45,12 @@ class FaceAnnotations:
 
     @property
     def n_zero(self) -> int:
-        return sum(1 for s in self.sources if s == "zero_box")
+        return sum(1 for s in self.sources if s == FaceBoxSource.ZERO_BOX)
 
     def box_for_frame(self, index: int) -> tuple[Box | None, str]:
         """The box of frame `index` and where it came from (missing_line past the end)."""
         if index >= len(self.boxes):
-            return None, "missing_line"
+            return None, FaceBoxSource.MISSING_LINE
         return self.boxes[index], self.sources[index]
 
 
@@ -88,17 +90,17 @@ def parse_face_text(text: str) -> FaceAnnotations:
             position = tokens.index("")
             gaps.append((i, position, [int(t) for t in numbers], raw))
             boxes.append(None)
-            sources.append("repaired")
+            sources.append(FaceBoxSource.REPAIRED)
             continue
         if len(tokens) != 4 or not all(_is_int(t) for t in tokens):
             boxes.append(None)
-            sources.append("unparseable")
+            sources.append(FaceBoxSource.UNPARSEABLE)
             repairs.append(_repair(i + 1, "unparseable", raw, method="dropped"))
             continue
         x1, y1, x2, y2 = (int(t) for t in tokens)
         if (x1, y1, x2, y2) == (0, 0, 0, 0):
             boxes.append(None)
-            sources.append("zero_box")
+            sources.append(FaceBoxSource.ZERO_BOX)
             continue
         box, source, fixes = _checked_box(i + 1, raw, (x1, y1, x2, y2))
         boxes.append(box)
@@ -110,12 +112,12 @@ def parse_face_text(text: str) -> FaceAnnotations:
         x1, y1, x2, y2 = known[:position] + [value] + known[position:]
         if x2 <= x1 or y2 <= y1:
             # the filled value does not give a box: drop the line rather than invent one
-            sources[i] = "invalid_box"
+            sources[i] = FaceBoxSource.INVALID_BOX
             repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=None, method="dropped"))
             continue
         repairs.append(_repair(i + 1, "missing_number", raw, position=position, value=value, method=method))
         box, source, fixes = _checked_box(i + 1, raw, (x1, y1, x2, y2))
-        boxes[i], sources[i] = box, "repaired" if source == "face_file" else source
+        boxes[i], sources[i] = box, FaceBoxSource.REPAIRED if source == FaceBoxSource.FACE_FILE else source
         repairs.extend(fixes)
     repairs.sort(key=lambda r: (r["line"], r["kind"]))
     return FaceAnnotations(boxes=boxes, sources=sources, repairs=repairs)
@@ -126,22 +128,22 @@ def _checked_box(line: int, raw: str, box: Box) -> tuple[Box | None, str, list[d
     x1, y1, x2, y2 = box
     if x2 <= x1 or y2 <= y1 or x2 <= 0 or y2 <= 0:
         # wrong corner order, or wholly left of / above the frame: no usable box
-        return None, "invalid_box", [_repair(line, "invalid_box", raw, method="dropped")]
+        return None, FaceBoxSource.INVALID_BOX, [_repair(line, FaceBoxSource.INVALID_BOX, raw, method="dropped")]
     fixes = [
         _repair(line, "negative_coordinate", raw, position=p, value=0, method="clamped")
         for p, v in enumerate(box)
         if v < 0
     ]
     if not fixes:
-        return box, "face_file", []
-    return (max(0, x1), max(0, y1), x2, y2), "repaired", fixes
+        return box, FaceBoxSource.FACE_FILE, []
+    return (max(0, x1), max(0, y1), x2, y2), FaceBoxSource.REPAIRED, fixes
 
 
 def _fill_value(boxes: list, sources: list[str], index: int, position: int) -> tuple[int, str]:
     def nearest(step: int) -> int | None:
         j = index + step
         while 0 <= j < len(boxes) and abs(j - index) <= NEIGHBOUR_WINDOW:
-            if sources[j] == "face_file":
+            if sources[j] == FaceBoxSource.FACE_FILE:
                 return boxes[j][position]
             j += step
         return None
@@ -192,7 +194,7 @@ def _describe_repair(group: list[dict]) -> str:
     if kind == "negative_coordinate":
         names = ", ".join(_COORDINATES[r["position"]] for r in group)
         return f"{where}: negative {names} clamped to 0"
-    if kind == "invalid_box":
+    if kind == FaceBoxSource.INVALID_BOX:
         return f"{where}: not a box in the frame (x2 <= x1, y2 <= y1 or wholly above/left of it), dropped"
     if kind == "unparseable":
         return f"{where}: not four integers, dropped"

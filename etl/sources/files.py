@@ -37,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 from urllib.parse import urlparse
 
+from etl.errors import UsageError
 from etl.lake.storage import (
     S3_SCHEMES,
     arrow_path,
@@ -52,8 +53,9 @@ Kind = Literal["folder", "file", "missing"]
 COPY_CHUNK_BYTES = 8 * 1024 * 1024  # a remote file is copied, and compared, this much at a time
 
 
-class SourceLocationError(ValueError):
-    """A --source that is neither a local path nor a URI some file system is known for."""
+class SourceLocationError(UsageError):
+    """A source that is neither a local path nor a URI some file system is known for (a `UsageError`, so a
+    ValueError as before; `option` is `source`)."""
 
 
 @dataclass(frozen=True)
@@ -460,7 +462,8 @@ def source_folder(source: str | Path, *, environ=None) -> SourceFolder:
     except Exception as error:  # noqa: BLE001 - pyarrow's ArrowInvalid and its kin, said in words
         raise SourceLocationError(
             f"{text} is not a path or a URI a file system is known for ({error}); pass a "
-            "local folder or s3://bucket/prefix"
+            "local folder or s3://bucket/prefix",
+            option="source",
         ) from error
     return RemoteFolder(filesystem, path, uri, options={})
 

@@ -33,6 +33,7 @@ from etl.sources.siw_tree import (
     plural,
     shown_path,
 )
+from schemas.vocabulary import PhotoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -42,6 +43,8 @@ PHOTO_LAYOUT = "one folder per user directly inside it, holding that user's .jpg
 
 @dataclass
 class PhotoSource:
+    """A photo of a photo tree: a `SourceItem` keyed by `photo_id`."""
+
     photo_id: str  # "<user>/<file>"
     user: str
     source_root: str
@@ -50,6 +53,11 @@ class PhotoSource:
     fingerprint: str | None
     status: str | None = None  # None: ready to process; else why it cannot be
     status_reason: str | None = None
+
+    @property
+    def source_id(self) -> str:
+        """The photo's key in `photos` (`SourceItem`)."""
+        return self.photo_id
 
     @property
     def abs_path(self) -> Path:
@@ -92,7 +100,7 @@ def check_photo_source(source: str) -> None:
     if photo_user_folders(root):
         return
     hint = _not_photos_hint(root, source)
-    raise NotASourceError(f"--source {source} is not a photo tree: expected {PHOTO_LAYOUT}; {hint}")
+    raise NotASourceError(f"{source} is not a photo tree: expected {PHOTO_LAYOUT}; {hint}", option="source")
 
 
 def _not_photos_hint(root: SourceFolder, given: str) -> str:
@@ -116,7 +124,10 @@ def _not_photos_hint(root: SourceFolder, given: str) -> str:
         return f"it holds {plural(videos, '.mov video')} and no photo: videos go in with `facelake ingest` (a SiW tree)"
     photos, complete = count_files(root, PHOTO_SUFFIXES)
     if photos:
-        return f"its {plural(photos, 'photo')} are deeper than <root>/<user>/: pass the folder whose subfolders are the users"
+        return (
+            f"its {plural(photos, 'photo')} are deeper than <root>/<user>/: "
+            "pass the folder whose subfolders are the users"
+        )
     if root.is_empty():
         return "the folder is empty"
     return "no .jpg/.jpeg/.png photo in it" if complete else "no .jpg/.jpeg/.png photo among its first files"
@@ -162,7 +173,7 @@ def _photo_source(root: SourceFolder, user: str, rel: str) -> PhotoSource:
             rel_path=shown,
             size_bytes=None,
             fingerprint=None,
-            status="bad_name",
+            status=PhotoStatus.BAD_NAME,
             status_reason="the path is not valid UTF-8 (undecodable bytes are shown as \\xNN);"
             " rename the folder or file to register it",
         )
@@ -173,12 +184,12 @@ def _photo_source(root: SourceFolder, user: str, rel: str) -> PhotoSource:
         facts = root.stat(rel)
         photo.size_bytes = facts.size
         if facts.not_regular:
-            photo.status, photo.status_reason = "unreadable", facts.not_regular
+            photo.status, photo.status_reason = PhotoStatus.UNREADABLE, facts.not_regular
             return photo
         if photo.size_bytes == 0:
-            photo.status, photo.status_reason = "empty_file", "the file is empty (0 bytes)"
+            photo.status, photo.status_reason = PhotoStatus.EMPTY_FILE, "the file is empty (0 bytes)"
             return photo
         photo.fingerprint = fingerprint_in(root, rel, facts.size)
     except OSError as error:
-        photo.status, photo.status_reason = "unreadable", f"cannot read the file: {error.strerror or error}"
+        photo.status, photo.status_reason = PhotoStatus.UNREADABLE, f"cannot read the file: {error.strerror or error}"
     return photo

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from etl.errors import UsageError
+
 NAME_PATTERN = re.compile(
     r"^(?P<subject>\d{3})-(?P<sensor>\d+)-(?P<type>\d+)-(?P<medium>\d+)-(?P<session>\d+)(?P<m>\.m)?\.mov$",
     re.IGNORECASE,
@@ -20,8 +22,9 @@ SPLITS = {"train": "train", "test": "test"}
 LABELS = ("live", "spoof")
 
 
-class SiwNameError(ValueError):
-    """A path that does not follow the SiW layout; the message says what is wrong."""
+class SiwNameError(UsageError):
+    """A path that does not follow the SiW layout; the message says what is wrong (a `UsageError`, so a
+    ValueError as before; the scan turns it into a `bad_name` row)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from etl.errors import UsageError
 from etl.lake.storage import S3_SCHEMES, is_object_store
 from etl.sources.face_file import FaceAnnotations, parse_face_text
 from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_source are this module's API too
@@ -37,6 +38,7 @@ from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_sou
     source_folder,
 )
 from etl.sources.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
+from schemas.vocabulary import VideoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -51,12 +53,15 @@ HINT_FOLDERS = 200
 HINT_FILES = 20_000
 
 
-class NotASourceError(ValueError):
-    """A --source that is not the kind of tree the job reads; the message says what was expected."""
+class NotASourceError(UsageError):
+    """A source (or a lake inside it) that is not the kind of tree the job reads; the message says what was
+    expected. A `UsageError` (exit 2), and so a ValueError as before."""
 
 
 @dataclass
 class VideoSource:
+    """A video of a SiW tree: a `SourceItem` keyed by `video_id`, with its `.face` beside it."""
+
     video_id: str
     source_root: str
     rel_path: str
@@ -77,6 +82,11 @@ class VideoSource:
     def annotations(self) -> FaceAnnotations | None:
         """The parsed, repaired `.face` (None without a usable one); parsed once per process that asks."""
         return parse_face_text(self.face_text) if self.face_text is not None else None
+
+    @property
+    def source_id(self) -> str:
+        """The video's key in `videos` (`SourceItem`)."""
+        return self.video_id
 
     @property
     def abs_path(self) -> Path:
@@ -217,13 +227,13 @@ def check_source_folder(source: str, what: str) -> SourceFolder:
         if kind == "folder":
             folder.is_empty()  # can it be read at all
     except SourceLocationError as error:
-        raise NotASourceError(f"--source {error}") from error
+        raise NotASourceError(error.message, option="source") from error
     except OSError as error:
-        raise NotASourceError(f"--source {source} cannot be read: {error.strerror or error}") from error
+        raise NotASourceError(f"{source} cannot be read: {error.strerror or error}", option="source") from error
     if kind == "missing":
-        raise NotASourceError(f"--source {source} is not a folder (nothing is there); pass the root of {what}")
+        raise NotASourceError(f"{source} is not a folder (nothing is there); pass the root of {what}", option="source")
     if kind == "file":
-        raise NotASourceError(f"--source {source} is not a folder (it is a file); pass the root of {what}")
+        raise NotASourceError(f"{source} is not a folder (it is a file); pass the root of {what}", option="source")
     return folder
 
 
@@ -233,7 +243,9 @@ def check_siw_source(source: str) -> None:
     root = check_source_folder(source, f"a SiW tree ({SIW_LAYOUT})")
     if is_siw_tree(root):
         return
-    raise NotASourceError(f"--source {source} is not a SiW tree: expected {SIW_LAYOUT}; {_not_siw_hint(root, source)}")
+    raise NotASourceError(
+        f"{source} is not a SiW tree: expected {SIW_LAYOUT}; {_not_siw_hint(root, source)}", option="source"
+    )
 
 
 def check_lake_outside_source(lake: str, source: str) -> None:
@@ -244,10 +256,12 @@ def check_lake_outside_source(lake: str, source: str) -> None:
         return
     lake_parts, source_parts = lake_place[1], source_place[1]
     if lake_parts[: len(source_parts)] == source_parts:
-        where = "is the --source folder itself" if lake_parts == source_parts else f"is inside --source {source}"
+        inside = f"is inside {{option:source}} {source}"
+        where = "is the {option:source} folder itself" if lake_parts == source_parts else inside
         raise NotASourceError(
-            f"--lake {lake} {where}: put the lake outside the source tree "
-            "(a scan would read the lake's files as source files)"
+            f"{lake} {where}: put the lake outside the source tree "
+            "(a scan would read the lake's files as source files)",
+            option="lake",
         )
 
 
@@ -292,7 +306,10 @@ def _not_siw_hint(root: SourceFolder, given: str) -> str:
         return "the folder is empty"
     photos, _ = count_files(root, PHOTO_SUFFIXES)
     if photos:
-        return f"it holds {plural(photos, 'photo')} and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)"
+        return (
+            f"it holds {plural(photos, 'photo')} and no .mov video: "
+            "photos go in with `facelake register` (<root>/<user>/*.jpg)"
+        )
     return "it holds no .mov file" if complete else f"no .mov file among its first {HINT_FILES} files"
 
 
@@ -355,7 +372,7 @@ def _scan_one(
         )
         return _fail(
             video,
-            "bad_name",
+            VideoStatus.BAD_NAME,
             "the path is not valid UTF-8 (undecodable bytes are shown as \\xNN); rename it (SiW names are ASCII)",
         )
     try:
@@ -379,29 +396,32 @@ def _scan_one(
         facts = root.stat(rel)
         video.size_bytes = facts.size
         if facts.not_regular:
-            return _fail(video, "unreadable", f"{rel}: {facts.not_regular}")
+            return _fail(video, VideoStatus.UNREADABLE, f"{rel}: {facts.not_regular}")
         face_bytes = root.read_bytes(face_rel) if face_rel else b""
         edges = edge_digest(root, rel, facts.size)
         video.content_key = edges.hexdigest()
         edges.update(face_bytes)
         video.fingerprint = edges.hexdigest()
     except OSError as error:
-        return _fail(video, "unreadable", f"cannot read {rel}: {error.strerror or error}")
+        return _fail(video, VideoStatus.UNREADABLE, f"cannot read {rel}: {error.strerror or error}")
     if name_error:
-        return _fail(video, "bad_name", name_error)
+        return _fail(video, VideoStatus.BAD_NAME, name_error)
     if name.video_id in seen_ids:
         video.video_id = rel
-        return _fail(video, "duplicate_name", f"same SiW video as {seen_ids[name.video_id]}; not processed twice")
+        return _fail(
+            video, VideoStatus.DUPLICATE_NAME, f"same SiW video as {seen_ids[name.video_id]}; not processed twice"
+        )
     seen_ids[name.video_id] = rel
     if video.size_bytes == 0:
-        return _fail(video, "empty_file", f"{rel} is empty (0 bytes)")
+        return _fail(video, VideoStatus.EMPTY_FILE, f"{rel} is empty (0 bytes)")
     if face_rel:
         _read_annotations(video, face_bytes)
     return video
 
 
 def _read_annotations(video: VideoSource, face_bytes: bytes) -> None:
-    """Attach the parsed `.face` (the bytes the fingerprint was made of), or say on the video why there is no usable one."""
+    """Attach the parsed `.face` (the bytes the fingerprint was made of), or say on the video why there is no
+    usable one."""
     try:
         annotations = parse_face_text(face_bytes.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -428,7 +448,7 @@ def _mark_copies(root: SourceFolder, videos: list[VideoSource]) -> None:
         original = first.setdefault(video.content_key, video)
         if original is not video and _same_bytes(root, original.rel_path, video.rel_path):
             video.video_id = video.rel_path
-            _fail(video, "duplicate_content", f"same bytes as {original.rel_path}; not processed twice")
+            _fail(video, VideoStatus.DUPLICATE_CONTENT, f"same bytes as {original.rel_path}; not processed twice")
 
 
 def _same_bytes(root: SourceFolder, a: str, b: str) -> bool:
@@ -440,7 +460,7 @@ def _same_bytes(root: SourceFolder, a: str, b: str) -> bool:
         return False
 
 
-def _fail(video: VideoSource, status: str, reason: str) -> VideoSource:
+def _fail(video: VideoSource, status: VideoStatus, reason: str) -> VideoSource:
     video.status, video.status_reason = status, reason
     log.info("%s: %s (%s)", video.rel_path, status, reason)
     return video
