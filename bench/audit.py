@@ -795,7 +795,7 @@ def prepare_inputs(args: argparse.Namespace, work: Path) -> tuple[Content, dict]
 def run_benchmark(args: argparse.Namespace, work: Path, results: dict) -> str:
     from etl.lake.lake import Lake
     from etl.lake.query import query_names
-    from jobs.audit import run_audit
+    from etl.lake.run import run_audit
 
     content, setup = prepare_inputs(args, work)
     results["setup"] = setup

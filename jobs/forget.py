@@ -18,10 +18,14 @@ import argparse
 import logging
 import sys
 
-from etl.erasure.forget import ForgetRequest, check_lake, run_forget
+from etl.erasure.request import ForgetRequest, check_lake
+from etl.erasure.run import ForgetSummary, run_forget
+from etl.errors import UsageError
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import report_error, start_job
 from jobs.output import format_table
+from schemas.vocabulary import ErasureStatus
 
 log = logging.getLogger("facelake.forget")
 
@@ -49,17 +53,21 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging, stop_on_sigterm
+def _request(args: argparse.Namespace) -> ForgetRequest:
+    return ForgetRequest.from_options(subject=args.subject, user=args.user, dry_run=args.dry_run)
 
-    setup_logging()
-    stop_on_sigterm()
-    args = build_parser().parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    started = start_job(build_parser(), _request, argv, log=log)
+    if started is None:
+        return 2
+    args, request = started
     try:
-        request = ForgetRequest.from_options(subject=args.subject, user=args.user, dry_run=args.dry_run)
-        lake = Lake.open(args.lake)
+        lake = Lake.open(args.lake)  # a path without a lake: LakeNotFoundError, one line and exit 2 (run_job)
         check_lake(lake)
-    except ValueError as error:
+    except UsageError as error:  # ForgetRefused, storage options
+        return report_error(error, log)
+    except ValueError as error:  # an empty --lake
         log.error("%s", error)
         return 2
     log.info("forgetting %s in %s%s", request.label, lake.root, " (dry run)" if request.dry_run else "")
@@ -71,36 +79,42 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # the run is recorded as failed; say so and exit non-zero
         log.exception("forget failed; rerun the same forget to finish")
         return 1
-    if summary.tables and summary.status != "nothing_found":
-        for line in format_table(summary.table()).splitlines():
-            log.info("%s", line)
-    if summary.status == "nothing_found":
+    _log_summary(summary, lake)
+    return 0
+
+
+def _log_summary(summary: ForgetSummary, lake: Lake) -> None:
+    request = summary.request
+    if summary.status == ErasureStatus.NOTHING_FOUND:
         log.info("nothing to forget: no table of %s holds %s", lake.root, request.label)
-    elif request.dry_run:
+        return
+    for line in format_table(summary.table()).splitlines() if summary.tables else ():
+        log.info("%s", line)
+    if request.dry_run:
         log.info(
             "dry run (nothing changed): %d rows would be removed, %d runs rows redacted",
             summary.rows_removed,
             summary.rows_redacted,
         )
-    else:
-        log.info(
-            "erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
-            summary.erasure_id,
-            summary.run_id,
+        return
+    log.info(
+        "erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
+        summary.erasure_id,
+        summary.run_id,
+        request.label,
+        summary.rows_removed,
+        summary.rows_redacted,
+        sum(t.files_vacuumed for t in summary.tables),
+        summary.elapsed_s,
+    )
+    trained = summary.models_not_retrained
+    if trained:
+        log.warning(
+            "%d train runs read frames that held %s; their models are not retrained: %s",
+            len(trained),
             request.label,
-            summary.rows_removed,
-            summary.rows_redacted,
-            sum(t.files_vacuumed for t in summary.tables),
-            summary.elapsed_s,
+            ", ".join(trained),
         )
-        if summary.models_not_retrained:
-            log.warning(
-                "%d train runs read frames that held %s; their models are not retrained: %s",
-                len(summary.models_not_retrained),
-                request.label,
-                ", ".join(summary.models_not_retrained),
-            )
-    return 0
 
 
 if __name__ == "__main__":

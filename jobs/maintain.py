@@ -16,8 +16,10 @@ import sys
 
 from etl.config import SAFE_RETENTION_HOURS, MaintainConfig
 from etl.lake.lake import Lake
-from etl.lake.maintenance import NothingToMaintain, run_maintenance
+from etl.lake.maintenance import NothingToMaintain
+from etl.lake.run import run_maintenance
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import report_error, start_job
 from jobs.output import format_table
 from schemas import ALL_TABLES
 
@@ -81,8 +83,6 @@ def config_from_args(args: argparse.Namespace) -> MaintainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import start_job
-
     started = start_job(build_parser(), config_from_args, argv, log=log)
     if started is None:
         return 2
@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_maintenance(lake=lake, config=config)
     except NothingToMaintain as error:
-        log.error("%s", error)
-        return 2
+        return report_error(error, log)
     except KeyboardInterrupt:
         log.warning("maintenance interrupted; tables already done stay done, rerun to finish")
         return 130

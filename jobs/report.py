@@ -13,9 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
-from etl.lake.catalog import warn_if_stale
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import setup_logging
 
 log = logging.getLogger("facelake.report")
 
@@ -39,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from etl.report.contents import build_report
-    from jobs.logs import setup_logging
+    from etl.report.run import run_report
 
     setup_logging()
     args = build_parser().parse_args(argv)
@@ -52,11 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # a path without a lake: LakeNotFoundError before anything is written (one line, exit 2 in run_job)
     lake = Lake.open(args.lake)
-    warn_if_stale(lake)
-    html = build_report(lake)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(html, encoding="utf-8")
-    log.info("report written: %s (%.1f MB)", args.out, len(html) / 1e6)
+    summary = run_report(lake=lake, out=args.out)
+    log.info("report written: %s (%.1f MB)", summary.path, summary.chars / 1e6)
     return 0
 
 

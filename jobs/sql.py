@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from etl.errors import UsageError
 from etl.lake.catalog import warn_if_stale
 from etl.lake.lake import Lake
 from etl.lake.query import (
@@ -25,7 +26,9 @@ from etl.lake.query import (
     query_names,
     run_query,
 )
+from jobs.answers import param_pair
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import report_error, setup_logging
 from jobs.output import FORMATS, FORMATS_HELP, check_column_names, write_table
 
 log = logging.getLogger("facelake.sql")
@@ -47,57 +50,34 @@ EXAMPLES = [
 ]
 
 
-def _param(text: str) -> tuple[str, str]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param wants name=value, got {text!r}")
-    name, value = text.split("=", 1)
-    return name.strip().lstrip("$"), value
+NOTES = (
+    textwrap.fill(
+        f"read-only: facelake sql runs {ALLOWED_STATEMENTS}; writes, file readers and settings are refused.", 100
+    )
+    + "\n\n"
+    + textwrap.fill(
+        "named queries (--query NAME) and their parameters (--param NAME=VALUE; a value is "
+        "converted like the default; a parameter not given takes its default):",
+        100,
+    )
+)
+HELP = {
+    "sql": 'the query\'s text, e.g. "SELECT count(*) FROM frames" (give this, --query or -f)',
+    "query": "run the named query NAME (listed below) instead of SQL text",
+    "file": "run the query in this file; it may declare parameters with defaults in its leading "
+    "comment as the named queries do (`--   $name = DEFAULT: meaning`)",
+    "param": "bind the query's $NAME to VALUE (repeat for several); DuckDB binds it, it is never "
+    "pasted into the SQL text",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    notes = (
-        textwrap.fill(
-            f"read-only: facelake sql runs {ALLOWED_STATEMENTS}; writes, file readers and settings are refused.", 100
-        )
-        + "\n\n"
-        + textwrap.fill(
-            "named queries (--query NAME) and their parameters (--param NAME=VALUE; a value is "
-            "converted like the default; a parameter not given takes its default):",
-            100,
-        )
-        + "\n"
-        + describe_queries()
-    )
-    parser = job_parser("sql", __doc__, examples=EXAMPLES, notes=notes)
+    parser = job_parser("sql", __doc__, examples=EXAMPLES, notes=NOTES + "\n" + describe_queries())
     add_lake_option(parser, creates=False)
-    parser.add_argument(
-        "sql",
-        nargs="?",
-        metavar="SQL",
-        help='the query\'s text, e.g. "SELECT count(*) FROM frames" (give this, --query or -f)',
-    )
-    parser.add_argument(
-        "--query",
-        metavar="NAME",
-        choices=query_names(),
-        help="run the named query NAME (listed below) instead of SQL text",
-    )
-    parser.add_argument(
-        "-f",
-        "--file",
-        type=Path,
-        metavar="FILE.sql",
-        help="run the query in this file; it may declare parameters with defaults in its leading "
-        "comment as the named queries do (`--   $name = DEFAULT: meaning`)",
-    )
-    parser.add_argument(
-        "--param",
-        type=_param,
-        action="append",
-        metavar="NAME=VALUE",
-        help="bind the query's $NAME to VALUE (repeat for several); DuckDB binds it, it is never "
-        "pasted into the SQL text",
-    )
+    parser.add_argument("sql", nargs="?", metavar="SQL", help=HELP["sql"])
+    parser.add_argument("--query", metavar="NAME", choices=query_names(), help=HELP["query"])
+    parser.add_argument("-f", "--file", type=Path, metavar="FILE.sql", help=HELP["file"])
+    parser.add_argument("--param", type=param_pair, action="append", metavar="NAME=VALUE", help=HELP["param"])
     parser.add_argument("--format", choices=FORMATS, default="table", help=FORMATS_HELP)
     return parser
 
@@ -111,8 +91,6 @@ def _query_text(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
-
     setup_logging()
     args = build_parser().parse_args(argv)
     if sum(bool(x) for x in (args.sql, args.query, args.file)) != 1:
@@ -129,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_query(lake, sql, parameter_values(sql, dict(args.param or [])))
         if args.format in ("json", "jsonl"):
             check_column_names(result)  # before any output: row objects need distinct names
+    except UsageError as error:  # a refused statement, a --param value that does not convert
+        return report_error(error, log)
     except (ValueError, duckdb.Error) as error:
         log.error("%s", first_line(error))
         return 2

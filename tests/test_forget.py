@@ -25,7 +25,8 @@ import pytest
 from checksum import table_checksum
 from conftest import BUCKET, REPO, SECRET, run_job_cli, s3_job_env
 
-from etl.erasure.forget import ERASED, ForgetRequest, Redactor
+from etl.erasure.redact import ERASED, Redactor
+from etl.erasure.request import ForgetRequest
 from etl.lake.lake import Lake
 from etl.lake.runs import RunRecord
 from jobs import forget
@@ -598,7 +599,7 @@ def test_redactor_replaces_whole_names_only():
 
 
 def test_a_rerun_finishes_an_erasure_that_failed_before_its_vacuum(tmp_path, monkeypatch, caplog):
-    from etl.erasure.forget import run_forget
+    from etl.erasure.run import run_forget
 
     lake = _tiny_lake(tmp_path / "lake")
     marker = bytes([2]) * 64  # subject 2's aligned bytes

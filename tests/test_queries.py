@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from etl.erasure.forget import frames_identity
+from etl.erasure.footprint import frames_identity
 from etl.lake.lake import Lake
 from etl.lake.query import (
     declared_parameters,
@@ -311,7 +311,7 @@ def test_parameter_values_from_the_command_line_are_typed_like_their_default():
     assert parameter_values(load_query("detection_rate_by"), {"dimension": "label"}) == {"dimension": "label"}
     assert parameter_values(load_query("video_detection"), {"split": "train"}) == {"split": "train"}
     assert parameter_values("SELECT $x AS x", {"x": "7"}) == {"x": "7"}  # undeclared: text, as given
-    with pytest.raises(ValueError, match=r"--param n=three: \$n takes a whole number \(default 10\)"):
+    with pytest.raises(ValueError, match=r"param: n=three: \$n takes a whole number \(default 10\)"):
         parameter_values(load_query("worst_videos"), {"n": "three"})
     with pytest.raises(ValueError, match=r"\$min_iou takes a number \(default 0.5\)"):
         parameter_values(load_query("box_disagreement"), {"min_iou": "half"})
@@ -510,7 +510,7 @@ def test_storage_by_partition(lake, clean_ingest):
             )
     assert {r["table_name"] for r in expected} == {"frames", "runs", "videos"}
     assert {r["partition"] for r in expected if r["table_name"] == "frames"} == {
-        f"split={s}/label={l}" for s in ("train", "test") for l in ("live", "spoof")
+        f"split={s}/label={label}" for s in ("train", "test") for label in ("live", "spoof")
     }
     columns = ["table_name", "partition", "files", "bytes", "records", "bytes_share"]
     assert_rows(query(lake, "storage_by_partition"), columns, expected)

@@ -63,7 +63,9 @@ CORPUS: dict[str, str] = {
     "create_persistent_secret": "CREATE PERSISTENT SECRET p (TYPE s3, KEY_ID 'k', SECRET 'v')",
     "list_secrets": "SELECT * FROM duckdb_secrets()",
     # writes wrapped in EXPLAIN ANALYZE (which runs its statement), EXPLAIN of writes
-    "explain_analyze_copy_into_log": "EXPLAIN ANALYZE COPY (SELECT 1) TO '{lake}/videos/_delta_log/00000000000000009999.json'",
+    "explain_analyze_copy_into_log": (
+        "EXPLAIN ANALYZE COPY (SELECT 1) TO '{lake}/videos/_delta_log/00000000000000009999.json'"
+    ),
     "explain_analyze_insert": "EXPLAIN ANALYZE INSERT INTO videos SELECT * FROM videos",
     "explain_analyze_select": "EXPLAIN ANALYZE SELECT count(*) FROM frames",
     "explain_options_analyze": "EXPLAIN (ANALYZE) COPY (SELECT 1) TO '{marker}/out.csv'",
@@ -109,7 +111,9 @@ CORPUS: dict[str, str] = {
     "truncate_logs": "SELECT * FROM truncate_duckdb_logs()",
     "scalar_subquery_read": "SELECT (SELECT count(*) FROM read_text('/etc/hostname')) AS n",
     "cte_read": "WITH x AS (SELECT * FROM read_csv('/etc/passwd')) SELECT * FROM x",
-    "in_subquery_read": "SELECT count(*) FROM frames WHERE video_id IN (SELECT content FROM read_text('{marker}/secret.txt'))",
+    "in_subquery_read": (
+        "SELECT count(*) FROM frames WHERE video_id IN (SELECT content FROM read_text('{marker}/secret.txt'))"
+    ),
 }
 
 

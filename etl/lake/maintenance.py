@@ -1,5 +1,8 @@
 """Lake upkeep for `facelake maintain`: compact small files, vacuum old ones, never a train run's frames.
 
+This module maintains one table at a time (`maintain_table`) and says how (`frames_retention`);
+the job's run, which records it in `runs`, is `etl.lake.run.run_maintenance`.
+
 Every append commits new files: an ingest of many small batches leaves a table of many
 small Parquet files, slow to list and to read. Compaction rewrites each partition's small
 files into few large ones (one commit; rows unchanged). The files it and every rewrite
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -25,9 +27,8 @@ from datetime import datetime, timezone
 import pyarrow as pa
 
 from etl.config import MaintainConfig
-from etl.lake.catalog import refresh_catalog_if_local
+from etl.errors import UsageError
 from etl.lake.lake import Lake
-from etl.lake.runs import RunRecord
 from schemas import ALL_TABLES, FRAMES, RUNS, TRAIN_RUNS, TableSpec
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -36,7 +37,7 @@ RETENTION_MARGIN_HOURS = 1  # on top of a train run's version age: clocks of wri
 DEFAULT_TARGET_SIZE = 100 * 1024 * 1024  # delta-rs's compaction target without delta.targetFileSize
 
 
-class NothingToMaintain(ValueError):
+class NothingToMaintain(UsageError):
     """The lake holds none of the tables asked for (a wrong --lake, most likely)."""
 
 
@@ -61,6 +62,8 @@ class Retention:
 
 @dataclass
 class TableResult:
+    """What maintenance did to one table (or, with `error`, why it could not)."""
+
     table: str
     retention: Retention
     version_before: int | None = None
@@ -91,6 +94,8 @@ class TableResult:
 
 @dataclass
 class MaintainSummary:
+    """What `run_maintenance` did (or a dry run would do), per table, for the log and `runs`."""
+
     run_id: str | None  # None for a dry run, which writes nothing
     config: MaintainConfig
     tables: list[TableResult] = field(default_factory=list)
@@ -147,7 +152,7 @@ def lake_tables(lake: Lake, names: tuple[str, ...] = ()) -> list[TableSpec]:
     """The specs of the tables the lake holds (all, or those named), `runs` last."""
     unknown = sorted(set(names) - set(ALL_TABLES))
     if unknown:
-        raise ValueError(f"unknown tables {unknown}; known: {', '.join(ALL_TABLES)}")
+        raise UsageError(f"unknown tables {unknown}; known: {', '.join(ALL_TABLES)}")
     wanted = [spec for name, spec in ALL_TABLES.items() if not names or name in names]
     present = [spec for spec in wanted if lake.exists(spec)]
     for spec in wanted:
@@ -271,61 +276,8 @@ def maintain_table(lake: Lake, spec: TableSpec, config: MaintainConfig, retentio
     return result
 
 
-def run_maintenance(*, lake: Lake, config: MaintainConfig, run_id: str | None = None) -> MaintainSummary:
-    """Maintain every table of the lake (or those the config names); recorded in `runs` unless a dry run.
-
-    A table that fails (a conflicting writer, a table from a newer facelake) gets its error
-    and the others are still maintained; the run then ends `failed`.
-    """
-    started = time.perf_counter()
-    specs = lake_tables(lake, config.tables)
-    if not specs:
-        raise NothingToMaintain(
-            f"the lake at {lake.root} holds none of the tables "
-            f"{', '.join(config.tables or ALL_TABLES)}; pass the root that holds them"
-        )
-    record = None
-    if not config.dry_run:
-        record = RunRecord(lake, job="maintain", source=lake.root, args={"config": asdict(config)}, run_id=run_id)
-        lake.ensure(RUNS)
-        record.start()
-    summary = MaintainSummary(run_id=record.run_id if record else None, config=config)
-    try:
-        plain = Retention(hours=config.retention_hours, reason="requested", enforce=not config.force)
-        for number, spec in enumerate(specs, 1):
-            retention = plain
-            try:
-                if spec.name == FRAMES.name:
-                    summary.pins = train_pins(lake)
-                    retention = frames_retention(config, summary.pins)
-                result = maintain_table(lake, spec, config, retention)
-            except Exception as error:  # noqa: BLE001 - recorded on the table's entry; the others go on
-                log.error("%s: maintenance failed: %s: %s", spec.name, type(error).__name__, error)
-                result = TableResult(table=spec.name, retention=retention, error=f"{type(error).__name__}: {error}")
-            summary.tables.append(result)
-            _log_table(number, len(specs), result, config.dry_run)
-    except BaseException as error:
-        summary.elapsed_s = time.perf_counter() - started
-        if record:
-            record.finish(
-                status="interrupted" if isinstance(error, KeyboardInterrupt) else "failed",
-                counts=summary.counts(),
-                error=repr(error),
-            )
-        raise
-    summary.elapsed_s = time.perf_counter() - started
-    if record:
-        failed = summary.failures
-        record.finish(
-            status="failed" if failed else "succeeded",
-            counts=summary.counts(),
-            error="; ".join(f"{t.table}: {t.error}" for t in failed) or None,
-        )
-        refresh_catalog_if_local(lake)  # `runs` may be new
-    return summary
-
-
-def _log_table(number: int, total: int, result: TableResult, dry_run: bool) -> None:
+def log_table_result(number: int, total: int, result: TableResult, dry_run: bool) -> None:
+    """The progress line of one maintained table (`[n/total] table: ...`); nothing for a failed one."""
     if result.error:
         return
     freed = "" if result.bytes_freed is None or not result.vacuumed else f" ({result.bytes_freed / 1e6:.2f} MB)"

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from etl.errors import UsageError
 from etl.lake.lake import Lake
 from schemas import ALL_TABLES
 
@@ -57,7 +58,7 @@ ALLOWED_STATEMENTS = (
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
 
 
-class ReadOnlyError(ValueError):
+class ReadOnlyError(UsageError):
     """A statement that could change the lake, the catalog or the filesystem."""
 
 
@@ -165,7 +166,8 @@ def check_read_only(connection, sql: str) -> None:
         if name.lower() not in ALLOWED_TABLE_FUNCTIONS:
             raise ReadOnlyError(
                 f"facelake sql reads the lake's tables only: table function {name}() is refused "
-                f"(allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}); query the views ({', '.join(ALL_TABLES)}, lake_files)"
+                f"(allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}); "
+                f"query the views ({', '.join(ALL_TABLES)}, lake_files)"
             )
 
 
@@ -197,7 +199,8 @@ def _explained_query(sql: str) -> str:
         raise ReadOnlyError(f"facelake sql is read-only: it runs {ALLOWED_STATEMENTS}")
     if words[1] in ("analyze", "analyse", "("):
         raise ReadOnlyError(
-            f"facelake sql is read-only: EXPLAIN {words[1].upper()} is refused (it runs the statement); use plain EXPLAIN"
+            f"facelake sql is read-only: EXPLAIN {words[1].upper()} is refused "
+            "(it runs the statement); use plain EXPLAIN"
         )
     return sql[starts[1] :]
 
@@ -270,7 +273,11 @@ class Parameter:
         return sql_literal(self.default)
 
     def value(self, text: str):
-        """The value of `--param name=text`, typed like the default (text when the default is NULL or text)."""
+        """The value of `param` name=text, typed like the default (text when the default is NULL or text).
+
+        Raises:
+            UsageError: the text does not convert (about the `param` setting).
+        """
         kind = type(self.default)
         try:
             if kind is int:
@@ -279,8 +286,8 @@ class Parameter:
                 return float(text)
         except ValueError:
             what = "a whole number" if kind is int else "a number"
-            raise ValueError(
-                f"--param {self.name}={text}: ${self.name} takes {what} (default {self.default_sql})"
+            raise UsageError(
+                f"{self.name}={text}: ${self.name} takes {what} (default {self.default_sql})", option="param"
             ) from None
         return text
 
@@ -327,8 +334,8 @@ def sql_literal(value) -> str:
 
 
 def parameter_values(sql: str, texts: dict[str, str]) -> dict[str, object]:
-    """`--param name=value` texts as typed values: a declared parameter's text is converted
-    like its default (ValueError naming it when it does not convert); others stay text."""
+    """`param` name=value texts as typed values: a declared parameter's text is converted
+    like its default (UsageError naming it when it does not convert); others stay text."""
     declared = {p.name: p for p in declared_parameters(sql)}
     return {name: declared[name].value(text) if name in declared else text for name, text in texts.items()}
 

@@ -39,6 +39,7 @@ class RunRecord:
     def __init__(self, lake: Lake, *, job: str, source: str | None, args: dict, run_id: str | None = None) -> None:
         self.lake = lake
         self.status: str = RunStatus.SUCCEEDED  # what `recorded_run` records when the work returns
+        self.error: str | None = None  # and the error it records with it (a table maintenance could not do)
         self.row = {
             "run_id": run_id or new_run_id(job),
             "job": job,
@@ -95,8 +96,8 @@ def recorded_run(
             interrupted before `counts` reads it.
         describe_error: how a failure is written into `runs.error`.
 
-    Yields the record; setting `record.status` inside the block records that status instead of
-    `succeeded` (maintenance ends `failed` when a table failed without raising). The error is
+    Yields the record; setting `record.status` (and `record.error`) inside the block records them
+    instead of `succeeded` (maintenance ends `failed` when a table failed without raising). The error is
     re-raised after it is recorded.
     """
     record = RunRecord(lake, job=job, source=source, args=args, run_id=run_id).start()
@@ -110,4 +111,4 @@ def recorded_run(
         raise
     if on_end:
         on_end(None)
-    record.finish(status=record.status, counts=counts())
+    record.finish(status=record.status, counts=counts(), error=record.error)

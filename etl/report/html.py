@@ -106,7 +106,8 @@ def histogram_svg(
         for i, count in enumerate(counts):
             h = plot_h * count / peak
             parts.append(
-                f"<rect x='{left + i * bar_w:.1f}' y='{bottom - h:.1f}' width='{max(bar_w - 1, 1):.1f}' height='{h:.1f}' fill='{BAR_COLOUR}'/>"
+                f"<rect x='{left + i * bar_w:.1f}' y='{bottom - h:.1f}' width='{max(bar_w - 1, 1):.1f}' "
+                f"height='{h:.1f}' fill='{BAR_COLOUR}'/>"
             )
         parts.append(f"<text x='{left}' y='{height - 6}' font-size='11'>{low:.4g}</text>")
         parts.append(f"<text x='{left + plot_w}' y='{height - 6}' font-size='11' text-anchor='end'>{high:.4g}</text>")
@@ -114,7 +115,8 @@ def histogram_svg(
         if marker is not None:
             x = left + plot_w * (marker - low) / (high - low)
             parts.append(
-                f"<line x1='{x:.1f}' y1='{bottom - plot_h}' x2='{x:.1f}' y2='{bottom}' stroke='{LOST_COLOUR}' stroke-width='2'/>"
+                f"<line x1='{x:.1f}' y1='{bottom - plot_h}' x2='{x:.1f}' y2='{bottom}' "
+                f"stroke='{LOST_COLOUR}' stroke-width='2'/>"
             )
             near_right = x > left + 0.8 * plot_w  # keep the label inside the chart
             anchor, label_x = ("end", x - 4) if near_right else ("start", x + 4)
