@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("etl.synthetic.siw_tree").setLevel(logging.WARNING)
+    logging.getLogger("facelake.etl.synthetic.siw_tree").setLevel(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.pop("RAY_ADDRESS", None)
     temporary = args.work_dir is None

@@ -82,31 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    from dataclasses import fields
 
-    setup_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from etl.synthetic.run import SampleConfig
+
     if args.out is None and args.photos is None:
         parser.error("pass --out (videos) and/or --photos (a photo registry)")
-    from etl.synthetic.photo_registry import write_photo_registry
-    from etl.synthetic.siw_tree import write_sample_tree
+    return SampleConfig(**{field.name: getattr(args, field.name) for field in fields(SampleConfig)})
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, build the `SampleConfig`, call `etl.synthetic.run.run_sample` (which writes and logs what it
+    wrote), map the outcome to an exit code: 0, or 2 when an argument or a destination is refused."""
+    from etl.errors import FacelakeError
+    from etl.synthetic.run import run_sample
+    from jobs.logs import start_job
+
+    parser = build_parser()
+    started = start_job(parser, lambda args: _config(parser, args), argv, log=log)
+    if started is None:
+        return 2
     try:
-        if args.out is not None:
-            manifest = write_sample_tree(args.out, subjects=args.subjects, seconds=args.seconds, seed=args.seed)
-            log.info("wrote %d videos to %s (manifest: sample_manifest.json)", len(manifest.videos), args.out)
-        if args.photos is not None:
-            registry = write_photo_registry(args.photos, seed=args.seed, mislabeled=args.mislabeled)
-            log.info(
-                "wrote %d photos of %d users to %s (manifest: registry_manifest.json)",
-                len(registry.photos),
-                len(registry.users),
-                args.photos,
-            )
-    except ValueError as error:
-        log.error("%s", error)
+        run_sample(started[1])
+    except ValueError as error:  # a refused argument or destination (UsageError is one): nothing more is written
+        log.error("%s", error.line(flags=True) if isinstance(error, FacelakeError) else error)
         return 2
     return 0
 

@@ -361,3 +361,19 @@ print(json.dumps({{"names": ds.schema().names, "rows": len(rows),
     assert [tuple(k) for k in got["keys"]] == sorted(zip(*(frames.column(c).to_pylist() for c in frames.column_names)))
     assert got["v1"] == truth.read(FRAMES, columns=["video_id"], version=1).num_rows
     assert got["videos"] == truth.read(VIDEOS, columns=["video_id"]).num_rows
+
+
+def test_every_public_name_resolves_and_import_stays_light():
+    """`facelake.__all__` is the public face: every name loads from its module, and importing the
+    package alone starts neither Ray nor TensorFlow."""
+    script = (
+        "import sys, facelake\n"
+        "heavy = sorted(m for m in ('ray', 'tensorflow', 'deltalake') if m in sys.modules)\n"
+        "missing = [n for n in facelake.__all__ if getattr(facelake, n, None) is None]\n"
+        "print(heavy, missing, len(facelake.__all__))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == f"[] [] {len(facelake._EXPORTS)}"
+    assert facelake.run_ingest.__module__ == "etl.ingest.run"
+    assert issubclass(facelake.UsageError, facelake.FacelakeError) and issubclass(facelake.UsageError, ValueError)

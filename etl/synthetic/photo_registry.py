@@ -20,7 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from etl.errors import UsageError
 from etl.synthetic.face_photos import FacePhoto, insightface_images_dir, load_face_photos
+from schemas.vocabulary import PhotoRoute
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -31,6 +33,8 @@ SMALL_FACE_PX = 22  # below the first pass's 40 px minimum (MTCNN boxes run tall
 
 @dataclass
 class RegistryManifest:
+    """What `write_photo_registry` wrote and planted, keyed by photo id `<user>/<name>.jpg`."""
+
     users: dict[str, str] = field(default_factory=dict)  # user -> real person
     photos: dict[str, str] = field(default_factory=dict)  # photo_id -> real person ("" when no single face)
     duplicate_users: list[str] = field(default_factory=list)  # the two users that are one person
@@ -95,14 +99,24 @@ def _small_face_image(photo: FacePhoto) -> np.ndarray:
 def write_photo_registry(
     out_dir: Path | str, *, seed: int = 0, duplicate: bool = True, mislabeled: bool = False
 ) -> RegistryManifest:
-    """Write the tree under `out_dir` (which must not hold other files) and return its manifest."""
+    """Write the tree under `out_dir` and return its manifest.
+
+    Args:
+        out_dir: a new or empty folder, or a previous registry (replaced).
+        seed: the same seed writes the same bytes.
+        duplicate: register one person a second time under another user name.
+        mislabeled: also file one person's photo under another user.
+
+    Raises:
+        UsageError: `out_dir` holds files that are not a photo registry (nothing is written).
+    """
     out_dir = Path(out_dir)
     if (
         out_dir.exists()
         and any(p.name != MANIFEST_NAME for p in out_dir.rglob("*") if p.is_file())
         and not (out_dir / MANIFEST_NAME).is_file()
     ):
-        raise ValueError(f"{out_dir} holds files that are not a photo registry; pass a new folder")
+        raise UsageError(f"{out_dir} holds files that are not a photo registry; pass a new folder")
     for old in sorted(out_dir.rglob("*"), key=lambda p: -len(p.parts)) if out_dir.exists() else []:
         old.unlink() if old.is_file() else old.rmdir()
     rng = np.random.default_rng(seed)
@@ -119,21 +133,21 @@ def write_photo_registry(
             scale = float(rng.uniform(0.85, 1.15))
             _write_jpeg(out_dir / photo_id, augment(person, rng, scale=scale), int(rng.integers(70, 95)))
             manifest.photos[photo_id] = person.name
-            manifest.routes[photo_id] = "single"
+            manifest.routes[photo_id] = PhotoRoute.SINGLE
     if mislabeled:
         photo_id = "user_02/99.jpg"  # person 5 (t1_face5) filed under user_02 (t1_face2)
         _write_jpeg(out_dir / photo_id, augment(people[4], rng), 85)
         manifest.photos[photo_id] = people[4].name
-        manifest.routes[photo_id] = "single"
+        manifest.routes[photo_id] = PhotoRoute.SINGLE
         manifest.mislabeled = [photo_id]
     # planted routes
     _write_jpeg(out_dir / "user_01" / "wall.jpg", _no_face_image(rng), 90)
-    manifest.photos["user_01/wall.jpg"], manifest.routes["user_01/wall.jpg"] = "", "none"
+    manifest.photos["user_01/wall.jpg"], manifest.routes["user_01/wall.jpg"] = "", PhotoRoute.NONE
     group = cv2.cvtColor(cv2.imread(str(insightface_images_dir() / "t1.jpg")), cv2.COLOR_BGR2RGB)
     _write_jpeg(out_dir / "user_04" / "group.jpg", group, 90)
-    manifest.photos["user_04/group.jpg"], manifest.routes["user_04/group.jpg"] = "", "multi"
+    manifest.photos["user_04/group.jpg"], manifest.routes["user_04/group.jpg"] = "", PhotoRoute.MULTI
     _write_jpeg(out_dir / "user_07" / "small.jpg", _small_face_image(people[6]), 95)
-    manifest.photos["user_07/small.jpg"], manifest.routes["user_07/small.jpg"] = people[6].name, "single"
+    manifest.photos["user_07/small.jpg"], manifest.routes["user_07/small.jpg"] = people[6].name, PhotoRoute.SINGLE
     manifest.second_pass = ["user_07/small.jpg"]
     (out_dir / MANIFEST_NAME).write_text(manifest.to_json())
     log.info("wrote %d photos of %d users to %s", len(manifest.photos), len(manifest.users), out_dir)

@@ -23,7 +23,6 @@ from `numpy.random.default_rng([seed, video_index])`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -33,18 +32,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from etl.errors import UsageError
+from etl.sources.siw_names import ATTACK_TYPES
 from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
 from etl.synthetic.videos import render_video
+from schemas.vocabulary import Label
 
 log = logging.getLogger(f"facelake.{__name__}")
 
 MANIFEST_NAME = "sample_manifest.json"
 MANIFEST_FORMAT = "facelake-siw-sample/1"
-TYPE_IDS = {"live": 1, "print": 2, "replay": 3}
+TYPE_IDS = {attack_type: type_id for type_id, attack_type in ATTACK_TYPES.items()}  # live 1, print 2, replay 3
 TRUNCATE_SHARE = 0.4  # a truncated video keeps this share of its bytes
 SHORT_FACE_DROP = 5  # lines dropped from the end of the short `.face`
 MIN_FRAMES = 10  # every defect needs a few frames to land on
 MAX_SUBJECTS = 999  # SSS is three digits
+
+
+def _label(attack_type: str) -> Label:
+    """The SiW label of an attack type: the live type is the live label, every attack is spoof."""
+    return Label.LIVE if attack_type == Label.LIVE else Label.SPOOF
 
 
 @dataclass
@@ -143,7 +150,7 @@ class _Plan:
 
     @property
     def folder(self) -> str:
-        label = "live" if self.kind == "live" else "spoof"
+        label = _label(self.kind)
         return f"{'Train' if self.split == 'train' else 'Test'}/{label}/{self.subject:03d}"
 
     @property
@@ -159,13 +166,13 @@ class _Plan:
 def _validate(*, out_dir: Path, subjects: int, seconds: float, seed: int, fps: int, frame_size: tuple[int, int]) -> int:
     """Check the arguments; return the number of frames per video."""
     if isinstance(subjects, bool) or not isinstance(subjects, int) or not 1 <= subjects <= MAX_SUBJECTS:
-        raise ValueError(f"subjects must be an integer in 1..{MAX_SUBJECTS}, got {subjects!r}")
+        raise UsageError(f"subjects must be an integer in 1..{MAX_SUBJECTS}, got {subjects!r}")
     if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
-        raise ValueError(f"fps must be an integer >= 1, got {fps!r}")
+        raise UsageError(f"fps must be an integer >= 1, got {fps!r}")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"seconds must be a finite number > 0, got {seconds!r}")
+        raise UsageError(f"seconds must be a finite number > 0, got {seconds!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        raise UsageError(f"seed must be an integer >= 0, got {seed!r}")
     if (
         not isinstance(frame_size, (tuple, list))
         or len(frame_size) != 2
@@ -174,17 +181,17 @@ def _validate(*, out_dir: Path, subjects: int, seconds: float, seed: int, fps: i
         or frame_size[0] % 2
         or frame_size[1] % 2
     ):
-        raise ValueError(
+        raise UsageError(
             f"frame_size must be (width, height), even integers in 160..3840 x 120..2160, got {frame_size!r}"
         )
     n_frames = int(round(seconds * fps))
     if n_frames < MIN_FRAMES:
-        raise ValueError(
+        raise UsageError(
             f"seconds * fps must give at least {MIN_FRAMES} frames per video, got seconds={seconds!r}, fps={fps!r}"
             f" ({n_frames} frames)"
         )
     if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"out_dir must be a directory, got a file: {out_dir}")
+        raise UsageError(f"out_dir must be a directory, got a file: {out_dir}")
     return n_frames
 
 
@@ -198,17 +205,17 @@ def _clear_previous(out_dir: Path) -> None:
         return
     manifest_path = out_dir / MANIFEST_NAME
     if not manifest_path.is_file():
-        raise ValueError(f"out_dir must be empty or hold a previous {MANIFEST_NAME}, got a non-empty {out_dir}")
+        raise UsageError(f"out_dir must be empty or hold a previous {MANIFEST_NAME}, got a non-empty {out_dir}")
     try:
         previous = SampleManifest.from_json(manifest_path.read_text())
     except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"out_dir {out_dir} holds a {MANIFEST_NAME} that is not a sample manifest: {exc}") from exc
+        raise UsageError(f"out_dir {out_dir} holds a {MANIFEST_NAME} that is not a sample manifest: {exc}") from exc
     root = out_dir.resolve()
     for video in previous.videos:
         for rel in (video.path, video.face_path):
             target = (out_dir / rel).resolve()
             if root not in target.parents:  # never follow a manifest outside out_dir
-                raise ValueError(f"{MANIFEST_NAME} in {out_dir} lists a path outside it: {rel!r}")
+                raise UsageError(f"{MANIFEST_NAME} in {out_dir} lists a path outside it: {rel!r}")
             target.unlink(missing_ok=True)
     manifest_path.unlink()
     for split in ("Train", "Test"):
@@ -352,7 +359,7 @@ def write_sample_tree(
 
     `out_dir` must be missing, empty, or hold a previous sample tree (which is
     replaced). Defaults: 4 subjects x 6 videos + 1 extra = 25 videos of 60 frames.
-    Raises ValueError on bad arguments before anything is written.
+    Raises UsageError (a ValueError) on bad arguments before anything is written.
     """
     out_dir = Path(out_dir)
     frame_size = tuple(frame_size) if isinstance(frame_size, list) else frame_size
@@ -401,7 +408,7 @@ def write_sample_tree(
                 face_path=plan.face_rel,
                 subject=plan.subject,
                 split=plan.split,
-                label="live" if plan.kind == "live" else "spoof",
+                label=_label(plan.kind),
                 attack_type=plan.kind,
                 sensor=plan.sensor,
                 type_id=TYPE_IDS[plan.kind],
@@ -423,20 +430,3 @@ def write_sample_tree(
     (out_dir / MANIFEST_NAME).write_text(manifest.to_json())
     log.info("sample tree: %d videos under %s", len(videos), out_dir)
     return manifest
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m etl.synthetic.siw_tree OUT_DIR [--subjects N] [--seconds S] [--seed K]`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--subjects", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=int, default=30)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    write_sample_tree(args.out_dir, subjects=args.subjects, seconds=args.seconds, seed=args.seed, fps=args.fps)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,11 +1,14 @@
 """Render synthetic SiW-like frames (live, print attack, replay attack) from a real face photo.
 
-Every renderer builds a static *source* texture (the photo, a printed sheet, or a
-phone/tablet showing the photo) with an alpha mask and the face box in source
-pixels, then moves it over a background with a per-frame projective transform.
-The face box of a frame is computed from that same transform (the bounding box of
-the transformed face-box corners, clipped to the frame), so the ground truth is
-exact by construction.
+Every kind of video is one entry of `ATTACKS`: an `AttackSettings` naming how its
+*source* is built (the photo cut out, a printed sheet, or a phone/tablet showing the
+photo: a texture, an alpha mask and the face box in source pixels), how much it moves,
+and the camera's noise and blur. One set-up path (`_set_up`) turns those settings into a
+scene (background, source, face size, motion, tint, position); the kind's own frame loop
+then moves the source over the background with a per-frame projective transform. The
+face box of a frame is computed from that same transform (the bounding box of the
+transformed face-box corners, clipped to the frame), so the ground truth is exact by
+construction.
 
 All randomness comes from the `numpy.random.Generator` passed in; nothing reads
 the clock or the global RNG, so the same generator state renders the same frames.
@@ -15,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from etl.errors import require
 from etl.synthetic.face_photos import FacePhoto, extend_border
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -195,27 +199,6 @@ def _warp(src: np.ndarray, homography: np.ndarray, frame_size: tuple[int, int]) 
     )
 
 
-def _rigid_pose(
-    m: "_Motion",
-    i: int,
-    *,
-    anchor,
-    home,
-    base_scale: float,
-    background: np.ndarray,
-    margin: int,
-    frame_size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frame i of a rigidly moving flat object (a sheet, a device): its homography, and the
-    background window seen behind it (the background drifts a little by itself)."""
-    width, height = frame_size
-    center = (home[0] + m.dx[i], home[1] + m.dy[i])
-    tilt = (float(m.tilt_x[i]), float(m.tilt_y[i]))
-    hom = placement(anchor=anchor, center=center, angle_deg=float(m.angle[i]), scale=base_scale * m.scale[i], tilt=tilt)
-    bx, by = margin + int(round(m.bg_dx[i])), margin + int(round(m.bg_dy[i]))
-    return hom, background[by : by + height, bx : bx + width]
-
-
 def _composite(
     background: np.ndarray,
     *,
@@ -251,11 +234,6 @@ def _finish(
     return np.clip(img.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
 
 
-def _face_center(photo: FacePhoto) -> tuple[float, float]:
-    x1, y1, x2, y2 = photo.face_box[:4]
-    return (x1 + x2) / 2.0, (y1 + y2) / 2.0
-
-
 def _target_face_width(rng: np.random.Generator, frame_size: tuple[int, int]) -> float:
     ref = min(frame_size[0], frame_size[1] * 4.0 / 3.0)
     return float(rng.uniform(*FACE_WIDTH_SHARE) * ref)
@@ -263,6 +241,171 @@ def _target_face_width(rng: np.random.Generator, frame_size: tuple[int, int]) ->
 
 def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+
+
+# ---------------------------------------------------------------- one set-up path
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a video moves over the background, in source pixels.
+
+    `texture` is float32 RGB 0..255 (for a replay device: the display content only,
+    the device is drawn per frame), `alpha` float32 0..1 over the whole source, `box`
+    the face box (x1, y1, x2, y2) and `display` a device's display rectangle (x, y, w, h).
+    """
+
+    texture: np.ndarray
+    alpha: np.ndarray
+    box: tuple[float, ...]
+    display: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """One video set up: background, source, placement, motion and camera, before any frame."""
+
+    settings: AttackSettings
+    photo: FacePhoto
+    rng: np.random.Generator
+    n_frames: int
+    fps: float
+    frame_size: tuple[int, int]
+    medium: int
+    leave_frame: bool
+    background: np.ndarray
+    source: _Source
+    base_scale: float
+    motion: _Motion
+    tint: np.ndarray
+    home: tuple[float, float]
+
+    @property
+    def anchor(self) -> tuple[float, float]:
+        """The face box centre in source pixels: the point placed at `home`."""
+        box = self.source.box
+        return (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+
+    def pose(self, i: int, *, offset_x: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Frame i of the source moving rigidly: its homography, and the background window seen
+        behind it (the background drifts a little by itself); `offset_x` moves it further sideways."""
+        width, height = self.frame_size
+        m, margin = self.motion, self.settings.margin
+        center = (self.home[0] + m.dx[i] + offset_x, self.home[1] + m.dy[i])
+        tilt = (float(m.tilt_x[i]), float(m.tilt_y[i]))
+        hom = placement(
+            anchor=self.anchor,
+            center=center,
+            angle_deg=float(m.angle[i]),
+            scale=self.base_scale * m.scale[i],
+            tilt=tilt,
+        )
+        bx, by = margin + int(round(m.bg_dx[i])), margin + int(round(m.bg_dy[i]))
+        return hom, self.background[by : by + height, bx : bx + width]
+
+    def shoot(self, frame: np.ndarray, i: int, homography: np.ndarray) -> RenderedFrame:
+        """The camera's frame i (blur, exposure, noise) with the face box projected by `homography`."""
+        m, settings = self.motion, self.settings
+        image = _finish(
+            frame,
+            self.rng,
+            gain=float(m.gain[i]),
+            gamma=float(m.gamma[i]),
+            tint=self.tint,
+            noise_sigma=settings.noise_sigma,
+            blur_sigma=settings.blur_sigma,
+        )
+        return RenderedFrame(
+            image=image, face_box=project_box(self.source.box, homography=homography, frame_size=self.frame_size)
+        )
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    """How one kind of video (live, print, replay) is set up and moves.
+
+    Args:
+        source: builds what is filmed from the photo: (photo, rng, medium) -> `_Source`.
+        frames: the kind's own per-frame work over a set-up `_Scene`.
+        media: the medium ids the kind accepts, None when it has no medium.
+        margin: background pixels beyond the frame on each side (room for its drift).
+        shift: drift amplitude as a share of the frame width (vertical: 0.6 of it).
+        angle: rotation amplitude in degrees.
+        breathing: scale amplitude (relative).
+        tilt: perspective wobble, relative depth change across half the source (0: affine).
+        gain, gamma: exposure drift amplitudes (relative).
+        bg_shift: background drift amplitude in pixels.
+        tint: white-balance spread per channel (relative).
+        noise_sigma: sensor noise (grey levels); blur_sigma: optical blur (pixels, 0: none).
+    """
+
+    source: Callable[[FacePhoto, np.random.Generator, int], _Source]
+    frames: Callable[[_Scene], Iterator[RenderedFrame]]
+    media: tuple[int, ...] | None
+    margin: int
+    shift: float
+    angle: float
+    breathing: float
+    tilt: float
+    gain: float
+    gamma: float
+    bg_shift: float
+    tint: float
+    noise_sigma: float
+    blur_sigma: float = 0.0
+
+
+def _set_up(
+    photo: FacePhoto,
+    settings: AttackSettings,
+    *,
+    rng: np.random.Generator,
+    n_frames: int,
+    fps: float,
+    frame_size: tuple[int, int],
+    medium: int,
+    leave_frame: bool,
+) -> _Scene:
+    """The one set-up of every kind: background, source, face size, motion, tint, home position.
+
+    The generator is drawn in this order for every kind, so a kind's frames depend only on
+    its settings, the photo and the generator's state.
+    """
+    width, height = frame_size
+    background = _background(rng, frame_size=frame_size, margin=settings.margin)
+    source = settings.source(photo, rng, medium)
+    base_scale = _target_face_width(rng, frame_size) / (source.box[2] - source.box[0])
+    source_half = max(source.alpha.shape[:2]) / 2.0  # tilt is per source pixel
+    motion = _motion(
+        rng,
+        n_frames=n_frames,
+        fps=fps,
+        shift=settings.shift * width,
+        angle=settings.angle,
+        breathing=settings.breathing,
+        tilt=settings.tilt / max(source_half, 1.0),
+        gain=settings.gain,
+        gamma=settings.gamma,
+        bg_shift=settings.bg_shift,
+    )
+    tint = 1.0 + rng.uniform(-settings.tint, settings.tint, size=3)
+    home = (width * rng.uniform(0.45, 0.55), height * rng.uniform(0.44, 0.52))
+    return _Scene(
+        settings=settings,
+        photo=photo,
+        rng=rng,
+        n_frames=n_frames,
+        fps=fps,
+        frame_size=frame_size,
+        medium=medium,
+        leave_frame=leave_frame,
+        background=background,
+        source=source,
+        base_scale=base_scale,
+        motion=motion,
+        tint=tint,
+        home=home,
+    )
 
 
 # ------------------------------------------------------------------------ live
@@ -291,52 +434,27 @@ def _head_mask(photo: FacePhoto) -> np.ndarray:
     return np.clip(_feather(mask / 255.0, 0.1 * fw), 0.0, 1.0)
 
 
-def render_live(
-    photo: FacePhoto,
-    *,
-    n_frames: int,
-    rng: np.random.Generator,
-    fps: float = DEFAULT_FPS,
-    frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
-    leave_frame: bool = False,
-) -> Iterator[RenderedFrame]:
-    """A live face: the photo's head composited on a background, moving naturally.
+def _live_head(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _Source:
+    """The photo's head and shoulders, cut out (a live video has no medium)."""
+    return _Source(texture=photo.image.astype(np.float32), alpha=_head_mask(photo), box=photo.face_box)
 
-    Drift, +-6 deg rotation, scale breathing, lighting drift and sensor noise. With
-    `leave_frame`, the face slides out sideways in the second half of the video
-    (starting at frame n//2, gone about 0.3 n frames later) and stays out.
-    """
-    width, height = frame_size
-    margin = 16
-    background = _background(rng, frame_size=frame_size, margin=margin)
-    fx1, _, fx2, _ = photo.face_box[:4]
-    base_scale = _target_face_width(rng, frame_size) / (fx2 - fx1)
-    m = _motion(
-        rng,
-        n_frames=n_frames,
-        fps=fps,
-        shift=0.045 * width,
-        angle=6.0,
-        breathing=0.035,
-        tilt=0.0,
-        gain=0.1,
-        gamma=0.08,
-        bg_shift=4.0,
+
+def _live_frames(scene: _Scene) -> Iterator[RenderedFrame]:
+    """A live face moving naturally; with `leave_frame` it slides out sideways in the second half
+    (starting at frame n//2, gone about 0.3 n frames later) and stays out."""
+    exit_dx = _exit_offsets(
+        scene.rng,
+        n_frames=scene.n_frames,
+        photo=scene.photo,
+        scale=scene.base_scale,
+        home_x=scene.home[0],
+        width=scene.frame_size[0],
     )
-    tint = 1.0 + rng.uniform(-0.04, 0.04, size=3)
-    home = (width * rng.uniform(0.45, 0.55), height * rng.uniform(0.44, 0.52))
-    exit_dx = _exit_offsets(rng, n_frames=n_frames, photo=photo, scale=base_scale, home_x=home[0], width=width)
-    texture = photo.image.astype(np.float32)
-    alpha = _head_mask(photo)
-    anchor = _face_center(photo)
-    for i in range(n_frames):
-        center = (home[0] + m.dx[i] + (exit_dx[i] if leave_frame else 0.0), home[1] + m.dy[i])
-        hom = placement(anchor=anchor, center=center, angle_deg=float(m.angle[i]), scale=base_scale * m.scale[i])
-        bx, by = margin + int(round(m.bg_dx[i])), margin + int(round(m.bg_dy[i]))
-        bg = background[by : by + height, bx : bx + width]
-        frame = _composite(bg, texture=texture, alpha=alpha, homography=hom, frame_size=frame_size)
-        image = _finish(frame, rng, gain=float(m.gain[i]), gamma=float(m.gamma[i]), tint=tint, noise_sigma=2.5)
-        yield RenderedFrame(image=image, face_box=project_box(photo.face_box, homography=hom, frame_size=frame_size))
+    source = scene.source
+    for i in range(scene.n_frames):
+        hom, bg = scene.pose(i, offset_x=exit_dx[i] if scene.leave_frame else 0.0)
+        frame = _composite(bg, texture=source.texture, alpha=source.alpha, homography=hom, frame_size=scene.frame_size)
+        yield scene.shoot(frame, i, hom)
 
 
 def _exit_offsets(
@@ -362,6 +480,24 @@ def _exit_offsets(
 # ----------------------------------------------------------------------- print
 
 
+@dataclass(frozen=True)
+class _Paper:
+    """A print medium: halftone period (sheet px), contrast, saturation, share of dots in the tone."""
+
+    period: float
+    contrast: float
+    saturation: float
+    dot_weight: float
+
+
+# Print media per SiW medium id: 1 is a fine screen with stronger dots, 2 a coarser screen with
+# fainter dots and flatter colours.
+_PAPERS: dict[int, _Paper] = {
+    1: _Paper(period=4.0, contrast=0.80, saturation=0.72, dot_weight=0.5),
+    2: _Paper(period=5.0, contrast=0.78, saturation=0.62, dot_weight=0.4),
+}
+
+
 def _halftone(rgb: np.ndarray, *, period: float, dot_weight: float) -> np.ndarray:
     """CMY halftone of an RGB float image in 0..1, screens at 15/75/0 degrees.
 
@@ -383,23 +519,18 @@ def _halftone(rgb: np.ndarray, *, period: float, dot_weight: float) -> np.ndarra
     return out
 
 
-def _print_sheet(
-    photo: FacePhoto, rng: np.random.Generator, *, medium: int
-) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
-    """A sheet of paper with the photo printed on it.
+def _print_sheet(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _Source:
+    """A sheet of paper with the photo printed on it (medium 1 or 2, see `_PAPERS`).
 
-    Returns (texture float32 RGB 0..255, alpha float32, face box in sheet pixels).
-    Medium 1 is a fine screen with stronger dots; medium 2 a coarser screen with
-    fainter dots and flatter colours.
+    Halftone dots, lower contrast and gamut, paper fibre and a visible darker edge.
     """
     up = 2.0  # sheet pixels per photo pixel: room for halftone dots finer than the face
-    # (halftone period in sheet px, contrast, saturation, share of dots in the tone)
-    period, contrast, saturation, dot_weight = (4.0, 0.80, 0.72, 0.5) if medium == 1 else (5.0, 0.78, 0.62, 0.4)
+    screen = _PAPERS[medium]
     img = cv2.resize(photo.image, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255.0
     grey = img.mean(axis=2, keepdims=True)
-    img = grey + saturation * (img - grey)  # reduced colour gamut
-    img = 0.1 + contrast * img  # ink never reaches black, paper never glares
-    img = _halftone(np.clip(img, 0, 1), period=period, dot_weight=dot_weight)
+    img = grey + screen.saturation * (img - grey)  # reduced colour gamut
+    img = 0.1 + screen.contrast * img  # ink never reaches black, paper never glares
+    img = _halftone(np.clip(img, 0, 1), period=screen.period, dot_weight=screen.dot_weight)
     paper = np.array([0.95, 0.94, 0.90], dtype=np.float32) * rng.uniform(0.97, 1.0)
     img = img * paper
     ph, pw = img.shape[:2]
@@ -420,96 +551,60 @@ def _print_sheet(
     alpha = np.ones(sheet.shape[:2], dtype=np.float32)
     x1, y1, x2, y2 = photo.face_box[:4]
     box = (x1 * up + left, y1 * up + top, x2 * up + left, y2 * up + top)
-    return np.clip(sheet * 255.0, 0, 255), alpha, box
+    return _Source(texture=np.clip(sheet * 255.0, 0, 255), alpha=alpha, box=box)
 
 
-def render_print(
-    photo: FacePhoto,
-    *,
-    n_frames: int,
-    rng: np.random.Generator,
-    fps: float = DEFAULT_FPS,
-    frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
-    medium: int = 1,
-) -> Iterator[RenderedFrame]:
-    """A print attack: the photo printed on paper, held in front of the camera.
-
-    Halftone dots, lower contrast and gamut, a visible paper edge and a soft shadow;
-    the sheet moves rigidly with a slight perspective wobble, under a light gradient.
-    """
-    width, height = frame_size
-    margin = 8
-    background = _background(rng, frame_size=frame_size, margin=margin)
-    texture, alpha, box = _print_sheet(photo, rng, medium=medium)
-    base_scale = _target_face_width(rng, frame_size) / (box[2] - box[0])
-    sheet_half = max(texture.shape[:2]) / 2.0  # tilt is per source (sheet) pixel
-    m = _motion(
-        rng,
-        n_frames=n_frames,
-        fps=fps,
-        shift=0.03 * width,
-        angle=4.0,
-        breathing=0.02,
-        tilt=0.06 / max(sheet_half, 1.0),
-        gain=0.08,
-        gamma=0.06,
-        bg_shift=2.0,
-    )
-    tint = 1.0 + rng.uniform(-0.03, 0.03, size=3)
-    home = (width * rng.uniform(0.45, 0.55), height * rng.uniform(0.44, 0.52))
+def _print_frames(scene: _Scene) -> Iterator[RenderedFrame]:
+    """The sheet held in front of the camera: a soft shadow behind it and uneven light on it."""
+    width, height = frame_size = scene.frame_size
+    rng, source = scene.rng, scene.source
     shadow_offset = rng.uniform(4, 10, size=2)
     light_angle = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     light_dir = (xx * math.cos(light_angle) + yy * math.sin(light_angle)) / max(width, height)
-    anchor = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
-    for i in range(n_frames):
-        hom, bg = _rigid_pose(
-            m,
-            i,
-            anchor=anchor,
-            home=home,
-            base_scale=base_scale,
-            background=background,
-            margin=margin,
-            frame_size=frame_size,
-        )
+    for i in range(scene.n_frames):
+        hom, bg = scene.pose(i)
         # Soft shadow of the sheet on the background (held a little in front of it).
         shadow_hom = np.array([[1, 0, shadow_offset[0]], [0, 1, shadow_offset[1]], [0, 0, 1]]) @ hom
-        shadow = _feather(_warp(alpha, shadow_hom, frame_size), 6.0)
+        shadow = _feather(_warp(source.alpha, shadow_hom, frame_size), 6.0)
         bg = bg * (1.0 - 0.35 * shadow[..., None])
-        sheet_a = _warp(alpha, hom, frame_size)[..., None]
-        fg = _warp(texture, hom, frame_size)
+        sheet_a = _warp(source.alpha, hom, frame_size)[..., None]
+        fg = _warp(source.texture, hom, frame_size)
         # Uneven light on the paper, changing as the sheet moves.
-        shading = 1.0 + 0.12 * (light_dir - 0.5 + 0.3 * math.sin(i / max(fps, 1) * 1.7))
+        shading = 1.0 + 0.12 * (light_dir - 0.5 + 0.3 * math.sin(i / max(scene.fps, 1) * 1.7))
         frame = bg * (1.0 - sheet_a) + fg * shading[..., None] * sheet_a
-        image = _finish(
-            frame, rng, gain=float(m.gain[i]), gamma=float(m.gamma[i]), tint=tint, noise_sigma=2.5, blur_sigma=0.6
-        )
-        yield RenderedFrame(image=image, face_box=project_box(box, homography=hom, frame_size=frame_size))
+        yield scene.shoot(frame, i, hom)
 
 
 # ---------------------------------------------------------------------- replay
 
-# Replay devices per SiW medium id (1..4): display aspect (w/h), colour cast (RGB gains).
-_SCREENS: dict[int, tuple[float, tuple[float, float, float]]] = {
-    1: (4.0 / 3.0, (0.94, 0.98, 1.08)),  # tablet, landscape, cool
-    2: (9.0 / 16.0, (0.97, 1.00, 1.06)),  # phone, portrait
-    3: (9.0 / 16.0, (1.05, 0.98, 0.94)),  # phone, portrait, warm
-    4: (16.0 / 9.0, (0.95, 1.02, 1.03)),  # monitor, landscape
+
+@dataclass(frozen=True)
+class _Screen:
+    """A replay device: display aspect (w/h) and colour cast (RGB gains)."""
+
+    aspect: float
+    cast: tuple[float, float, float]
+
+
+# Replay devices per SiW medium id (1..4).
+_SCREENS: dict[int, _Screen] = {
+    1: _Screen(4.0 / 3.0, (0.94, 0.98, 1.08)),  # tablet, landscape, cool
+    2: _Screen(9.0 / 16.0, (0.97, 1.00, 1.06)),  # phone, portrait
+    3: _Screen(9.0 / 16.0, (1.05, 0.98, 0.94)),  # phone, portrait, warm
+    4: _Screen(16.0 / 9.0, (0.95, 1.02, 1.03)),  # monitor, landscape
 }
 
 
-def _screen_device(
-    photo: FacePhoto, *, medium: int
-) -> tuple[np.ndarray, np.ndarray, tuple[float, ...], tuple[int, int, int, int]]:
+def _screen_device(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _Source:
     """The photo shown on a device's display, in device pixels.
 
-    Returns (display content float32 RGB 0..255 of the display area only, device
-    alpha, face box in device pixels, display rectangle (x, y, w, h) in the device).
-    The display shows a region around the face; where that region leaves the
-    photo, the photo's border is extended (blurred), like a video with background.
+    The texture is the display content only (the device is drawn per frame), the alpha
+    the device's rounded outline. The display shows a region around the face; where that
+    region leaves the photo, the photo's border is extended (blurred), like a video with
+    background.
     """
-    aspect, _ = _SCREENS[medium]
+    aspect = _SCREENS[medium].aspect
     x1, y1, x2, y2 = photo.face_box[:4]
     fh = y2 - y1
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
@@ -539,47 +634,21 @@ def _screen_device(
     # Device-pixel face box: photo -> extended photo (+pad) -> display (k) -> device (+bezel).
     ox, oy = bezel_side - k * rx0 + k * pad, bezel_end - k * ry0 + k * pad
     box = (x1 * k + ox, y1 * k + oy, x2 * k + ox, y2 * k + oy)
-    return content.astype(np.float32), alpha.astype(np.float32) / 255.0, box, (bezel_side, bezel_end, disp_w, disp_h)
-
-
-def render_replay(
-    photo: FacePhoto,
-    *,
-    n_frames: int,
-    rng: np.random.Generator,
-    fps: float = DEFAULT_FPS,
-    frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
-    medium: int = 1,
-) -> Iterator[RenderedFrame]:
-    """A replay attack: the face on a phone/tablet/monitor held in front of the camera.
-
-    Dark bezel, sub-pixel grid and moire bands, rolling horizontal banding and
-    scanlines, a glare gradient, raised black level and a colour cast per device;
-    the device moves rigidly and slightly.
-    """
-    if medium not in _SCREENS:
-        raise ValueError(f"replay medium must be one of {sorted(_SCREENS)}, got {medium}")
-    width, height = frame_size
-    margin = 8
-    background = _background(rng, frame_size=frame_size, margin=margin)
-    content, alpha, box, (dx0, dy0, dw, dh) = _screen_device(photo, medium=medium)
-    cast = np.array(_SCREENS[medium][1], dtype=np.float32)
-    base_scale = _target_face_width(rng, frame_size) / (box[2] - box[0])
-    dev_half = max(alpha.shape) / 2.0  # tilt is per source (device) pixel
-    m = _motion(
-        rng,
-        n_frames=n_frames,
-        fps=fps,
-        shift=0.025 * width,
-        angle=3.0,
-        breathing=0.015,
-        tilt=0.05 / max(dev_half, 1.0),
-        gain=0.06,
-        gamma=0.05,
-        bg_shift=2.0,
+    return _Source(
+        texture=content.astype(np.float32),
+        alpha=alpha.astype(np.float32) / 255.0,
+        box=box,
+        display=(bezel_side, bezel_end, disp_w, disp_h),
     )
-    tint = 1.0 + rng.uniform(-0.03, 0.03, size=3)
-    home = (width * rng.uniform(0.45, 0.55), height * rng.uniform(0.44, 0.52))
+
+
+def _replay_frames(scene: _Scene) -> Iterator[RenderedFrame]:
+    """The device held in front of the camera: dark bezel, sub-pixel grid and moire bands,
+    rolling horizontal banding and scanlines, a glare gradient, raised black level and a
+    colour cast per device."""
+    rng, source, fps = scene.rng, scene.source, scene.fps
+    dx0, dy0, dw, dh = source.display
+    cast = np.array(_SCREENS[scene.medium].cast, dtype=np.float32)
     # Static display physics, in display pixels.
     yy, xx = np.mgrid[0:dh, 0:dw].astype(np.float32)
     subpixel = np.ones((dh, dw, 3), dtype=np.float32)
@@ -594,13 +663,12 @@ def render_replay(
     )
     glare_angle = rng.uniform(0, 2 * math.pi)
     glare_axis = (xx * math.cos(glare_angle) + yy * math.sin(glare_angle)) / max(dw, dh)
-    glare_pos = rng.uniform(-0.2, 0.4) + _smooth(rng, n_frames=n_frames, fps=fps, amplitude=0.15)
+    glare_pos = rng.uniform(-0.2, 0.4) + _smooth(rng, n_frames=scene.n_frames, fps=fps, amplitude=0.15)
     band_speed = rng.uniform(0.4, 1.2) * dh  # rolling band, display px per second
-    shown = content * cast * 0.92 + 12.0  # colour cast; an LCD's black is not black
-    device = np.empty((alpha.shape[0], alpha.shape[1], 3), dtype=np.float32)
+    shown = source.texture * cast * 0.92 + 12.0  # colour cast; an LCD's black is not black
+    device = np.empty((source.alpha.shape[0], source.alpha.shape[1], 3), dtype=np.float32)
     bezel = np.array([20.0, 20.0, 23.0], dtype=np.float32) * rng.uniform(0.8, 1.3)
-    anchor = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
-    for i in range(n_frames):
+    for i in range(scene.n_frames):
         t = i / fps
         moire = 1.0 + 0.07 * np.cos(2 * math.pi * moire_base + 1.3 * t)
         band_y = (band_speed * t) % dh
@@ -609,24 +677,70 @@ def render_replay(
         display = shown * subpixel * scanlines * (moire * band)[..., None] + glare[..., None]
         device[:] = bezel
         device[dy0 : dy0 + dh, dx0 : dx0 + dw] = display
-        hom, bg = _rigid_pose(
-            m,
-            i,
-            anchor=anchor,
-            home=home,
-            base_scale=base_scale,
-            background=background,
-            margin=margin,
-            frame_size=frame_size,
-        )
-        frame = _composite(bg, texture=device, alpha=alpha, homography=hom, frame_size=frame_size)
-        image = _finish(
-            frame, rng, gain=float(m.gain[i]), gamma=float(m.gamma[i]), tint=tint, noise_sigma=3.0, blur_sigma=0.5
-        )
-        yield RenderedFrame(image=image, face_box=project_box(box, homography=hom, frame_size=frame_size))
+        hom, bg = scene.pose(i)
+        frame = _composite(bg, texture=device, alpha=source.alpha, homography=hom, frame_size=scene.frame_size)
+        yield scene.shoot(frame, i, hom)
 
 
-# --------------------------------------------------------------------- dispatch
+# ------------------------------------------------------------- the kinds, dispatch
+
+# Every kind of video, set up by `_set_up` from its settings. Live: natural drift, +-6 deg
+# rotation, breathing; print and replay: a flat object moving rigidly and less, with a slight
+# perspective wobble, a blurrier camera and (replay) more sensor noise.
+ATTACKS: dict[str, AttackSettings] = {
+    "live": AttackSettings(
+        source=_live_head,
+        frames=_live_frames,
+        media=None,
+        margin=16,
+        shift=0.045,
+        angle=6.0,
+        breathing=0.035,
+        tilt=0.0,
+        gain=0.1,
+        gamma=0.08,
+        bg_shift=4.0,
+        tint=0.04,
+        noise_sigma=2.5,
+    ),
+    "print": AttackSettings(
+        source=_print_sheet,
+        frames=_print_frames,
+        media=tuple(_PAPERS),
+        margin=8,
+        shift=0.03,
+        angle=4.0,
+        breathing=0.02,
+        tilt=0.06,
+        gain=0.08,
+        gamma=0.06,
+        bg_shift=2.0,
+        tint=0.03,
+        noise_sigma=2.5,
+        blur_sigma=0.6,
+    ),
+    "replay": AttackSettings(
+        source=_screen_device,
+        frames=_replay_frames,
+        media=tuple(_SCREENS),
+        margin=8,
+        shift=0.025,
+        angle=3.0,
+        breathing=0.015,
+        tilt=0.05,
+        gain=0.06,
+        gamma=0.05,
+        bg_shift=2.0,
+        tint=0.03,
+        noise_sigma=3.0,
+        blur_sigma=0.5,
+    ),
+}
+KINDS = tuple(ATTACKS)
+
+
+def _one_of(media: tuple[int, ...]) -> str:
+    return " or ".join(str(m) for m in media) if len(media) == 2 else f"one of {sorted(media)}"
 
 
 def render_video(
@@ -640,26 +754,44 @@ def render_video(
     medium: int = 1,
     leave_frame: bool = False,
 ) -> Iterator[RenderedFrame]:
-    """Frames of one video of `kind` ('live', 'print' or 'replay').
+    """Frames of one video of `kind` ('live', 'print' or 'replay'), rendered lazily.
 
-    `medium` selects the print quality (1, 2) or the replay device (1..4);
-    `leave_frame` (live only) makes the face leave the frame in the second half.
+    Args:
+        photo: the real face to film.
+        kind: a key of `ATTACKS`.
+        n_frames: frames to render (>= 1).
+        rng: the only source of randomness; the same state renders the same frames.
+        fps: frames per second (> 0), for the speed of the motion.
+        frame_size: (width, height) of a frame.
+        medium: the print quality (1, 2) or the replay device (1..4); ignored for live.
+        leave_frame: (live only) the face leaves the frame in the second half.
+
+    Returns:
+        An iterator of `RenderedFrame`s; nothing is drawn from `rng` before the first.
+
+    Raises:
+        UsageError: a bad kind, frame count, fps, medium, or `leave_frame` for an attack.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    if leave_frame and kind != "live":
-        raise ValueError(f"leave_frame is only supported for live videos, got kind={kind!r}")
+    require(kind in KINDS, f"kind must be one of {KINDS}, got {kind!r}")
+    require(n_frames >= 1, f"n_frames must be >= 1, got {n_frames}")
+    require(fps > 0, f"fps must be > 0, got {fps}")
+    require(not leave_frame or kind == "live", f"leave_frame is only supported for live videos, got kind={kind!r}")
     log.debug("rendering %s video of %s: %d frames, medium %d", kind, photo.name, n_frames, medium)
-    if kind == "live":
-        return render_live(photo, n_frames=n_frames, rng=rng, fps=fps, frame_size=frame_size, leave_frame=leave_frame)
-    if kind == "print":
-        if medium not in (1, 2):
-            raise ValueError(f"print medium must be 1 or 2, got {medium}")
-        return render_print(photo, n_frames=n_frames, rng=rng, fps=fps, frame_size=frame_size, medium=medium)
-    if medium not in _SCREENS:
-        raise ValueError(f"replay medium must be one of {sorted(_SCREENS)}, got {medium}")
-    return render_replay(photo, n_frames=n_frames, rng=rng, fps=fps, frame_size=frame_size, medium=medium)
+    settings = ATTACKS[kind]
+    media = settings.media
+    require(media is None or medium in media, f"{kind} medium must be {_one_of(media or ())}, got {medium}")
+    return _render(
+        photo,
+        settings,
+        rng=rng,
+        n_frames=n_frames,
+        fps=fps,
+        frame_size=frame_size,
+        medium=medium,
+        leave_frame=leave_frame,
+    )
+
+
+def _render(photo: FacePhoto, settings: AttackSettings, **video) -> Iterator[RenderedFrame]:
+    scene = _set_up(photo, settings, **video)
+    yield from settings.frames(scene)
