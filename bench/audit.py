@@ -546,9 +546,9 @@ def notes_audit(tree: Path) -> dict:
     """The notes' analysis, as written there, over both splits at once."""
     pd = require_pandas()
     sep = os.path.sep
-    image_counts = lambda rr: {  # noqa: E731 - the notes' code as written
-        sep.join(os.path.relpath(ii, tree).split(sep)[1:]): len(os.listdir(ii)) for ii in glob.glob(rr)
-    }
+    image_counts = (  # noqa: E731 - the notes' code as written
+        lambda rr: {sep.join(os.path.relpath(ii, tree).split(sep)[1:]): len(os.listdir(ii)) for ii in glob.glob(rr)}
+    )
     dss = pd.Series(image_counts(str(tree / "detect_frame" / "*" / "*" / "*" / "*")), name="detect")
     oss = pd.Series(image_counts(str(tree / "orign_frame" / "*" / "*" / "*" / "*")), name="original")
     tt = pd.concat([dss, oss], axis=1, sort=False).fillna(0)

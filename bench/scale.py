@@ -354,7 +354,7 @@ def step_main(argv: list[str]) -> int:
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.job == "train":
-        import jobs.train  # noqa: F401  (first: it picks tf-keras before TensorFlow is imported)
+        import etl.train.run  # noqa: F401  (first: it picks tf-keras before TensorFlow is imported)
     from jobs.logs import configure_output
 
     configure_output(args.job, verbose=False)  # as the CLI: Ray's workers do not log to the driver
@@ -440,7 +440,7 @@ def _prepare(args: argparse.Namespace):
             },
         }
     from etl.config import TrainConfig
-    from jobs.train import run_train
+    from etl.train.run import run_train
 
     config = TrainConfig(
         protocols="p1", epochs=args.epochs, batch_size=args.batch_size, input_size=args.input_size, workers=args.workers

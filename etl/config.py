@@ -157,7 +157,7 @@ class TrainConfig:
             f"lr_schedule {self.lr_schedule!r} is not one of {', '.join(LR_SCHEDULES)}",
         )
         require(
-            0 <= self.warmup_epochs < self.epochs or self.lr_schedule != "cosine",
+            0 <= self.warmup_epochs < self.epochs or self.lr_schedule != LrSchedule.COSINE,
             f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}",
         )
         require(0.0 <= self.label_smoothing < 0.5, f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")

@@ -10,6 +10,17 @@ import threading
 
 log = logging.getLogger(f"facelake.{__name__}")
 
+# whether Ray workers' output reaches the driver's stderr: yes for a library call; the command
+# line sets it from --verbose (jobs.logs.configure_output), its chatter otherwise stays in Ray's logs
+_workers_to_driver = True
+
+
+def show_worker_output(show: bool) -> None:
+    """Whether the next `init_ray` forwards workers' output to this process's stderr."""
+    global _workers_to_driver
+    _workers_to_driver = show
+
+
 # Quiet TensorFlow's C++ start-up chatter in every worker's log.
 WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
@@ -50,10 +61,7 @@ def init_ray(*, address: str | None, num_cpus: int):
         signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     )
     address = address or os.environ.get("RAY_ADDRESS")
-    # workers' own output stays in Ray's session logs unless the user asked to see it (--verbose)
-    from jobs.logs import verbose
-
-    log_to_driver = verbose()
+    log_to_driver = _workers_to_driver
     if address:
         log.info("connecting to the Ray cluster at %s", address)
         # a submitted job's runtime_env may set these already (the driver then has them);

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.errors import FacelakeError
+from etl.ray_runtime import show_worker_output
 from jobs import console
 
 # loggers whose lines are facelake's own (the rest is other libraries' chatter)
@@ -147,6 +148,7 @@ def configure_output(job: str, *, verbose: bool) -> JobOutput:
         root.addHandler(in_file)
     _quiet_libraries()
     _configured = JobOutput(job=job, verbose=verbose, log_path=log_path, console=terminal)
+    show_worker_output(verbose)  # workers' own output stays in Ray's session logs unless --verbose
     return _configured
 
 

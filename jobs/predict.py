@@ -11,17 +11,22 @@ unreadable, without a face, or no photo or video given), or with --strict when a
 input was unreadable; 2 for bad options or a model folder without the files it needs.
 """
 
+# Only this: parse the arguments, build the PredictConfig, call `etl.train.run.run_predict` with
+# where its lines go (stdout) and its progress bar, and map its summary to an exit code.
+
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
-import time
-from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobs.cli_help import job_parser
+
+if TYPE_CHECKING:
+    from etl.train.predict import PredictConfig
 
 log = logging.getLogger("facelake.predict")
 
@@ -40,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
             ),
             (
                 "a video as the phone app would: the int8 TFLite model, every 3rd frame, the app's blur gate",
-                "facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android clip.mov",
+                "facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android "
+                "clip.mov",
             ),
             (
                 "only the decisions of a folder of videos (jq reads the summary lines)",
@@ -107,6 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_from_args(args: argparse.Namespace) -> PredictConfig:
+    from etl.config import DetectorConfig
+    from etl.errors import require
+    from etl.train.predict import PredictConfig, parse_min_sharpness
+
+    min_sharpness = parse_min_sharpness(args.min_sharpness)
+    require(args.every_k >= 1, f"must be >= 1, got {args.every_k}", option="every_k")
+    detector = DetectorConfig(backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size)
+    return PredictConfig(
+        model=args.model,
+        model_format=args.model_format,
+        every_k=args.every_k,
+        min_sharpness=min_sharpness,
+        detector=detector,
+    )
+
+
 def _emit(line: dict) -> None:
     # a reader that left (`| head`) raises BrokenPipeError here: run_job ends the job quietly with 0
     sys.stdout.write(json.dumps(line) + "\n")
@@ -129,110 +152,28 @@ def _progress(total: int):
     )
 
 
-def summary_line(outcomes: Counter, total: int, seconds: float) -> str:
-    scored = outcomes["live"] + outcomes["spoof"] + outcomes["too_blurry"]
-    return (
-        f"scored {scored} of {total} inputs: {outcomes['live']} live, {outcomes['spoof']} spoof, "
-        f"{outcomes['too_blurry']} too_blurry; {outcomes['no_face']} no_face, {outcomes['unreadable']} "
-        f"unreadable ({seconds:.1f} s)"
-    )
-
-
-def _log_gate(predictor, min_sharpness: int | None) -> None:
-    """One line: the gate in force and where it comes from."""
-    from etl.faces.sharpness import ANDROID_BLUR_GATE
-
-    if min_sharpness is not None:
-        log.info("sharpness gate %d (--min-sharpness)", min_sharpness)
-        return
-    source = predictor.min_sharpness_source
-    what = (
-        f"sharpness gate {source}"
-        if source.startswith("off")
-        else f"sharpness gate {predictor.min_sharpness} ({source})"
-    )
-    log.info("%s; --min-sharpness android (%d) or a count sets another", what, ANDROID_BLUR_GATE)
-
-
-def _score_file(path: Path, predictor, every_k: int, options: dict) -> list[dict]:
-    from etl.train.predict import media_kind, predict_image, predict_video
-
-    try:
-        if media_kind(path) == "video":
-            return predict_video(path, predictor, every_k=every_k, **options)
-        return predict_image(path, predictor, **options)
-    except Exception as error:  # noqa: BLE001 - a per-file failure is a line, never the end of the run
-        log.debug("%s failed", path, exc_info=True)
-        return [
-            {
-                "path": str(path),
-                "status": "error",
-                "reason": f"{type(error).__name__}: {error}",
-                "score": None,
-                "decision": None,
-                "threshold": predictor.threshold,
-                "model_format": predictor.model_format,
-            }
-        ]
-
-
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
+    from jobs.logs import report_error, start_job
 
-    setup_logging()
-    args = build_parser().parse_args(argv)
-    from etl.train.predict import parse_min_sharpness
+    started = start_job(build_parser(), config_from_args, argv, log=log)
+    if started is None:
+        return 2
+    args, config = started
+    from etl.errors import UsageError
+    from etl.train.run import run_predict  # chooses tf-keras before anything imports TensorFlow
 
     try:
-        min_sharpness = parse_min_sharpness(args.min_sharpness)
+        summary = run_predict(config, args.paths, emit=_emit, progress=_progress)
+    except UsageError as error:  # ModelFilesError included: the model folder lacks a file
+        return report_error(error, log)
     except ValueError as error:
         log.error("%s", error)
         return 2
-    if args.every_k < 1:
-        log.error("--every-k must be >= 1, got %d", args.every_k)
-        return 2
-    from etl.train.model import use_legacy_keras
-
-    use_legacy_keras()  # before anything imports TensorFlow: the models are tf-keras (Keras 2)
-    from etl.config import DetectorConfig
-    from etl.faces.detect import cached_detector
-    from etl.train.predict import ModelFilesError, Predictor, expand_paths, input_outcome
-
-    try:
-        detector_config = DetectorConfig(
-            backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size
-        )
-        predictor = Predictor(args.model, model_format=args.model_format)
-        detector = cached_detector(detector_config)
-    except (ModelFilesError, ValueError) as error:
-        log.error("%s", error)
-        return 2
-    _log_gate(predictor, min_sharpness)
-    files = expand_paths(args.paths)
-    started = time.perf_counter()
-    outcomes: Counter = Counter()
-    options = {"detector": detector, "detector_config": detector_config, "min_sharpness": min_sharpness}
-    progress = _progress(len(files))
-    try:
-        for path in files:
-            lines = _score_file(path, predictor, args.every_k, options)
-            for line in lines:
-                _emit(line)
-            outcome = input_outcome(lines)
-            outcomes[outcome] += 1
-            if outcome == "unreadable":
-                log.warning("unreadable: %s: %s", path, lines[-1].get("reason") if lines else "no output")
-            log.debug("%s: %s", path, outcome)
-            progress.update(1)
-    finally:
-        progress.close()
-    summary = summary_line(outcomes, len(files), time.perf_counter() - started)
-    scored = len(files) - outcomes["no_face"] - outcomes["unreadable"]
-    if scored == 0:
-        log.error("%s", summary)
+    if summary.scored == 0:
+        log.error("%s", summary.line())
         return 1
-    log.info("%s", summary)
-    return 1 if args.strict and outcomes["unreadable"] else 0
+    log.info("%s", summary.line())
+    return 1 if args.strict and summary.outcomes["unreadable"] else 0
 
 
 if __name__ == "__main__":

@@ -171,10 +171,16 @@ def test_ingest_refuses_a_lake_it_cannot_make_and_touches_nothing(tmp_path, kind
         why = "it is a file; pass a folder (new or empty) or an existing lake"
     elif kind == "foreign folder":
         write(lake / "notes.txt", b"my notes")
-        why = "the folder holds other files (notes.txt) and no facelake table; pass a new or empty folder, or an existing lake"
+        why = (
+            "the folder holds other files (notes.txt) and no facelake table; pass a new or empty folder, "
+            "or an existing lake"
+        )
     else:
         siw_tree(lake)
-        why = "the folder holds other files (Test, Train) and no facelake table; pass a new or empty folder, or an existing lake"
+        why = (
+            "the folder holds other files (Test, Train) and no facelake table; pass a new or empty folder, "
+            "or an existing lake"
+        )
     before = {"source": tree_digest(source), "lake": tree_digest(lake) if lake.is_dir() else lake.read_bytes()}
     line = refused("ingest", "--source", str(source), "--lake", str(lake))
     assert line == f"facelake ingest: error: cannot make a lake at {lake}: {why}"
@@ -449,7 +455,7 @@ def _assert_log_file_line(line: str) -> None:
     assert "facelake.ingest: run ingest-" in text
     own = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ [A-Z]+ (facelake|etl|jobs)[.:]")
     # other libraries' lines (Ray's "Token authentication is enabled ..." among them) land here
-    assert any(not own.match(l) for l in text.splitlines()), text
+    assert any(not own.match(line) for line in text.splitlines()), text
 
 
 @pytest.mark.slow

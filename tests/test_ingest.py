@@ -168,7 +168,7 @@ def test_frames_is_partitioned_by_split_and_label(clean_ingest):
     partitions = {
         p.relative_to(clean_ingest.lake / "frames").parts[:2] for p in (clean_ingest.lake / "frames").rglob("*.parquet")
     }
-    assert partitions <= {(f"split={s}", f"label={l}") for s in ("train", "test") for l in ("live", "spoof")}
+    assert partitions <= {(f"split={s}", f"label={lbl}") for s in ("train", "test") for lbl in ("live", "spoof")}
     assert len(partitions) == 4
 
 

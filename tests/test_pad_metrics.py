@@ -237,7 +237,8 @@ def test_pad_report_hand_case_and_table():
         {"P1 frame": r, "P1 video": pad_report(video_level(s), 0.5), "print only": pad_report(only_print, 0.5)}
     )
     assert table == (
-        "| name | threshold | APCER print (%) | APCER replay (%) | max APCER (%) | BPCER (%) | ACER (%) | HTER (%) | EER (%) | AUC (%) | bona fide | attacks |\n"
+        "| name | threshold | APCER print (%) | APCER replay (%) | max APCER (%) | BPCER (%) | ACER (%) "
+        "| HTER (%) | EER (%) | AUC (%) | bona fide | attacks |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         "| P1 frame | 0.5000 | 33.33 | 66.67 | 66.67 | 25.00 | 45.83 | 37.50 | 33.33 | 68.75 | 4 | 6 |\n"
         "| P1 video | 0.5000 | 0.00 | 100.00 | 100.00 | 50.00 | 75.00 | 41.67 | 40.00 | 75.00 | 2 | 3 |\n"

@@ -159,7 +159,7 @@ def test_min_sharpness_option_values():
     assert parse_min_sharpness("OFF") == 0
     assert parse_min_sharpness("250") == 250
     for bad in ("-1", "sharp", "1.5"):
-        with pytest.raises(ValueError, match="--min-sharpness"):
+        with pytest.raises(ValueError, match="min_sharpness"):
             parse_min_sharpness(bad)
 
 

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from etl.lake.lake import Lake
 from schemas import FRAMES
+from schemas.vocabulary import DetStatus, Label
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -47,7 +48,7 @@ def read_frame_index(lake: Lake, *, min_sharpness: int | None) -> tuple[pa.Table
     version = lake.version(FRAMES)
     if version is None:
         raise ValueError(f"the lake at {lake.root} has no frames table; run facelake ingest first")
-    index = lake.read(FRAMES, columns=INDEX_COLUMNS, filters=[("det_status", "=", "ok")], version=version)
+    index = lake.read(FRAMES, columns=INDEX_COLUMNS, filters=[("det_status", "=", DetStatus.OK)], version=version)
     if min_sharpness is not None:
         index = index.filter(pc.greater_equal(index.column("sharpness_count"), min_sharpness))
     return index, version
@@ -55,7 +56,7 @@ def read_frame_index(lake: Lake, *, min_sharpness: int | None) -> tuple[pa.Table
 
 def with_target(part: pa.Table) -> pa.Table:
     """`part` with a `target` column: 1 for spoof, 0 for live."""
-    return part.append_column("target", pc.cast(pc.equal(part.column("label"), "spoof"), pa.int32()))
+    return part.append_column("target", pc.cast(pc.equal(part.column("label"), Label.SPOOF), pa.int32()))
 
 
 def evenly_spaced(part: pa.Table, count: int) -> pa.Table:
@@ -96,7 +97,7 @@ def faces_dataset(ray, lake: Lake, version: int, part: pa.Table, *, columns: lis
 
     # a predicate expression: Ray Data pushes it into the Parquet read
     dataset = ray.data.read_parquet(files, filesystem=filesystem, columns=FACE_COLUMNS, partitioning=None)
-    dataset = dataset.filter(expr=col("det_status") == "ok")
+    dataset = dataset.filter(expr=col("det_status") == DetStatus.OK)
     return dataset.map_batches(
         _join_to_keys, batch_format="pyarrow", fn_kwargs={"keys_ref": ray.put(keys), "columns": columns}
     )

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from etl.train.input import base_size, center_crop, decode_faces
 from etl.train.metrics import PadReport, PadScores, pad_report, threshold_at_eer, video_level
+from schemas.vocabulary import Label
 
 
 def faces_of(table: pa.Table, input_size: int) -> np.ndarray:
@@ -26,7 +27,7 @@ def faces_of(table: pa.Table, input_size: int) -> np.ndarray:
 def pad_scores(table: pa.Table, scores: np.ndarray) -> PadScores:
     return PadScores(
         scores=np.asarray(scores, dtype=np.float64),
-        is_attack=np.array([label == "spoof" for label in table.column("label").to_pylist()]),
+        is_attack=np.array([label == Label.SPOOF for label in table.column("label").to_pylist()]),
         attack_types=np.array(table.column("attack_type").to_pylist(), dtype=object),
         groups=np.array(table.column("video_id").to_pylist(), dtype=object),
     )

@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from schemas.vocabulary import LrSchedule
+
 log = logging.getLogger(f"facelake.{__name__}")
 
 
@@ -103,7 +105,7 @@ def train_loop_per_worker(config: dict) -> None:
             metrics=["accuracy"],
         )
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config["patience"])]
-    if config["lr_schedule"] == "cosine":
+    if config["lr_schedule"] == LrSchedule.COSINE:
         callbacks.append(
             keras.callbacks.LearningRateScheduler(
                 lambda epoch: cosine_with_warmup(

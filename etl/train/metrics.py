@@ -145,7 +145,7 @@ def video_level(s: PadScores) -> PadScores:
     return PadScores(scores=means, is_attack=s.is_attack[first], attack_types=s.attack_types[first], groups=ids)
 
 
-def _require(s: PadScores, metric: str, *, bona_fide: bool = False, attacks: bool = False) -> None:
+def _require_scores(s: PadScores, metric: str, *, bona_fide: bool = False, attacks: bool = False) -> None:
     missing = []
     if bona_fide and s.n_bona_fide == 0:
         missing.append("bona fide (live) presentations")
@@ -167,7 +167,7 @@ def apcer_per_type(s: PadScores, threshold: float) -> dict[str, float]:
 
     Types with no samples are not in the dict; sorted by type name.
     """
-    _require(s, "APCER", attacks=True)
+    _require_scores(s, "APCER", attacks=True)
     t = _check_threshold(threshold)
     out: dict[str, float] = {}
     for attack_type in np.unique(s.attack_types[s.is_attack]).tolist():
@@ -177,27 +177,27 @@ def apcer_per_type(s: PadScores, threshold: float) -> dict[str, float]:
 
 
 def _apcer_all(s: PadScores, threshold: float) -> float:
-    _require(s, "APCER", attacks=True)
+    _require_scores(s, "APCER", attacks=True)
     t = _check_threshold(threshold)
     return float(np.count_nonzero(s.scores[s.is_attack] < t) / s.n_attacks)
 
 
 def bpcer(s: PadScores, threshold: float) -> float:
     """Share of bona fide presentations with score >= threshold (classified attack)."""
-    _require(s, "BPCER", bona_fide=True)
+    _require_scores(s, "BPCER", bona_fide=True)
     t = _check_threshold(threshold)
     return float(np.count_nonzero(s.scores[~s.is_attack] >= t) / s.n_bona_fide)
 
 
 def acer(s: PadScores, threshold: float) -> float:
     """(max APCER over attack types + BPCER) / 2."""
-    _require(s, "ACER", bona_fide=True, attacks=True)
+    _require_scores(s, "ACER", bona_fide=True, attacks=True)
     return (max(apcer_per_type(s, threshold).values()) + bpcer(s, threshold)) / 2
 
 
 def hter(s: PadScores, threshold: float) -> float:
     """(APCER over all attacks + BPCER) / 2 at a threshold chosen on other data (FAR + FRR)/2."""
-    _require(s, "HTER", bona_fide=True, attacks=True)
+    _require_scores(s, "HTER", bona_fide=True, attacks=True)
     return (_apcer_all(s, threshold) + bpcer(s, threshold)) / 2
 
 
@@ -208,7 +208,7 @@ def roc_curve(s: PadScores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     score, descending, plus a first point (0, 0) at threshold +inf: the same arrays as
     ``sklearn.metrics.roc_curve(is_attack, scores, drop_intermediate=False)``.
     """
-    _require(s, "ROC", bona_fide=True, attacks=True)
+    _require_scores(s, "ROC", bona_fide=True, attacks=True)
     values, inverse = np.unique(s.scores, return_inverse=True)
     pos = np.bincount(inverse, weights=s.is_attack.astype(np.float64), minlength=values.size)
     neg = np.bincount(inverse, minlength=values.size) - pos
@@ -248,7 +248,7 @@ def threshold_at_eer(dev: PadScores) -> float:
 
 def roc_auc(s: PadScores) -> float:
     """Area under the ROC: P(attack score > bona fide score) + 0.5 P(equal) (Mann-Whitney U)."""
-    _require(s, "ROC AUC", bona_fide=True, attacks=True)
+    _require_scores(s, "ROC AUC", bona_fide=True, attacks=True)
     values, inverse = np.unique(s.scores, return_inverse=True)
     pos = np.bincount(inverse, weights=s.is_attack.astype(np.float64), minlength=values.size)
     neg = np.bincount(inverse, minlength=values.size) - pos
@@ -280,7 +280,7 @@ def pad_report(test: PadScores, threshold: float) -> PadReport:
     """All metrics of `test` at `threshold`, which must come from validation data
     (e.g. `threshold_at_eer(dev)`); only the threshold-free EER and AUC look at `test` alone."""
     t = _check_threshold(threshold)
-    _require(test, "pad_report", bona_fide=True, attacks=True)
+    _require_scores(test, "pad_report", bona_fide=True, attacks=True)
     apcer = apcer_per_type(test, t)
     types, counts = np.unique(test.attack_types[test.is_attack], return_counts=True)
     report = PadReport(

@@ -12,10 +12,10 @@ the Android app's measure): a count below `min_sharpness` gives status `too_blur
 ("retake"): the score is still reported, the decision is not. The default gate comes
 from the model (`default_sharpness_gate`): the gate it was trained under, else the 1st
 percentile of its training faces' counts, so faces as sharp as the training data pass;
-the Android app's own value (1000, at its 256x256 input) is the preset `android`. Decision: spoof when P(spoof) >= threshold, the rule of
-the training metrics. A video is scored every k-th frame (its best face) and gets one
-summary line: the mean score of its `ok` frames and the decision on that mean, as the
-video-level metrics of training do.
+the Android app's own value (1000, at its 256x256 input) is the preset `android`.
+Decision: spoof when P(spoof) >= threshold, the rule of the training metrics. A video is
+scored every k-th frame (its best face) and gets one summary line: the mean score of its
+`ok` frames and the decision on that mean, as the video-level metrics of training do.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from etl.config import DetectorConfig
+from etl.errors import UsageError, require
 from etl.faces.align import ALIGNED_SIZE, align_face
 from etl.faces.detect import Face, FaceDetector, cached_detector
 from etl.faces.sharpness import ANDROID_BLUR_GATE, android_sharpness_count
@@ -37,6 +38,7 @@ from etl.ingest.photo import decode_photo, find_faces
 from etl.sources.decode import FrameReader, VideoDecodeError
 from etl.train.export import KERAS_FILE, TFLITE_FILE, TFLITE_INT8_FILE, TfliteScorer, keras_scores
 from etl.train.input import base_size, center_crop
+from schemas.vocabulary import Label
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -45,7 +47,7 @@ MODEL_FORMATS = tuple(MODEL_FILES)
 METRICS_FILE = "metrics.json"
 METRICS_KEYS = ("threshold", "input_size", "backbone", "protocol")
 SHARPNESS_KEY = "sharpness"  # optional in metrics.json: `etl.train.export.sharpness_profile`
-# named values of --min-sharpness
+# named values of the blur gate (`min_sharpness`)
 SHARPNESS_PRESETS = {"android": ANDROID_BLUR_GATE, "off": 0}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mov", ".mp4", ".avi")
@@ -53,8 +55,36 @@ STATUSES = ("ok", "no_face", "too_blurry", "unreadable", "error")
 SCORE_BATCH = 32  # video frames whose faces are scored in one model call
 
 
-class ModelFilesError(FileNotFoundError):
-    """The model folder lacks a file predict needs (or metrics.json lacks a key)."""
+class ModelFilesError(UsageError, FileNotFoundError):
+    """The model folder lacks a file predict needs (or metrics.json lacks a key) (exit 2)."""
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """What `run_predict` scores with: a model folder's export, the video frame stride, the blur gate, the detector.
+
+    `min_sharpness` None: the model's default gate (`default_sharpness_gate`); `parse_min_sharpness`
+    reads the command line's words for it.
+    """
+
+    model: Path
+    model_format: str = "keras"
+    every_k: int = 5
+    min_sharpness: int | None = None
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+    def __post_init__(self) -> None:
+        require(self.every_k >= 1, f"must be >= 1, got {self.every_k}", option="every_k")
+        require(
+            self.model_format in MODEL_FILES,
+            f"{self.model_format!r} is not one of {', '.join(MODEL_FORMATS)}",
+            option="model_format",
+        )
+        require(
+            self.min_sharpness is None or self.min_sharpness >= 0,
+            f"must be >= 0 (0 or 'off' disables the gate), got {self.min_sharpness}",
+            option="min_sharpness",
+        )
 
 
 @dataclass(frozen=True)
@@ -82,7 +112,7 @@ class ModelInfo:
             raise ModelFilesError(f"{path} lacks {', '.join(missing)}; it needs {', '.join(METRICS_KEYS)}")
         sharpness = metrics.get(SHARPNESS_KEY)
         if sharpness is not None and not isinstance(sharpness, dict):
-            raise ValueError(f"{path}: {SHARPNESS_KEY} must be an object (gate, faces, p1, ...), got {sharpness!r}")
+            raise UsageError(f"{path}: {SHARPNESS_KEY} must be an object (gate, faces, p1, ...), got {sharpness!r}")
         info = cls(
             threshold=float(metrics["threshold"]),
             input_size=int(metrics["input_size"]),
@@ -91,9 +121,9 @@ class ModelInfo:
             sharpness=sharpness,
         )
         if not 0.0 <= info.threshold <= 1.0:
-            raise ValueError(f"{path}: threshold must be in [0, 1], got {info.threshold}")
+            raise UsageError(f"{path}: threshold must be in [0, 1], got {info.threshold}")
         if not 8 <= info.input_size <= ALIGNED_SIZE * 4:
-            raise ValueError(f"{path}: input_size must be in [8, {ALIGNED_SIZE * 4}], got {info.input_size}")
+            raise UsageError(f"{path}: input_size must be in [8, {ALIGNED_SIZE * 4}], got {info.input_size}")
         return info
 
 
@@ -110,7 +140,8 @@ def default_sharpness_gate(info: ModelInfo) -> tuple[int, str]:
 
 
 def parse_min_sharpness(text: str) -> int | None:
-    """`--min-sharpness`: a count >= 0, `android` (1000), `off` (0) or `model` (None: the model's default)."""
+    """The blur gate's words (`min_sharpness`): a count >= 0, `android` (1000), `off` (0) or `model`
+    (None: the model's default)."""
     value = str(text).strip().lower()
     if value == "model":
         return None
@@ -119,16 +150,17 @@ def parse_min_sharpness(text: str) -> int | None:
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(f"--min-sharpness takes a count >= 0, 'model', 'android' or 'off'; got {text!r}") from None
-    if count < 0:
-        raise ValueError(f"--min-sharpness must be >= 0 (0 or 'off' disables the gate), got {count}")
+        raise UsageError(
+            f"takes a count >= 0, 'model', 'android' or 'off'; got {text!r}", option="min_sharpness"
+        ) from None
+    require(count >= 0, f"must be >= 0 (0 or 'off' disables the gate), got {count}", option="min_sharpness")
     return count
 
 
 def model_file(model_dir: Path | str, model_format: str) -> Path:
     """The file of one export format in a model folder (ModelFilesError naming it when absent)."""
     if model_format not in MODEL_FILES:
-        raise ValueError(f"model format {model_format!r} is not one of {', '.join(MODEL_FORMATS)}")
+        raise UsageError(f"model format {model_format!r} is not one of {', '.join(MODEL_FORMATS)}")
     path = Path(model_dir) / MODEL_FILES[model_format]
     if not path.is_file():
         raise ModelFilesError(
@@ -171,7 +203,7 @@ class Predictor:
             scorer = TfliteScorer(path)
             shape = tuple(int(v) for v in scorer.input["shape"][1:])
             if shape != (self.info.input_size, self.info.input_size, 3):
-                raise ValueError(
+                raise UsageError(
                     f"{path} takes input {shape}, but {METRICS_FILE} says input_size {self.info.input_size}"
                 )
             self._score = scorer
@@ -197,7 +229,7 @@ class Predictor:
         return np.asarray(self._score(prepare_faces(aligned_faces, self.info.input_size)), dtype=np.float32)
 
     def decide(self, score: float) -> str:
-        return "spoof" if score >= self.info.threshold else "live"
+        return Label.SPOOF if score >= self.info.threshold else Label.LIVE
 
 
 def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -397,7 +429,7 @@ def _video_summary(
     )
 
 
-OUTCOMES = ("live", "spoof", "too_blurry", "no_face", "unreadable")
+OUTCOMES = (Label.LIVE, Label.SPOOF, "too_blurry", "no_face", "unreadable")
 
 
 def input_outcome(lines: list[dict]) -> str:
@@ -407,7 +439,7 @@ def input_outcome(lines: list[dict]) -> str:
     if not lines:
         return "unreadable"
     line = next((line for line in lines if line.get("summary")), lines[0])
-    if line.get("decision") in ("live", "spoof"):
+    if line.get("decision") in (Label.LIVE, Label.SPOOF):
         return line["decision"]
     status = line.get("status")
     return status if status in ("too_blurry", "no_face") else "unreadable"

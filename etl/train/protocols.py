@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.vocabulary import DetStatus
+
 log = logging.getLogger(f"facelake.{__name__}")
 
 PROTOCOL_FOLDS: dict[str, tuple[int, ...]] = {"p1": (), "p2": (1, 2, 3, 4), "p3": (1, 2)}
@@ -174,7 +176,7 @@ def split_protocol(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer; got {seed!r}")
 
-    ok = _mask(pc.equal(frames["det_status"], "ok"))
+    ok = _mask(pc.equal(frames["det_status"], DetStatus.OK))
     is_train = pc.and_(ok, _mask(pc.equal(frames["split"], "train")))
     is_test = pc.and_(ok, _mask(pc.equal(frames["split"], "test")))
     train_mask, test_mask, train_attacks, test_attacks, why = _masks(frames, protocol, p1_frames)
