@@ -4,7 +4,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from etl.lake.lake import Lake, LakeError, cast_to_spec, in_predicate, sql_string, table_description
+from etl.lake.lake import Lake, LakeError, table_description
+from etl.lake.rows import cast_to_spec, in_predicate, sql_string
 from schemas.spec import TableSpec
 
 THINGS = TableSpec(

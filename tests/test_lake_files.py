@@ -13,7 +13,8 @@ import pytest
 from deltalake import DeltaTable
 
 from etl.lake.files import delta_stats, write_rows, write_staged
-from etl.lake.lake import Lake, cast_to_spec
+from etl.lake.lake import Lake
+from etl.lake.rows import cast_to_spec
 from schemas import FRAMES, PHOTOS
 from schemas.spec import TableSpec
 

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 
 from etl.lake.files import write_staged
-from etl.lake.lake import Lake, cast_to_spec
+from etl.lake.lake import Lake
+from etl.lake.rows import cast_to_spec
 from jobs import maintain
 from schemas import FRAMES, RUNS, TRAIN_RUNS, VIDEOS
 from tests.conftest import run_job_cli

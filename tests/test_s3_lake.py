@@ -232,7 +232,8 @@ def _replace_rounds(args) -> int:
 
     import pyarrow as pa
 
-    from etl.lake.lake import Lake, in_predicate
+    from etl.lake.lake import Lake
+    from etl.lake.rows import in_predicate
     from schemas import FRAMES
 
     root, environ, barrier, tag, rounds = args

@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from etl.lake.lake import Lake, in_predicate, table_description
+from etl.lake.lake import Lake, table_description
 from etl.lake.query import load_query, run_query
+from etl.lake.rows import in_predicate
 from schemas import VIDEOS
 
 ADDED = "source_frames"  # added to `videos` after the first lakes were written

@@ -26,8 +26,9 @@ from etl.embed.backends import EmbedderConfig
 from etl.embed.plan import METADATA_COLUMNS, check_where, stale_query, todo_query
 from etl.errors import require
 from etl.lake.catalog import refresh_catalog_if_local
-from etl.lake.lake import Lake, in_predicate, sql_string
+from etl.lake.lake import Lake
 from etl.lake.query import connect
+from etl.lake.rows import in_predicate, sql_string
 from etl.lake.runs import new_run_id, recorded_run
 from etl.ray_runtime import init_ray
 from schemas import EMBEDDINGS, RUNS

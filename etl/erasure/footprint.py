@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.erasure.request import ForgetRequest, sha256_hex
-from etl.lake.lake import Lake, in_predicate, sql_string
+from etl.lake.lake import Lake
+from etl.lake.rows import in_predicate, sql_string
 from schemas import (
     EMBEDDINGS,
     FRAMES,

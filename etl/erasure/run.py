@@ -68,7 +68,8 @@ from etl.erasure.redact import redacted_runs, redactor_for
 from etl.erasure.request import ForgetRequest, check_lake
 from etl.erasure.summary import ForgetSummary, TableOutcome
 from etl.lake.catalog import refresh_catalog_if_local
-from etl.lake.lake import Lake, in_predicate
+from etl.lake.lake import Lake
+from etl.lake.rows import in_predicate
 from etl.lake.runs import recorded_run
 from schemas import ERASURES, FRAMES, RUNS, TRAIN_RUNS, TableSpec
 from schemas.vocabulary import ErasureKind, ErasureStatus

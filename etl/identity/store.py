@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 
 from etl.errors import require
 from etl.identity.search import FaceVectors, IdentityPair, LabelCheck
-from etl.lake.lake import Lake, sql_string
+from etl.lake.lake import Lake
+from etl.lake.rows import sql_string
 from schemas import EMBEDDINGS, IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
 
 

@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.lake.files import StagedFile, replace_keys
-from etl.lake.lake import Lake, in_predicate
+from etl.lake.lake import Lake
+from etl.lake.rows import in_predicate
 from schemas import FRAMES, VIDEOS, TableSpec
 
 log = logging.getLogger(f"facelake.{__name__}")

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl.lake.rows import cast_to_spec, in_predicate
 from schemas import TableSpec
 
 if TYPE_CHECKING:
@@ -76,7 +77,6 @@ class WrittenRows:
 
 def write_rows(lake: "Lake", spec: TableSpec, rows: pa.Table) -> WrittenRows:
     """`rows` written as staged files where the lake allows it (the caller then keeps no image bytes)."""
-    from etl.lake.lake import cast_to_spec
 
     if not can_stage(lake):
         return WrittenRows(rows=rows, files=None)
@@ -107,7 +107,6 @@ def replace_keys(
 ) -> None:
     """One commit making `staged` plus `rows` (written here) every row of `spec` whose `key` is in `keys`:
     as files where workers can write to the lake (`Lake.replace_files`), else a predicate overwrite."""
-    from etl.lake.lake import cast_to_spec, in_predicate
 
     if lake.stages_files:
         written = write_staged(lake, spec, cast_to_spec(rows, spec)) if rows is not None else []

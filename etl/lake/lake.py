@@ -12,7 +12,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from etl.errors import LakeStateError
+from etl.lake.rows import cast_to_spec
 from schemas import TableSpec
 
 if TYPE_CHECKING:
@@ -96,27 +97,6 @@ def _with_commit_retries(what: str, commit):
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal for a delta-rs predicate (quotes doubled, never formatted raw)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def in_predicate(column: str, values: Iterable[str]) -> str:
-    items = sorted(set(values))
-    if not items:
-        raise ValueError(f"in_predicate({column!r}) needs at least one value")
-    return f"{column} IN ({', '.join(sql_string(v) for v in items)})"
-
-
-def cast_to_spec(table: pa.Table, spec: TableSpec) -> pa.Table:
-    """Reorder and cast `table` to the spec's schema; a missing or extra column is an error."""
-    missing = [n for n in spec.schema.names if n not in table.column_names]
-    extra = [n for n in table.column_names if n not in spec.schema.names]
-    if missing or extra:
-        raise ValueError(f"table {spec.name!r}: rows do not match the schema (missing {missing}, unexpected {extra})")
-    return table.select(spec.schema.names).cast(spec.schema)
 
 
 def _writer_properties(spec: TableSpec):

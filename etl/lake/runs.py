@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from etl.lake.lake import Lake, sql_string
+from etl.lake.lake import Lake
+from etl.lake.rows import sql_string
 from schemas import RUNS
 from schemas.vocabulary import RunStatus
 

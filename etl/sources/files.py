@@ -475,3 +475,10 @@ def is_empty_source_folder(source: str) -> bool:
         return folder.kind() == "folder" and folder.is_empty()
     except (OSError, SourceLocationError):  # unreadable or unknown: the source check says why
         return False
+
+
+def as_folder(root: SourceFolder | Path | str) -> SourceFolder:
+    """`root` as a SourceFolder (a local path is not resolved: it is looked at as given)."""
+    if isinstance(root, SourceFolder):
+        return root
+    return source_folder(root) if is_object_store(str(root)) else LocalFolder(Path(root))

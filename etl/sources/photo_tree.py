@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.sources.files import SourceFolder, source_folder
+from etl.sources.photo_layout import PHOTO_LAYOUT, PHOTO_SUFFIXES, holds_photos, photo_user_folders
 from etl.sources.siw_tree import (
     VIDEO_SUFFIX,
     NotASourceError,
-    as_folder,
     check_source_folder,
     count_files,
     fingerprint_in,
@@ -36,9 +36,6 @@ from etl.sources.siw_tree import (
 from schemas.vocabulary import PhotoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-PHOTO_LAYOUT = "one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos"
 
 
 @dataclass
@@ -80,20 +77,6 @@ class PhotoScan:
     ignored: list[str] = field(default_factory=list)
 
 
-def _holds_photos(folder: SourceFolder) -> bool:
-    """Whether a file (by its name: a bad one still becomes a row) in `folder` itself is a photo."""
-    try:
-        return any(not is_folder and name.lower().endswith(PHOTO_SUFFIXES) for name, is_folder in folder.entries())
-    except OSError:
-        return False
-
-
-def photo_user_folders(root: SourceFolder | Path | str) -> list[str]:
-    """The folders directly in `root` that hold photos directly: the users `scan_photo_tree` finds."""
-    folder = as_folder(root)
-    return [name for name in folder.subfolders() if _holds_photos(folder.child(name))]
-
-
 def check_photo_source(source: str) -> None:
     """Raise NotASourceError unless `source` holds at least one photo in a user folder."""
     root = check_source_folder(source, f"a photo tree ({PHOTO_LAYOUT})")
@@ -113,7 +96,7 @@ def _not_photos_hint(root: SourceFolder, given: str) -> str:
         return (
             f"it is part of the SiW video tree {shown}: ingest that with `facelake ingest --source {shown} --lake LAKE`"
         )
-    if _holds_photos(root) and parents:
+    if holds_photos(root) and parents:
         parent = parents[0].shown(given)
         return (
             "it holds photos itself, as one user's folder would: pass the folder holding the user folders, "

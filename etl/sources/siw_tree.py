@@ -33,10 +33,12 @@ from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_sou
     LocalFolder,
     SourceFolder,
     SourceLocationError,
+    as_folder,
     not_regular_reason,
     shown_source,
     source_folder,
 )
+from etl.sources.photo_layout import PHOTO_SUFFIXES, photo_user_folders
 from etl.sources.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
 from schemas.vocabulary import VideoStatus
 
@@ -180,13 +182,6 @@ def _face_candidates(rel_video: str, name: SiwName | None) -> list[str]:
     return [(parent / f"{stem}.face").as_posix() for stem in stems]
 
 
-def as_folder(root: SourceFolder | Path | str) -> SourceFolder:
-    """`root` as a SourceFolder (a local path is not resolved: it is looked at as given)."""
-    if isinstance(root, SourceFolder):
-        return root
-    return source_folder(root) if is_object_store(str(root)) else LocalFolder(Path(root))
-
-
 def is_siw_tree(root: SourceFolder | Path | str) -> bool:
     """Whether `root` holds a Train/ or Test/ folder with live/ or spoof/ in it (names matched ignoring
     case, as `etl.sources.siw_names` does), even with no video yet."""
@@ -279,8 +274,6 @@ def _place(root: str) -> tuple[str, tuple[str, ...]]:
 
 def _not_siw_hint(root: SourceFolder, given: str) -> str:
     """What `root` looks like instead, and what to pass when that can be told."""
-    from etl.sources.photo_tree import PHOTO_SUFFIXES, photo_user_folders
-
     for level, ancestor in enumerate(root.parents()[:3], start=1):
         if is_siw_tree(ancestor):
             which = "its parent" if level == 1 else f"the folder {level} levels up"

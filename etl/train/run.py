@@ -43,7 +43,8 @@ import pyarrow as pa  # noqa: E402
 from etl.config import TrainConfig  # noqa: E402
 from etl.errors import flag  # noqa: E402
 from etl.lake.catalog import refresh_catalog_if_local  # noqa: E402
-from etl.lake.lake import Lake, sql_string  # noqa: E402
+from etl.lake.lake import Lake  # noqa: E402
+from etl.lake.rows import sql_string  # noqa: E402
 from etl.lake.runs import recorded_run  # noqa: E402
 from etl.ray_runtime import init_ray  # noqa: E402
 from etl.train.data import (  # noqa: E402
