@@ -14,10 +14,10 @@ import logging
 import sys
 from dataclasses import asdict, fields
 
-from etl.errors import UsageError
 from etl.identity.run import DedupConfig, run_dedup, set_merge_state
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import job_main, report_error
 from schemas.vocabulary import EmbeddingSource, IndexKind, Linkage, values
 
 log = logging.getLogger("facelake.dedup")
@@ -109,13 +109,8 @@ def config_from_args(args: argparse.Namespace) -> DedupConfig:
     return DedupConfig(**settings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import report_error, start_job
-
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     lake = Lake.open(args.lake)
     try:
         if args.undo or args.restore:
@@ -124,11 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("merge group of %s (%s) is now %s", identity, ", ".join(members), state)
             return 0
         summary = run_dedup(lake=lake, **asdict(config))
-    except UsageError as error:
+    except ValueError as error:  # UsageError (a FacelakeError) or a plain refusal from below: exit 2
         return report_error(error, log)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
     for line in summary.lines():
         log.info("%s", line)
     return 0

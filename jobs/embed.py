@@ -18,6 +18,7 @@ from etl.embed.run import EmbedJobConfig, run_embed
 from etl.errors import FacelakeError
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
+from jobs.logs import job_main, report_error
 from schemas.vocabulary import EmbeddingSource, values
 
 log = logging.getLogger("facelake.embed")
@@ -73,24 +74,16 @@ def config_from_args(args: argparse.Namespace) -> EmbedJobConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import report_error, start_job
-
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     lake = Lake.open(args.lake)
     try:
         summary = run_embed(lake=lake, config=config, address=args.address or os.environ.get("RAY_ADDRESS"))
     except KeyboardInterrupt:
         log.warning("embed interrupted; finished batches are committed, rerun to complete")
         return 130
-    except FacelakeError as error:
+    except (FacelakeError, ValueError, FileNotFoundError, RuntimeError) as error:  # its exit code, else 2
         return report_error(error, log)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        log.error("%s", error)
-        return 2
     for line in summary.lines():
         log.info("%s", line)
     return 0

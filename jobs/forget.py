@@ -20,10 +20,9 @@ import sys
 
 from etl.erasure.request import ForgetRequest, check_lake
 from etl.erasure.run import ForgetSummary, run_forget
-from etl.errors import UsageError
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import report_error, start_job
+from jobs.logs import job_main, report_error
 from jobs.output import format_table
 from schemas.vocabulary import ErasureStatus
 
@@ -57,19 +56,13 @@ def _request(args: argparse.Namespace) -> ForgetRequest:
     return ForgetRequest.from_options(subject=args.subject, user=args.user, dry_run=args.dry_run)
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start_job(build_parser(), _request, argv, log=log)
-    if started is None:
-        return 2
-    args, request = started
+@job_main(build_parser, _request, log=log)
+def main(args: argparse.Namespace, request) -> int:
     try:
         lake = Lake.open(args.lake)  # a path without a lake: LakeNotFoundError, one line and exit 2 (run_job)
         check_lake(lake)
-    except UsageError as error:  # ForgetRefused, storage options
+    except ValueError as error:  # UsageError (a FacelakeError) or a plain refusal from below: exit 2
         return report_error(error, log)
-    except ValueError as error:  # an empty --lake
-        log.error("%s", error)
-        return 2
     log.info("forgetting %s in %s%s", request.label, lake.root, " (dry run)" if request.dry_run else "")
     try:
         summary = run_forget(lake=lake, request=request)

@@ -18,7 +18,7 @@ from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
 from etl.ingest.run import check_source, run_ingest, watch
 from etl.lake.lake import Lake
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import report_error, start_job
+from jobs.logs import job_main, report_error
 from jobs.progress import FrameProgress
 
 log = logging.getLogger("facelake.ingest")
@@ -198,11 +198,8 @@ def config_from_args(args: argparse.Namespace) -> IngestConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     if args.watch and not args.interval > 0:
         log.error("--interval must be > 0 seconds, got %s", args.interval)
         return 2

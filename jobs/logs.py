@@ -14,6 +14,7 @@ A job's `main` called directly (tests, notebooks) just logs to stderr.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -192,14 +193,39 @@ def start_job(parser, config_from_args, argv: list[str] | None, *, log: logging.
         return None
 
 
-def report_error(error: FacelakeError, log: logging.Logger) -> int:
-    """Log a facelake error as the command line shows it (flags, not config names) and return its exit code.
+def report_error(error: Exception, log: logging.Logger) -> int:
+    """Log an expected error as the command line shows it and return its exit code.
 
-    For a job's `main` that handles its own expected errors; anything it lets through reaches `run_job`,
-    which maps it the same way.
+    A `FacelakeError` says its line with flags (not config names) and brings its own exit code;
+    any other error a job expects (a `ValueError` from a library below) is a refusal: its text,
+    exit 2. Anything a job lets through reaches `run_job`, which maps it the same way.
     """
-    log.error("%s", error.line(flags=True))
-    return error.exit_code
+    if isinstance(error, FacelakeError):
+        log.error("%s", error.line(flags=True))
+        return error.exit_code
+    log.error("%s", error)
+    return 2
+
+
+def job_main(build_parser, config_from_args, *, log: logging.Logger):
+    """The opening every job's `main` shares, as a decorator: logging, SIGTERM as Ctrl-C, the
+    arguments and the typed config (`start_job`); a config that does not validate exits 2.
+
+    The decorated function takes `(args, config)` and returns the exit code; the result is the
+    job's `main(argv=None) -> int`, as the command line, `run_job` and tests call it.
+    """
+
+    def decorate(body):
+        @functools.wraps(body)
+        def main(argv: list[str] | None = None) -> int:
+            started = start_job(build_parser(), config_from_args, argv, log=log)
+            if started is None:
+                return 2
+            return body(*started)
+
+        return main
+
+    return decorate
 
 
 def _wants_verbose(argv: list[str]) -> bool:

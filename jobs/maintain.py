@@ -19,7 +19,7 @@ from etl.lake.lake import Lake
 from etl.lake.maintenance import NothingToMaintain
 from etl.lake.run import run_maintenance
 from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import report_error, start_job
+from jobs.logs import job_main, report_error
 from jobs.output import format_table
 from schemas import ALL_TABLES
 
@@ -82,11 +82,8 @@ def config_from_args(args: argparse.Namespace) -> MaintainConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     lake = Lake.open(args.lake)
     try:
         summary = run_maintenance(lake=lake, config=config)

@@ -28,6 +28,8 @@ from jobs.cli_help import job_parser
 if TYPE_CHECKING:
     from etl.train.predict import PredictConfig
 
+from jobs.logs import job_main, report_error
+
 log = logging.getLogger("facelake.predict")
 
 
@@ -152,23 +154,14 @@ def _progress(total: int):
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import report_error, start_job
-
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
-    from etl.errors import UsageError
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     from etl.train.run import run_predict  # chooses tf-keras before anything imports TensorFlow
 
     try:
         summary = run_predict(config, args.paths, emit=_emit, progress=_progress)
-    except UsageError as error:  # ModelFilesError included: the model folder lacks a file
+    except ValueError as error:  # UsageError (a FacelakeError) or a plain refusal from below: exit 2
         return report_error(error, log)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
     if summary.scored == 0:
         log.error("%s", summary.line())
         return 1

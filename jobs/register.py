@@ -19,7 +19,7 @@ from etl.ingest.run import run_register
 from etl.lake.lake import Lake
 from etl.sources.photo_tree import check_photo_source
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import report_error, start_job
+from jobs.logs import job_main, report_error
 
 log = logging.getLogger("facelake.register")
 
@@ -134,11 +134,8 @@ def config_from_args(args: argparse.Namespace) -> RegisterConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     # the source is checked before the lake is opened: a wrong --source writes nothing anywhere
     try:
         check_photo_source(args.source)

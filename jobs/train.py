@@ -31,10 +31,10 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from etl.config import TrainConfig  # noqa: E402
-from etl.errors import UsageError  # noqa: E402
 from etl.lake.lake import Lake  # noqa: E402
 from etl.train.protocols import parse_protocols  # noqa: E402
 from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
+from jobs.logs import job_main, report_error, verbose
 from schemas.vocabulary import LrSchedule, values  # noqa: E402
 
 log = logging.getLogger("facelake.train")
@@ -173,13 +173,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import report_error, start_job, verbose
-
-    started = start_job(build_parser(), config_from_args, argv, log=log)
-    if started is None:
-        return 2
-    args, config = started
+@job_main(build_parser, config_from_args, log=log)
+def main(args: argparse.Namespace, config) -> int:
     lake = Lake.open(args.lake)  # no lake there: LakeNotFoundError (exit 2) before --out is created
     try:
         results = run_train(
@@ -189,11 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             address=args.address or os.environ.get("RAY_ADDRESS"),
             ray_progress_bars=verbose(),
         )
-    except UsageError as error:
+    except ValueError as error:  # UsageError (a FacelakeError) or a plain refusal from below: exit 2
         return report_error(error, log)
-    except ValueError as error:
-        log.error("%s", error)
-        return 2
     sys.stdout.write(summary_table(results))
     return 0
 

@@ -641,6 +641,21 @@ def _centroid_matrix(g: _Grouped) -> np.ndarray:
     return g.all_centroids().astype(np.float32)
 
 
+def _log_search(what: str, sizes: str, config: SearchConfig, pairs: list[IdentityPair], started: float) -> None:
+    linked = sum(p.linked for p in pairs)
+    elapsed = time.perf_counter() - started
+    log.info(
+        "%s: %s, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
+        what,
+        sizes,
+        config.index,
+        config.linkage,
+        len(pairs),
+        linked,
+        elapsed,
+    )
+
+
 def identity_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPair]:
     """Pairs of different identities that look like one person, with exact evidence.
 
@@ -667,16 +682,7 @@ def identity_pairs(faces: FaceVectors, config: SearchConfig) -> list[IdentityPai
                 c, ids, c, ids, m, radius, config, self_join=True, same=None, own_sizes=np.ones(m, dtype=np.int64)
             )
     pairs = _build_pairs(g, g, candidates, config, centroid_candidates)
-    log.info(
-        "identity_pairs: %d faces, %d identities, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
-        len(faces),
-        m,
-        config.index,
-        config.linkage,
-        len(pairs),
-        sum(p.linked for p in pairs),
-        time.perf_counter() - started,
-    )
+    _log_search("identity_pairs", f"{len(faces)} faces, {m} identities", config, pairs, started)
     return pairs
 
 
@@ -724,18 +730,7 @@ def cross_identity_pairs(
                 own_sizes=own,
             )
     pairs = _build_pairs(ga, gb, candidates, config, centroid_candidates)
-    log.info(
-        "cross_identity_pairs: %d x %d faces, %d x %d identities, index %s, linkage %s: %d pairs, %d linked (%.2f s)",
-        len(a),
-        len(b),
-        ma,
-        mb,
-        config.index,
-        config.linkage,
-        len(pairs),
-        sum(p.linked for p in pairs),
-        time.perf_counter() - started,
-    )
+    _log_search("cross_identity_pairs", f"{len(a)} x {len(b)} faces, {ma} x {mb} identities", config, pairs, started)
     return pairs
 
 
