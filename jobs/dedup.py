@@ -17,7 +17,7 @@ from dataclasses import asdict, fields
 from etl.identity.run import DedupConfig, run_dedup, set_merge_state
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, report_error
+from jobs.logs import job_main, log_summary, report_error
 from schemas.vocabulary import EmbeddingSource, IndexKind, Linkage, values
 
 log = logging.getLogger("facelake.dedup")
@@ -121,9 +121,7 @@ def main(args: argparse.Namespace, config) -> int:
         summary = run_dedup(lake=lake, **asdict(config))
     except ValueError as error:  # UsageError (a FacelakeError) or a plain refusal from below: exit 2
         return report_error(error, log)
-    for line in summary.lines():
-        log.info("%s", line)
-    return 0
+    return log_summary(summary, log)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from etl.embed.run import EmbedJobConfig, run_embed
 from etl.errors import FacelakeError
 from etl.lake.lake import Lake
 from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, report_error
+from jobs.logs import job_main, log_summary, report_error
 from schemas.vocabulary import EmbeddingSource, values
 
 log = logging.getLogger("facelake.embed")
@@ -84,9 +84,7 @@ def main(args: argparse.Namespace, config) -> int:
         return 130
     except (FacelakeError, ValueError, FileNotFoundError, RuntimeError) as error:  # its exit code, else 2
         return report_error(error, log)
-    for line in summary.lines():
-        log.info("%s", line)
-    return 0
+    return log_summary(summary, log)
 
 
 if __name__ == "__main__":

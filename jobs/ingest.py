@@ -18,7 +18,7 @@ from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
 from etl.ingest.run import check_source, run_ingest, watch
 from etl.lake.lake import Lake
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import job_main, report_error
+from jobs.logs import job_main, log_summary, report_error
 from jobs.progress import FrameProgress
 
 log = logging.getLogger("facelake.ingest")
@@ -221,9 +221,7 @@ def main(args: argparse.Namespace, config) -> int:
     except KeyboardInterrupt:
         log.warning("ingest interrupted; finished videos are committed, rerun to complete")
         return 130
-    for line in summary.lines():
-        log.info("%s", line)
-    return 1 if args.strict and summary.failures else 0
+    return log_summary(summary, log, failed=args.strict and bool(summary.failures))
 
 
 if __name__ == "__main__":

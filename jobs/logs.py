@@ -207,6 +207,14 @@ def report_error(error: Exception, log: logging.Logger) -> int:
     return 2
 
 
+def log_summary(summary, log: logging.Logger, *, failed: bool = False) -> int:
+    """Log a run's summary lines (`summary.lines()`) and return the job's exit code: 1 when `failed`
+    (`--strict` with failures), else 0."""
+    for line in summary.lines():
+        log.info("%s", line)
+    return 1 if failed else 0
+
+
 def job_main(build_parser, config_from_args, *, log: logging.Logger):
     """The opening every job's `main` shares, as a decorator: logging, SIGTERM as Ctrl-C, the
     arguments and the typed config (`start_job`); a config that does not validate exits 2.

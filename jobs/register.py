@@ -19,7 +19,7 @@ from etl.ingest.run import run_register
 from etl.lake.lake import Lake
 from etl.sources.photo_tree import check_photo_source
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import job_main, report_error
+from jobs.logs import job_main, log_summary, report_error
 
 log = logging.getLogger("facelake.register")
 
@@ -150,9 +150,7 @@ def main(args: argparse.Namespace, config) -> int:
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")
         return 130
-    for line in summary.lines():
-        log.info("%s", line)
-    return 1 if args.strict and summary.failures else 0
+    return log_summary(summary, log, failed=args.strict and bool(summary.failures))
 
 
 if __name__ == "__main__":
