@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "AttackType",
     "CropFormat",
     "DetSource",
     "DetStatus",
@@ -98,6 +99,14 @@ class PhotoRoute(StrEnum):
 class Label(StrEnum):
     LIVE = "live"
     SPOOF = "spoof"
+
+
+class AttackType(StrEnum):
+    """`videos.attack_type`: SiW's type id 1 / 2 / 3."""
+
+    LIVE = "live"
+    PRINT = "print"
+    REPLAY = "replay"
 
 
 class RunStatus(StrEnum):

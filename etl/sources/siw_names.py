@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from etl.errors import UsageError
+from schemas.vocabulary import AttackType
 
 NAME_PATTERN = re.compile(
     r"^(?P<subject>\d{3})-(?P<sensor>\d+)-(?P<type>\d+)-(?P<medium>\d+)-(?P<session>\d+)(?P<m>\.m)?\.mov$",
     re.IGNORECASE,
 )
-ATTACK_TYPES = {1: "live", 2: "print", 3: "replay"}
+ATTACK_TYPES = {1: AttackType.LIVE, 2: AttackType.PRINT, 3: AttackType.REPLAY}
 SPLITS = {"train": "train", "test": "test"}
 LABELS = ("live", "spoof")
 

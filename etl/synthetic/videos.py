@@ -26,11 +26,12 @@ import numpy as np
 
 from etl.errors import require
 from etl.synthetic.face_photos import FacePhoto, extend_border
+from schemas.vocabulary import AttackType, values
 
 log = logging.getLogger(f"facelake.{__name__}")
 
 Box = tuple[int, int, int, int]
-KINDS = ("live", "print", "replay")
+KINDS = values(AttackType)
 DEFAULT_FRAME_SIZE = (640, 480)  # (width, height)
 DEFAULT_FPS = 30
 # A face box with less than this share of its area inside the frame counts as "no face".
@@ -736,7 +737,7 @@ ATTACKS: dict[str, AttackSettings] = {
         blur_sigma=0.5,
     ),
 }
-KINDS = tuple(ATTACKS)
+assert tuple(ATTACKS) == KINDS  # one entry per attack type, in SiW's type-id order
 
 
 def _one_of(media: tuple[int, ...]) -> str:
