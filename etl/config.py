@@ -197,7 +197,7 @@ class MaintainConfig:
         require(
             self.force or self.retention_hours >= SAFE_RETENTION_HOURS,
             f"retention_hours {self.retention_hours} is below the safe minimum of {SAFE_RETENTION_HOURS} "
-            f"(7 days): readers of recent older versions could lose files; pass --force to vacuum with less",
+            f"(7 days): readers of recent older versions could lose files; pass {{option:force}} to vacuum with less",
         )
         require(
             self.target_size_mb is None or 1 <= self.target_size_mb <= 10240,
