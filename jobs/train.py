@@ -24,18 +24,18 @@ from __future__ import annotations
 # first: `etl.train.run` chooses tf-keras before anything imports TensorFlow
 from etl.train.run import run_train, summary_table  # isort: skip
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
 
-from etl.config import TrainConfig  # noqa: E402
-from etl.lake.lake import Lake  # noqa: E402
-from etl.train.protocols import parse_protocols  # noqa: E402
-from jobs.cli_help import add_lake_option, job_parser  # noqa: E402
+from etl.config import TrainConfig
+from etl.lake.lake import Lake
+from etl.train.protocols import parse_protocols
+from jobs.cli_help import add_lake_option, job_parser
 from jobs.logs import job_main, report_error, verbose
-from schemas.vocabulary import LrSchedule, values  # noqa: E402
+from schemas.vocabulary import LrSchedule, values
 
 log = logging.getLogger("facelake.train")
 

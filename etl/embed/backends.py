@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,7 +131,7 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class _BatchedEmbedder:
+class _BatchedEmbedder(ABC):
     """The loop every backend shares: check the faces, run the model batch by batch, normalise the rows.
 
     A backend sets `dim` and `_batch_size` and implements `_embed_batch` (faces -> (n, dim) raw vectors).
@@ -139,8 +140,9 @@ class _BatchedEmbedder:
     dim: int
     _batch_size: int
 
+    @abstractmethod
     def _embed_batch(self, batch: list[np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+        """One batch of checked faces -> (len(batch), dim) raw vectors."""
 
     def __call__(self, faces: list[np.ndarray]) -> np.ndarray:
         """(len(faces), dim) float32, rows L2-normalised.

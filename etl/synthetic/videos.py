@@ -737,7 +737,8 @@ ATTACKS: dict[str, AttackSettings] = {
         blur_sigma=0.5,
     ),
 }
-assert tuple(ATTACKS) == KINDS  # one entry per attack type, in SiW's type-id order
+if tuple(ATTACKS) != KINDS:  # one entry per attack type, in SiW's type-id order
+    raise RuntimeError(f"ATTACKS has {tuple(ATTACKS)}, AttackType has {KINDS}: keep them one per type, in order")
 
 
 def _one_of(media: tuple[int, ...]) -> str:

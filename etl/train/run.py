@@ -27,27 +27,27 @@ from etl.train.model import use_legacy_keras
 
 use_legacy_keras()
 
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
-import pyarrow as pa  # noqa: E402
+import pyarrow as pa
 
-from etl.config import TrainConfig  # noqa: E402
-from etl.errors import flag  # noqa: E402
-from etl.lake.catalog import refresh_catalog_if_local  # noqa: E402
-from etl.lake.lake import Lake  # noqa: E402
-from etl.lake.rows import sql_string  # noqa: E402
-from etl.lake.runs import recorded_run  # noqa: E402
-from etl.ray_runtime import init_ray  # noqa: E402
-from etl.train.data import (  # noqa: E402
+from etl.config import TrainConfig
+from etl.errors import flag
+from etl.lake.catalog import refresh_catalog_if_local
+from etl.lake.lake import Lake
+from etl.lake.rows import sql_string
+from etl.lake.runs import recorded_run
+from etl.ray_runtime import init_ray
+from etl.train.data import (
     evenly_spaced,
     faces_dataset,
     read_frame_index,
@@ -55,10 +55,10 @@ from etl.train.data import (  # noqa: E402
     training_dataset,
     with_target,
 )
-from etl.train.predict import PredictConfig  # noqa: E402
-from etl.train.protocols import Protocol, ProtocolSplit, parse_protocols, split_protocol  # noqa: E402
-from schemas import RUNS, TRAIN_RUNS  # noqa: E402
-from schemas.vocabulary import Label  # noqa: E402
+from etl.train.predict import PredictConfig
+from etl.train.protocols import Protocol, ProtocolSplit, parse_protocols, split_protocol
+from schemas import RUNS, TRAIN_RUNS
+from schemas.vocabulary import Label
 
 __all__ = ["PredictSummary", "ProtocolOutcome", "run_predict", "run_train", "summary_table"]
 
