@@ -2,7 +2,7 @@
 the audit writes its answers, one format each (see jobs/audit.py's docstring).
 
 Writes go straight to the stream: a reader that leaves early (`| head`) raises BrokenPipeError
-out of the job (`jobs.logs.run_job` turns it into a quiet exit 0).
+out of the job (`jobs.runner.run_job` turns it into a quiet exit 0).
 """
 
 from __future__ import annotations

@@ -23,23 +23,26 @@ from etl.lake.lake import Lake
 from etl.lake.query import describe_queries, first_line, query_names
 from etl.lake.run import Question, plan_questions, run_audit
 from jobs.answers import output_problem, param_pair, write_answers
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import report_error, setup_logging
+from jobs.cli_help import job_parser
+from jobs.logs import setup_logging
+from jobs.options import JobOptions
 from jobs.output import FORMATS, FORMATS_HELP
+from jobs.runner import report_error, run_job
 
 __all__ = ["Question", "build_parser", "main", "plan_questions", "run_audit"]  # the last three for bench/
 
 log = logging.getLogger("facelake.audit")
 
-EXAMPLES = [
-    ("every question, as text tables", "facelake audit --lake demo/lake"),
-    (
-        "the 20 worst videos only, as Markdown",
-        "facelake audit --lake demo/lake --only worst_videos --param n=20 --format markdown",
-    ),
-    ("every answer as one CSV file per question", "facelake audit --lake demo/lake --format csv --out audit-csv"),
-    ("every answer as one JSON document", "facelake audit --lake demo/lake --format json > audit.json"),
-]
+EXAMPLES = """
+# every question, as text tables
+facelake audit --lake demo/lake
+# the 20 worst videos only, as Markdown
+facelake audit --lake demo/lake --only worst_videos --param n=20 --format markdown
+# every answer as one CSV file per question
+facelake audit --lake demo/lake --format csv --out audit-csv
+# every answer as one JSON document
+facelake audit --lake demo/lake --format json > audit.json
+"""
 NOTES = (
     "questions (--only NAME) and their parameters (--param NAME=VALUE sets $NAME in every "
     "selected question that takes it; a value is converted like the default):"
@@ -56,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = job_parser(
         "audit", __doc__, examples=EXAMPLES, notes=textwrap.fill(NOTES, 100) + "\n" + describe_queries()
     )
-    add_lake_option(parser, creates=False)
+    JobOptions(parser).lake(creates=False)
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=query_names(), help=HELP["only"])
     parser.add_argument("--param", type=param_pair, action="append", metavar="NAME=VALUE", help=HELP["param"])
     parser.add_argument("--format", choices=FORMATS, default="table", help=FORMATS_HELP)
@@ -91,6 +94,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="audit"))

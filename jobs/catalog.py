@@ -14,33 +14,28 @@ import sys
 
 from etl.lake.catalog import delta_extension_path, refresh_catalog, stale_catalog
 from etl.lake.lake import Lake
-from jobs.cli_help import add_lake_option, job_parser
+from jobs.cli_help import job_parser
+from jobs.logs import setup_logging
+from jobs.options import JobOptions
+from jobs.runner import run_job
 
 log = logging.getLogger("facelake.catalog")
 
+EXAMPLES = """
+# point a copied lake's catalog at the copy
+cp -r demo/lake /data/lake-copy && facelake catalog --lake /data/lake-copy
+# print the DuckDB command line that opens the demo lake's catalog (any OS user, offline)
+facelake catalog --lake demo/lake
+"""
+
 
 def build_parser():
-    parser = job_parser(
-        "catalog",
-        __doc__,
-        examples=[
-            (
-                "point a copied lake's catalog at the copy",
-                "cp -r demo/lake /data/lake-copy && facelake catalog --lake /data/lake-copy",
-            ),
-            (
-                "print the DuckDB command line that opens the demo lake's catalog (any OS user, offline)",
-                "facelake catalog --lake demo/lake",
-            ),
-        ],
-    )
-    add_lake_option(parser, creates=False)
+    parser = job_parser("catalog", __doc__, examples=EXAMPLES)
+    JobOptions(parser).lake(creates=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.logs import setup_logging
-
     setup_logging()
     args = build_parser().parse_args(argv)
     lake = Lake.open(args.lake)
@@ -63,6 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main))

@@ -6,63 +6,33 @@ import argparse
 import importlib
 import sys
 
-# (group, [(command, module, what it does)]) in the order a user meets them
-COMMAND_GROUPS = [
-    (
-        "build the lake",
-        [
-            (
-                "sample",
-                "jobs.sample",
-                "write a small SiW-layout tree of videos (and a photo registry) from real face photos",
-            ),
-            (
-                "ingest",
-                "jobs.ingest",
-                "decode a SiW video tree, detect and align faces into the videos and frames tables",
-            ),
-            ("register", "jobs.register", "detect and align the faces of a photo tree <root>/<user>/*.jpg into photos"),
-            ("embed", "jobs.embed", "compute a face vector per aligned face (frames or photos) into embeddings"),
-        ],
-    ),
-    (
-        "look at it",
-        [
-            (
-                "audit",
-                "jobs.audit",
-                "answer the dataset's recurring questions (lost detections, sizes, defects) with DuckDB",
-            ),
-            ("sql", "jobs.sql", "run a read-only SQL query, or a named one, over the lake"),
-            ("report", "jobs.report", "write the audit as one self-contained HTML file with charts and faces"),
-            ("catalog", "jobs.catalog", "(re)write LAKE/catalog.duckdb for plain DuckDB and print how to open it"),
-        ],
-    ),
-    (
-        "clean it",
-        [
-            (
-                "dedup",
-                "jobs.dedup",
-                "find identities that are one person (FAISS), merge them, check labels and split leakage",
-            ),
-            ("forget", "jobs.forget", "erase one person from every table, bytes and older versions included"),
-            ("maintain", "jobs.maintain", "compact small files and vacuum old ones in every table"),
-        ],
-    ),
-    (
-        "train and use a model",
-        [
-            (
-                "train",
-                "jobs.train",
-                "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics",
-            ),
-            ("predict", "jobs.predict", "score photos or videos with a trained live/spoof model"),
-        ],
-    ),
-]
-COMMANDS = {name: (module, what) for _, commands in COMMAND_GROUPS for name, module, what in commands}
+from jobs.runner import run_job
+
+# {group: {command: what it does}} in the order a user meets them; command NAME is module jobs.NAME
+COMMAND_GROUPS = {
+    "build the lake": {
+        "sample": "write a small SiW-layout tree of videos (and a photo registry) from real face photos",
+        "ingest": "decode a SiW video tree, detect and align faces into the videos and frames tables",
+        "register": "detect and align the faces of a photo tree <root>/<user>/*.jpg into photos",
+        "embed": "compute a face vector per aligned face (frames or photos) into embeddings",
+    },
+    "look at it": {
+        "audit": "answer the dataset's recurring questions (lost detections, sizes, defects) with DuckDB",
+        "sql": "run a read-only SQL query, or a named one, over the lake",
+        "report": "write the audit as one self-contained HTML file with charts and faces",
+        "catalog": "(re)write LAKE/catalog.duckdb for plain DuckDB and print how to open it",
+    },
+    "clean it": {
+        "dedup": "find identities that are one person (FAISS), merge them, check labels and split leakage",
+        "forget": "erase one person from every table, bytes and older versions included",
+        "maintain": "compact small files and vacuum old ones in every table",
+    },
+    "train and use a model": {
+        "train": "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics",
+        "predict": "score photos or videos with a trained live/spoof model",
+    },
+}
+COMMANDS = {name: what for commands in COMMAND_GROUPS.values() for name, what in commands.items()}
 
 EPILOG = """examples:
   facelake sample --out demo/siw --photos demo/photos
@@ -86,10 +56,15 @@ def version() -> str:
 def command_list() -> str:
     lines = ["commands:"]
     width = max(len(name) for name in COMMANDS)
-    for group, commands in COMMAND_GROUPS:
+    for group, commands in COMMAND_GROUPS.items():
         lines.append(f"  {group}:")
-        lines += [f"    {name.ljust(width)}  {what}" for name, _, what in commands]
+        lines += [f"    {name.ljust(width)}  {what}" for name, what in commands.items()]
     return "\n".join(lines)
+
+
+def command_module(command: str) -> str:
+    """The module whose `main` runs `command` (`python -m jobs.<command>` runs it too)."""
+    return f"jobs.{command}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     args = parser.parse_args(argv[:1])
-    from jobs.logs import run_job
-
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module = importlib.import_module(command_module(args.command))
     return run_job(module.main, argv[1:], job=args.command)
 
 

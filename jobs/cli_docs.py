@@ -18,12 +18,11 @@ WIDTH = "100"  # help is wrapped to the terminal's width: fixed here so the docs
 
 
 def _parsers():
-    from jobs.cli import COMMAND_GROUPS
+    from jobs.cli import COMMANDS, command_module
 
     os.environ["COLUMNS"] = WIDTH
-    for _, commands in COMMAND_GROUPS:
-        for name, module, _ in commands:
-            yield name, importlib.import_module(module).build_parser()
+    for name in COMMANDS:
+        yield name, importlib.import_module(command_module(name)).build_parser()
 
 
 def _top_help() -> str:

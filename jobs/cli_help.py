@@ -1,9 +1,12 @@
 """Every job's argument parser: defaults shown, every option described, examples in the epilog.
 
-    parser = job_parser("ingest", __doc__, examples=[
-        ("ingest the sample tree", "facelake ingest --source demo/siw --lake demo/lake"),
-    ])
-    add_lake_option(parser, creates=True)
+    EXAMPLES = '''
+    # ingest the sample tree
+    facelake ingest --source demo/siw --lake demo/lake
+    '''
+    parser = job_parser("ingest", __doc__, examples=EXAMPLES)
+
+The options themselves are declared with `jobs.options`.
 
 Options get `help=` text; `ArgumentDefaultsHelpFormatter` appends "(default: X)" to
 every option whose default is not None/False, so help never hides a default.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from jobs import console
 
@@ -35,16 +39,13 @@ class JobArgumentParser(argparse.ArgumentParser):
         super()._print_message(message, file)
 
 
-def format_examples(examples: list[tuple[str, str]]) -> str:
-    lines = ["examples:"]
-    for what, command in examples:
-        lines += [f"  # {what}", f"  {command}"]
-    return "\n".join(lines)
+def format_examples(examples: str) -> str:
+    """`examples`: `# what it does` and `the command` lines, as a user types them."""
+    lines = textwrap.dedent(examples).strip().splitlines()
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def job_parser(
-    job: str, description: str | None, *, examples: list[tuple[str, str]], notes: str | None = None
-) -> JobArgumentParser:
+def job_parser(job: str, description: str | None, *, examples: str, notes: str | None = None) -> JobArgumentParser:
     """A job's parser, with `--verbose` (see `jobs.logs`) and its examples in the epilog.
 
     `description`: the module's docstring; its first paragraph is the summary line.
@@ -64,28 +65,3 @@ def job_parser(
         "by default they go only to the log file named at the end",
     )
     return parser
-
-
-def add_lake_option(parser: argparse.ArgumentParser, *, creates: bool, required: bool = True) -> None:
-    if creates:
-        text = (
-            "lake root: a folder (created if missing; an existing one must be empty or a lake) "
-            "or s3://bucket/prefix (credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)"
-        )
-    else:
-        text = (
-            "lake root: a folder made by `facelake ingest` or `facelake register`, or s3://bucket/prefix "
-            "(credentials from AWS_* variables and FACELAKE_STORAGE_OPTIONS)"
-        )
-    parser.add_argument("--lake", required=required, metavar="LAKE", help=text)
-
-
-def add_ray_address_option(parser: argparse.ArgumentParser) -> None:
-    """`--address` of the jobs that fan work out over Ray tasks of one CPU each."""
-    parser.add_argument(
-        "--address",
-        default=None,
-        metavar="HOST:PORT",
-        help="Ray cluster to run on, HOST:PORT of its head (default: $RAY_ADDRESS, else a local Ray "
-        "with --workers CPUs)",
-    )

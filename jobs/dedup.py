@@ -12,101 +12,64 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 from etl.identity.run import DedupConfig, run_dedup, set_merge_state
 from etl.lake.lake import Lake
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, log_summary, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from
+from jobs.runner import job_main, log_summary, report_error, run_job
 from schemas.vocabulary import EmbeddingSource, IndexKind, Linkage, values
 
 log = logging.getLogger("facelake.dedup")
 
+EXAMPLES = """
+# find users registered twice in the photo registry
+facelake dedup --lake demo/lake --source photos
+# subjects that are one person, and test subjects who are training subjects under another id
+facelake dedup --lake demo/lake --source frames --leakage
+# a merge that was wrong: mark its group as not one person
+facelake dedup --lake demo/lake --undo user_09
+"""
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    """--frame-labels' comma-separated words, as DedupConfig.frame_labels."""
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser(
-        "dedup",
-        __doc__,
-        examples=[
-            ("find users registered twice in the photo registry", "facelake dedup --lake demo/lake --source photos"),
-            (
-                "subjects that are one person, and test subjects who are training subjects under another id",
-                "facelake dedup --lake demo/lake --source frames --leakage",
-            ),
-            (
-                "a merge that was wrong: mark its group as not one person",
-                "facelake dedup --lake demo/lake --undo user_09",
-            ),
-        ],
-    )
-    add_lake_option(parser, creates=False)
-    parser.add_argument(
-        "--source",
-        default="photos",
-        choices=values(EmbeddingSource),
-        help="identities of photos (users) or frames (subjects)",
-    )
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="which face vectors in `embeddings` to compare: a model id ('dlib' = dlib_resnet_v1); "
-        "default: the only model there",
-    )
-    parser.add_argument(
-        "--linkage",
-        default="max",
-        choices=values(Linkage),
-        help="max: two identities link when any pair of their faces is above the threshold (the original "
-        "SiW scripts' rule); centroid: when their mean vectors are (insightface's rule)",
-    )
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="cosine similarity above which two faces are one person (default: per model and linkage, "
-        "e.g. 0.93 for dlib with max linkage; see docs/identity.md)",
-    )
-    parser.add_argument(
-        "--min-pairs", type=int, default=1, help="max linkage: face pairs above the threshold needed to link"
-    )
-    parser.add_argument(
-        "--min-faces",
-        type=int,
-        default=1,
-        help="merge only links carried by at least this many faces of each identity (1: any face, the original rule; "
-        "2: a single face filed under the wrong user does not merge two users)",
-    )
-    parser.add_argument(
-        "--index",
-        default="flat",
-        choices=values(IndexKind),
-        help="flat: exact inner product; ivf / hnsw: approximate, for millions of faces (pairs and label checks)",
-    )
-    parser.add_argument(
-        "--nprobe",
-        type=int,
-        default=16,
-        help="ivf: lists searched per face; more finds more at more cost (32 found every sampled label "
-        "suspect at 1M faces, docs/identity.md)",
-    )
-    parser.add_argument(
-        "--frame-labels",
-        default="live",
-        help="frames: which labels' faces stand for a subject, comma-separated (live only by default: print and "
-        "replay frames are re-captures whose vectors drift towards each other; 'live,spoof' for all)",
-    )
-    parser.add_argument(
-        "--leakage", action="store_true", help="frames only: also report test identities close to training ones"
-    )
+    """The dedup options, on a new parser or added to `parser`."""
+    parser = parser or job_parser("dedup", __doc__, examples=EXAMPLES)
+    option = JobOptions(parser, DedupConfig())
+    option.lake(creates=False)
+    option("source", "identities of photos (users) or frames (subjects)", choices=values(EmbeddingSource))
+    model_help = "which face vectors in `embeddings` to compare: a model id ('dlib' = dlib_resnet_v1); default: "
+    option("model", model_help + "the only model there")
+    linkage_help = "max: two identities link when any pair of their faces is above the threshold (the original SiW "
+    linkage_help += "scripts' rule); centroid: when their mean vectors are (insightface's rule)"
+    option("linkage", linkage_help, choices=values(Linkage))
+    threshold_help = "cosine similarity above which two faces are one person (default: per model and linkage, e.g. "
+    option("threshold", threshold_help + "0.93 for dlib with max linkage; see docs/identity.md)", type=float)
+    option("min_pairs", "max linkage: face pairs above the threshold needed to link")
+    faces_help = "merge only links carried by at least this many faces of each identity (1: any face, the original "
+    option("min_faces", faces_help + "rule; 2: a single face filed under the wrong user does not merge two users)")
+    index_help = "flat: exact inner product; ivf / hnsw: approximate, for millions of faces (pairs and label checks)"
+    option("index", index_help, choices=values(IndexKind))
+    nprobe_help = "ivf: lists searched per face; more finds more at more cost (32 found every sampled label suspect at "
+    option("nprobe", nprobe_help + "1M faces, docs/identity.md)")
+    labels_help = "frames: which labels' faces stand for a subject, comma-separated (live only by default: print and "
+    labels_help += "replay frames are re-captures whose vectors drift towards each other; 'live,spoof' for all)"
+    # typed as the user types it: the default, a string, goes through _labels as a given value does
+    option("frame_labels", labels_help, type=_labels, default=",".join(DedupConfig().frame_labels))
+    option("leakage", "frames only: also report test identities close to training ones")
     parser.add_argument("--undo", metavar="IDENTITY", help="mark the merge group holding IDENTITY as not one person")
     parser.add_argument("--restore", metavar="IDENTITY", help="make an undone merge group active again")
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> DedupConfig:
-    settings = {f.name: getattr(args, f.name) for f in fields(DedupConfig)}
-    settings["frame_labels"] = tuple(x.strip() for x in args.frame_labels.split(",") if x.strip())
-    return DedupConfig(**settings)
+    return config_from(args, DedupConfig)
 
 
 @job_main(build_parser, config_from_args, log=log)
@@ -125,6 +88,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main))

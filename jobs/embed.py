@@ -10,75 +10,56 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from etl.embed.backends import EmbedderConfig
 from etl.embed.run import EmbedJobConfig, run_embed
 from etl.errors import FacelakeError
 from etl.lake.lake import Lake
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, log_summary, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from, ray_address
+from jobs.runner import job_main, log_summary, report_error, run_job
 from schemas.vocabulary import EmbeddingSource, values
 
 log = logging.getLogger("facelake.embed")
 
+EXAMPLES = r"""
+# face vectors of every registered photo (dlib, ships in a pip package)
+facelake embed --lake demo/lake --source photos
+# every 10th training frame, with your ArcFace model on a cluster's GPUs
+facelake embed --lake demo/lake --source frames --where "split = 'train'" --every-k 10 \
+    --model insightface:models/w600k_r50.onnx --gpus-per-worker 0.5 --address ray://head:10001
+"""
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser(
-        "embed",
-        __doc__,
-        examples=[
-            (
-                "face vectors of every registered photo (dlib, ships in a pip package)",
-                "facelake embed --lake demo/lake --source photos",
-            ),
-            (
-                "every 10th training frame, with your ArcFace model on a cluster's GPUs",
-                "facelake embed --lake demo/lake --source frames --where \"split = 'train'\" --every-k 10 \\\n"
-                "      --model insightface:models/w600k_r50.onnx --gpus-per-worker 0.5 --address ray://head:10001",
-            ),
-        ],
-    )
-    add_lake_option(parser, creates=False)
-    parser.add_argument(
-        "--model",
-        default="dlib",
-        help="dlib (ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its "
-        "folder) | keras:FILE (.keras/.h5)",
-    )
-    parser.add_argument(
-        "--source", default="frames", choices=values(EmbeddingSource), help="faces of video frames or of photos"
-    )
-    parser.add_argument(
-        "--where",
-        default=None,
-        help="SQL condition on the source table's columns choosing the faces to embed, e.g. \"split = 'train'\"",
-    )
-    parser.add_argument("--every-k", type=int, default=1, help="frames only: embed every k-th frame")
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors (one model load each)")
-    parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="Ray num_gpus per actor")
-    parser.add_argument("--batch-size", type=int, default=64, help="faces per model call")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    """The embed options, on a new parser or added to `parser`."""
+    parser = parser or job_parser("embed", __doc__, examples=EXAMPLES)
+    # two configs: --model and --batch-size set the embedder's (EmbedderConfig), the rest the job's
+    option, embedder = JobOptions(parser, EmbedJobConfig(EmbedderConfig())), JobOptions(parser, EmbedderConfig())
+    option.lake(creates=False)
+    model_help = "dlib (ships in face_recognition_models) | insightface:PATH (ArcFace .onnx or its folder) | "
+    embedder("backend", model_help + "keras:FILE (.keras/.h5)", "MODEL", flag="--model")
+    option("source", "faces of video frames or of photos", choices=values(EmbeddingSource))
+    where_help = "SQL condition on the source table's columns choosing the faces to embed, e.g. \"split = 'train'\""
+    option("where", where_help)
+    option("every_k", "frames only: embed every k-th frame")
+    option("workers", "Ray actors (one model load each)")
+    option("gpus_per_worker", "Ray num_gpus per actor")
+    embedder("batch_size", "faces per model call")
+    option.ray_address()
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> EmbedJobConfig:
-    return EmbedJobConfig(
-        embedder=EmbedderConfig(backend=args.model, batch_size=args.batch_size),
-        source=args.source,
-        where=args.where,
-        every_k=args.every_k,
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-    )
+    return config_from(args, EmbedJobConfig, embedder=config_from(args, EmbedderConfig))
 
 
 @job_main(build_parser, config_from_args, log=log)
 def main(args: argparse.Namespace, config) -> int:
     lake = Lake.open(args.lake)
     try:
-        summary = run_embed(lake=lake, config=config, address=args.address or os.environ.get("RAY_ADDRESS"))
+        summary = run_embed(lake=lake, config=config, address=ray_address(args))
     except KeyboardInterrupt:
         log.warning("embed interrupted; finished batches are committed, rerun to complete")
         return 130
@@ -88,6 +69,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main))

@@ -21,30 +21,25 @@ import sys
 from etl.erasure.request import ForgetRequest, check_lake
 from etl.erasure.run import ForgetSummary, run_forget
 from etl.lake.lake import Lake
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions
 from jobs.output import format_table
+from jobs.runner import job_main, report_error, run_job
 from schemas.vocabulary import ErasureStatus
 
 log = logging.getLogger("facelake.forget")
 
+EXAMPLES = """
+# what erasing SiW subject 7 would remove, changing nothing
+facelake forget --lake demo/lake --subject 7 --dry-run
+# erase registry user user_03, bytes and older versions included
+facelake forget --lake demo/lake --user user_03
+"""
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser(
-        "forget",
-        __doc__,
-        examples=[
-            (
-                "what erasing SiW subject 7 would remove, changing nothing",
-                "facelake forget --lake demo/lake --subject 7 --dry-run",
-            ),
-            (
-                "erase registry user user_03, bytes and older versions included",
-                "facelake forget --lake demo/lake --user user_03",
-            ),
-        ],
-    )
-    add_lake_option(parser, creates=False)
+    parser = parser or job_parser("forget", __doc__, examples=EXAMPLES)
+    JobOptions(parser).lake(creates=False)
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--subject", metavar="ID", help="SiW subject number (7 or 007)")
     who.add_argument("--user", metavar="NAME", help="registry user name (the user's folder in the photo tree)")
@@ -84,33 +79,17 @@ def _log_summary(summary: ForgetSummary, lake: Lake) -> None:
     for line in format_table(summary.table()).splitlines() if summary.tables else ():
         log.info("%s", line)
     if request.dry_run:
-        log.info(
-            "dry run (nothing changed): %d rows would be removed, %d runs rows redacted",
-            summary.rows_removed,
-            summary.rows_redacted,
-        )
+        counts = summary.rows_removed, summary.rows_redacted
+        log.info("dry run (nothing changed): %d rows would be removed, %d runs rows redacted", *counts)
         return
-    log.info(
-        "erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s",
-        summary.erasure_id,
-        summary.run_id,
-        request.label,
-        summary.rows_removed,
-        summary.rows_redacted,
-        sum(t.files_vacuumed for t in summary.tables),
-        summary.elapsed_s,
-    )
-    trained = summary.models_not_retrained
-    if trained:
-        log.warning(
-            "%d train runs read frames that held %s; their models are not retrained: %s",
-            len(trained),
-            request.label,
-            ", ".join(trained),
-        )
+    erased = summary.erasure_id, summary.run_id, request.label, summary.rows_removed, summary.rows_redacted
+    files = sum(t.files_vacuumed for t in summary.tables)
+    message = "erasure %s (run %s): %s removed: %d rows, %d runs rows redacted, %d files vacuumed in %.1f s"
+    log.info(message, *erased, files, summary.elapsed_s)
+    if trained := summary.models_not_retrained:
+        not_retrained = len(trained), request.label, ", ".join(trained)
+        log.warning("%d train runs read frames that held %s; their models are not retrained: %s", *not_retrained)
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main))

@@ -11,46 +11,34 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import sys
 
-from etl.config import CROP_FORMATS, DetectorConfig, IngestConfig
+from etl.config import CROP_FORMATS, IngestConfig
 from etl.ingest.run import check_source, run_ingest, watch
 from etl.lake.lake import Lake
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import job_main, log_summary, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from, detector_from, ray_address
 from jobs.progress import FrameProgress
+from jobs.runner import job_main, log_summary, report_error, run_job
 
 log = logging.getLogger("facelake.ingest")
 
-# The job is only: parse the command line, build the typed config, call the run (etl.ingest.run),
-# map its outcome to an exit code. What a run does is in etl/ingest/.
 
-
-EXAMPLES = [
-    (
-        "ingest the demo tree (`facelake sample --out demo/siw` writes one)",
-        "facelake ingest --source demo/siw --lake demo/lake",
-    ),
-    (
-        "on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
-        "facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 --workers 32 "
-        "--gpus-per-worker 0.25",
-    ),
-    (
-        "from a tree on S3 into a lake on S3 (credentials from AWS_* or FACELAKE_STORAGE_OPTIONS, on every node)",
-        "facelake ingest --source s3://bucket/SiW --lake s3://bucket/lake --address HEAD_IP:6379 --workers 32",
-    ),
-    (
-        "keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM",
-        "facelake ingest --source /data/siw --lake /data/lake --watch --interval 600",
-    ),
-    (
-        "reprocess every video with other detector settings",
-        "facelake ingest --source demo/siw --lake demo/lake --full --min-face-size 30 --accept-score 0.9",
-    ),
-    ("then: a photo registry into the same lake", "facelake register --source demo/photos --lake demo/lake"),
-]
+EXAMPLES = """
+# ingest the demo tree (`facelake sample --out demo/siw` writes one)
+facelake ingest --source demo/siw --lake demo/lake
+# on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node
+facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 --workers 32 --gpus-per-worker 0.25
+# from a tree on S3 into a lake on S3 (credentials from AWS_* or FACELAKE_STORAGE_OPTIONS, on every node)
+facelake ingest --source s3://bucket/SiW --lake s3://bucket/lake --address HEAD_IP:6379 --workers 32
+# keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM
+facelake ingest --source /data/siw --lake /data/lake --watch --interval 600
+# reprocess every video with other detector settings
+facelake ingest --source demo/siw --lake demo/lake --full --min-face-size 30 --accept-score 0.9
+# then: a photo registry into the same lake
+facelake register --source demo/photos --lake demo/lake
+"""
 NOTES = """\
 source: the SiW layout {Train,Test}/{live,spoof}/SSS/SSS-sensor-type-medium-session.mov (or .m.mov),
 each video's .face file beside it. A folder without Train/ or Test/ holding live/ or spoof/
@@ -59,110 +47,29 @@ SiW tree a badly named or unreadable video becomes a row with its status and rea
 A rerun processes only new, changed and failed videos."""
 
 
-class SpacedTuple(tuple):
-    """A default shown in --help as the user types it (`0.6 0.7 0.7`), not as a tuple."""
-
-    def __str__(self) -> str:
-        return " ".join(str(v) for v in self)
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The ingest options, on a new parser or added to `parser`."""
-    from jobs.cli_help import add_lake_option, add_ray_address_option, job_parser
-
     parser = parser or job_parser("ingest", __doc__, examples=EXAMPLES, notes=NOTES)
-    detector = DetectorConfig()
-    parser.add_argument(
-        "--source",
-        required=True,
-        metavar="DIR|URI",
-        help="root of the SiW tree: the folder (or s3://bucket/prefix) holding Train/ and/or Test/; "
-        "only read, never changed",
+    option = JobOptions(parser, IngestConfig())
+    option.source_tree(tree="SiW tree", holding="Train/ and/or Test/")
+    option.lake(creates=True)
+    option.ray_address()
+    option("workers", "videos processed at once (Ray tasks of one CPU each)", "N")
+    option(
+        "gpus_per_worker", "GPUs each video task asks Ray for (e.g. 0.25: four tasks share a GPU); 0: CPU only", "GPUS"
     )
-    add_lake_option(parser, creates=True)
-    add_ray_address_option(parser)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=IngestConfig.workers,
-        metavar="N",
-        help="videos processed at once (Ray tasks of one CPU each)",
+    option("frame_stride", "keep every N-th frame of each video (1: every frame)", "N")
+    option("crops", "also store each frame's .face-box crop in this image format", choices=CROP_FORMATS)
+    option("full", "reprocess every video, even unchanged ones (after changing detector settings)")
+    option("commit_every", "videos per Delta commit: what a crash can lose at most", "N")
+    memory_help = "stop a video whose processing grows its worker's memory by more than this many MB (0: no limit)"
+    option("task_memory_mb", memory_help + "; it gets an error row and the next run retries it", "MB")
+    option.detector(
+        unit="frame",
+        thresholds=True,
+        accept_help="a frame whose best face scores below this gets det_status low_score and no aligned face",
     )
-    parser.add_argument(
-        "--gpus-per-worker",
-        type=float,
-        default=IngestConfig.gpus_per_worker,
-        metavar="GPUS",
-        help="GPUs each video task asks Ray for (e.g. 0.25: four tasks share a GPU); 0: CPU only",
-    )
-    parser.add_argument(
-        "--frame-stride",
-        type=int,
-        default=IngestConfig.frame_stride,
-        metavar="N",
-        help="keep every N-th frame of each video (1: every frame)",
-    )
-    parser.add_argument(
-        "--crops",
-        choices=CROP_FORMATS,
-        default=IngestConfig.crops,
-        help="also store each frame's .face-box crop in this image format",
-    )
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="reprocess every video, even unchanged ones (after changing detector settings)",
-    )
-    parser.add_argument(
-        "--commit-every",
-        type=int,
-        default=IngestConfig.commit_every,
-        metavar="N",
-        help="videos per Delta commit: what a crash can lose at most",
-    )
-    parser.add_argument(
-        "--task-memory-mb",
-        type=int,
-        default=IngestConfig.task_memory_mb,
-        metavar="MB",
-        help="stop a video whose processing grows its worker's memory by more than this many MB "
-        "(0: no limit); it gets an error row and the next run retries it",
-    )
-    parser.add_argument(
-        "--detector",
-        default=detector.backend,
-        metavar="NAME",
-        help="face detector: mtcnn (weights ship with the package) or insightface:DIR "
-        "(an SCRFD/RetinaFace .onnx file in DIR)",
-    )
-    parser.add_argument(
-        "--stage-thresholds",
-        type=float,
-        nargs=3,
-        default=SpacedTuple(detector.stage_thresholds),
-        metavar=("PNET", "RNET", "ONET"),
-        help="MTCNN's three stage thresholds, each in (0, 1); lower finds more (and more false) faces",
-    )
-    parser.add_argument(
-        "--min-face-size",
-        type=int,
-        default=detector.min_face_size,
-        metavar="PIXELS",
-        help="smallest face searched for, in frame pixels (at least 12)",
-    )
-    parser.add_argument(
-        "--accept-score",
-        type=float,
-        default=detector.accept_score,
-        metavar="SCORE",
-        help="a frame whose best face scores below this gets det_status low_score and no aligned face",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs and batch jobs)")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when any video did not end ok (by default failures are rows and the exit is 0)",
-    )
+    option.run_flags(strict_when="any video did not end ok (by default failures are rows and the exit is 0)")
     parser.add_argument(
         "--watch",
         action="store_true",
@@ -180,22 +87,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def config_from_args(args: argparse.Namespace) -> IngestConfig:
-    detector = DetectorConfig(
-        backend=args.detector,
-        stage_thresholds=tuple(args.stage_thresholds),
-        min_face_size=args.min_face_size,
-        accept_score=args.accept_score,
-    )
-    return IngestConfig(
-        detector=detector,
-        crops=args.crops,
-        frame_stride=args.frame_stride,
-        workers=args.workers,
-        gpus_per_worker=args.gpus_per_worker,
-        full=args.full,
-        commit_every=args.commit_every,
-        task_memory_mb=args.task_memory_mb,
-    )
+    return config_from(args, IngestConfig, detector=detector_from(args))
 
 
 @job_main(build_parser, config_from_args, log=log)
@@ -209,7 +101,7 @@ def main(args: argparse.Namespace, config) -> int:
         check_lake_outside_source(args.lake, args.source)
     except NotASourceError as error:
         return report_error(error, log)
-    lake, address = Lake.open(args.lake, create=True), args.address or os.environ.get("RAY_ADDRESS")
+    lake, address = Lake.open(args.lake, create=True), ray_address(args)
     progress = functools.partial(FrameProgress, enabled=not args.no_progress)
     if args.watch:
         result = watch(
@@ -225,6 +117,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="ingest"))

@@ -14,72 +14,44 @@ import argparse
 import logging
 import sys
 
-from etl.config import SAFE_RETENTION_HOURS, MaintainConfig
+from etl.config import MaintainConfig
 from etl.lake.lake import Lake
 from etl.lake.maintenance import NothingToMaintain
 from etl.lake.run import run_maintenance
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import job_main, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from
 from jobs.output import format_table
+from jobs.runner import job_main, report_error, run_job
 from schemas import ALL_TABLES
 
 log = logging.getLogger("facelake.maintain")
 
+EXAMPLES = """
+# compact and vacuum every table, keeping 7 days of time travel
+facelake maintain --lake demo/lake
+# see what vacuum would delete in frames, changing nothing
+facelake maintain --lake demo/lake --only frames --dry-run
+"""
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or job_parser(
-        "maintain",
-        __doc__,
-        examples=[
-            ("compact and vacuum every table, keeping 7 days of time travel", "facelake maintain --lake demo/lake"),
-            (
-                "see what vacuum would delete in frames, changing nothing",
-                "facelake maintain --lake demo/lake --only frames --dry-run",
-            ),
-        ],
-    )
-    add_lake_option(parser, creates=False)
-    parser.add_argument(
-        "--retention-hours",
-        type=int,
-        default=SAFE_RETENTION_HOURS,
-        help="keep the files that versions younger than this many hours still need (168 = 7 days; less needs --force)",
-    )
-    parser.add_argument(
-        "--target-size",
-        type=int,
-        default=None,
-        metavar="MB",
-        help="compacted file size in MB (default: the table's delta.targetFileSize, else 100)",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="allow a retention below 7 days and below the age of the frames versions train runs read",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="compact nothing, delete nothing, write nothing: print what vacuum would delete",
-    )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        choices=list(ALL_TABLES),
-        metavar="TABLE",
-        help=f"maintain only these tables: {', '.join(ALL_TABLES)}",
-    )
+    parser = parser or job_parser("maintain", __doc__, examples=EXAMPLES)
+    option = JobOptions(parser, MaintainConfig())
+    option.lake(creates=False)
+    retention_help = "keep the files that versions younger than this many hours still need"
+    option("retention_hours", retention_help + " (168 = 7 days; less needs --force)")
+    size_help = "compacted file size in MB (default: the table's delta.targetFileSize, else 100)"
+    option("target_size_mb", size_help, "MB", flag="--target-size", type=int)
+    option("force", "allow a retention below 7 days and below the age of the frames versions train runs read")
+    option("dry_run", "compact nothing, delete nothing, write nothing: print what vacuum would delete")
+    # default None, not the config's (): no "(default: ())" in --help; config_from_args passes tables itself
+    only_help = f"maintain only these tables: {', '.join(ALL_TABLES)}"
+    option("tables", only_help, "TABLE", flag="--only", default=None, nargs="+", choices=list(ALL_TABLES))
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> MaintainConfig:
-    return MaintainConfig(
-        retention_hours=args.retention_hours,
-        target_size_mb=args.target_size,
-        force=args.force,
-        dry_run=args.dry_run,
-        tables=tuple(args.only or ()),
-    )
+    return config_from(args, MaintainConfig, tables=tuple(args.tables or ()))
 
 
 @job_main(build_parser, config_from_args, log=log)
@@ -109,6 +81,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main))

@@ -8,7 +8,7 @@ Formats (`--format` of `facelake sql` and `facelake audit`):
 How each value is written (exactly, the same way in every machine format) is `jobs.cells`.
 
 Writes go straight to the stream, so a reader that leaves early (`| head`) raises
-BrokenPipeError out of the job (`jobs.logs.run_job` turns it into a quiet exit 0).
+BrokenPipeError out of the job (`jobs.runner.run_job` turns it into a quiet exit 0).
 """
 
 from __future__ import annotations

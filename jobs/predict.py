@@ -11,9 +11,6 @@ unreadable, without a face, or no photo or video given), or with --strict when a
 input was unreadable; 2 for bad options or a model folder without the files it needs.
 """
 
-# Only this: parse the arguments, build the PredictConfig, call `etl.train.run.run_predict` with
-# where its lines go (stdout) and its progress bar, and map its summary to an exit code.
-
 from __future__ import annotations
 
 import argparse
@@ -23,113 +20,60 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs import console
 from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from, detector_from
+from jobs.runner import job_main, report_error, run_job
 
 if TYPE_CHECKING:
     from etl.train.predict import PredictConfig
 
-from jobs.logs import job_main, report_error
-
 log = logging.getLogger("facelake.predict")
+
+EXAMPLES = """
+# every photo in a folder, with the P1 model trained on the demo lake
+facelake predict --model demo/models/P1 photos/
+# a video as the phone app would: the int8 TFLite model, every 3rd frame, the app's blur gate
+facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android clip.mov
+# only the decisions of a folder of videos (jq reads the summary lines)
+facelake predict --model demo/models/P1 demo/siw/Test | jq -c 'select(.summary) | [.path, .decision]'
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     from etl.faces.sharpness import ANDROID_BLUR_GATE
-    from etl.train.predict import MODEL_FORMATS
+    from etl.train.predict import MODEL_FORMATS, PredictConfig
 
-    parser = job_parser(
-        "predict",
-        __doc__,
-        examples=[
-            (
-                "every photo in a folder, with the P1 model trained on the demo lake",
-                "facelake predict --model demo/models/P1 photos/",
-            ),
-            (
-                "a video as the phone app would: the int8 TFLite model, every 3rd frame, the app's blur gate",
-                "facelake predict --model demo/models/P1 --format tflite_int8 --every-k 3 --min-sharpness android "
-                "clip.mov",
-            ),
-            (
-                "only the decisions of a folder of videos (jq reads the summary lines)",
-                "facelake predict --model demo/models/P1 demo/siw/Test | jq -c 'select(.summary) | [.path, .decision]'",
-            ),
-        ],
+    parser = job_parser("predict", __doc__, examples=EXAMPLES)
+    paths_help = "photos (.jpg/.jpeg/.png), videos (.mov/.mp4/.avi) or folders holding them (walked)"
+    parser.add_argument("paths", nargs="+", metavar="PATH", help=paths_help)
+    model_help = "a model folder written by `facelake train` (OUT/P1, ...): metrics.json and the models"
+    parser.add_argument("--model", required=True, type=Path, metavar="DIR", help=model_help)
+    option = JobOptions(parser, PredictConfig)  # the class: its fields' defaults (--model has none)
+    export_help = "which export of the model scores the faces: keras, float TFLite, or int8 TFLite (the phone's)"
+    option("model_format", export_help, flag="--format", choices=MODEL_FORMATS)
+    option("every_k", "videos: score frames 0, K, 2K, ...; the video's decision is on their mean score", "K")
+    gate = (
+        "blur gate: a face whose sharpness count (pixels with a strong Laplacian response on the face resized to "
+        "256x256) is below COUNT is 'too_blurry' (scored, no decision). 'model': the gate the model was trained "
+        "under, else the 1st percentile of its training faces, so faces as sharp as its training data pass; "
+        f"'android': {ANDROID_BLUR_GATE}, the original SiW Android app's gate for its camera frames; 'off' or 0: "
+        "no gate"
     )
-    parser.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="photos (.jpg/.jpeg/.png), videos (.mov/.mp4/.avi) or folders holding them (walked)",
-    )
-    parser.add_argument(
-        "--model",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="a model folder written by `facelake train` (OUT/P1, ...): metrics.json and the models",
-    )
-    parser.add_argument(
-        "--format",
-        default="keras",
-        choices=MODEL_FORMATS,
-        dest="model_format",
-        help="which export of the model scores the faces: keras, float TFLite, or int8 TFLite (the phone's)",
-    )
-    parser.add_argument(
-        "--every-k",
-        type=int,
-        default=5,
-        metavar="K",
-        help="videos: score frames 0, K, 2K, ...; the video's decision is on their mean score",
-    )
-    parser.add_argument(
-        "--min-sharpness",
-        default="model",
-        metavar="COUNT",
-        help="blur gate: a face whose sharpness count (pixels with a strong Laplacian response "
-        "on the face resized to 256x256) is below COUNT is 'too_blurry' (scored, no "
-        "decision). 'model': the gate the model was trained under, else the 1st "
-        "percentile of its training faces, so faces as sharp as its training data pass; "
-        f"'android': {ANDROID_BLUR_GATE}, the original SiW Android app's gate for its "
-        "camera frames; 'off' or 0: no gate",
-    )
-    parser.add_argument(
-        "--detector",
-        default="mtcnn",
-        metavar="NAME",
-        help="face detector, as ingest's: mtcnn (ships with facelake) | insightface:DIR (an "
-        "SCRFD/RetinaFace .onnx file in DIR)",
-    )
-    parser.add_argument(
-        "--accept-score",
-        type=float,
-        default=0.8,
-        metavar="P",
-        help="faces the detector is less sure of than this (0..1) are ignored",
-    )
-    parser.add_argument(
-        "--min-face-size", type=int, default=40, metavar="PX", help="smallest face to look for, in image pixels"
-    )
-    parser.add_argument("--strict", action="store_true", help="exit 1 when any input was unreadable or failed")
+    # a word or a count, read by parse_min_sharpness ("model" is the config's None)
+    option("min_sharpness", gate, "COUNT", default="model")
+    option.detector(unit="image", accept_help="faces the detector is less sure of than this (0..1) are ignored")
+    option.run_flags(strict_when="any input was unreadable or failed", progress=False)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> PredictConfig:
-    from etl.config import DetectorConfig
     from etl.errors import require
     from etl.train.predict import PredictConfig, parse_min_sharpness
 
     min_sharpness = parse_min_sharpness(args.min_sharpness)
     require(args.every_k >= 1, f"must be >= 1, got {args.every_k}", option="every_k")
-    detector = DetectorConfig(backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size)
-    return PredictConfig(
-        model=args.model,
-        model_format=args.model_format,
-        every_k=args.every_k,
-        min_sharpness=min_sharpness,
-        detector=detector,
-    )
+    return config_from(args, PredictConfig, min_sharpness=min_sharpness, detector=detector_from(args))
 
 
 def _emit(line: dict) -> None:
@@ -141,17 +85,9 @@ def _emit(line: dict) -> None:
 def _progress(total: int):
     from tqdm import tqdm
 
-    from jobs import console
-
     terminal = console.stream()
-    return tqdm(
-        total=total,
-        unit="file",
-        desc="predict",
-        file=terminal,
-        dynamic_ncols=True,
-        disable=total < 2 or not terminal.isatty(),
-    )
+    quiet = total < 2 or not terminal.isatty()
+    return tqdm(total=total, unit="file", desc="predict", file=terminal, dynamic_ncols=True, disable=quiet)
 
 
 @job_main(build_parser, config_from_args, log=log)
@@ -170,6 +106,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="predict"))

@@ -10,41 +10,31 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from dataclasses import asdict
+from dataclasses import replace
 
-from etl.config import RETRY_DETECTOR, DetectorConfig, RegisterConfig
+from etl.config import RETRY_DETECTOR, RegisterConfig
 from etl.ingest.run import run_register
 from etl.lake.lake import Lake
 from etl.sources.photo_tree import check_photo_source
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.logs import job_main, log_summary, report_error
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from, detector_from, ray_address
+from jobs.runner import job_main, log_summary, report_error, run_job
 
 log = logging.getLogger("facelake.register")
 
-# The job is only: parse the command line, build the typed config, call the run (etl.ingest.run),
-# map its outcome to an exit code. What a run does is in etl/ingest/.
 
-
-EXAMPLES = [
-    (
-        "register the demo photo registry (`facelake sample --photos demo/photos` writes one) into the demo lake",
-        "facelake register --source demo/photos --lake demo/lake",
-    ),
-    (
-        "then: a face vector per photo, and people registered twice found and merged",
-        "facelake embed --lake demo/lake --source photos && facelake dedup --lake demo/lake --source photos",
-    ),
-    (
-        "on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node",
-        "facelake register --source /shared/photos --lake /shared/lake --address HEAD_IP:6379 --workers 16",
-    ),
-    (
-        "only the first detector pass, photos with no face are left as they are",
-        "facelake register --source demo/photos --lake demo/lake --retry-detector none",
-    ),
-]
+EXAMPLES = """
+# register the demo photo registry (`facelake sample --photos demo/photos` writes one) into the demo lake
+facelake register --source demo/photos --lake demo/lake
+# then: a face vector per photo, and people registered twice found and merged
+facelake embed --lake demo/lake --source photos && facelake dedup --lake demo/lake --source photos
+# on a Ray cluster, from one of its nodes: the tree must be mounted at the same path on every node
+facelake register --source /shared/photos --lake /shared/lake --address HEAD_IP:6379 --workers 16
+# only the first detector pass, photos with no face are left as they are
+facelake register --source demo/photos --lake demo/lake --retry-detector none
+"""
 NOTES = """\
 source: one folder per user directly inside --source, holding that user's photos
 (.jpg, .jpeg, .png): <root>/<user>/<photo>. Other files are counted and named in the log.
@@ -54,84 +44,33 @@ tree goes to `facelake ingest`). A rerun processes only new, changed and failed 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The register options, on a new parser or added to `parser`."""
-    from jobs.cli_help import add_lake_option, add_ray_address_option, job_parser
-
     parser = parser or job_parser("register", __doc__, examples=EXAMPLES, notes=NOTES)
-    detector, defaults = DetectorConfig(), RegisterConfig()
-    parser.add_argument(
-        "--source",
-        required=True,
-        metavar="DIR|URI",
-        help="root of the photo tree: the folder (or s3://bucket/prefix) holding one folder per user; "
-        "only read, never changed",
-    )
-    add_lake_option(parser, creates=True)
-    add_ray_address_option(parser)
-    parser.add_argument(
-        "--workers", type=int, default=defaults.workers, metavar="N", help="Ray tasks at once (one CPU each)"
-    )
-    parser.add_argument(
-        "--photos-per-task",
-        type=int,
-        default=defaults.photos_per_task,
-        metavar="N",
-        help="photos per Ray task; a batch commit every --workers x N photos",
-    )
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="reprocess every photo, even unchanged ones (after changing detector settings)",
-    )
-    parser.add_argument(
-        "--detector",
-        default=detector.backend,
-        metavar="NAME",
-        help="first pass face detector: mtcnn (weights ship with the package) or insightface:DIR "
-        "(an SCRFD/RetinaFace .onnx file in DIR)",
-    )
-    parser.add_argument(
-        "--accept-score",
-        type=float,
-        default=detector.accept_score,
-        metavar="SCORE",
-        help="first pass: faces scoring below this are not counted",
-    )
-    parser.add_argument(
-        "--min-face-size",
-        type=int,
-        default=detector.min_face_size,
-        metavar="PIXELS",
-        help="first pass: smallest face searched for, in photo pixels (at least 12)",
-    )
+    option = JobOptions(parser, RegisterConfig())
+    option.source_tree(tree="photo tree", holding="one folder per user")
+    option.lake(creates=True)
+    option.ray_address()
+    option("workers", "Ray tasks at once (one CPU each)", "N")
+    option("photos_per_task", "photos per Ray task; a batch commit every --workers x N photos", "N")
+    option("full", "reprocess every photo, even unchanged ones (after changing detector settings)")
+    option.detector(unit="photo", pass_name="first pass", accept_help="faces scoring below this are not counted")
+    # a backend name or "none"; config_from_args builds RegisterConfig.retry_detector's DetectorConfig from it
+    retry = RETRY_DETECTOR
+    retry_settings = f"stage thresholds {' '.join(map(str, retry.stage_thresholds))}, faces from {retry.min_face_size}"
     parser.add_argument(
         "--retry-detector",
-        default=RETRY_DETECTOR.backend,
+        default=retry.backend,
         metavar="NAME",
         help="second pass over the photos where the first found no face: mtcnn (with more permissive "
-        f"settings: stage thresholds {' '.join(map(str, RETRY_DETECTOR.stage_thresholds))}, "
-        f"faces from {RETRY_DETECTOR.min_face_size} pixels, score {RETRY_DETECTOR.accept_score}), "
-        "insightface:DIR, or none (no second pass)",
+        f"settings: {retry_settings} pixels, score {retry.accept_score}), insightface:DIR, or none (no second pass)",
     )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when any photo did not end ok (by default failures are rows and the exit is 0)",
-    )
+    strict_when = "any photo did not end ok (by default failures are rows and the exit is 0)"
+    option.run_flags(strict_when=strict_when, progress=False)
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> RegisterConfig:
-    detector = DetectorConfig(backend=args.detector, accept_score=args.accept_score, min_face_size=args.min_face_size)
-    retry = None
-    if args.retry_detector != "none":
-        retry = DetectorConfig(**{**asdict(RETRY_DETECTOR), "backend": args.retry_detector})
-    return RegisterConfig(
-        detector=detector,
-        retry_detector=retry,
-        workers=args.workers,
-        photos_per_task=args.photos_per_task,
-        full=args.full,
-    )
+    retry = None if args.retry_detector == "none" else replace(RETRY_DETECTOR, backend=args.retry_detector)
+    return config_from(args, RegisterConfig, detector=detector_from(args), retry_detector=retry)
 
 
 @job_main(build_parser, config_from_args, log=log)
@@ -144,9 +83,7 @@ def main(args: argparse.Namespace, config) -> int:
         return report_error(error, log)
     lake = Lake.open(args.lake, create=True)
     try:
-        summary = run_register(
-            source=args.source, lake=lake, config=config, address=args.address or os.environ.get("RAY_ADDRESS")
-        )
+        summary = run_register(source=args.source, lake=lake, config=config, address=ray_address(args))
     except KeyboardInterrupt:
         log.warning("register interrupted; finished photos are committed, rerun to complete")
         return 130
@@ -154,6 +91,4 @@ def main(args: argparse.Namespace, config) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="register"))

@@ -14,33 +14,31 @@ import sys
 from pathlib import Path
 
 from etl.lake.lake import Lake
-from jobs.cli_help import add_lake_option, job_parser
+from etl.report.run import run_report
+from jobs.cli_help import job_parser
 from jobs.logs import setup_logging
+from jobs.options import JobOptions
+from jobs.runner import run_job
 
 log = logging.getLogger("facelake.report")
 
-EXAMPLES = [
-    ("the demo lake's report", "facelake report --lake demo/lake --out demo/report.html"),
-    ("a lake on S3, written locally", "facelake report --lake s3://bucket/lake --out report.html"),
-]
+EXAMPLES = """
+# the demo lake's report
+facelake report --lake demo/lake --out demo/report.html
+# a lake on S3, written locally
+facelake report --lake s3://bucket/lake --out report.html
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("report", __doc__, examples=EXAMPLES)
-    add_lake_option(parser, creates=False)
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="FILE.html",
-        help="the HTML file to write (its folder is created; an existing file is replaced)",
-    )
+    JobOptions(parser).lake(creates=False)
+    out_help = "the HTML file to write (its folder is created; an existing file is replaced)"
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE.html", help=out_help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from etl.report.run import run_report
-
     setup_logging()
     args = build_parser().parse_args(argv)
     if args.out.suffix.lower() not in (".html", ".htm"):
@@ -57,6 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="report"))

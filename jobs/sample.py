@@ -14,91 +14,51 @@ import logging
 import sys
 from pathlib import Path
 
+from etl.errors import FacelakeError
+from etl.synthetic.run import SampleConfig, run_sample
+from jobs.cli_help import job_parser
+from jobs.options import JobOptions, config_from
+from jobs.runner import run_job, start_job
+
 log = logging.getLogger("facelake.sample")
 
-EXAMPLES = [
-    (
-        "a video tree and a photo registry for the demo (what `make demo` writes)",
-        "facelake sample --out demo/siw --photos demo/photos --subjects 8",
-    ),
-    (
-        "then ingest and register them",
-        "facelake ingest --source demo/siw --lake demo/lake && facelake register --source demo/photos --lake demo/lake",
-    ),
-    (
-        "a tiny tree for a quick try (2 subjects, 1-second videos)",
-        "facelake sample --out /tmp/siw --subjects 2 --seconds 1",
-    ),
-    (
-        "a photo registry with one photo filed under the wrong user (for `facelake dedup`'s label check)",
-        "facelake sample --photos /tmp/photos --mislabeled",
-    ),
-]
+EXAMPLES = """
+# a video tree and a photo registry for the demo (what `make demo` writes)
+facelake sample --out demo/siw --photos demo/photos --subjects 8
+# then ingest and register them
+facelake ingest --source demo/siw --lake demo/lake && facelake register --source demo/photos --lake demo/lake
+# a tiny tree for a quick try (2 subjects, 1-second videos)
+facelake sample --out /tmp/siw --subjects 2 --seconds 1
+# a photo registry with one photo filed under the wrong user (for `facelake dedup`'s label check)
+facelake sample --photos /tmp/photos --mislabeled
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from jobs.cli_help import job_parser
-
     parser = job_parser("sample", __doc__, examples=EXAMPLES)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="write the SiW video tree {Train,Test}/{live,spoof}/SSS/*.mov here: a new or empty "
-        "folder, or a previous sample (replaced)",
-    )
-    parser.add_argument(
-        "--photos",
-        type=Path,
-        metavar="DIR",
-        help="also (or only) write a photo registry <user>/*.jpg here, one person registered twice "
-        "under two user names: a new or empty folder, or a previous registry (replaced)",
-    )
-    parser.add_argument(
-        "--mislabeled", action="store_true", help="with --photos: also file one person's photo under another user"
-    )
-    parser.add_argument(
-        "--subjects",
-        type=int,
-        default=4,
-        metavar="N",
-        help="subjects in the video tree (1 to 999): 6 videos each (2 live, 2 print, 2 replay), "
-        "odd ones in Train, even ones in Test, plus one extra video",
-    )
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=2.0,
-        metavar="S",
-        help="length of each video, at 30 frames per second (at least 10 frames)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="random seed of the videos and photos; the same seed writes the same bytes",
-    )
+    # the class, not an instance: its fields' defaults (SampleConfig() refuses neither --out nor --photos)
+    option = JobOptions(parser, SampleConfig)
+    out_help = "write the SiW video tree {Train,Test}/{live,spoof}/SSS/*.mov here: a new or empty folder, or a "
+    option("out", out_help + "previous sample (replaced)", "DIR", type=Path)
+    photos_help = "also (or only) write a photo registry <user>/*.jpg here, one person registered twice under two user "
+    option("photos", photos_help + "names: a new or empty folder, or a previous registry (replaced)", "DIR", type=Path)
+    option("mislabeled", "with --photos: also file one person's photo under another user")
+    subjects_help = "subjects in the video tree (1 to 999): 6 videos each (2 live, 2 print, 2 replay), odd ones in "
+    option("subjects", subjects_help + "Train, even ones in Test, plus one extra video", "N")
+    option("seconds", "length of each video, at 30 frames per second (at least 10 frames)", "S")
+    option("seed", "random seed of the videos and photos; the same seed writes the same bytes", "N")
     return parser
 
 
-def _config(parser: argparse.ArgumentParser, args: argparse.Namespace):
-    from dataclasses import fields
-
-    from etl.synthetic.run import SampleConfig
-
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> SampleConfig:
     if args.out is None and args.photos is None:
         parser.error("pass --out (videos) and/or --photos (a photo registry)")
-    return SampleConfig(**{field.name: getattr(args, field.name) for field in fields(SampleConfig)})
+    return config_from(args, SampleConfig)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, build the `SampleConfig`, call `etl.synthetic.run.run_sample` (which writes and logs what it
     wrote), map the outcome to an exit code: 0, or 2 when an argument or a destination is refused."""
-    from etl.errors import FacelakeError
-    from etl.synthetic.run import run_sample
-    from jobs.logs import start_job
-
     parser = build_parser()
     started = start_job(parser, lambda args: _config(parser, args), argv, log=log)
     if started is None:
@@ -112,6 +72,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="sample"))

@@ -27,27 +27,24 @@ from etl.lake.query import (
     run_query,
 )
 from jobs.answers import param_pair
-from jobs.cli_help import add_lake_option, job_parser
-from jobs.logs import report_error, setup_logging
+from jobs.cli_help import job_parser
+from jobs.logs import setup_logging
+from jobs.options import JobOptions
 from jobs.output import FORMATS, FORMATS_HELP, check_column_names, write_table
+from jobs.runner import report_error, run_job
 
 log = logging.getLogger("facelake.sql")
 
-EXAMPLES = [
-    (
-        "count the frames per detection status",
-        'facelake sql --lake demo/lake "SELECT det_status, count(*) AS n FROM frames GROUP BY ALL"',
-    ),
-    (
-        "a named query with a parameter, as CSV",
-        "facelake sql --lake demo/lake --query worst_videos --param n=3 --format csv",
-    ),
-    (
-        "your own query from a file, as JSON",
-        "facelake sql --lake demo/lake -f my_query.sql --param split=test --format json",
-    ),
-    ("the tables and their columns", 'facelake sql --lake demo/lake "SHOW ALL TABLES"'),
-]
+EXAMPLES = """
+# count the frames per detection status
+facelake sql --lake demo/lake "SELECT det_status, count(*) AS n FROM frames GROUP BY ALL"
+# a named query with a parameter, as CSV
+facelake sql --lake demo/lake --query worst_videos --param n=3 --format csv
+# your own query from a file, as JSON
+facelake sql --lake demo/lake -f my_query.sql --param split=test --format json
+# the tables and their columns
+facelake sql --lake demo/lake "SHOW ALL TABLES"
+"""
 
 
 NOTES = (
@@ -73,7 +70,7 @@ HELP = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = job_parser("sql", __doc__, examples=EXAMPLES, notes=NOTES + "\n" + describe_queries())
-    add_lake_option(parser, creates=False)
+    JobOptions(parser).lake(creates=False)
     parser.add_argument("sql", nargs="?", metavar="SQL", help=HELP["sql"])
     parser.add_argument("--query", metavar="NAME", choices=query_names(), help=HELP["query"])
     parser.add_argument("-f", "--file", type=Path, metavar="FILE.sql", help=HELP["file"])
@@ -117,6 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from jobs.logs import run_job
-
     sys.exit(run_job(main, job="sql"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import COMMAND_GROUPS, COMMANDS
+from jobs.cli import COMMAND_GROUPS, COMMANDS, command_module
 from schemas import ALL_TABLES
 from tests.conftest import REPO, subprocess_env, tree_digest
 
@@ -29,7 +29,7 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
-    return importlib.import_module(COMMANDS[command][0]).build_parser()
+    return importlib.import_module(command_module(command)).build_parser()
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -55,8 +55,8 @@ def test_the_command_list_is_grouped_one_command_per_line_and_version_is_there()
     result = _cli("--help")
     assert result.returncode == 0
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")]
-    assert listed == [name for _, commands in COMMAND_GROUPS for name, _, _ in commands]
-    for group, _ in COMMAND_GROUPS:
+    assert listed == [name for commands in COMMAND_GROUPS.values() for name in commands]
+    for group in COMMAND_GROUPS:
         assert f"  {group}:\n" in result.stdout
     from importlib.metadata import version
 
