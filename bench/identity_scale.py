@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             threshold=THRESHOLD, index=method, nprobe=args.nprobe, nlist=args.nlist, threads=args.threads
         )
         checks, figures = measured(lambda: label_checks(faces, config))
-        suspects = {c.key for c in checks if c.suspect}
+        suspects = {c.key for c in checks if c.face_suspect}  # the notes' rule, checked against the exact one
+        verdict = {c.key for c in checks if c.suspect}  # the centroid verdict
         picked = [checks[i] for i in sample.tolist()]  # checks are in (identity, key) order = row order
         del checks
         gc.collect()
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             suspects=len(suspects),
             misfiled_flagged=len(misfiled & suspects),
             misfiled=len(misfiled),
+            verdict_suspects=len(verdict),
+            verdict_misfiled_flagged=len(misfiled & verdict),
             _picked=picked,
             _suspects=suspects,
         )
@@ -369,7 +372,8 @@ def render(
         us = 1e6 * r["seconds"] / r["faces"]
         peak = f"{r['peak_mb']:,.0f}" + ("" if r["peak_reset"] else " (process)")
         if r["method"].startswith("label_checks"):
-            found = f"{r['suspects']:,} suspects"
+            verdict = f"centroid verdict: {r['verdict_suspects']:,}, {r['verdict_misfiled_flagged']} misfiled"
+            found = f"{r['suspects']:,} suspects (notes' rule); {verdict}"
             planted = f"{r['misfiled_flagged']} / {r['misfiled']} misfiled faces"
             check = (
                 f"{checked:,} faces ({related} planted-related): suspects "

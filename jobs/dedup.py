@@ -52,8 +52,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     threshold_help = "cosine similarity above which two faces are one person (default: per model and linkage, e.g. "
     option("threshold", threshold_help + "0.93 for dlib with max linkage; see docs/identity.md)", type=float)
     option("min_pairs", "max linkage: face pairs above the threshold needed to link")
-    faces_help = "merge only links carried by at least this many faces of each identity (1: any face, the original "
-    option("min_faces", faces_help + "rule; 2: a single face filed under the wrong user does not merge two users)")
+    faces_help = "merge only links carried by at least this many faces of each identity (or all its faces); a link "
+    faces_help += "through fewer, as one photo filed under the wrong user makes, is listed for review, not merged "
+    option("min_faces", faces_help + "(1: any face merges, the original SiW scripts' rule)", "N")
+    margin_help = "label check: a face is suspect when another identity's centroid is this much more similar (cosine) "
+    option("label_margin", margin_help + "than its own identity's centroid without it", "COSINE")
     index_help = "flat: exact inner product; ivf / hnsw: approximate, for millions of faces (pairs and label checks)"
     option("index", index_help, choices=values(IndexKind))
     nprobe_help = "ivf: lists searched per face; more finds more at more cost (32 found every sampled label suspect at "

@@ -4,14 +4,22 @@
 model, kind), replaced by each dedup run (older sets stay in the table's history).
 kind: duplicate (two identities that look like one person) | leakage (a test identity
 that looks like a training identity under another id; `first` is the test one).
+`linked`: the linkage rule links the pair. `decision` (duplicates): merged, review (linked
+through fewer faces of an identity than the run's min_faces: `lone_faces` names them; one
+photo filed under the wrong user looks like this) or not_linked.
 
 `identity_merges`: one row per member of a merge group. `canonical_id` is the member
 with the most faces (ties: the smallest name). Sources are never rewritten: readers
 resolve identities through the active rows. state: active | undone (a person decided
 the group is not one person; a later dedup that finds the same group keeps it undone).
 
-`label_checks`: one row per face: its lowest similarity to its own (merged) identity
-and its highest to any other; `suspect` when the negative beats the positive.
+`label_checks`: one row per face. The verdict: its (merged) identity's centroid without it
+(`own_centroid_similarity`) against the nearest other identity's centroid
+(`other_centroid_similarity`, `nearest_other_centroid`); `suspect_score` = other - own,
+`suspect` when it is above the run's margin. The evidence of the notes' rule beside it: the
+lowest similarity to a face of its own identity (`min_positive`), the highest to any other
+(`max_negative`, `nearest_other_key`), and `face_suspect` when the negative beats the
+positive (one misfiled photo sets that flag on many genuine faces; the verdict does not).
 """
 
 import pyarrow as pa
@@ -50,6 +58,9 @@ IDENTITY_PAIRS = TableSpec(
             pa.field("linked", pa.bool_(), nullable=False),
             pa.field("run_id", pa.string()),
             pa.field("created_at", pa.timestamp("us", tz="UTC")),
+            # added with review candidates (null in rows written before, and for leakage pairs)
+            pa.field("decision", pa.string()),
+            pa.field("lone_faces", pa.list_(pa.string())),
         ]
     ),
 )
@@ -84,6 +95,12 @@ LABEL_CHECKS = TableSpec(
             pa.field("nearest_other_identity", pa.string()),
             pa.field("nearest_other_key", pa.string()),
             pa.field("suspect", pa.bool_(), nullable=False),
+            # added with the centroid verdict (null in rows written before it)
+            pa.field("face_suspect", pa.bool_()),
+            pa.field("own_centroid_similarity", pa.float32()),
+            pa.field("other_centroid_similarity", pa.float32()),
+            pa.field("nearest_other_centroid", pa.string()),
+            pa.field("suspect_score", pa.float32()),
             pa.field("run_id", pa.string()),
         ]
     ),

@@ -148,6 +148,14 @@ class Linkage(StrEnum):
     CENTROID = "centroid"
 
 
+class PairDecision(StrEnum):
+    """`identity_pairs.decision`: what dedup did with a duplicate candidate pair."""
+
+    MERGED = "merged"  # linked, and carried by at least min_faces faces of each identity
+    REVIEW = "review"  # linked through too few faces (one misfiled photo looks like this): listed, not merged
+    NOT_LINKED = "not_linked"  # a candidate the linkage rule did not link
+
+
 class IndexKind(StrEnum):
     """`SearchConfig.index`: the FAISS index that finds candidate pairs."""
 
@@ -161,3 +169,10 @@ class LrSchedule(StrEnum):
 
     PLATEAU = "plateau"
     COSINE = "cosine"
+
+
+class P1ValidationFrames(StrEnum):
+    """`TrainConfig.p1_validation_frames`: which frames of P1's validation subjects' videos validate."""
+
+    SUBSET = "subset"  # the first p1_frames (60), as P1 trains
+    ALL = "all"  # every frame, as bob.db.siw's dev set

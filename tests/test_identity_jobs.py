@@ -184,6 +184,7 @@ def test_dedup_merges_exactly_the_person_registered_twice(registry):
     linked = pairs.filter(pc.field("linked"))
     assert [(r["first"], r["second"]) for r in linked.to_pylist()] == [("user_03", "user_09")]
     row = linked.to_pylist()[0]
+    assert (row["decision"], row["lone_faces"]) == ("merged", [])
     assert row["max_similarity"] > 0.93 and row["pairs_above"] >= 1 and row["face_pairs"] == 9
     assert row["example_pairs"][0]["first_key"].startswith("user_03/")
     # the notes' printed form, and the same answer as a query
@@ -204,30 +205,52 @@ def test_clean_registry_has_no_label_suspects(registry):
     assert {identities[k] for k in identities if k.startswith("user_09/")} == {"user_03"}
 
 
-def test_label_check_flags_the_photo_filed_under_the_wrong_user(mislabeled_registry):
+def test_label_check_flags_the_photo_filed_under_the_wrong_user_and_nothing_else(mislabeled_registry):
     lake = Lake(str(mislabeled_registry.lake))
     suspects = run_query(lake, load_query("label_suspects")).to_pylist()
     planted = mislabeled_registry.planted
-    assert suspects[0]["face_key"] == planted  # the most suspect face
-    assert suspects[0]["identity"] == "user_02" and suspects[0]["nearest_other_identity"] == "user_05"
-    assert suspects[0]["max_negative"] > 0.95 > suspects[0]["min_positive"]
-    # the notes' rule links the two users through that one photo; the report says so
-    assert f"CHECK user_02 ~ user_05 rests on a single face ({planted})" in mislabeled_registry.logs["dedup"]
+    # the misfiled photo is the only suspect: no genuine photo of user_02 (filed with it) or of user_05
+    # (its true person, whose faces find it as their nearest other face) is dragged in
+    assert [row["face_key"] for row in suspects] == [planted]
+    top = suspects[0]
+    assert (top["identity"], top["nearest_other_centroid"], top["nearest_other_identity"]) == ("user_02",) + (
+        "user_05",
+    ) * 2
+    assert top["other_centroid"] > top["own_centroid"] + 0.02 and top["suspect_score"] > 0.05
+    assert top["max_negative"] > 0.95 > top["min_positive"]  # the notes' evidence, beside the verdict
+    checks = lake.read(LABEL_CHECKS).to_pylist()
+    dragged = sorted(r["face_key"] for r in checks if r["face_suspect"] and r["face_key"] != planted)
+    assert dragged and {k.split("/")[0] for k in dragged} <= {"user_02", "user_05"}  # what the notes' rule flags
+    assert all(r["suspect_score"] < 0 for r in checks if r["face_key"] != planted and r["suspect_score"] is not None)
 
 
-def test_min_faces_keeps_a_single_misfiled_photo_from_merging_two_users(registry, mislabeled_registry, tmp_path):
+def test_a_single_misfiled_photo_is_a_review_candidate_not_a_merge(registry, mislabeled_registry, tmp_path):
+    lake = Lake(str(mislabeled_registry.lake))
+    planted, duplicate = mislabeled_registry.planted, registry.manifest.duplicate_users
+    # by default: the person registered twice (3 faces a side) merges, the one misfiled photo does not
+    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(duplicate)
+    pairs = {(r["first"], r["second"]): r for r in lake.read(IDENTITY_PAIRS).to_pylist() if r["kind"] == "duplicate"}
+    assert (pairs[("user_02", "user_05")]["decision"], pairs[("user_02", "user_05")]["lone_faces"]) == (
+        "review",
+        [planted],
+    )
+    assert pairs[("user_03", "user_09")]["decision"] == "merged" and pairs[("user_03", "user_09")]["lone_faces"] == []
+    assert {
+        r["decision"] for key, r in pairs.items() if key not in {("user_02", "user_05"), ("user_03", "user_09")}
+    } <= {"not_linked"}
+    log = mislabeled_registry.logs["dedup"]
+    assert f"CHECK user_02 ~ user_05 rests on a single face ({planted})" in log
+    assert "Not merged: a review candidate." in log and "1 linked, 1 for review" in log
+    # --min-faces 1, the notes' rule, merges the two users through that one photo
     lake_dir = tmp_path / "lake"
     shutil.copytree(mislabeled_registry.lake, lake_dir)
-    lake = Lake(str(lake_dir))
-    duplicate = registry.manifest.duplicate_users  # one person registered twice: 3 faces a side
-    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(
+    log = run_job_cli("dedup", "--lake", str(lake_dir), "--min-faces", "1").stderr
+    assert "Merged (min_faces 1)." in log
+    assert sorted(Lake(str(lake_dir)).read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(
         ["user_02", "user_05", *duplicate]
     )
-    run_job_cli("dedup", "--lake", str(lake_dir), "--min-faces", "2")
-    # the one misfiled photo no longer merges user_02 with user_05; the person registered twice still merges
-    assert sorted(lake.read(IDENTITY_MERGES).column("identity").to_pylist()) == sorted(duplicate)
-    suspects = run_query(lake, load_query("label_suspects")).to_pylist()
-    assert suspects[0]["face_key"] == mislabeled_registry.planted
+    suspects = run_query(Lake(str(lake_dir)), load_query("label_suspects")).to_pylist()
+    assert [row["face_key"] for row in suspects] == [planted]  # checked across the single-face link still
 
 
 def test_ivf_dedup_with_every_list_probed_agrees_with_the_exact_one(mislabeled_registry, tmp_path):

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+import etl.identity.centroid_check as centroid_check
 import etl.identity.search as search
 from etl.identity.search import (
     FaceVectors,
@@ -205,6 +206,30 @@ def test_label_check_flags_the_planted_face():
         assert (c.max_negative, c.nearest_other_key) == (pytest.approx(neg, **EXACT), nearest), key
     assert by_key["p/0"].min_positive == pytest.approx(0.6, **EXACT)
     assert by_key["s/0"].suspect is False  # a singleton has no positive to beat
+    assert [c.key for c in checks if c.face_suspect] == ["p/2"]  # the notes' rule agrees here
+    # the verdict: p/2 against p without it, (1.8, 0.6, 0) / sqrt(3.6): 1.08 / 1.897367 = 0.569210;
+    # against q's centroid, (0, 0.28, 1.96) / sqrt(3.92): 1.568 / 1.979899 = 0.791960
+    assert bad.own_centroid_similarity == pytest.approx(1.08 / math.sqrt(3.6), abs=1e-6)
+    assert bad.other_centroid_similarity == pytest.approx(1.568 / math.sqrt(3.92), abs=1e-6)
+    assert bad.nearest_other_centroid == "q"
+    assert bad.suspect_score == pytest.approx(1.568 / math.sqrt(3.92) - 1.08 / math.sqrt(3.6), abs=1e-6)
+    # q/0 against q/1 alone (0.96); p's centroid (2.4, 0.6, 0.8) / sqrt(6.76) = 0.8 / 2.6 = 0.307692
+    q0 = by_key["q/0"]
+    assert (q0.own_centroid_similarity, q0.other_centroid_similarity) == (
+        pytest.approx(0.96, abs=1e-6),
+        pytest.approx(0.8 / 2.6, abs=1e-6),
+    )
+    s0 = by_key["s/0"]  # no centroid without itself: no verdict, never suspect
+    assert (s0.own_centroid_similarity, s0.suspect_score, s0.suspect) == (None, None, False)
+    # s/0 . q's centroid = -0.8 * 0.28 / sqrt(3.92) = -0.113137; p's: (-1.44 - 0.48) / 2.6 = -0.738462
+    assert (s0.nearest_other_centroid, s0.other_centroid_similarity) == ("q", pytest.approx(-0.224 / math.sqrt(3.92)))
+
+
+def test_the_margin_decides_a_near_tie():
+    """p/2's score is 0.222750: a margin below it flags p/2, a margin above it flags nothing."""
+    faces = make_faces(LABELS)
+    assert [c.key for c in label_checks(faces, margin=0.22) if c.suspect] == ["p/2"]
+    assert [c.key for c in label_checks(faces, margin=0.23) if c.suspect] == []
 
 
 def test_label_check_single_identity():
@@ -471,15 +496,31 @@ def test_random_label_checks_equal_brute_force(random_case, monkeypatch):
     neg_masked = np.where(same, -np.inf, sims)
     neg, nearest = neg_masked.max(axis=1), neg_masked.argmax(axis=1)
     want = {faces.keys[i]: (pos[i], neg[i], faces.keys[nearest[i]], bool(neg[i] > pos[i])) for i in range(len(ids))}
+    # the verdict, face by face: its identity's sum without it, and every other identity's sum
+    names = sorted(set(faces.identities))
+    sums = {name: x[ids == name].sum(axis=0) for name in names}
+    verdict = {}
+    for i, key in enumerate(faces.keys):
+        rest = sums[ids[i]] - x[i]
+        own = float(x[i] @ rest / np.linalg.norm(rest)) if (ids == ids[i]).sum() > 1 else None
+        others = {name: float(x[i] @ v / np.linalg.norm(v)) for name, v in sums.items() if name != ids[i]}
+        near = max(others, key=lambda name: (others[name], [-ord(ch) for ch in name]))
+        verdict[key] = (own, others[near], near)
     monkeypatch.setattr(search, "CHECK_TILE", 128)  # many tiles; identities straddle their edges
     monkeypatch.setattr(search, "EVIDENCE_BLOCK", 7)  # own-identity minima one row at a time
-    checks = label_checks(faces)
+    monkeypatch.setattr(centroid_check, "ROW_TILE", 100)  # row and centroid tiles of the verdict
+    monkeypatch.setattr(centroid_check, "CENTROID_TILE", 7)
+    checks = label_checks(faces, margin=0.0)
     assert len(checks) == len(want)
-    assert any(c.suspect for c in checks)
+    assert any(c.face_suspect for c in checks) and any(c.suspect for c in checks)
     for c in checks:
         p, n, k, s = want[c.key]
         assert (c.min_positive, c.max_negative) == (pytest.approx(p, abs=1e-12), pytest.approx(n, abs=1e-12))
-        assert (c.nearest_other_key, c.suspect) == (k, s)
+        assert (c.nearest_other_key, c.face_suspect) == (k, s)
+        own, other, near = verdict[c.key]
+        assert c.own_centroid_similarity == (None if own is None else pytest.approx(own, abs=1e-12))
+        assert (c.other_centroid_similarity, c.nearest_other_centroid) == (pytest.approx(other, abs=1e-12), near)
+        assert c.suspect == (own is not None and other - own > 0.0)
 
 
 # --- label checks at scale: ivf / hnsw -------------------------------------------------------
@@ -519,7 +560,13 @@ def test_ivf_label_checks_probing_every_list_equal_flat(mislabeled_case):
     faces, planted, flat = mislabeled_case
     assert planted <= {c.key for c in flat if c.suspect}
     got = label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nlist=40, nprobe=40, threads=1))
-    assert got == flat  # every float64 number, nearest key and flag
+    evidence = lambda c: (c.key, c.min_positive, c.max_negative, c.nearest_other_key, c.face_suspect)  # noqa: E731
+    assert [evidence(c) for c in got] == [evidence(c) for c in flat]  # every float64 number, nearest key and flag
+    # the verdict compares each face with the centroid of its nearest other face's identity only:
+    # never above the exact nearest other centroid, the same own centroid, and here the same suspects
+    assert [c.own_centroid_similarity for c in got] == [c.own_centroid_similarity for c in flat]
+    assert all(c.other_centroid_similarity <= f.other_centroid_similarity + 1e-12 for c, f in zip(got, flat))
+    assert {c.key for c in got if c.suspect} == {c.key for c in flat if c.suspect} == planted
 
 
 @pytest.mark.parametrize("index", ["ivf", "hnsw"])
@@ -560,16 +607,16 @@ def test_ivf_label_check_misses_a_suspect_outside_its_lists(monkeypatch):
     lists = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)  # a/0, a/1, c/0 | b/0
     monkeypatch.setattr(search, "_ivf_lists", lambda d, config: lists)
     flat = {c.key: c for c in label_checks(faces)}
-    assert flat["a/0"].suspect and flat["a/0"].nearest_other_key == "b/0"
+    assert flat["a/0"].face_suspect and flat["a/0"].nearest_other_key == "b/0"
     near = {c.key: c for c in label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nprobe=1))}
     a0 = near["a/0"]
-    assert (a0.nearest_other_key, a0.suspect) == ("c/0", False)  # missed, with a lower, real negative
+    assert (a0.nearest_other_key, a0.face_suspect) == ("c/0", False)  # missed, with a lower, real negative
     assert a0.max_negative == pytest.approx(0.224, **EXACT) and a0.min_positive == pytest.approx(0.8, **EXACT)
     assert near["b/0"] == flat["b/0"]  # exact fallback: nearest a/0 at 0.96
     assert near["c/0"] == flat["c/0"]  # a/1 (0.28) is in c/0's own list
     assert (near["a/1"].nearest_other_key, flat["a/1"].nearest_other_key) == ("c/0", "b/0")  # 0.28 < 0.6
-    assert [k for k, c in flat.items() if c.suspect] == ["a/0"]
-    assert not any(c.suspect for c in near.values())
+    assert [k for k, c in flat.items() if c.face_suspect] == ["a/0"]
+    assert not any(c.face_suspect for c in near.values())
     both = label_checks(faces, SearchConfig(threshold=0.7, index="ivf", nprobe=2))
     assert {c.key: c for c in both} == flat
 
@@ -588,9 +635,11 @@ def test_ivf_label_check_shares_a_found_neighbour_within_the_identity(monkeypatc
     monkeypatch.setattr(search, "_ivf_lists", lambda d, config: lists)
     config = SearchConfig(threshold=0.7, index="ivf", nprobe=1)
     flat = label_checks(faces)
-    assert [c.key for c in flat if c.suspect] == ["a/0", "a/1", "m/0", "m/1"]  # m/0 . m/1 = 0.196
+    assert [c.key for c in flat if c.face_suspect] == ["a/0", "a/1", "m/0", "m/1"]  # m/0 . m/1 = 0.196
+    # the notes' rule drags all four; the verdict flags the misfiled photo only (m/1: 0.198 vs 0.196 own)
+    assert [c.key for c in flat if c.suspect] == ["m/0"]
     assert label_checks(faces, config) == flat
     monkeypatch.setattr(search, "_share_within_identities", lambda g, best, best_idx: None)
     alone = {c.key: c for c in label_checks(faces, config)}
-    assert (alone["a/1"].nearest_other_key, alone["a/1"].suspect) == ("m/1", False)  # 0.224 only
-    assert alone["a/0"].suspect
+    assert (alone["a/1"].nearest_other_key, alone["a/1"].face_suspect) == ("m/1", False)  # 0.224 only
+    assert alone["a/0"].face_suspect

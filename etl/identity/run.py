@@ -15,11 +15,13 @@ to a training identity are reported.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 
 from etl.errors import require
+from etl.identity.centroid_check import LABEL_MARGIN
 from etl.identity.link_support import link_supports
 from etl.identity.search import (
     FaceVectors,
@@ -43,7 +45,7 @@ from etl.lake.catalog import refresh_catalog_if_local
 from etl.lake.lake import Lake
 from etl.lake.runs import new_run_id, recorded_run
 from schemas import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS, RUNS
-from schemas.vocabulary import EmbeddingSource, IndexKind, Label, Linkage, values
+from schemas.vocabulary import EmbeddingSource, IndexKind, Label, Linkage, PairDecision, values
 
 __all__ = ["MODEL_ALIASES", "DedupConfig", "DedupSummary", "resolve_model", "run_dedup", "set_merge_state"]
 
@@ -65,7 +67,10 @@ class DedupConfig:
     linkage: Linkage = Linkage.MAX
     threshold: float | None = None
     min_pairs: int = 1
-    min_faces: int = 1
+    # precision first: a link through one face of an identity with others is a review candidate
+    # (a misfiled photo merges two people; a missed duplicate is only untidy); 1: the notes' rule
+    min_faces: int = 2
+    label_margin: float = LABEL_MARGIN
     index: IndexKind = IndexKind.FLAT
     nprobe: int = 16
     leakage: bool = False
@@ -89,7 +94,9 @@ class DedupSummary:
     identities_merged: int = 0
     undone_groups: int = 0
     suspect_faces: int = 0
-    single_face_links: list[tuple[str, str, str]] = field(default_factory=list)
+    review_links: int = 0
+    # (first, second, lone face keys, merged anyway): links through a single face of an identity
+    single_face_links: list[tuple[str, str, str, bool]] = field(default_factory=list)
     leakage_pairs: int | None = None
     linked: list[tuple[str, str, float]] = field(default_factory=list)
     leaks: list[tuple[str, str, float, float]] = field(default_factory=list)
@@ -103,15 +110,15 @@ class DedupSummary:
             f"run {self.run_id}: {self.source} faces, model {self.model}, {self.linkage} linkage, "
             f"threshold {self.threshold:g}",
             f"{self.faces} faces of {self.identities} identities; {self.candidate_pairs} candidate pairs, "
-            f"{self.linked_pairs} linked; {self.merge_groups} merge groups ({self.identities_merged} identities, "
-            f"{self.undone_groups} groups kept undone)",
+            f"{self.linked_pairs} linked, {self.review_links} for review; {self.merge_groups} merge groups "
+            f"({self.identities_merged} identities, {self.undone_groups} groups kept undone)",
             f"Total: {self.identities}, Total left: {left}",
-            f"label check: {self.suspect_faces} suspect faces (a face closer to another identity than to its own)",
+            f"label check: {self.suspect_faces} suspect faces (nearer another identity's centroid than their own's)",
         ]
         out += [
             f"CHECK {a} ~ {b} rests on a single face ({keys}): a photo under the wrong user, or one good photo of a "
-            f"duplicate?"
-            for a, b, keys in self.single_face_links
+            f"duplicate? " + ("Merged (min_faces 1)." if merged else "Not merged: a review candidate.")
+            for a, b, keys, merged in self.single_face_links
         ]
         if self.leakage_pairs is not None:
             out.append(f"leakage: {self.leakage_pairs} test identities close to a training identity under another id")
@@ -165,7 +172,8 @@ def run_dedup(
     linkage: str = Linkage.MAX,
     threshold: float | None = None,
     min_pairs: int = 1,
-    min_faces: int = 1,
+    min_faces: int = DedupConfig.min_faces,
+    label_margin: float = LABEL_MARGIN,
     index: str = IndexKind.FLAT,
     nprobe: int = 16,
     leakage: bool = False,
@@ -177,7 +185,10 @@ def run_dedup(
     Args:
         model: the vectors to compare (None: the only model in the lake; `dlib` = dlib_resnet_v1).
         threshold: cosine similarity above which two faces are one person (None: per model and linkage).
-        min_faces: merge only links carried by at least this many faces of each identity.
+        min_faces: merge only links carried by at least this many faces of each identity (or all of
+            its faces, when it has fewer); a link through fewer is listed as a review candidate.
+        label_margin: a face is a label suspect when its nearest other identity's centroid beats its
+            own identity's centroid without it by more than this (cosine).
         frame_labels: frames only: which labels' faces stand for a subject.
         leakage: frames only: also report test identities close to a training identity.
 
@@ -189,6 +200,7 @@ def run_dedup(
     """
     started = time.perf_counter()
     require(min_faces >= 1, f"must be >= 1, got {min_faces}", option="min_faces")
+    require(math.isfinite(label_margin), f"must be a number, got {label_margin}", option="label_margin")
     unknown = sorted(set(frame_labels) - set(values(Label)))
     require(
         not unknown and bool(frame_labels),
@@ -208,6 +220,7 @@ def run_dedup(
         "model": model,
         "config": asdict(config),
         "min_faces": min_faces,
+        "label_margin": label_margin,
         "leakage": leakage,
         "frame_labels": list(frame_labels),
     }
@@ -223,7 +236,7 @@ def run_dedup(
         lake, job="dedup", source=source, args=args, run_id=run_id, counts=lambda: _counts(summary), on_end=stop_clock
     ):
         labels = frame_labels if source == EmbeddingSource.FRAMES else None
-        _dedup(lake, config, summary, min_faces=min_faces, leakage=leakage, labels=labels)
+        _dedup(lake, config, summary, min_faces=min_faces, margin=label_margin, leakage=leakage, labels=labels)
     refresh_catalog_if_local(lake)
     return summary
 
@@ -241,6 +254,7 @@ def _dedup(
     summary: DedupSummary,
     *,
     min_faces: int,
+    margin: float,
     leakage: bool,
     labels: tuple[str, ...] | None,
 ) -> None:
@@ -253,14 +267,21 @@ def _dedup(
         source=source, model=model, linkage=config.linkage, threshold=config.threshold, run_id=summary.run_id
     )
     pairs = identity_pairs(faces, config)
-    write_pairs(lake, pairs, kind="duplicate", **settings)
     linked = [p for p in pairs if p.linked]
     supports = {(s.first, s.second): s for s in link_supports(faces, linked, config.threshold)}
-    summary.single_face_links = [
-        (a, b, ", ".join(s.single_face_keys)) for (a, b), s in supports.items() if s.single_face
-    ]
     merged_links = [p for p in linked if supports[(p.first, p.second)].carried_by(min_faces)]
+    decisions = {(p.first, p.second): PairDecision.NOT_LINKED for p in pairs}
+    decisions.update({(p.first, p.second): PairDecision.REVIEW for p in linked})
+    decisions.update({(p.first, p.second): PairDecision.MERGED for p in merged_links})
+    lone = {key: s.single_face_keys for key, s in supports.items() if decisions[key] == PairDecision.REVIEW}
+    write_pairs(lake, pairs, kind="duplicate", decisions=decisions, lone_faces=lone, **settings)
+    summary.single_face_links = [
+        (a, b, ", ".join(s.single_face_keys), decisions[(a, b)] == PairDecision.MERGED)
+        for (a, b), s in supports.items()
+        if s.single_face
+    ]
     summary.candidate_pairs, summary.linked_pairs = len(pairs), len(merged_links)
+    summary.review_links = len(linked) - len(merged_links)
     summary.linked = [(p.first, p.second, p.max_similarity) for p in merged_links]
     merges = write_merges(lake, merge_groups(merged_links, dict(face_counts)), **settings)
     groups = {r["group_id"]: r["state"] for r in merges.select(["group_id", "state"]).to_pylist()}
@@ -270,14 +291,14 @@ def _dedup(
     # label checks run on the merged identities (a person registered twice is not a mislabel),
     # except across a link carried by one face: that face is what the check is for
     canonical = active_canonical(lake, source=source, model=model)
-    single = {frozenset((a, b)) for a, b, _ in summary.single_face_links}
+    single = {frozenset((a, b)) for a, b, _, _ in summary.single_face_links}
     multi_face = [p for p in merged_links if frozenset((p.first, p.second)) not in single]
     check_groups = merge_groups(multi_face, dict(face_counts))
     check_id = {i: canonical[i] for i in check_groups if i in canonical}
     merged = FaceVectors(
         keys=faces.keys, identities=[check_id.get(i, i) for i in faces.identities], vectors=faces.vectors
     )
-    checks = write_label_checks(lake, label_checks(merged, config), **settings)
+    checks = write_label_checks(lake, label_checks(merged, config, margin=margin), **settings)
     summary.suspect_faces = sum(checks.column("suspect").to_pylist())
     if leakage:
         _leakage(lake, config, summary, settings, labels)

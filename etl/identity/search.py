@@ -12,9 +12,10 @@ L2-normalised face embeddings with one identity (user / subject) per face.
 * `cross_identity_pairs(a, b, config)`: the same between two sets, e.g. a test split
   against its train split (identity leakage).
 * `merge_groups(pairs, face_counts)`: union-find over the linked pairs.
-* `label_checks(faces, config)`: the notes' label check: per face, the lowest similarity
-  to its own identity against the highest to any other identity (exact, or with the
-  config's ivf / hnsw index: the highest among each face's candidates).
+* `label_checks(faces, config)`: per face, its identity's centroid without it against the
+  nearest other identity's centroid (the verdict, exact), and the notes' evidence: the
+  lowest similarity to its own identity against the highest to any other identity (exact,
+  or with the config's ivf / hnsw index: the highest among each face's candidates).
 
 Search indexes (`SearchConfig.index`):
 
@@ -51,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from etl.errors import UsageError, require
+from etl.identity.centroid_check import LABEL_MARGIN, centroid_evidence
 from schemas.vocabulary import IndexKind, Linkage, values
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -229,7 +231,15 @@ class IdentityPair:
 
 @dataclass(frozen=True)
 class LabelCheck:
-    """One face: lowest similarity to its own identity vs highest to any other."""
+    """One face's label check.
+
+    The verdict (`suspect`): its identity's centroid without it (`own_centroid_similarity`)
+    against the nearest other identity's centroid (`other_centroid_similarity`, that identity
+    `nearest_other_centroid`); `suspect_score` = other - own, suspect when above the margin
+    (`etl.identity.centroid_check`). The face-level evidence of the notes' rule stays beside
+    it: lowest similarity to a face of its own identity (`min_positive`), highest to a face of
+    another (`max_negative`, that face `nearest_other_key`), and that rule's flag (`face_suspect`).
+    """
 
     key: str
     identity: str
@@ -237,6 +247,11 @@ class LabelCheck:
     max_negative: float | None
     nearest_other_identity: str | None
     nearest_other_key: str | None
+    face_suspect: bool
+    own_centroid_similarity: float | None
+    other_centroid_similarity: float | None
+    nearest_other_centroid: str | None
+    suspect_score: float | None
     suspect: bool
 
 
@@ -968,14 +983,24 @@ def _nearest_other_exact_rows(g: _Grouped, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list[LabelCheck]:
-    """The notes' label check for every face; sorted by (identity, key).
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
-    min_positive: lowest similarity to another face of its identity (None for a one-face
+
+def label_checks(
+    faces: FaceVectors, config: SearchConfig | None = None, *, margin: float = LABEL_MARGIN
+) -> list[LabelCheck]:
+    """The label check of every face; sorted by (identity, key).
+
+    The verdict: `suspect` when the face's nearest other identity's centroid is more similar
+    than its own identity's centroid without it by more than `margin` (exact, float64;
+    `etl.identity.centroid_check`). A one-face identity is never suspect (no centroid without it).
+
+    The notes' face-level evidence: min_positive: lowest similarity to another face of its identity (None for a one-face
     identity). max_negative: highest similarity to a face of another identity (None when
     there is one identity), with that face's identity and key (ties, to float32 rounding:
-    the first in (identity, key) order). suspect: max_negative > min_positive. The search
-    runs in float32; the two reported similarities are recomputed in float64.
+    the first in (identity, key) order). face_suspect: max_negative > min_positive (the notes'
+    rule). The search runs in float32; the two reported similarities are recomputed in float64.
 
     config: only `index`, its parameters (nprobe, nlist, hnsw_m, ef_search) and `threads`
     are used (not the threshold). None or index `flat`: exact. Memory is bounded by
@@ -995,8 +1020,9 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
     What the approximation can miss: when a face's most similar other-identity face is not
     among its candidates, the one reported is a real but less similar face, so max_negative
     is lower than the exact one, never higher (it is the float64 similarity of an actual
-    face of another identity, and nearest_other names that face). Hence a suspect can be
-    missed, never invented: every face flagged has a face of another identity more similar,
+    face of another identity, and nearest_other names that face). Hence a face_suspect can
+    be missed, never invented (the verdict, `suspect`, is exact whatever the index): every
+    face flagged has a face of another identity more similar,
     in float64, than its least similar own face, so an exact float64 search flags it too
     (the flat pass, which also picks its winner in float32, can disagree only where two
     candidates, or max_negative and min_positive, are within float32 rounding, ~1e-6).
@@ -1029,11 +1055,17 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
     for k0 in range(0, len(has), RECOMPUTE_ROWS):  # recompute the winners in float64, in chunks
         rows = has[k0 : k0 + RECOMPUTE_ROWS]
         max_neg[rows] = np.einsum("ij,ij->i", g.x[rows].astype(np.float64), g.x[best_idx[rows]].astype(np.float64))
+    # the verdict's nearest other centroid: exact with flat; with ivf / hnsw, the identity of the
+    # face's nearest other face found (n x m products would cost more than the approximate search)
+    candidates = None if index == IndexKind.FLAT else np.where(best_idx >= 0, g.codes[best_idx], -1)
+    evidence = centroid_evidence(g.x, g.codes, g.starts, candidates)
+    suspects = evidence.suspect(margin)
     out = []
     for i in range(n):
         pos = None if np.isnan(min_pos[i]) else float(min_pos[i])
         neg = None if np.isnan(max_neg[i]) else float(max_neg[i])
-        j = int(best_idx[i])
+        j, other_code = int(best_idx[i]), int(evidence.other_code[i])
+        own, other = _number(evidence.own[i]), _number(evidence.other[i])
         out.append(
             LabelCheck(
                 key=g.keys[i],
@@ -1042,15 +1074,22 @@ def label_checks(faces: FaceVectors, config: SearchConfig | None = None) -> list
                 max_negative=neg,
                 nearest_other_identity=g.names[g.codes[j]] if j >= 0 else None,
                 nearest_other_key=g.keys[j] if j >= 0 else None,
-                suspect=pos is not None and neg is not None and neg > pos,
+                face_suspect=pos is not None and neg is not None and neg > pos,
+                own_centroid_similarity=own,
+                other_centroid_similarity=other,
+                nearest_other_centroid=g.names[other_code] if other_code >= 0 else None,
+                suspect_score=None if own is None or other is None else other - own,
+                suspect=bool(suspects[i]),
             )
         )
     log.info(
-        "label_checks: %d faces, %d identities, index %s: %d suspect%s (%.2f s)",
+        "label_checks: %d faces, %d identities, index %s: %d suspect (margin %g), %d by the notes' rule%s (%.2f s)",
         n,
         m,
         index,
         sum(c.suspect for c in out),
+        margin,
+        sum(c.face_suspect for c in out),
         f", {fallback} faces searched exactly (no other identity among their candidates)" if fallback else "",
         time.perf_counter() - started,
     )

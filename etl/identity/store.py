@@ -64,7 +64,14 @@ def write_pairs(
     linkage: str,
     threshold: float,
     run_id: str,
+    decisions: dict[tuple[str, str], str] | None = None,
+    lone_faces: dict[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> pa.Table:
+    """Replace the (source, model, kind) set of `identity_pairs` with `pairs`.
+
+    `decisions` / `lone_faces` by (first, second): what dedup did with each duplicate pair and
+    the lone faces a review candidate rests on (None: leakage pairs, which nothing merges).
+    """
     now = datetime.now(timezone.utc)
     data = _settings(source, model, linkage, threshold, len(pairs))
     data.update(
@@ -81,6 +88,8 @@ def write_pairs(
         linked=[p.linked for p in pairs],
         run_id=[run_id] * len(pairs),
         created_at=[now] * len(pairs),
+        decision=[None if decisions is None else decisions[(p.first, p.second)] for p in pairs],
+        lone_faces=[None if lone_faces is None else list(lone_faces.get((p.first, p.second), ())) for p in pairs],
     )
     table = pa.table(data, schema=IDENTITY_PAIRS.schema)
     lake.replace_where(IDENTITY_PAIRS, table, predicate=f"{_scope(source, model)} AND kind = {sql_string(kind)}")
@@ -179,6 +188,11 @@ def write_label_checks(
         nearest_other_identity=[c.nearest_other_identity for c in checks],
         nearest_other_key=[c.nearest_other_key for c in checks],
         suspect=[c.suspect for c in checks],
+        face_suspect=[c.face_suspect for c in checks],
+        own_centroid_similarity=[c.own_centroid_similarity for c in checks],
+        other_centroid_similarity=[c.other_centroid_similarity for c in checks],
+        nearest_other_centroid=[c.nearest_other_centroid for c in checks],
+        suspect_score=[c.suspect_score for c in checks],
         run_id=[run_id] * len(checks),
     )
     table = pa.table(data, schema=LABEL_CHECKS.schema)
