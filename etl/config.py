@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from etl.errors import require
-from schemas.vocabulary import CropFormat, LrSchedule, values
+from schemas.vocabulary import CropFormat, LrSchedule, P1ValidationFrames, values
 
 CROP_FORMATS = values(CropFormat)
 
@@ -122,6 +122,7 @@ class RegisterConfig:
 
 
 LR_SCHEDULES = values(LrSchedule)
+P1_VALIDATION_FRAMES = values(P1ValidationFrames)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ class TrainConfig:
     workers: int = 2
     use_gpu: bool = False
     validation_fraction: float = 0.2
+    # P1's validation subjects: their first 60 frames as training uses (subset) or every frame (all)
+    p1_validation_frames: str = P1ValidationFrames.SUBSET.value
     min_sharpness: int | None = None  # keep faces whose Android sharpness count >= this
     seed: int = 0
     resume: bool = False
@@ -167,6 +170,10 @@ class TrainConfig:
         require(
             0.0 < self.validation_fraction < 1.0,
             f"validation_fraction must be in (0, 1), got {self.validation_fraction}",
+        )
+        require(
+            self.p1_validation_frames in P1_VALIDATION_FRAMES,
+            f"p1_validation_frames {self.p1_validation_frames!r} is not one of {', '.join(P1_VALIDATION_FRAMES)}",
         )
 
 

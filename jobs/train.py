@@ -4,16 +4,18 @@ For each SiW protocol fold: read the small columns of `frames` at one pinned tab
 version (recorded), split by protocol (validation split off the training subjects),
 let Ray Data read the faces of each part from that version's files, train with
 `TensorflowTrainer` (MultiWorkerMirroredStrategy) keeping the best `val_loss`
-checkpoint, then evaluate with Ray Data actors that return only scores (threshold on
-validation, metrics on test at frame and video level), export Keras / SavedModel /
-TFLite float and int8 in a Ray task, and write the metrics, history, plots and model
-card into OUT/<protocol>/ and a `train_runs` row. The driver never holds image bytes
-(etl/train/data.py).
+checkpoint, then evaluate with Ray Data actors that return only scores (frame and video
+thresholds on validation, metrics on test at frame and video level), export Keras /
+SavedModel / TFLite float and int8 in a Ray task, and write the metrics, history, plots
+and model card into OUT/<protocol>/ and a `train_runs` row. The driver never holds image
+bytes (etl/train/data.py).
 
 The terminal shows one line per epoch (loss, accuracy, val_loss, val_accuracy, learning
 rate, seconds) and each fold's test metrics; stdout gets the table of every fold's
-results. Exit status: 0 done; 2 for bad options, a path without a lake, or a lake
-without frames; 1 when training fails (the log file named at the end has the details).
+results (ACER at the validation thresholds, the test EER to compare with published SiW
+tables) with mean ± std rows for P2 and P3, also in OUT/metrics.md and OUT/summary.json.
+Exit status: 0 done; 2 for bad options, a path without a lake, or a lake without frames;
+1 when training fails (the log file named at the end has the details).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import logging
 import sys
 from pathlib import Path
 
-from etl.config import LR_SCHEDULES, TrainConfig
+from etl.config import LR_SCHEDULES, P1_VALIDATION_FRAMES, TrainConfig
 from etl.lake.lake import Lake
 from etl.train.protocols import parse_protocols
 from jobs.cli_help import job_parser
@@ -78,6 +80,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     gate += "256x256; the frames table's sharpness_count) is at least COUNT; 1000 is the original SiW Android app's "
     gate += "gate. Recorded with the model as `facelake predict`'s default gate (default: every face)"
     option("min_sharpness", gate, "COUNT", type=int)
+    p1_help = "P1's validation subjects: validate on the first 60 frames of their videos, as P1 trains (subset), "
+    p1_help += "or on every frame of their videos, as the dev set of Idiap's bob.db.siw (all)"
+    option("p1_validation_frames", p1_help, choices=P1_VALIDATION_FRAMES)
     option("seed", "seeds the validation subjects' choice, the row order, the weights and augmentation")
     resume_help = "continue the runs under the same --out from their last checkpoint (raise --epochs to train longer)"
     option("resume", resume_help)

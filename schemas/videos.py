@@ -5,7 +5,8 @@ status vocabulary:
   no_face_file     processed, but there was no `.face` beside it (detection on full frames)
   bad_name         the name does not follow SSS-sensor-type-medium-session.mov, or is not
                    valid UTF-8 (shown with \\xNN escapes); not processed
-  duplicate_name   `X.m.mov` beside `X.mov` (same SiW video id twice); not processed
+  duplicate_name   `X.m.mov` or `X.mp4` beside `X.mov` (same SiW video id twice); keyed by
+                   its path, not processed (the first by name form is)
   duplicate_content the same bytes as an earlier video under another name; keyed by its
                    path, not processed (the first copy is)
   empty_file       zero bytes; not processed
@@ -44,7 +45,7 @@ VIDEOS = TableSpec(
             pa.field("video_id", pa.string(), nullable=False),
             pa.field("source_root", pa.string()),
             pa.field("path", pa.string()),  # path relative to source_root
-            pa.field("name_form", pa.string()),  # plain | m_mov | unknown
+            pa.field("name_form", pa.string()),  # plain | m_mov | mp4 | m_mp4 | unknown
             pa.field("split", pa.string()),
             pa.field("label", pa.string()),  # live | spoof
             pa.field("attack_type", pa.string()),  # live | print | replay

@@ -27,7 +27,7 @@ from tests.conftest import REPO, ingest_command, run_job_cli, subprocess_env, tr
 NOISE = ("Token authentication", "absl", "oneDNN", "cuda", "cuInit", "moov atom", "Traceback", "(_process_remote")
 SIW_EXPECTED = (
     "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov and .mp4 too); "
 )
 PHOTOS_EXPECTED = (
     "is not a photo tree: expected one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos; "

@@ -60,12 +60,14 @@ def test_train_prints_facelake_lines_one_line_per_epoch_and_the_table(trained):
     for stream, text in (("stdout", out), ("stderr", err)):
         leaked = [word for word in CHATTER if word.lower() in text.lower()]
         assert not leaked, f"{stream} shows {leaked}:\n{text}"
-    # stdout is the data: the summary table and nothing else
+    # stdout is the data: the summary table and the line saying which figure is which, nothing else
     assert out.splitlines()[:2] == [
-        "| protocol | frame ACER % | video ACER % | frame AUC | threshold |",
-        "|---|---|---|---|---|",
+        "| protocol | frame ACER % | video ACER % | frame test EER % | video test EER % | frame AUC "
+        "| frame threshold | video threshold |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    assert len(out.splitlines()) == 3 and out.splitlines()[2].startswith("| P1 | ")
+    assert len(out.splitlines()) == 5 and out.splitlines()[2].startswith("| P1 | ") and out.splitlines()[3] == ""
+    assert out.splitlines()[4].startswith("ACER: at the thresholds chosen on the validation subjects")
     lines = err.splitlines()
     assert all(line.startswith("facelake train: ") for line in lines), err
     assert len([line for line in lines if "epoch 1/2:" in line]) == 1, err

@@ -1,4 +1,4 @@
-"""DetectorConfig / IngestConfig: the notes' defaults, validation, processing_hash."""
+"""DetectorConfig / IngestConfig: the notes' defaults, validation, processing_hash; TrainConfig's P1 option."""
 
 import dataclasses
 
@@ -191,3 +191,13 @@ def test_processing_hash_does_not_mutate_config():
     assert config.detector.batch_size == 5
     assert config.detector.threads == 2
     assert config.processing_hash() == config.processing_hash()
+
+
+def test_train_config_p1_validation_frames_is_checked_early():
+    from etl.config import P1_VALIDATION_FRAMES, TrainConfig
+    from etl.errors import UsageError
+
+    assert TrainConfig().p1_validation_frames == "subset" and P1_VALIDATION_FRAMES == ("subset", "all")
+    assert TrainConfig(p1_validation_frames="all").p1_validation_frames == "all"
+    with pytest.raises(UsageError, match="p1_validation_frames 'full' is not one of subset, all"):
+        TrainConfig(p1_validation_frames="full")

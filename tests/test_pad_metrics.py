@@ -2,6 +2,8 @@
 
 Hand-computed cases use dyadic scores (exact in binary) so that threshold comparisons
 and means are exact; the ROC/AUC/EER are checked against scikit-learn on tied scores.
+Also hand-computed: APCER per attack species and pooled, the video-level threshold chosen
+on validation video means, and mean ± std over a protocol's folds.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from etl.train.metrics import (
     PadReport,
     PadScores,
     acer,
+    apcer_per_species,
     apcer_per_type,
+    apcer_pooled,
+    attacks_per_species,
     bpcer,
     eer,
+    fold_summary,
     hter,
+    mean_std,
     pad_report,
     report_table,
     roc_auc,
@@ -191,7 +198,7 @@ def test_rates_agree_with_roc_points():
     fpr, tpr, thr = roc_curve(s)
     for f, t, th in zip(fpr[1:], tpr[1:], thr[1:]):
         assert bpcer(s, th) == pytest.approx(f, abs=1e-15)
-        assert pad_metrics._apcer_all(s, th) == pytest.approx(1 - t, abs=1e-15)
+        assert apcer_pooled(s, th) == pytest.approx(1 - t, abs=1e-15)
 
 
 # ---------------------------------------------------------------- report, threshold from dev
@@ -221,6 +228,9 @@ def test_pad_report_hand_case_and_table():
         threshold=0.5,
         apcer={"print": 1 / 3, "replay": 2 / 3},
         max_apcer=2 / 3,
+        apcer_per_species={},  # the hand case carries no media
+        max_apcer_species=None,
+        apcer_pooled=0.5,
         bpcer=0.25,
         acer=(2 / 3 + 0.25) / 2,
         hter=0.375,
@@ -237,15 +247,255 @@ def test_pad_report_hand_case_and_table():
         {"P1 frame": r, "P1 video": pad_report(video_level(s), 0.5), "print only": pad_report(only_print, 0.5)}
     )
     assert table == (
-        "| name | threshold | APCER print (%) | APCER replay (%) | max APCER (%) | BPCER (%) | ACER (%) "
-        "| HTER (%) | EER (%) | AUC (%) | bona fide | attacks |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
-        "| P1 frame | 0.5000 | 33.33 | 66.67 | 66.67 | 25.00 | 45.83 | 37.50 | 33.33 | 68.75 | 4 | 6 |\n"
-        "| P1 video | 0.5000 | 0.00 | 100.00 | 100.00 | 50.00 | 75.00 | 41.67 | 40.00 | 75.00 | 2 | 3 |\n"
-        "| print only | 0.5000 | 50.00 | – | 50.00 | 0.00 | 25.00 | 25.00 | 0.00 | 100.00 | 1 | 2 |\n"
+        "| name | threshold | APCER print (%) | APCER replay (%) | max APCER (%) | pooled APCER (%) | BPCER (%) "
+        "| ACER (%) | HTER (%) | EER (%) | AUC (%) | bona fide | attacks |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| P1 frame | 0.5000 | 33.33 | 66.67 | 66.67 | 50.00 | 25.00 | 45.83 | 37.50 | 33.33 | 68.75 | 4 | 6 |\n"
+        "| P1 video | 0.5000 | 0.00 | 100.00 | 100.00 | 33.33 | 50.00 | 75.00 | 41.67 | 40.00 | 75.00 | 2 | 3 |\n"
+        "| print only | 0.5000 | 50.00 | – | 50.00 | 50.00 | 0.00 | 25.00 | 25.00 | 0.00 | 100.00 | 1 | 2 |\n"
     )
     with pytest.raises(ValueError, match="at least one"):
         report_table({})
+
+
+# ---------------------------------------------------------------- attack species and pooled APCER
+
+# the hand case's attacks with a medium each (no video groups): print media 1, 2, 2; replay media 1, 1, 4
+SPECIES_MEDIA = [1, 1, 1, 1] + [1, 2, 2] + [1, 1, 4]  # the four live media are never used
+
+
+def _species_case(media=SPECIES_MEDIA) -> PadScores:
+    s = _hand_case()
+    return PadScores(scores=s.scores, is_attack=s.is_attack, attack_types=s.attack_types, media=media)
+
+
+def test_apcer_per_species_pooled_and_iso_by_hand():
+    s = _species_case()
+    # at t = 0.5 an attack is missed (classified bona fide) when its score < 0.5:
+    #   print-1:  0.875                -> 0 of 1 missed
+    #   print-2:  0.3125, 0.5          -> 1 of 2 (0.5 sits on the threshold: detected)
+    #   replay-1: 0.75, 0.4375         -> 1 of 2
+    #   replay-4: 0.125                -> 1 of 1
+    species = apcer_per_species(s, 0.5)
+    assert species == {"print-1": 0.0, "print-2": 0.5, "replay-1": 0.5, "replay-4": 1.0}
+    assert list(species) == ["print-1", "print-2", "replay-1", "replay-4"]  # by type, then medium
+    assert attacks_per_species(s) == {"print-1": 1, "print-2": 2, "replay-1": 2, "replay-4": 1}
+    # per type: print 1 of 3, replay 2 of 3; ISO/IEC 30107-3's APCER is their maximum, 2/3
+    assert apcer_per_type(s, 0.5) == {"print": 1 / 3, "replay": 2 / 3}
+    # pooled (the CDCN code's APCER): 3 of the 6 attacks missed
+    assert apcer_pooled(s, 0.5) == 0.5
+    # ACER takes ISO's APCER (2/3), not the worst species (1) nor the pooled one (1/2): (2/3 + 1/4) / 2
+    assert acer(s, 0.5) == pytest.approx(11 / 24, abs=1e-15)
+    r = pad_report(s, 0.5)
+    assert (r.max_apcer, r.max_apcer_species, r.apcer_pooled) == (2 / 3, 1.0, 0.5)
+    assert r.apcer_per_species == species and r.n_attacks_per_species == attacks_per_species(s)
+    assert r.acer == acer(s, 0.5) and r.hter == (0.5 + 0.25) / 2  # HTER takes the pooled APCER
+
+
+def test_species_without_medium_is_named_unknown_and_sorted_last():
+    s = _species_case([None] * 4 + [1, 2, 2] + [None, 1, 4])
+    # replay 0.75 has no medium; replay-1 is now only 0.4375 (missed at 0.5)
+    assert apcer_per_species(s, 0.5) == {
+        "print-1": 0.0,
+        "print-2": 0.5,
+        "replay-1": 1.0,
+        "replay-4": 1.0,
+        "replay-unknown": 0.0,
+    }
+    with pytest.raises(ValueError, match="needs media"):
+        apcer_per_species(_hand_case(), 0.5)
+    assert pad_report(_hand_case(), 0.5).apcer_per_species == {}
+
+
+def test_video_level_keeps_media_and_refuses_mixed_media():
+    s = _hand_case()
+    # videos: live_1, live_2, print_1 (medium 2), print_2 (medium 1), replay_1 (medium 3)
+    media = [1, 1, 1, 1, 2, 2, 1, 3, 3, 3]
+    v = video_level(PadScores(s.scores, s.is_attack, s.attack_types, s.groups, media))
+    assert v.media.tolist() == [1, 1, 2, 1, 3]
+    # video means: print_1 0.59375 (medium 2), print_2 0.5 (medium 1), replay_1 0.4375 (medium 3)
+    assert apcer_per_species(v, 0.5) == {"print-1": 0.0, "print-2": 0.0, "replay-3": 1.0}
+    media[5] = 1  # print_1's frames now mix media 2 and 1
+    with pytest.raises(ValueError, match="mix media.*print_1"):
+        video_level(PadScores(s.scores, s.is_attack, s.attack_types, s.groups, media))
+
+
+@pytest.mark.parametrize(
+    ("media", "match"),
+    [([None, True], "whole numbers"), ([1.0, 2.0], "whole numbers"), ([1, -2], ">= 0"), ([1], "same length")],
+)
+def test_pad_scores_media_validation(media, match):
+    with pytest.raises(ValueError, match=match):
+        PadScores([0.1, 0.9], [False, True], ["live", "print"], media=media)
+
+
+# ---------------------------------------------------------------- the video-level threshold
+
+# Validation: two live and two attack videos of two frames each.
+#   frames  live  L1 0.125 0.375 | L2 0.0625 0.1875    attack A1 0.75 0.25 | A2 0.625 0.625
+#   means   live  L1 0.25        | L2 0.125            attack A1 0.5       | A2 0.625
+VALIDATION = {
+    "L1": ("live", [0.125, 0.375]),
+    "L2": ("live", [0.0625, 0.1875]),
+    "A1": ("print", [0.75, 0.25]),
+    "A2": ("replay", [0.625, 0.625]),
+}
+# Test: means live T_L1 0.4375, T_L2 0.125; print T_P1 0.5625; replay T_R1 0.46875
+TEST = {
+    "T_L1": ("live", [0.375, 0.5]),
+    "T_L2": ("live", [0.125, 0.125]),
+    "T_P1": ("print", [0.5, 0.625]),
+    "T_R1": ("replay", [0.375, 0.5625]),
+}
+
+
+def _videos(videos: dict) -> PadScores:
+    scores, types, groups = [], [], []
+    for video, (attack_type, frame_scores) in videos.items():
+        scores += frame_scores
+        types += [attack_type] * len(frame_scores)
+        groups += [video] * len(frame_scores)
+    types = np.array(types)
+    return PadScores(scores=scores, is_attack=types != "live", attack_types=types, groups=groups)
+
+
+def test_video_threshold_is_chosen_on_validation_video_means():
+    validation = _videos(VALIDATION)
+    # frames, thresholds descending: 0.75 (A) 0.625 (A, A) 0.375 (L) 0.25 (A) 0.1875 (L) 0.125 (L) 0.0625 (L)
+    #   FPR - FNR: +inf -1 | 0.75: 0 - 3/4 | 0.625: 0 - 1/4 | 0.375: 1/4 - 1/4 = 0 -> crossing at 0.375,
+    #   t = (-1/4) / (-1/4 - 0) = 1: threshold 0.375, EER 1/4
+    assert eer(validation) == (0.25, 0.375)
+    # video means, descending: 0.625 (A2) 0.5 (A1) 0.25 (L1) 0.125 (L2)
+    #   FPR - FNR: +inf -1 | 0.625: 0 - 1/2 | 0.5: 0 - 0 = 0 -> crossing at 0.5, t = 1: threshold 0.5, EER 0
+    assert eer(video_level(validation)) == (0.0, 0.5)
+    assert threshold_at_eer(video_level(validation)) != threshold_at_eer(validation)
+
+
+def test_evaluate_applies_the_video_threshold_to_test_video_means():
+    from etl.train.evaluate import VIDEO_THRESHOLD_FROM, evaluate
+
+    evaluation = evaluate(_videos(VALIDATION), _videos(TEST))
+    assert (evaluation.threshold, evaluation.video_threshold) == (0.375, 0.5)
+    # video level at 0.5: live means 0.4375 and 0.125 pass (BPCER 0); print 0.5625 is caught (APCER 0);
+    # replay 0.46875 < 0.5 is missed (APCER 1): ACER (1 + 0) / 2 = 1/2
+    video = evaluation.video
+    assert video.threshold == 0.5
+    assert (video.apcer, video.bpcer, video.acer) == ({"print": 0.0, "replay": 1.0}, 0.0, 0.5)
+    # (the frame threshold 0.375 on the video means, as before, would give BPCER 1/2, APCER 0, ACER 1/4)
+    assert pad_report(video_level(_videos(TEST)), 0.375).acer == 0.25
+    # frame level at 0.375: live frames 0.375, 0.5 flagged of 4 (BPCER 1/2), every attack frame >= 0.375: ACER 1/4
+    frame = evaluation.frame
+    assert (frame.threshold, frame.bpcer, frame.max_apcer, frame.acer) == (0.375, 0.5, 0.0, 0.25)
+    metrics = evaluation.to_dict()
+    assert metrics["threshold"] == metrics["frame_threshold"] == 0.375  # `threshold` stays the frame one
+    assert metrics["video_threshold"] == 0.5 and metrics["video_threshold_from"] == VIDEO_THRESHOLD_FROM
+    assert metrics["test_video"]["threshold"] == 0.5
+    published, operating = metrics["comparable_with_published"], metrics["operating_point"]
+    assert (published["frame_test_eer"], published["video_test_eer"]) == (frame.eer, video.eer)
+    assert (operating["frame_acer"], operating["video_acer"]) == (0.25, 0.5)
+
+
+def test_model_card_names_both_thresholds_and_which_figure_compares_with_published_tables(tmp_path):
+    from etl.train.evaluate import evaluate, write_model_card
+
+    validation, test = _videos(VALIDATION), _videos(TEST)
+    media = [1] * len(test)  # every test attack of medium 1: species print-1, replay-1
+    test = PadScores(test.scores, test.is_attack, test.attack_types, test.groups, media)
+    evaluation = evaluate(validation, test)
+    config = {"backbone": "MobileNet", "input_size": 48, "batch_size": 32, "lr_schedule": "plateau", "workers": 2}
+    card = tmp_path / "model_card.md"
+    options = {"frames_version": 3, "config": config, "counts": {}, "best_epoch": 1, "epochs_run": 2, "files": {}}
+    write_model_card(card, protocol="P1", evaluation=evaluation, **options)
+    text = card.read_text()
+    assert "spoof when P(spoof) >= 0.3750 (frame threshold" in text
+    assert "spoof when its frames' mean P(spoof) >= 0.5000 (video threshold" in text
+    eer_frame, eer_video = evaluation.frame.eer * 100, evaluation.video.eer * 100
+    assert f"comparable with published SiW tables: test EER {eer_frame:.2f} (frames), {eer_video:.2f} (videos)" in text
+    assert "facelake's operating figure: ACER 25.00 (frames), 50.00 (videos)" in text
+    # video row: threshold 0.5; print 0.5625 caught, replay 0.46875 missed; pooled 1 of 2; BPCER 0; ACER 50
+    assert (
+        "| video | 0.5000 | print 0.00, replay 100.00 | 100.00 | print-1 0.00, replay-1 100.00 | 50.00 | 0.00 | 50.00 |"
+        in text
+    )
+
+
+# ---------------------------------------------------------------- mean ± std over folds
+
+
+def test_mean_std_is_the_population_std():
+    # 0, 1/4, 1/2, 1/4: mean 1/4; squared deviations 1/16, 0, 1/16, 0: mean 1/32; std sqrt(1/32)
+    mean, std = mean_std([0.0, 0.25, 0.5, 0.25])
+    assert mean == 0.25
+    assert std == pytest.approx(math.sqrt(1 / 32), abs=1e-15)  # ddof 0; ddof 1 would be sqrt(1/24)
+    assert mean_std([0.125]) == (0.125, 0.0)
+    for bad in ([], [0.1, float("nan")]):
+        with pytest.raises(ValueError, match="mean_std needs"):
+            mean_std(bad)
+
+
+def test_fold_summary_by_hand():
+    folds = {
+        "P2.1": {"frame_acer": 0.0, "frame_eer": 0.125},
+        "P2.2": {"frame_acer": 0.25, "frame_eer": 0.125},
+        "P2.3": {"frame_acer": 0.5, "frame_eer": 0.375},
+        "P2.4": {"frame_acer": 0.25, "frame_eer": 0.375},
+    }
+    summary = fold_summary(folds, ["frame_acer", "frame_eer"])
+    assert summary["folds"] == ["P2.1", "P2.2", "P2.3", "P2.4"] and summary["n_folds"] == 4
+    assert summary["std"] == "population (ddof 0)"
+    # ACER: as test_mean_std_is_the_population_std; EER: 1/8, 1/8, 3/8, 3/8 -> mean 1/4, deviations ±1/8: std 1/8
+    assert summary["metrics"]["frame_acer"] == {"mean": 0.25, "std": pytest.approx(math.sqrt(1 / 32), abs=1e-15)}
+    assert summary["metrics"]["frame_eer"] == {"mean": 0.25, "std": 0.125}
+    with pytest.raises(ValueError, match=r"folds lack metrics: \{'P2.4': \['frame_eer'\]\}"):
+        fold_summary({**folds, "P2.4": {"frame_acer": 0.25}}, ["frame_acer", "frame_eer"])
+    with pytest.raises(ValueError, match="at least one fold"):
+        fold_summary({}, ["frame_acer"])
+
+
+def _fold(protocol: str, rate: float, test_eer: float) -> dict:
+    """A fold's results as `etl.train.run.fold_result` writes them: ACER, APCER and BPCER all `rate`, frame and
+    video alike, AUC 1 - test EER."""
+    out = {"protocol": protocol, "folder": f"out/{protocol}", "threshold": 0.5, "video_threshold": 0.25}
+    for level in ("frame", "video"):
+        out |= {f"{level}_acer": rate, f"{level}_apcer": rate, f"{level}_apcer_pooled": rate}
+        out |= {f"{level}_bpcer": rate, f"{level}_eer": test_eer, f"{level}_auc": 1 - test_eer}
+    return out
+
+
+def test_summary_table_adds_mean_std_rows_for_p2_and_p3():
+    from etl.train.run import fold_summaries, summary_json, summary_table
+
+    results = [_fold("P1", 0.0625, 0.03125)]
+    results += [_fold(f"P2.{k}", rate, 0.125) for k, rate in zip((1, 2, 3, 4), (0.0, 0.25, 0.5, 0.25))]
+    results += [_fold("P3.1", 0.5, 0.25), _fold("P3.2", 0.25, 0.125)]
+    summaries = fold_summaries(results)
+    assert set(summaries) == {"P2", "P3"}  # P1 has no folds
+    # P3: ACER 1/2 and 1/4 -> mean 3/8, std 1/8; EER 1/4 and 1/8 -> mean 3/16, std 1/16
+    assert summaries["P3"]["metrics"]["video_acer"] == {"mean": 0.375, "std": 0.125}
+    assert summaries["P3"]["metrics"]["frame_eer"] == {"mean": 0.1875, "std": 0.0625}
+    assert set(summaries["P2"]["metrics"]) == {
+        f"{level}_{m}" for level in ("frame", "video") for m in ("acer", "apcer", "bpcer", "eer", "auc")
+    }
+    lines = summary_table(results).splitlines()
+    assert lines[0] == (
+        "| protocol | frame ACER % | video ACER % | frame test EER % | video test EER % | frame AUC "
+        "| frame threshold | video threshold |"
+    )
+    assert lines[2] == "| P1 | 6.25 | 6.25 | 3.12 | 3.12 | 0.9688 | 0.5000 | 0.2500 |"
+    # P2 ACER: mean 25 %, std sqrt(1/32) = 17.68 %; EER 12.5 % in every fold: std 0
+    assert lines[7] == (
+        "| P2 (mean ± std over 4 folds) | 25.00 ± 17.68 | 25.00 ± 17.68 | 12.50 ± 0.00 | 12.50 ± 0.00 "
+        "| 0.8750 ± 0.0000 | – | – |"
+    )
+    assert lines[10] == (
+        "| P3 (mean ± std over 2 folds) | 37.50 ± 12.50 | 37.50 ± 12.50 | 18.75 ± 6.25 | 18.75 ± 6.25 "
+        "| 0.8125 ± 0.0625 | – | – |"
+    )
+    assert lines[11] == "" and "comparable with published SiW tables" in lines[12] and "ddof 0" in lines[12]
+    assert summary_json(results) == {"folds": results, "fold_summaries": summaries}
+    # a P2 fold run alone gets no summary row, and the legend says nothing of folds
+    alone = summary_table([_fold("P2.3", 0.5, 0.25)])
+    assert "mean ± std" not in alone and "ddof" not in alone
 
 
 # ---------------------------------------------------------------- edge cases and validation

@@ -159,6 +159,27 @@ def test_p1_counts_and_frame_limit(frames):
     assert _values(split.train, "attack_type") == {"live", "print", "replay"}
 
 
+def test_p1_validates_on_every_frame_of_its_validation_videos_when_asked(frames):
+    subset = split_protocol(frames, Protocol("p1", None))
+    every = split_protocol(frames, Protocol("p1", None), p1_validation_frames="all")
+    assert every.validation_subjects == subset.validation_subjects and len(every.validation_subjects) == 1
+    # one subject's 6 training videos: 86 ok frames each instead of the 51 of frame_index < 60
+    assert subset.validation.num_rows == 6 * OK_FIRST_60
+    assert every.validation.num_rows == 6 * OK_PER_VIDEO
+    assert pc.max(every.validation["frame_index"]).as_py() == 98 and _values(every.validation, "split") == {"train"}
+    assert _subjects(every.validation) == set(every.validation_subjects)
+    assert _values(every.validation, "attack_type") == {"live", "print", "replay"}
+    # training and test are the same either way
+    assert every.train.equals(subset.train) and every.test.equals(subset.test)
+    assert (subset.counts()["validation_frames"], every.counts()["validation_frames"]) == ("frame_index < 60", "all")
+    # P2 and P3 validate on whole videos anyway: the option changes nothing there
+    p2 = split_protocol(frames, Protocol("p2", 1), p1_validation_frames="all")
+    assert p2.validation.equals(split_protocol(frames, Protocol("p2", 1)).validation)
+    assert p2.counts()["validation_frames"] == "all"
+    with pytest.raises(ValueError, match="p1_validation_frames must be one of subset, all; got 'first'"):
+        split_protocol(frames, Protocol("p1", None), p1_validation_frames="first")
+
+
 def test_p1_frame_limit_is_configurable(frames):
     split = split_protocol(frames, Protocol("p1", None), p1_frames=10)
     # frames 0..9 of each video: 0 is low_score, 9 is no_face -> 8 ok

@@ -256,7 +256,7 @@ def test_a_task_reads_a_remote_video_from_a_temporary_copy_it_removes(s3, s3_env
 
 SIW_EXPECTED = (
     "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov and .mp4 too); "
 )
 PHOTOS_EXPECTED = (
     "is not a photo tree: expected one folder per user directly inside it, holding that user's .jpg/.jpeg/.png photos; "

@@ -127,6 +127,51 @@ def test_plain_beside_m_mov_keeps_canonical_id(tree):
     assert len(result.videos) == 4
 
 
+def test_mp4_alone_is_a_video_with_its_face(tmp_path):
+    root = tmp_path / "siw"
+    _write(root, "Train/spoof/004/004-1-3-2-1.MP4", b"m" * 100)
+    _write(root, "Train/spoof/004/004-1-3-2-1.face", FACE_TEXT)
+    result = scan_source(root)
+    (video,) = result.videos
+    assert video.video_id == "Train/spoof/004/004-1-3-2-1"  # the relative path without extension
+    assert video.rel_path == "Train/spoof/004/004-1-3-2-1.MP4"
+    assert video.name.name_form == "mp4" and video.name.medium == 2 and video.name.attack_type == "replay"
+    assert video.processable
+    assert video.face_rel_path == "Train/spoof/004/004-1-3-2-1.face"
+    assert video.annotations.n_lines == 3
+    assert result.orphan_face_files == [] and result.ignored_files == 0
+
+
+def test_mov_beside_mp4_of_one_stem_is_one_video_and_a_duplicate_name_row(tree):
+    # one SiW video id, two files: the .mov keeps the id, the .mp4 is a duplicate_name row keyed by its path
+    _write(tree, "Test/spoof/006/006-2-3-4-1.mp4", b"video-mp4" * 10)
+    result = scan_source(tree)
+    videos = _by_path(result)
+    mov, mp4 = videos["Test/spoof/006/006-2-3-4-1.mov"], videos["Test/spoof/006/006-2-3-4-1.mp4"]
+    assert mov.video_id == "Test/spoof/006/006-2-3-4-1" and mov.processable and mov.name.name_form == "plain"
+    assert mp4.status == "duplicate_name" and not mp4.processable
+    assert mp4.video_id == "Test/spoof/006/006-2-3-4-1.mp4"
+    assert mp4.status_reason == "same SiW video as Test/spoof/006/006-2-3-4-1.mov; not processed twice"
+    ids = [v.video_id for v in result.videos]
+    assert len(ids) == len(set(ids)) == 4  # no two rows share an id
+    assert mov.face_rel_path == "Test/spoof/006/006-2-3-4-1.face"
+
+
+def test_mp4_comes_before_m_mov_whatever_the_path_order(tmp_path):
+    # by path `X.m.mov` sorts before `X.mp4` ('.' < 'p'); by name form the plain .mp4 keeps the id
+    root = tmp_path / "siw"
+    _write(root, "Test/spoof/042/042-2-3-2-1.m.mov", b"a" * 100)
+    _write(root, "Test/spoof/042/042-2-3-2-1.mp4", b"b" * 100)
+    _write(root, "Test/spoof/042/042-2-3-2-1.m.mp4", b"c" * 100)
+    videos = _by_path(scan_source(root))
+    assert videos["Test/spoof/042/042-2-3-2-1.mp4"].video_id == "Test/spoof/042/042-2-3-2-1"
+    assert videos["Test/spoof/042/042-2-3-2-1.mp4"].processable
+    for duplicate in ("Test/spoof/042/042-2-3-2-1.m.mov", "Test/spoof/042/042-2-3-2-1.m.mp4"):
+        assert videos[duplicate].status == "duplicate_name"
+        assert videos[duplicate].video_id == duplicate
+        assert videos[duplicate].status_reason.startswith("same SiW video as Test/spoof/042/042-2-3-2-1.mp4;")
+
+
 def test_m_mov_alone_uses_plain_stem_face(tmp_path):
     root = tmp_path / "siw"
     _write(root, "Test/spoof/042/042-2-3-2-1.m.mov", b"m" * 100)
@@ -178,7 +223,7 @@ def test_broken_symlink_is_unreadable(tree):
 def test_other_files_are_counted_as_ignored(tree):
     _write(tree, "README.txt", "hello")
     _write(tree, "Train/.DS_Store", b"\0")
-    _write(tree, "Train/live/003/003-1-1-1-1.mp4", b"not a mov")
+    _write(tree, "Train/live/003/003-1-1-1-1.avi", b"not a SiW video")
     result = scan_source(tree)
     assert result.ignored_files == 3
     assert len(result.videos) == 3
@@ -309,7 +354,7 @@ def test_undecodable_face_file_leaves_video_processable_without_annotations(tmp_
 
 SIW_EXPECTED = (
     "is not a SiW tree: expected Train/ and/or Test/ folders holding live/ and spoof/ with "
-    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov too); "
+    "SSS/SSS-sensor-type-medium-session.mov videos (.m.mov and .mp4 too); "
 )
 
 
@@ -353,14 +398,17 @@ def test_a_tree_one_or_two_levels_down_is_named(tmp_path):
     _write(tmp_path / "outer", "notes.txt", "x")
     for source in (tmp_path / "outer/data", tmp_path / "outer"):
         assert _refusal(source).endswith(f"; the SiW tree seems to be {tree}: pass that folder")
-    assert _refusal(tmp_path).endswith("; it holds 1 .mov file, none under Train/ or Test/ and live/ or spoof/")
+    assert _refusal(tmp_path).endswith("; it holds 1 .mov/.mp4 file, none under Train/ or Test/ and live/ or spoof/")
 
 
 @pytest.mark.parametrize(
     ("files", "hint"),
     [
         ({}, "the folder is empty"),
-        ({"a.mov": b"1", "x/b.MOV": b"2"}, "it holds 2 .mov files, none under Train/ or Test/ and live/ or spoof/"),
+        (
+            {"a.mov": b"1", "x/b.MOV": b"2", "c.mp4": b"3"},
+            "it holds 3 .mov/.mp4 files, none under Train/ or Test/ and live/ or spoof/",
+        ),
         ({"Train/real/001/001-1-1-1-1.mov": b"1"}, "Train/ holds no live/ or spoof/ folder"),
         (
             {"alice/1.jpg": b"1", "bob/2.png": b"2"},
@@ -369,9 +417,9 @@ def test_a_tree_one_or_two_levels_down_is_named(tmp_path):
         ),
         (
             {"1.jpg": b"1"},
-            "it holds 1 photo and no .mov video: photos go in with `facelake register` (<root>/<user>/*.jpg)",
+            "it holds 1 photo and no .mov/.mp4 video: photos go in with `facelake register` (<root>/<user>/*.jpg)",
         ),
-        ({"notes.txt": b"1"}, "it holds no .mov file"),
+        ({"notes.txt": b"1"}, "it holds no .mov/.mp4 file"),
     ],
 )
 def test_a_folder_that_is_no_siw_tree_is_refused_with_what_it_is(tmp_path, files, hint):

@@ -69,6 +69,32 @@ def test_m_mov_has_same_video_id_as_plain():
     assert (m_mov.subject, m_mov.sensor, m_mov.type_id, m_mov.medium, m_mov.session) == (42, 2, 3, 2, 1)
 
 
+@pytest.mark.parametrize(
+    ("file_name", "name_form"),
+    [
+        ("042-2-3-2-1.mp4", "mp4"),
+        ("042-2-3-2-1.MP4", "mp4"),
+        ("042-2-3-2-1.m.mp4", "m_mp4"),
+        ("042-2-3-2-1.MOV", "plain"),
+    ],
+)
+def test_mp4_is_accepted_beside_mov_with_the_same_video_id(file_name, name_form):
+    name = parse_siw_path(f"Test/spoof/042/{file_name}")
+    assert name.video_id == parse_siw_path("Test/spoof/042/042-2-3-2-1.mov").video_id == "Test/spoof/042/042-2-3-2-1"
+    assert name.stem == "042-2-3-2-1"
+    assert name.name_form == name_form
+    assert (name.attack_type, name.medium) == ("replay", 2)
+
+
+def test_name_forms_rank_mov_then_mp4_then_the_m_forms():
+    from etl.sources.siw_names import VIDEO_FORM_ORDER, form_rank, video_suffix
+
+    names = ["X.m.mp4", "X.m.mov", "X.mp4", "X.MOV", "X.avi"]
+    assert sorted(names, key=form_rank) == ["X.MOV", "X.mp4", "X.m.mov", "X.m.mp4", "X.avi"]
+    assert [form_rank(n) for n in ("X.mov", "X.mp4", "X.m.mov", "X.m.mp4")] == list(range(len(VIDEO_FORM_ORDER)))
+    assert (video_suffix("a.MP4"), video_suffix("a.mov"), video_suffix("a.face")) == (".MP4", ".mov", None)
+
+
 def test_prefix_folder_above_train_is_accepted():
     name = parse_siw_path("SiW_release/Train/live/003/003-1-1-1-1.mov")
     assert name.video_id == "SiW_release/Train/live/003/003-1-1-1-1"

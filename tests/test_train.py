@@ -64,6 +64,22 @@ def test_two_worker_run_writes_every_output(trained):
     assert metrics["best_val_loss"] == pytest.approx(min(history["val_loss"]))
     assert metrics["threshold_from"] == "validation EER" and 0.0 <= metrics["threshold"] <= 1.0
     assert set(metrics["test_frame"]["apcer"]) == {"print", "replay"}
+    # two thresholds: frames from validation frames, videos from validation video means
+    assert metrics["frame_threshold"] == metrics["threshold"] == metrics["test_frame"]["threshold"]
+    assert 0.0 <= metrics["video_threshold"] <= 1.0 and metrics["test_video"]["threshold"] == metrics["video_threshold"]
+    for level in ("frame", "video"):
+        report = metrics[f"test_{level}"]
+        assert metrics["comparable_with_published"][f"{level}_test_eer"] == report["eer"]
+        assert metrics["operating_point"][f"{level}_acer"] == report["acer"]
+        species = report["apcer_per_species"]
+        assert {name.split("-")[0] for name in species} == {"print", "replay"}, species
+        assert all(re.fullmatch(r"(print-[12]|replay-[1-4])", name) for name in species), species
+        assert sum(report["n_attacks_per_species"].values()) == sum(report["n_attacks"].values())
+        # pooled <= the worst type <= the worst species: a type's APCER is the mean of its species' weighted by size
+        assert report["apcer_pooled"] <= report["max_apcer"] + 1e-12 <= report["max_apcer_species"] + 2e-12
+    summary = json.loads((out / "summary.json").read_text())
+    assert [fold["protocol"] for fold in summary["folds"]] == ["P1"] and summary["fold_summaries"] == {}
+    assert summary["folds"][0]["video_threshold"] == metrics["video_threshold"]
     assert metrics["validation_subjects"] in ([1], [3])
     exported = metrics["export_check"]
     assert exported["faces"] == sum(metrics["test_frame"]["n_attacks"].values()) + metrics["test_frame"]["n_bona_fide"]
@@ -74,6 +90,8 @@ def test_two_worker_run_writes_every_output(trained):
     assert 1e-5 < exported["int8_mean_abs_diff"] < INT8_MAX_ABS_DIFF, exported
     card = (folder / "model_card.md").read_text()
     assert "## Exported models vs Keras" in card
+    assert "comparable with published SiW tables: test EER" in card and "facelake's operating figure: ACER" in card
+    assert f"mean P(spoof) >= {metrics['video_threshold']:.4f}" in card
     assert f"version {metrics['frames_version']}" in card and "| frame |" in card and "| video |" in card
     assert (out / "metrics.md").read_text().startswith("| protocol |")
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from etl.sources.files import SourceFolder, source_folder
 from etl.sources.photo_layout import PHOTO_LAYOUT, PHOTO_SUFFIXES, holds_photos, photo_user_folders
 from etl.sources.siw_tree import (
-    VIDEO_SUFFIX,
+    VIDEO_FILES,
+    VIDEO_SUFFIXES,
     NotASourceError,
     check_source_folder,
     count_files,
@@ -102,9 +103,12 @@ def _not_photos_hint(root: SourceFolder, given: str) -> str:
             "it holds photos itself, as one user's folder would: pass the folder holding the user folders, "
             f"such as its parent {parent}"
         )
-    videos, _ = count_files(root, (VIDEO_SUFFIX,))
+    videos, _ = count_files(root, VIDEO_SUFFIXES)
     if videos:
-        return f"it holds {plural(videos, '.mov video')} and no photo: videos go in with `facelake ingest` (a SiW tree)"
+        return (
+            f"it holds {plural(videos, VIDEO_FILES + ' video')} and no photo: videos go in with `facelake ingest` "
+            "(a SiW tree)"
+        )
     photos, complete = count_files(root, PHOTO_SUFFIXES)
     if photos:
         return (

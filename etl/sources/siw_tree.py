@@ -1,16 +1,19 @@
 """Walk a SiW source tree: names, `.face` annotations (repaired while read), fingerprints.
 
 Nothing in the source tree is ever written, renamed or repaired on disk. Every `.mov`
-found becomes a `VideoSource`; those that cannot be processed carry a status and a
-reason instead of vanishing: a bad or non-UTF-8 name, an unreadable file or one that is
-not a regular file (a named pipe would block the reader), an empty file, a second copy
-of a SiW name or of the same bytes. Other files are counted and named in the log.
+(or `.mp4`) found becomes a `VideoSource`; those that cannot be processed carry a status
+and a reason instead of vanishing: a bad or non-UTF-8 name, an unreadable file or one that
+is not a regular file (a named pipe would block the reader), an empty file, a second copy
+of a SiW name or of the same bytes. Two files of one SiW video (`X.mov` beside `X.mp4` or
+`X.m.mov`) are one id: the first by `VIDEO_FORM_ORDER` (`.mov`, `.mp4`, `.m.mov`, `.m.mp4`)
+keeps it, the others become `duplicate_name` rows keyed by their path. Other files are
+counted and named in the log.
 
 `check_siw_source` tells a SiW tree from a wrong `--source` before any work: a folder
 with no `Train/` or `Test/` folder holding `live/` or `spoof/` (an empty folder, a
 photo tree, one split folder of a tree) is refused with what was expected and, where it
-can tell, what to pass instead. Inside a SiW tree every `.mov` is scanned, badly named
-ones included: they become rows with a status, as above.
+can tell, what to pass instead. Inside a SiW tree every `.mov` and `.mp4` is scanned, badly
+named ones included: they become rows with a status, as above.
 
 The tree is a local folder or a prefix on object storage (`s3://bucket/prefix`): both are
 read through `etl.sources.files`, one code path; a video's fingerprint is the same wherever
@@ -39,17 +42,26 @@ from etl.sources.files import (  # noqa: F401 - not_regular_reason and shown_sou
     source_folder,
 )
 from etl.sources.photo_layout import PHOTO_SUFFIXES, photo_user_folders
-from etl.sources.siw_names import LABELS, SPLITS, SiwName, SiwNameError, parse_siw_path
+from etl.sources.siw_names import (
+    LABELS,
+    SPLITS,
+    VIDEO_SUFFIXES,
+    SiwName,
+    SiwNameError,
+    form_rank,
+    parse_siw_path,
+    video_suffix,
+)
 from schemas.vocabulary import VideoStatus
 
 log = logging.getLogger(f"facelake.{__name__}")
 
-VIDEO_SUFFIX = ".mov"
 FINGERPRINT_EDGE_BYTES = 64 * 1024
 SIW_LAYOUT = (
     "Train/ and/or Test/ folders holding live/ and spoof/ with SSS/SSS-sensor-type-medium-session.mov "
-    "videos (.m.mov too)"
+    "videos (.m.mov and .mp4 too)"
 )
+VIDEO_FILES = ".mov/.mp4"  # how messages name the video files a tree holds
 # how far the checks of a refused source look, so that a mistaken --source / stays cheap
 HINT_FOLDERS = 200
 HINT_FILES = 20_000
@@ -163,10 +175,10 @@ def shown_path(rel: str) -> str:
 def _walk(root: SourceFolder) -> tuple[list[str], set[str], list[str]]:
     videos, faces, ignored = [], set(), []
     for rel in root.walk():
-        lower = rel.rpartition("/")[2].lower()
-        if lower.endswith(VIDEO_SUFFIX):
+        name = rel.rpartition("/")[2]
+        if video_suffix(name):
             videos.append(rel)
-        elif lower.endswith(".face"):
+        elif name.lower().endswith(".face"):
             faces.add(rel)
         else:
             ignored.append(shown_path(rel))
@@ -176,7 +188,8 @@ def _walk(root: SourceFolder) -> tuple[list[str], set[str], list[str]]:
 def _face_candidates(rel_video: str, name: SiwName | None) -> list[str]:
     parent = PurePosixPath(rel_video).parent
     stems = [name.stem] if name else []
-    raw_stem = PurePosixPath(rel_video).name[: -len(VIDEO_SUFFIX)]
+    file_name = PurePosixPath(rel_video).name
+    raw_stem = file_name[: -len(video_suffix(file_name) or "")]
     if raw_stem not in stems:
         stems.append(raw_stem)
     return [(parent / f"{stem}.face").as_posix() for stem in stems]
@@ -291,19 +304,21 @@ def _not_siw_hint(root: SourceFolder, given: str) -> str:
             f"it looks like a photo tree ({len(users)} user folders of {'/'.join(PHOTO_SUFFIXES)} photos): "
             f"register it with `facelake register --source {given} --lake LAKE`"
         )
-    videos, complete = count_files(root, (VIDEO_SUFFIX,))
+    videos, complete = count_files(root, VIDEO_SUFFIXES)
     if videos:
         more = "" if complete else " or more"
-        return f"it holds {plural(videos, '.mov file')}{more}, none under Train/ or Test/ and live/ or spoof/"
+        return f"it holds {plural(videos, VIDEO_FILES + ' file')}{more}, none under Train/ or Test/ and live/ or spoof/"
     if is_empty_folder(root):
         return "the folder is empty"
     photos, _ = count_files(root, PHOTO_SUFFIXES)
     if photos:
         return (
-            f"it holds {plural(photos, 'photo')} and no .mov video: "
+            f"it holds {plural(photos, 'photo')} and no {VIDEO_FILES} video: "
             "photos go in with `facelake register` (<root>/<user>/*.jpg)"
         )
-    return "it holds no .mov file" if complete else f"no .mov file among its first {HINT_FILES} files"
+    if complete:
+        return f"it holds no {VIDEO_FILES} file"
+    return f"no {VIDEO_FILES} file among its first {HINT_FILES} files"
 
 
 def _nested_siw_tree(root: SourceFolder) -> SourceFolder | None:
@@ -325,7 +340,7 @@ def _nested_siw_tree(root: SourceFolder) -> SourceFolder | None:
 
 
 def scan_source(root: Path | str) -> ScanResult:
-    """Every `.mov` under the SiW tree `root` (a local folder or a URI) as a VideoSource, by video id."""
+    """Every `.mov` and `.mp4` under the SiW tree `root` (a local folder or a URI) as a VideoSource, by video id."""
     folder = source_folder(root)
     if folder.kind() != "folder":
         raise FileNotFoundError(
@@ -336,8 +351,8 @@ def scan_source(root: Path | str) -> ScanResult:
     used_faces: set[str] = set()
     seen_ids: dict[str, str] = {}
     videos: list[VideoSource] = []
-    # plain names before `.m.mov` so the plain one keeps the canonical id when both exist
-    for rel in sorted(video_paths, key=lambda p: (p.lower().endswith(".m.mov"), p)):
+    # one SiW video in several files (X.mov, X.mp4, X.m.mov): the first by VIDEO_FORM_ORDER keeps the canonical id
+    for rel in sorted(video_paths, key=lambda p: (form_rank(p.rpartition("/")[2]), p)):
         videos.append(_scan_one(folder, rel, face_paths, used_faces, seen_ids))
     _mark_copies(folder, videos)
     videos.sort(key=lambda v: v.video_id)
@@ -346,7 +361,7 @@ def scan_source(root: Path | str) -> ScanResult:
         log.warning("orphan .face file without a video: %s", shown_path(orphan))
     if ignored:
         log.info(
-            "ignored %d files that are neither .mov nor .face: %s%s",
+            "ignored %d files that are neither .mov/.mp4 nor .face: %s%s",
             len(ignored),
             ", ".join(ignored[:5]),
             " ..." if len(ignored) > 5 else "",
@@ -430,7 +445,7 @@ def _read_annotations(video: VideoSource, face_bytes: bytes) -> None:
 def _mark_copies(root: SourceFolder, videos: list[VideoSource]) -> None:
     """A processable video whose bytes equal an earlier one's is not processed twice.
 
-    Earlier means first in scan order (by path, plain names before `.m.mov`). Its id
+    Earlier means first in scan order (by name form, plain `.mov` first, then by path). Its id
     becomes its path, as for `duplicate_name`: if the first copy goes away, the next
     scan processes this one under its canonical id.
     """

@@ -12,10 +12,16 @@ Only rows with `det_status == 'ok'` are used (the others have no aligned face). 
 videos are used whatever their medium; a replay row with no medium belongs to no P2 fold.
 
 Validation is split off the protocol's training rows by subject, never from the test
-split: no subject has rows in both train and validation. The choice is deterministic for
-a seed and a fraction: round(fraction * subjects), at least 1 and never all of them.
-Subjects that have both live and attack rows in the training part are drawn first (in a
-seeded random order), so that validation can choose a decision threshold.
+split: no subject has rows in both train and validation. P1 validates on the same first
+`p1_frames` frames of the validation subjects' videos by default (`p1_validation_frames =
+"subset"`); "all" validates on every frame of those videos instead, as the dev set of Idiap's
+`bob.db.siw` does (held-out training subjects with full videos). P2 and P3 train, and so
+validate, on whole videos.
+
+The choice of validation subjects is deterministic for a seed and a fraction:
+round(fraction * subjects), at least 1 and never all of them. Subjects that have both live
+and attack rows in the training part are drawn first (in a seeded random order), so that
+validation can choose a decision threshold.
 
 Every part must hold live rows and attack rows; otherwise `split_protocol` raises a
 ValueError naming the protocol, the part and what is missing.
@@ -30,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.vocabulary import DetStatus
+from schemas.vocabulary import DetStatus, P1ValidationFrames, values
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -118,6 +124,8 @@ class ProtocolSplit:
     validation: pa.Table
     test: pa.Table
     validation_subjects: tuple[int, ...]
+    # which frames of the validation subjects' videos validate: "all", or P1's "frame_index < 60"
+    validation_frames: str = "all"
 
     def part(self, name: str) -> pa.Table:
         if name not in PARTS:
@@ -126,9 +134,13 @@ class ProtocolSplit:
 
     def counts(self) -> dict:
         """Per part: rows, rows per attack type (live/print/replay always present),
-        distinct videos and distinct subjects; plus the protocol label and the
-        validation subjects (for the model card)."""
-        out: dict = {"protocol": self.protocol.label, "validation_subjects": list(self.validation_subjects)}
+        distinct videos and distinct subjects; plus the protocol label, the
+        validation subjects and which of their frames validate (for the model card)."""
+        out: dict = {
+            "protocol": self.protocol.label,
+            "validation_subjects": list(self.validation_subjects),
+            "validation_frames": self.validation_frames,
+        }
         for name in PARTS:
             out[name] = _part_counts(self.part(name))
         return out
@@ -156,8 +168,13 @@ def split_protocol(
     validation_fraction: float = 0.2,
     seed: int = 0,
     p1_frames: int = 60,
+    p1_validation_frames: str = P1ValidationFrames.SUBSET,
 ) -> ProtocolSplit:
-    """The train / validation / test rows of `frames` for `protocol` (see module doc)."""
+    """The train / validation / test rows of `frames` for `protocol` (see module doc).
+
+    `p1_validation_frames`: for P1, "subset" validates on the validation subjects' first `p1_frames`
+    frames (as training uses), "all" on every frame of their training-split videos.
+    """
     if not isinstance(protocol, Protocol):
         raise TypeError(f"protocol must be a Protocol (see parse_protocols); got {type(protocol).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in frames.column_names]
@@ -175,6 +192,10 @@ def split_protocol(
         raise ValueError(f"p1_frames must be a positive integer; got {p1_frames!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer; got {seed!r}")
+    if p1_validation_frames not in values(P1ValidationFrames):
+        raise ValueError(
+            f"p1_validation_frames must be one of {', '.join(values(P1ValidationFrames))}; got {p1_validation_frames!r}"
+        )
 
     ok = _mask(pc.equal(frames["det_status"], DetStatus.OK))
     is_train = pc.and_(ok, _mask(pc.equal(frames["split"], "train")))
@@ -193,27 +214,37 @@ def split_protocol(
             "validation is split by subject, so every training row needs one"
         )
     validation_subjects = choose_validation_subjects(pool, fraction=validation_fraction, seed=seed, protocol=protocol)
-    in_validation = pc.is_in(pool["subject"], value_set=pa.array(validation_subjects, type=pool["subject"].type))
-    validation = pool.filter(in_validation)
+    subject_set = pa.array(validation_subjects, type=pool["subject"].type)
+    in_validation = pc.is_in(pool["subject"], value_set=subject_set)
     train = pool.filter(pc.invert(in_validation))
-    _require_part(
-        protocol, "validation", validation, train_attacks, f"{why['train']}, subjects {list(validation_subjects)}"
-    )
+    validation_frames = "all"
+    if protocol.name == "p1" and p1_validation_frames == P1ValidationFrames.ALL:
+        # every ok frame of the validation subjects' training-split videos (P1 uses every attack type)
+        validation = frames.filter(pc.and_(is_train, _mask(pc.is_in(frames["subject"], value_set=subject_set))))
+        validation_why = f"all frames of train-split videos, subjects {list(validation_subjects)}"
+    else:
+        validation = pool.filter(in_validation)
+        validation_why = f"{why['train']}, subjects {list(validation_subjects)}"
+        if protocol.name == "p1":
+            validation_frames = f"frame_index < {p1_frames}"
+    _require_part(protocol, "validation", validation, train_attacks, validation_why)
     _require_part(protocol, "train", train, train_attacks, f"{why['train']}, without the validation subjects")
 
     leaked = set(pc.unique(pool["subject"]).to_pylist()) & set(pc.unique(test["subject"]).to_pylist())
     if leaked:
         log.warning("%s: subject(s) %s appear in both the train and test splits", protocol.label, sorted(leaked))
-    split = ProtocolSplit(protocol, train, validation, test, validation_subjects)
+    split = ProtocolSplit(protocol, train, validation, test, validation_subjects, validation_frames)
     counts = split.counts()
     log.info(
-        "%s: train %d rows / %d videos, validation %d rows / %d videos (subjects %s), test %d rows / %d videos",
+        "%s: train %d rows / %d videos, validation %d rows / %d videos (subjects %s; frames: %s), test %d rows / "
+        "%d videos",
         protocol.label,
         counts["train"]["rows"],
         counts["train"]["videos"],
         counts["validation"]["rows"],
         counts["validation"]["videos"],
         list(validation_subjects),
+        validation_frames,
         counts["test"]["rows"],
         counts["test"]["videos"],
     )

@@ -11,10 +11,12 @@ progress bars, where predict's JSON lines go, its progress bar) as arguments.
 table version (recorded), split by protocol (validation split off the training subjects),
 let Ray Data read the faces of each part from that version's files, train with
 `TensorflowTrainer` (MultiWorkerMirroredStrategy) keeping the best `val_loss` checkpoint,
-then evaluate with Ray Data actors that return only scores (threshold on validation,
-metrics on test at frame and video level), export Keras / SavedModel / TFLite float and int8
-in a Ray task, and write the metrics, history, plots and model card into OUT/<protocol>/
-and a `train_runs` row. The driver never holds image bytes (`etl.train.data`).
+then evaluate with Ray Data actors that return only scores (frame and video thresholds on
+validation, metrics on test at frame and video level), export Keras / SavedModel / TFLite
+float and int8 in a Ray task, and write the metrics, history, plots and model card into
+OUT/<protocol>/ and a `train_runs` row; OUT/metrics.md and OUT/summary.json hold every fold's
+results and, for P2 and P3 when several of their folds ran, mean ± std over the folds.
+The driver never holds image bytes (`etl.train.data`).
 
 `run_predict`: detect, align, gate and score every photo and video with one exported model,
 one JSON line per face / scored frame / video summary handed to `emit`.
@@ -55,12 +57,22 @@ from etl.train.data import (
     training_dataset,
     with_target,
 )
+from etl.train.metrics import FOLD_STD_DDOF, fold_summary, mean_std_text
 from etl.train.predict import PredictConfig
 from etl.train.protocols import Protocol, ProtocolSplit, parse_protocols, split_protocol
 from schemas import RUNS, TRAIN_RUNS
 from schemas.vocabulary import Label
 
-__all__ = ["PredictSummary", "ProtocolOutcome", "run_predict", "run_train", "summary_table"]
+__all__ = [
+    "PredictSummary",
+    "ProtocolOutcome",
+    "fold_result",
+    "fold_summaries",
+    "run_predict",
+    "run_train",
+    "summary_json",
+    "summary_table",
+]
 
 # the jobs' own loggers: the log file names each line's logger, and its lines read `facelake.train: ...`
 # (`facelake.predict: ...`) as they did when this code lived in jobs/
@@ -104,12 +116,13 @@ def run_train(
 
     Args:
         lake: the lake whose `frames` train the model; gets a `runs` and a `train_runs` row per fold.
-        out: the folder of the model folders (OUT/<protocol>/) and `metrics.md`.
+        out: the folder of the model folders (OUT/<protocol>/), `metrics.md` and `summary.json`.
         address: a Ray cluster's address (None: a local Ray).
         ray_progress_bars: whether Ray Data shows its progress bars (the command line: only with --verbose).
 
     Returns:
-        One dict per fold: protocol, folder, frame/video ACER, frame AUC, threshold.
+        One dict per fold (`fold_result`): protocol, folder, thresholds, and frame/video ACER, APCER, BPCER,
+        test EER and AUC.
 
     Raises:
         ValueError: a protocol's part lacks live or attack rows, or the protocols do not parse.
@@ -139,6 +152,7 @@ def run_train(
             outcome = _train_protocol(ray, lake, frames, version, protocol, config, out)
             results.append(_finish(lake, outcome, config, record.run_id))
     (out / "metrics.md").write_text(summary_table(results))
+    (out / "summary.json").write_text(json.dumps(summary_json(results), indent=2, sort_keys=True, default=float))
     refresh_catalog_if_local(lake)
     return results
 
@@ -164,7 +178,13 @@ def _train_protocol(
     from etl.train.loop import TrainingMessages, train_loop_per_worker
 
     started = time.perf_counter()
-    split = split_protocol(frames, protocol, validation_fraction=config.validation_fraction, seed=config.seed)
+    split = split_protocol(
+        frames,
+        protocol,
+        validation_fraction=config.validation_fraction,
+        seed=config.seed,
+        p1_validation_frames=config.p1_validation_frames,
+    )
     folder = out / protocol.label
     folder.mkdir(parents=True, exist_ok=True)
     train, validation = with_target(split.train), with_target(split.validation)
@@ -298,22 +318,46 @@ def _finish(lake: Lake, outcome: ProtocolOutcome, config: TrainConfig, run_id: s
         predicate=f"train_id = {sql_string(row['train_id'])}",
     )
     log.info(
-        "%s: threshold %.4f; test frame ACER %.2f %%, video ACER %.2f %%, AUC %.4f (%.0f s)",
+        "%s: thresholds frame %.4f, video %.4f; test ACER frame %.2f %%, video %.2f %%; test EER frame %.2f %%, "
+        "video %.2f %%; AUC %.4f (%.0f s)",
         label,
         evaluation.threshold,
+        evaluation.video_threshold,
         evaluation.frame.acer * 100,
         evaluation.video.acer * 100,
+        evaluation.frame.eer * 100,
+        evaluation.video.eer * 100,
         evaluation.frame.auc,
         time.perf_counter() - outcome.started,
     )
-    return {
+    return fold_result(label, outcome.folder, evaluation)
+
+
+def fold_result(label: str, folder: Path, evaluation) -> dict:
+    """A fold's line of results (what `run_train` returns, `summary_table` and `summary.json` show).
+
+    `threshold` is the frame threshold (as in metrics.json); `*_apcer` is ISO/IEC 30107-3's APCER (the
+    maximum over attack types, the ACER's input); `*_eer` the test split's own EER (the figure comparable
+    with published SiW tables); `*_acer` the ACER at the validation thresholds (facelake's operating figure).
+    """
+    out: dict = {
         "protocol": label,
-        "folder": str(outcome.folder),
-        "frame_acer": evaluation.frame.acer,
-        "video_acer": evaluation.video.acer,
-        "frame_auc": evaluation.frame.auc,
+        "folder": str(folder),
         "threshold": evaluation.threshold,
+        "video_threshold": evaluation.video_threshold,
     }
+    for level, report in (("frame", evaluation.frame), ("video", evaluation.video)):
+        out.update(
+            {
+                f"{level}_acer": report.acer,
+                f"{level}_apcer": report.max_apcer,
+                f"{level}_apcer_pooled": report.apcer_pooled,
+                f"{level}_bpcer": report.bpcer,
+                f"{level}_eer": report.eer,
+                f"{level}_auc": report.auc,
+            }
+        )
+    return out
 
 
 def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig) -> tuple[dict, int]:
@@ -351,6 +395,7 @@ def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig) -> tuple[
         "best_epoch": int(best["epoch"]),
         "best_val_loss": float(best["val_loss"]),
         "validation_subjects": list(outcome.split.validation_subjects),
+        "validation_frames": outcome.split.validation_frames,
         "loss_forecast": None
         if forecast is None
         else {"a": forecast.a, "b": forecast.b, "c": forecast.c, "rmse": forecast.rmse},
@@ -376,15 +421,66 @@ def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig) -> tuple[
     return metrics, epochs_run
 
 
+# what a protocol's folds are summarised by (mean ± std), at frame and video level
+FOLD_METRICS = tuple(
+    f"{level}_{metric}" for level in ("frame", "video") for metric in ("acer", "apcer", "bpcer", "eer", "auc")
+)
+SUMMARY_COLUMNS = ("frame_acer", "video_acer", "frame_eer", "video_eer")
+SUMMARY_LEGEND = (
+    "ACER: at the thresholds chosen on the validation subjects (frames: frame threshold; videos: video threshold), "
+    "facelake's operating figure. Test EER: the test split's own EER, the figure comparable with published SiW "
+    "tables."
+)
+SUMMARY_LEGEND_FOLDS = " Rows `mean ± std`: over the protocol's folds that ran, population std (ddof {ddof})."
+
+
+def fold_summaries(results: list[dict]) -> dict[str, dict]:
+    """Per protocol with several folds among `results` (P2.1-P2.4, P3.1-P3.2): `fold_summary` of its folds'
+    ACER, APCER (ISO: max over types), BPCER, test EER and AUC at frame and video level. A protocol with one
+    fold in the run gets none."""
+    by_protocol: dict[str, dict[str, dict]] = {}
+    for result in results:
+        name, dot, _ = result["protocol"].partition(".")
+        if dot:
+            by_protocol.setdefault(name, {})[result["protocol"]] = result
+    return {name: fold_summary(folds, FOLD_METRICS) for name, folds in by_protocol.items() if len(folds) > 1}
+
+
+def summary_json(results: list[dict]) -> dict:
+    """OUT/summary.json: every fold's results and, per protocol with several folds, mean ± std over them."""
+    return {"folds": results, "fold_summaries": fold_summaries(results)}
+
+
 def summary_table(results: list[dict]) -> str:
-    """Every fold's results as a Markdown table (OUT/metrics.md, and train's stdout)."""
-    lines = ["| protocol | frame ACER % | video ACER % | frame AUC | threshold |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {r['protocol']} | {r['frame_acer'] * 100:.2f} | {r['video_acer'] * 100:.2f} | {r['frame_auc']:.4f} | "
-        f"{r['threshold']:.4f} |"
-        for r in results
-    ]
-    return "\n".join(lines) + "\n"
+    """Every fold's results as a Markdown table (OUT/metrics.md, and train's stdout), a `mean ± std` row after
+    the folds of P2 and P3 when several of them ran, and a line saying which figure is which."""
+    header = (
+        "| protocol | frame ACER % | video ACER % | frame test EER % | video test EER % | frame AUC "
+        "| frame threshold | video threshold |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    summaries = fold_summaries(results)
+    # each summary row follows the last of its protocol's folds
+    last = {r["protocol"].partition(".")[0]: index for index, r in enumerate(results)}
+    for index, r in enumerate(results):
+        cells = [f"{r[key] * 100:.2f}" for key in SUMMARY_COLUMNS]
+        lines.append(
+            f"| {r['protocol']} | {' | '.join(cells)} | {r['frame_auc']:.4f} | {r['threshold']:.4f} | "
+            f"{r['video_threshold']:.4f} |"
+        )
+        name = r["protocol"].partition(".")[0]
+        if name in summaries and last[name] == index:
+            lines.append(_summary_row(name, summaries[name]))
+    legend = SUMMARY_LEGEND + (SUMMARY_LEGEND_FOLDS.format(ddof=FOLD_STD_DDOF) if summaries else "")
+    return "\n".join(lines) + "\n\n" + legend + "\n"
+
+
+def _summary_row(name: str, summary: dict) -> str:
+    """`| P2 (mean ± std over 4 folds) | 0.57 ± 0.69 | ... |`."""
+    metrics = summary["metrics"]
+    cells = [mean_std_text(metrics[key]) for key in SUMMARY_COLUMNS]
+    auc = mean_std_text(metrics["frame_auc"], scale=1.0, digits=4)
+    return f"| {name} (mean ± std over {summary['n_folds']} folds) | {' | '.join(cells)} | {auc} | – | – |"
 
 
 # ------------------------------------------------------------------ predict
