@@ -43,6 +43,7 @@ EXPECTED_QUERIES = {
     "job_runs",
     "lost_frames_distribution",
     "sharpness_distribution",
+    "shortcuts",
     "storage_by_partition",
     "video_detection",
     "video_status",
@@ -331,6 +332,67 @@ def test_every_query_shows_subjects_as_siw_writes_them(lake, data):
 
 
 # ---------------------------------------------------------------- one test per query
+
+
+def _shortcut_features(frame: dict, video: dict) -> dict:
+    """The shortcut query's features of one frame, computed here from the rows (None: undefined)."""
+    x1, y1, x2, y2 = frame["det_box"]
+    width, height = video["width"], video["height"]
+    inter = area = None
+    if frame["face_box"] is not None:
+        a1, b1, a2, b2 = frame["face_box"]
+        inter = max(0.0, min(a2, x2) - max(a1, x1)) * max(0.0, min(b2, y2) - max(b1, y1))
+        area = (a2 - a1) * (b2 - b1) + (x2 - x1) * (y2 - y1)
+    return {
+        "sharpness_lapvar": frame["sharpness_lapvar"],
+        "sharpness_count": frame["sharpness_count"],
+        "det_score": frame["det_score"],
+        "face_width": (x2 - x1) / width,
+        "face_height": (y2 - y1) / height,
+        "face_center_x": (x1 + x2) / 2 / width,
+        "face_center_y": (y1 + y2) / 2 / height,
+        "frame_index": frame["frame_index"],
+        "sensor": frame["sensor"],
+        "medium": frame["medium"],
+        "session": video["session"],
+        "bitrate": video["size_bytes"] * 8 / (video["stream_frames"] / video["fps"]),
+        "resolution": width * height,
+        "face_box_iou": None if inter is None or area == inter else inter / (area - inter),
+    }
+
+
+def test_shortcuts_equal_every_pair_compared_and_flag_the_sample_sharpness(lake, data):
+    import numpy as np
+
+    rows = {(r["contrast"], r["feature"]): r for r in query(lake, "shortcuts").to_pylist()}
+    frames = [f for f in data["frames"] if f["det_status"] == "ok" and f["split"] == "test"]
+    features = [(f["attack_type"], _shortcut_features(f, data["videos_by_id"][f["video_id"]])) for f in frames]
+    names = list(features[0][1])
+    assert len(rows) == 3 * len(names)
+    strengths = {}
+    for contrast, attacks in (("attack", ("print", "replay")), ("print", ("print",)), ("replay", ("replay",))):
+        for name in names:
+            attack = np.array([v[name] for t, v in features if t in attacks and v[name] is not None], dtype=float)
+            live = np.array([v[name] for t, v in features if t == "live" and v[name] is not None], dtype=float)
+            # every (attack, live) pair: the attack value higher counts 1, a tie counts a half
+            a, b = attack[:, None], live[None, :]
+            auc = ((a > b).sum() + 0.5 * (a == b).sum()) / (len(attack) * len(live))
+            row = rows[(contrast, name)]
+            assert (row["attack_frames"], row["live_frames"]) == (len(attack), len(live)), (contrast, name)
+            assert row["auc"] == pytest.approx(auc, abs=6e-5), (contrast, name)
+            assert row["strength"] == pytest.approx(max(auc, 1 - auc), abs=6e-5)
+            assert row["flagged"] == (max(auc, 1 - auc) >= 0.8)
+            strengths[(contrast, name)] = max(auc, 1 - auc)
+    # the sample's planted shortcut: print attacks are far sharper than live faces (issue 19)
+    sharp = rows[("print", "sharpness_lapvar")]
+    assert sharp["flagged"] and sharp["auc"] > 0.95
+    assert sharp["meaning"].startswith("sharpness_lapvar alone tells print attacks from live faces (higher on attacks)")
+    assert not rows[("attack", "frame_index")]["flagged"] and rows[("attack", "frame_index")]["meaning"] == ""
+    # a stricter flag keeps only what reaches it
+    strict = query(lake, "shortcuts", flag=0.99).to_pylist()
+    assert {(r["contrast"], r["feature"]) for r in strict if r["flagged"]} == {
+        key for key, strength in strengths.items() if strength >= 0.99
+    }
 
 
 def test_video_detection(lake, data):
