@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 from etl.train.model import use_legacy_keras
 
@@ -271,7 +272,7 @@ def video_path(tmp_path_factory, photos):
     return path
 
 
-def test_video_every_k_frames_and_summary(video_path, photo_files, predictors, capsys):
+def test_video_every_k_frames_and_summary(video_path, photo_files, predictors, capsys, tmp_path):
     folder = video_path.parent
     # the CLI on a folder holding the video and a photo copy: folders are walked for media
     (folder / "face.jpg").write_bytes(photo_files[0].read_bytes())
@@ -307,3 +308,33 @@ def test_video_every_k_frames_and_summary(video_path, photo_files, predictors, c
     direct = predict_video(video_path, predictors["keras"], every_k=EVERY_K, min_sharpness=0)
     assert [line["frame"] for line in direct] == [0, EVERY_K, 2 * EVERY_K, None]
     np.testing.assert_allclose([line["score"] for line in direct[:3]], [line["score"] for line in frames], atol=1e-3)
+    # a model trained with a video threshold decides the video's mean at it (the frames stay at the frame one)
+    folder = predictors["tflite"].model_dir
+    video_model = tmp_path / "video_model"
+    shutil.copytree(folder, video_model)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for above in (True, False):
+        cut = min(1.0, mean + 0.01) if above else max(0.0, mean - 0.01)
+        (video_model / "metrics.json").write_text(json.dumps({**metrics, "video_threshold": cut}))
+        lines = predict_video(
+            video_path, Predictor(video_model, model_format="tflite"), every_k=EVERY_K, min_sharpness=0
+        )
+        assert (lines[-1]["threshold"], lines[-1]["decision"]) == (cut, "live" if above else "spoof")
+        assert [line["threshold"] for line in lines[:3]] == [THRESHOLD] * 3
+        assert [line["decision"] for line in lines[:3]] == [line["decision"] for line in frames]
+
+
+def test_older_model_folders_decide_videos_at_the_frame_threshold(model_dir, tmp_path):
+    from etl.errors import UsageError
+    from etl.train.predict import ModelInfo
+
+    folder, _ = model_dir
+    old = ModelInfo.from_folder(folder)  # metrics.json without video_threshold
+    assert old.threshold_for(video=True) == old.threshold_for(video=False) == THRESHOLD
+    metrics = json.loads((folder / "metrics.json").read_text())
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "video_threshold": 0.7}))
+    new = ModelInfo.from_folder(tmp_path)
+    assert (new.threshold_for(video=True), new.threshold_for(video=False)) == (0.7, THRESHOLD)
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "video_threshold": 1.5}))
+    with pytest.raises(UsageError, match=r"video_threshold must be in \[0, 1\], got 1.5"):
+        ModelInfo.from_folder(tmp_path)

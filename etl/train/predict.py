@@ -15,7 +15,9 @@ percentile of its training faces' counts, so faces as sharp as the training data
 the Android app's own value (1000, at its 256x256 input) is the preset `android`.
 Decision: spoof when P(spoof) >= threshold, the rule of the training metrics. A video is
 scored every k-th frame (its best face) and gets one summary line: the mean score of its
-`ok` frames and the decision on that mean, as the video-level metrics of training do.
+`ok` frames and the decision on that mean at the model's video threshold (chosen by training
+on validation video means; a model folder written before it had one uses the frame
+threshold), as the video-level metrics of training do.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ class ModelInfo:
     backbone: str
     protocol: str
     sharpness: dict | None = None  # the training faces' sharpness profile; None in older model folders
+    video_threshold: float | None = None  # chosen on validation video means; None in older model folders
+
+    def threshold_for(self, *, video: bool) -> float:
+        """The decision threshold of a frame or photo score, or of a video's mean score."""
+        return self.video_threshold if video and self.video_threshold is not None else self.threshold
 
     @classmethod
     def from_folder(cls, model_dir: Path) -> ModelInfo:
@@ -119,9 +126,11 @@ class ModelInfo:
             backbone=str(metrics["backbone"]),
             protocol=str(metrics["protocol"]),
             sharpness=sharpness,
+            video_threshold=None if metrics.get("video_threshold") is None else float(metrics["video_threshold"]),
         )
-        if not 0.0 <= info.threshold <= 1.0:
-            raise UsageError(f"{path}: threshold must be in [0, 1], got {info.threshold}")
+        for key, value in (("threshold", info.threshold), ("video_threshold", info.video_threshold)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise UsageError(f"{path}: {key} must be in [0, 1], got {value}")
         if not 8 <= info.input_size <= ALIGNED_SIZE * 4:
             raise UsageError(f"{path}: input_size must be in [8, {ALIGNED_SIZE * 4}], got {info.input_size}")
         return info
@@ -228,8 +237,9 @@ class Predictor:
             return np.empty(0, dtype=np.float32)
         return np.asarray(self._score(prepare_faces(aligned_faces, self.info.input_size)), dtype=np.float32)
 
-    def decide(self, score: float) -> str:
-        return Label.SPOOF if score >= self.info.threshold else Label.LIVE
+    def decide(self, score: float, *, video: bool = False) -> str:
+        """spoof when `score` (a face's, or with `video` a video's mean) reaches the model's threshold for it."""
+        return Label.SPOOF if score >= self.info.threshold_for(video=video) else Label.LIVE
 
 
 def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -425,7 +435,8 @@ def _video_summary(
         status=status,
         reason=reason,
         score=score,
-        decision=predictor.decide(score) if status == "ok" else None,
+        threshold=predictor.info.threshold_for(video=True),
+        decision=predictor.decide(score, video=True) if status == "ok" else None,
     )
 
 
