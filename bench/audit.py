@@ -827,7 +827,7 @@ def run_benchmark(args: argparse.Namespace, work: Path, results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from bench.results import write_json
-    from jobs.logs import setup_logging
+    from jobs.common.logs import setup_logging
 
     args = parse_args(argv)
     setup_logging()

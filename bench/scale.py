@@ -355,7 +355,7 @@ def step_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.job == "train":
         import etl.train.run  # noqa: F401  (first: it picks tf-keras before TensorFlow is imported)
-    from jobs.logs import configure_output
+    from jobs.common.logs import configure_output
 
     configure_output(args.job, verbose=False)  # as the CLI: Ray's workers do not log to the driver
     run, details = _prepare(args)

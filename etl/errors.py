@@ -12,7 +12,7 @@ Each concrete error also keeps the builtin it always was (`ValueError`, `FileNot
 The library never names a command-line flag: an error about one setting names the setting by
 its config field in `option` and writes the message after it ("/data is not a SiW tree: ...").
 `str(error)` reads `source: /data is not ...` in a notebook; the command line's one place that
-turns errors into lines (`jobs.runner.run_job`) writes `--source /data is not ...`. A hint in the
+turns errors into lines (`jobs.common.runner.run_job`) writes `--source /data is not ...`. A hint in the
 middle of a message names a setting as `{option:task_memory_mb}`, rendered the same two ways.
 """
 

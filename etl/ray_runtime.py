@@ -11,7 +11,7 @@ import threading
 log = logging.getLogger(f"facelake.{__name__}")
 
 # whether Ray workers' output reaches the driver's stderr: yes for a library call; the command
-# line sets it from --verbose (jobs.logs.configure_output), its chatter otherwise stays in Ray's logs
+# line sets it from --verbose (jobs.common.logs.configure_output), its chatter otherwise stays in Ray's logs
 _workers_to_driver = True
 
 

@@ -22,12 +22,12 @@ from etl.lake.catalog import warn_if_stale
 from etl.lake.lake import Lake
 from etl.lake.query import describe_queries, first_line, query_names
 from etl.lake.run import Question, plan_questions, run_audit
-from jobs.answers import output_problem, param_pair, write_answers
-from jobs.cli_help import job_parser
-from jobs.logs import setup_logging
-from jobs.options import JobOptions
-from jobs.output import FORMATS, FORMATS_HELP
-from jobs.runner import report_error, run_job
+from jobs.common.answers import output_problem, param_pair, write_answers
+from jobs.common.cli_help import job_parser
+from jobs.common.logs import setup_logging
+from jobs.common.options import JobOptions
+from jobs.common.output import FORMATS, FORMATS_HELP
+from jobs.common.runner import report_error, run_job
 
 __all__ = ["Question", "build_parser", "main", "plan_questions", "run_audit"]  # the last three for bench/
 

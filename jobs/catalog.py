@@ -14,10 +14,10 @@ import sys
 
 from etl.lake.catalog import delta_extension_path, refresh_catalog, stale_catalog
 from etl.lake.lake import Lake
-from jobs.cli_help import job_parser
-from jobs.logs import setup_logging
-from jobs.options import JobOptions
-from jobs.runner import run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.logs import setup_logging
+from jobs.common.options import JobOptions
+from jobs.common.runner import run_job
 
 log = logging.getLogger("facelake.catalog")
 

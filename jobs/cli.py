@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from jobs.runner import run_job
+from jobs.common.runner import run_job
 
 # {group: {command: what it does}} in the order a user meets them; command NAME is module jobs.NAME
 COMMAND_GROUPS = {

@@ -16,9 +16,9 @@ from dataclasses import asdict
 
 from etl.identity.run import DedupConfig, run_dedup, set_merge_state
 from etl.lake.lake import Lake
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from
-from jobs.runner import job_main, log_summary, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from
+from jobs.common.runner import job_main, log_summary, report_error, run_job
 from schemas.vocabulary import EmbeddingSource, IndexKind, Linkage, values
 
 log = logging.getLogger("facelake.dedup")

@@ -16,9 +16,9 @@ from etl.embed.backends import EmbedderConfig
 from etl.embed.run import EmbedJobConfig, run_embed
 from etl.errors import FacelakeError
 from etl.lake.lake import Lake
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from, ray_address
-from jobs.runner import job_main, log_summary, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from, ray_address
+from jobs.common.runner import job_main, log_summary, report_error, run_job
 from schemas.vocabulary import EmbeddingSource, values
 
 log = logging.getLogger("facelake.embed")

@@ -21,10 +21,10 @@ import sys
 from etl.erasure.request import ForgetRequest, check_lake
 from etl.erasure.run import ForgetSummary, run_forget
 from etl.lake.lake import Lake
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions
-from jobs.output import format_table
-from jobs.runner import job_main, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions
+from jobs.common.output import format_table
+from jobs.common.runner import job_main, report_error, run_job
 from schemas.vocabulary import ErasureStatus
 
 log = logging.getLogger("facelake.forget")

@@ -17,10 +17,10 @@ from etl.config import CROP_FORMATS, IngestConfig
 from etl.ingest.run import check_source, run_ingest, watch
 from etl.lake.lake import Lake
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from, detector_from, ray_address
-from jobs.progress import FrameProgress
-from jobs.runner import job_main, log_summary, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from, detector_from, ray_address
+from jobs.common.progress import FrameProgress
+from jobs.common.runner import job_main, log_summary, report_error, run_job
 
 log = logging.getLogger("facelake.ingest")
 

@@ -18,10 +18,10 @@ from etl.config import MaintainConfig
 from etl.lake.lake import Lake
 from etl.lake.maintenance import NothingToMaintain
 from etl.lake.run import run_maintenance
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from
-from jobs.output import format_table
-from jobs.runner import job_main, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from
+from jobs.common.output import format_table
+from jobs.common.runner import job_main, report_error, run_job
 from schemas import ALL_TABLES
 
 log = logging.getLogger("facelake.maintain")

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jobs import console
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from, detector_from
-from jobs.runner import job_main, report_error, run_job
+from jobs.common import console
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from, detector_from
+from jobs.common.runner import job_main, report_error, run_job
 
 if TYPE_CHECKING:
     from etl.train.predict import PredictConfig

@@ -18,9 +18,9 @@ from etl.ingest.run import run_register
 from etl.lake.lake import Lake
 from etl.sources.photo_tree import check_photo_source
 from etl.sources.siw_tree import NotASourceError, check_lake_outside_source
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from, detector_from, ray_address
-from jobs.runner import job_main, log_summary, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from, detector_from, ray_address
+from jobs.common.runner import job_main, log_summary, report_error, run_job
 
 log = logging.getLogger("facelake.register")
 

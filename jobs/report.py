@@ -15,10 +15,10 @@ from pathlib import Path
 
 from etl.lake.lake import Lake
 from etl.report.run import run_report
-from jobs.cli_help import job_parser
-from jobs.logs import setup_logging
-from jobs.options import JobOptions
-from jobs.runner import run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.logs import setup_logging
+from jobs.common.options import JobOptions
+from jobs.common.runner import run_job
 
 log = logging.getLogger("facelake.report")
 

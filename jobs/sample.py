@@ -16,9 +16,9 @@ from pathlib import Path
 
 from etl.errors import FacelakeError
 from etl.synthetic.run import SampleConfig, run_sample
-from jobs.cli_help import job_parser
-from jobs.options import JobOptions, config_from
-from jobs.runner import run_job, start_job
+from jobs.common.cli_help import job_parser
+from jobs.common.options import JobOptions, config_from
+from jobs.common.runner import run_job, start_job
 
 log = logging.getLogger("facelake.sample")
 

@@ -26,12 +26,12 @@ from etl.lake.query import (
     query_names,
     run_query,
 )
-from jobs.answers import param_pair
-from jobs.cli_help import job_parser
-from jobs.logs import setup_logging
-from jobs.options import JobOptions
-from jobs.output import FORMATS, FORMATS_HELP, check_column_names, write_table
-from jobs.runner import report_error, run_job
+from jobs.common.answers import param_pair
+from jobs.common.cli_help import job_parser
+from jobs.common.logs import setup_logging
+from jobs.common.options import JobOptions
+from jobs.common.output import FORMATS, FORMATS_HELP, check_column_names, write_table
+from jobs.common.runner import report_error, run_job
 
 log = logging.getLogger("facelake.sql")
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from etl.config import LR_SCHEDULES, P1_VALIDATION_FRAMES, TrainConfig
 from etl.lake.lake import Lake
 from etl.train.protocols import parse_protocols
-from jobs.cli_help import job_parser
-from jobs.logs import verbose
-from jobs.options import JobOptions, config_from, ray_address
-from jobs.runner import job_main, report_error, run_job
+from jobs.common.cli_help import job_parser
+from jobs.common.logs import verbose
+from jobs.common.options import JobOptions, config_from, ray_address
+from jobs.common.runner import job_main, report_error, run_job
 
 log = logging.getLogger("facelake.train")
 

@@ -26,7 +26,7 @@ from conftest import REPO, subprocess_env, tree_digest
 
 from etl.lake.lake import Lake
 from etl.lake.query import declared_parameters, load_query, query_names, query_title, run_query
-from jobs.cells import json_value
+from jobs.common.cells import json_value
 from schemas import FRAMES, RUNS, VIDEOS
 
 # the defaults the query files declare (what an audit without --param uses)
@@ -178,7 +178,7 @@ def csv_table(text: str) -> tuple[list[str], list[dict]]:
 
 
 def csv_matches(cell: str, value) -> bool:
-    """Whether a CSV cell is the exact text of a JSON value (see jobs/cells.py)."""
+    """Whether a CSV cell is the exact text of a JSON value (see jobs/common/cells.py)."""
     if value is None:
         return cell == ""
     if isinstance(value, bool):

@@ -69,7 +69,7 @@ def end_session(process: subprocess.Popen) -> None:
 
 
 def terminal_lines(stderr: str, job: str) -> list[str]:
-    """The run's terminal lines, less the `log: PATH` line `jobs.runner.run_job` ends some jobs' runs with."""
+    """The run's terminal lines, less the `log: PATH` line `jobs.common.runner.run_job` ends some jobs' runs with."""
     return [line for line in stderr.splitlines() if not line.startswith(f"facelake {job}: log: ")]
 
 

@@ -52,7 +52,7 @@ log = logging.getLogger(f"facelake.{__name__}")
 
 
 class VideoProgress(Protocol):
-    """What a run reports its progress to (the command line's `jobs.progress.FrameProgress`)."""
+    """What a run reports its progress to (the command line's `jobs.common.progress.FrameProgress`)."""
 
     def video_done(self, *, frames: int, estimated: int) -> None: ...
 

@@ -9,7 +9,7 @@
         sys.exit(run_job(main, job="ingest"))
 
 `run_job` is the one place an error becomes a line and an exit code; where the lines go
-(terminal, log file) is `jobs.logs`.
+(terminal, log file) is `jobs.common.logs`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 
 from etl.errors import FacelakeError
-from jobs.logs import configure_output, setup_logging
+from jobs.common.logs import configure_output, setup_logging
 
 # jobs that run long and start Ray or TensorFlow: their summary ends with the log file's name
 LOG_NAMED_IN_SUMMARY = (

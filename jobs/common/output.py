@@ -5,10 +5,10 @@ Formats (`--format` of `facelake sql` and `facelake audit`):
 - `csv`: one header line, then one line per row (RFC 4180 quoting).
 - `json`: one JSON document (`facelake sql`: an array of row objects, `[]` when empty).
 - `jsonl`: one JSON object per line, written as the rows come (nothing at all when empty).
-How each value is written (exactly, the same way in every machine format) is `jobs.cells`.
+How each value is written (exactly, the same way in every machine format) is `jobs.common.cells`.
 
 Writes go straight to the stream, so a reader that leaves early (`| head`) raises
-BrokenPipeError out of the job (`jobs.runner.run_job` turns it into a quiet exit 0).
+BrokenPipeError out of the job (`jobs.common.runner.run_job` turns it into a quiet exit 0).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import IO
 
 import pyarrow as pa
 
-from jobs.cells import csv_cell, human_cell, iter_rows, json_text
+from jobs.common.cells import csv_cell, human_cell, iter_rows, json_text
 
 FORMATS = ("table", "markdown", "csv", "json", "jsonl")
 HUMAN_FORMATS = ("table", "markdown")

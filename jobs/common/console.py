@@ -2,7 +2,7 @@
 
 A job run from the command line sends everything written to file descriptor 2 (Ray's,
 TensorFlow's and ffmpeg's chatter, native or not) to its log file, and keeps the
-terminal for facelake alone: `jobs.logs` then points `stream()` at a duplicate of the
+terminal for facelake alone: `jobs.common.logs` then points `stream()` at a duplicate of the
 original stderr. Code run any other way (a test calling a job's `main`, a notebook)
 writes to `sys.stderr` as usual.
 """

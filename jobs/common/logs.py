@@ -10,7 +10,7 @@ live as well. `FACELAKE_LOG_DIR` chooses the folder for the log files
 (default `~/.local/state/facelake/logs`), `FACELAKE_LOG_LEVEL` the file's level.
 
 A job's `main` called directly (tests, notebooks) just logs to stderr. Running a job (its
-opening, errors as lines and exit codes) is `jobs.runner`.
+opening, errors as lines and exit codes) is `jobs.common.runner`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.ray_runtime import show_worker_output
-from jobs import console
+from jobs.common import console
 
 # loggers whose lines are facelake's own (the rest is other libraries' chatter)
 OWN_LOGGERS = ("facelake",)  # every facelake logger is facelake.<job> or facelake.<module>

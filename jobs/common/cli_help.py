@@ -6,7 +6,7 @@
     '''
     parser = job_parser("ingest", __doc__, examples=EXAMPLES)
 
-The options themselves are declared with `jobs.options`.
+The options themselves are declared with `jobs.common.options`.
 
 Options get `help=` text; `ArgumentDefaultsHelpFormatter` appends "(default: X)" to
 every option whose default is not None/False, so help never hides a default.
@@ -19,7 +19,7 @@ import argparse
 import sys
 import textwrap
 
-from jobs import console
+from jobs.common import console
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -46,7 +46,7 @@ def format_examples(examples: str) -> str:
 
 
 def job_parser(job: str, description: str | None, *, examples: str, notes: str | None = None) -> JobArgumentParser:
-    """A job's parser, with `--verbose` (see `jobs.logs`) and its examples in the epilog.
+    """A job's parser, with `--verbose` (see `jobs.common.logs`) and its examples in the epilog.
 
     `description`: the module's docstring; its first paragraph is the summary line.
     `notes`: extra epilog text printed before the examples (e.g. a named query's parameters).

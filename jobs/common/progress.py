@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from jobs import console
+from jobs.common import console
 
 
 class FrameProgress:

@@ -2,7 +2,7 @@
 the audit writes its answers, one format each (see jobs/audit.py's docstring).
 
 Writes go straight to the stream: a reader that leaves early (`| head`) raises BrokenPipeError
-out of the job (`jobs.runner.run_job` turns it into a quiet exit 0).
+out of the job (`jobs.common.runner.run_job` turns it into a quiet exit 0).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from etl.lake.audit import Question
 from etl.lake.query import sql_literal
-from jobs.output import iter_rows, row_objects, write_csv, write_table
+from jobs.common.output import iter_rows, row_objects, write_csv, write_table
 
 log = logging.getLogger("facelake.audit")
 
