@@ -30,6 +30,7 @@ COMMAND_GROUPS = {
     "train and use a model": {
         "train": "train the live/spoof classifier with Ray Train on SiW protocols; ISO/IEC 30107-3 metrics",
         "predict": "score photos or videos with a trained live/spoof model",
+        "score": "score the lake's faces with a trained model into the scores table (error slices, mistakes)",
     },
 }
 COMMANDS = {name: what for commands in COMMAND_GROUPS.values() for name, what in commands.items()}

@@ -9,6 +9,7 @@ from schemas.frames import FRAMES
 from schemas.identities import IDENTITY_MERGES, IDENTITY_PAIRS, LABEL_CHECKS
 from schemas.photos import PHOTOS
 from schemas.runs import RUNS
+from schemas.scores import SCORES
 from schemas.spec import TableSpec
 from schemas.train_runs import TRAIN_RUNS
 from schemas.videos import VIDEOS
@@ -24,6 +25,7 @@ ALL_TABLES: dict[str, TableSpec] = {
         IDENTITY_MERGES,
         LABEL_CHECKS,
         TRAIN_RUNS,
+        SCORES,
         RUNS,
         ERASURES,
     )
@@ -39,6 +41,7 @@ __all__ = [
     "IDENTITY_MERGES",
     "LABEL_CHECKS",
     "TRAIN_RUNS",
+    "SCORES",
     "RUNS",
     "ERASURES",
     "ALL_TABLES",

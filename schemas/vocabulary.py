@@ -176,3 +176,12 @@ class P1ValidationFrames(StrEnum):
 
     SUBSET = "subset"  # the first p1_frames (60), as P1 trains
     ALL = "all"  # every frame, as bob.db.siw's dev set
+
+
+class ScorePart(StrEnum):
+    """`scores.part`: the protocol part a scored face belonged to for the model that scored it."""
+
+    TRAIN = "train"  # the model learned from it
+    VALIDATION = "validation"  # its threshold was chosen on it
+    TEST = "test"  # held out by the protocol
+    UNSEEN = "unseen"  # outside the protocol's parts, or ingested after the model's frames version

@@ -83,6 +83,7 @@ READERS = {
     "embed": [],
     "dedup": [],
     "train": ["--out", "{out}/models"],
+    "score": ["--model", "{out}/models/P1"],
     "forget": ["--subject", "1"],
     "maintain": [],
 }

@@ -40,6 +40,7 @@ from schemas import (
     LABEL_CHECKS,
     PHOTOS,
     RUNS,
+    SCORES,
     TRAIN_RUNS,
     VIDEOS,
 )
@@ -54,6 +55,7 @@ KEYS = {
     "identity_merges": ["source", "group_id", "identity"],
     "label_checks": ["source", "model", "face_key"],
     "train_runs": ["train_id"],
+    "scores": ["train_id", "face_key"],
     "runs": ["run_id"],
 }
 DERIVED = (IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS)
@@ -224,12 +226,36 @@ def _plant_mentions(lake: Lake, person: Person) -> dict:
             "metrics_json": json.dumps({"validation_subjects": [SUBJECT]}),
         }
         lake.append(TRAIN_RUNS, pa.Table.from_pylist([train], schema=TRAIN_RUNS.schema))
+        _plant_scores(lake, train["train_id"])
     else:
         record = RunRecord(
             lake, job="dedup", source="photos", args={"undo": USER, "where": "\"user\" IN ('user_01', 'user_03')"}
         ).start()
         record.finish(status="succeeded", counts={"single_face_links": [["user_01", USER, f"{USER}/02.jpg"]]})
     return {"run_id": record.run_id}
+
+
+def _plant_scores(lake: Lake, train_id: str) -> None:
+    """`facelake score` rows of that train run: three faces of the subject, three of another subject."""
+    frames = lake.read(FRAMES, columns=["video_id", "frame_index", "split", "label", "subject", "run_id"])
+    mine = frames.filter(pc.equal(frames.column("subject"), SUBJECT)).slice(0, 3).to_pylist()
+    other = frames.filter(pc.not_equal(frames.column("subject"), SUBJECT)).slice(0, 3).to_pylist()
+    assert len(mine) == 3 and len(other) == 3
+    rows = [
+        {
+            **{k: f[k] for k in ("video_id", "frame_index", "split", "label", "subject")},
+            "train_id": train_id,
+            "protocol": "P1",
+            "face_key": f"{f['video_id']}#{f['frame_index']}",
+            "part": "test",
+            "score": 0.25 * (i % 4),
+            "threshold": 0.5,
+            "decision": "spoof" if 0.25 * (i % 4) >= 0.5 else "live",
+            "frames_run_id": f["run_id"],
+        }
+        for i, f in enumerate(mine + other)
+    ]
+    lake.append(SCORES, pa.Table.from_pylist(rows, schema=SCORES.schema))
 
 
 def _plant_uncommitted_files(lake: Lake, kind: str) -> tuple[Path, Path]:
@@ -252,7 +278,7 @@ def _plant_uncommitted_files(lake: Lake, kind: str) -> tuple[Path, Path]:
 def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake, built, kind):
     person = _person(lake, kind)
     planted = _plant_mentions(lake, person)
-    base = (VIDEOS, FRAMES, EMBEDDINGS) if kind == "subject" else (PHOTOS, EMBEDDINGS)
+    base = (VIDEOS, FRAMES, EMBEDDINGS, SCORES) if kind == "subject" else (PHOTOS, EMBEDDINGS)
     erased_tables = base + DERIVED
     before = {spec.name: _rows(lake, spec) for spec in ALL_TABLES.values()}
     versions = {spec.name: lake.version(spec) for spec in ALL_TABLES.values()}

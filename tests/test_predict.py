@@ -1,10 +1,7 @@
 """`facelake predict`: real MTCNN detection on real face photos, scored by every export of one model.
 
-The model is untrained (no gradient step), but a freshly initialised MobileNet gives
-P(spoof) = 0.5 for every input: its activations vanish (~1e-20) through the random
-layers under the initial BatchNorm statistics, so every comparison would pass
-trivially. The fixture therefore sets each BatchNorm layer's statistics from one pass over
-the faces (momentum 0): still random weights, but scores that differ from face to face.
+The model is untrained (no gradient step), with BatchNorm statistics from the faces
+(`tests/varied_model.py`): random weights, but scores that differ from face to face.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from etl.synthetic.face_photos import load_face_photos, photo_variant
 from etl.train.input import base_size, center_crop, decode_faces
 from etl.train.predict import Predictor, predict_image, predict_video, prepare_faces
 from jobs import predict as predict_job
+from tests.varied_model import with_face_statistics
 
 INPUT_SIZE = 48
 THRESHOLD = 0.5
@@ -43,13 +41,6 @@ FORMATS = ("keras", "tflite", "tflite_int8")
 # trained model, not of this one; here the int8 model must be the int8 file, scored face by face,
 # and agree better than chance.
 INT8_MIN_AGREEMENT = 0.5
-
-
-def _bn_layers(layer, keras):
-    if isinstance(layer, keras.layers.BatchNormalization):
-        yield layer
-    for sub in getattr(layer, "layers", []):
-        yield from _bn_layers(sub, keras)
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +62,10 @@ def aligned_set(photos) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, aligned_set):
     from etl.train.export import export_model
-    from etl.train.model import build_model, keras_module
+    from etl.train.model import build_model
 
-    keras = keras_module()
-    model = build_model(input_size=INPUT_SIZE, seed=0)
     faces = prepare_faces(aligned_set, INPUT_SIZE)
-    layers = list(_bn_layers(model, keras))
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.momentum = 0.0
-    model(faces, training=True)  # moving statistics := this batch's statistics
-    for layer, momentum in zip(layers, momenta):
-        layer.momentum = momentum
+    model = with_face_statistics(build_model(input_size=INPUT_SIZE, seed=0), faces)
     folder = tmp_path_factory.mktemp("model")
     export_model(model, folder, representative=faces)
     (folder / "metrics.json").write_text(

@@ -23,6 +23,7 @@ from schemas import (
     IDENTITY_PAIRS,
     LABEL_CHECKS,
     PHOTOS,
+    SCORES,
     VIDEOS,
     TableSpec,
 )
@@ -42,7 +43,7 @@ __all__ = [
 IDENTITY_TABLES = (IDENTITY_PAIRS, IDENTITY_MERGES, LABEL_CHECKS)
 # every table a person of each kind can be in; all are vacuumed (with runs) by an erasure
 SCOPE = {
-    ErasureKind.SUBJECT: (VIDEOS, FRAMES, EMBEDDINGS, *IDENTITY_TABLES),
+    ErasureKind.SUBJECT: (VIDEOS, FRAMES, EMBEDDINGS, SCORES, *IDENTITY_TABLES),
     ErasureKind.USER: (PHOTOS, EMBEDDINGS, *IDENTITY_TABLES),
 }
 
@@ -188,7 +189,9 @@ def plan_steps(request: ForgetRequest, found: Footprint) -> list[TableStep]:
         faces = _match("face_key", found.video_ids, "video_key") + _match(
             "nearest_other_key", found.video_ids, "video_key"
         )
-        own = [TableStep(FRAMES, person), TableStep(VIDEOS, person)]
+        # a model's scores of the subject's faces (`facelake score`) name their videos and subject
+        scores = [TableStep(SCORES, (*person, *_match("video_id", found.video_ids)))]
+        own = [*scores, TableStep(FRAMES, person), TableStep(VIDEOS, person)]
     else:
         vectors = _match("identity", names) + _match("photo_id", found.photo_ids) + _match("face_key", found.photo_ids)
         faces = _match("face_key", found.photo_ids) + _match("nearest_other_key", found.photo_ids)

@@ -86,13 +86,15 @@ def _join_to_keys(batch: pa.Table, keys_ref, columns: list[str]) -> pa.Table:
 
 
 def faces_dataset(ray, lake: Lake, version: int, part: pa.Table, *, columns: list[str]):
-    """A Ray Dataset of `part`'s faces (`part`: index rows with `target`), with `columns` of
-    video_id, frame_index, aligned, target. Nothing of it passes through the driver."""
+    """A Ray Dataset of `part`'s faces (`part`: index rows with the key and `split`), with `columns`:
+    video_id, frame_index, aligned, and any column of `part` (training's `target`) carried along.
+    Nothing of it passes through the driver."""
     splits = set(pc.unique(part.column("split")).to_pylist()) if part.num_rows else set()
     files, filesystem = _version_files(lake, version, splits)
-    keys = part.select([*KEY, "target"])
+    keys = part.select([*KEY, *(c for c in columns if c not in (*KEY, "aligned"))])
     if not files or not keys.num_rows:
-        return ray.data.from_arrow(pa.table({c: pa.array([], _TYPES[c]) for c in columns}))
+        types = {**_TYPES, **{f.name: f.type for f in keys.schema}}
+        return ray.data.from_arrow(pa.table({c: pa.array([], types[c]) for c in columns}))
     from ray.data.expressions import col
 
     # a predicate expression: Ray Data pushes it into the Parquet read

@@ -169,11 +169,14 @@ def split_protocol(
     seed: int = 0,
     p1_frames: int = 60,
     p1_validation_frames: str = P1ValidationFrames.SUBSET,
+    validation_subjects: tuple[int, ...] | None = None,
 ) -> ProtocolSplit:
     """The train / validation / test rows of `frames` for `protocol` (see module doc).
 
     `p1_validation_frames`: for P1, "subset" validates on the validation subjects' first `p1_frames`
     frames (as training uses), "all" on every frame of their training-split videos.
+    `validation_subjects`: the subjects a trained model validated on (its metrics.json), instead of
+    choosing them by `seed` and `validation_fraction`: the model's own parts again.
     """
     if not isinstance(protocol, Protocol):
         raise TypeError(f"protocol must be a Protocol (see parse_protocols); got {type(protocol).__name__}")
@@ -213,7 +216,11 @@ def split_protocol(
             f"{protocol.label}: {bad.length()} training row(s) have no subject (e.g. video {bad[0].as_py()!r}); "
             "validation is split by subject, so every training row needs one"
         )
-    validation_subjects = choose_validation_subjects(pool, fraction=validation_fraction, seed=seed, protocol=protocol)
+    if validation_subjects is None:
+        validation_subjects = choose_validation_subjects(
+            pool, fraction=validation_fraction, seed=seed, protocol=protocol
+        )
+    validation_subjects = tuple(int(s) for s in validation_subjects)
     subject_set = pa.array(validation_subjects, type=pool["subject"].type)
     in_validation = pc.is_in(pool["subject"], value_set=subject_set)
     train = pool.filter(pc.invert(in_validation))

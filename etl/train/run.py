@@ -290,7 +290,7 @@ def _finish(lake: Lake, outcome: ProtocolOutcome, config: TrainConfig, run_id: s
         outcome.exported.get("tflite_max_abs_diff", 0.0),
         100 * outcome.exported.get("int8_decision_agreement", 1.0),
     )
-    metrics, epochs_run = _write_model_folder(outcome, config)
+    metrics, epochs_run = _write_model_folder(outcome, config, train_id=f"{run_id}/{label}")
     best = outcome.best_metrics
     row = {
         "train_id": f"{run_id}/{label}",
@@ -360,8 +360,12 @@ def fold_result(label: str, folder: Path, evaluation) -> dict:
     return out
 
 
-def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig) -> tuple[dict, int]:
-    """The plots, metrics.json and model card beside the exported model; returns (metrics, epochs run)."""
+def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig, *, train_id: str) -> tuple[dict, int]:
+    """The plots, metrics.json and model card beside the exported model; returns (metrics, epochs run).
+
+    metrics.json names the model's `train_runs` row (`train_id`) and what its parts were made of
+    (validation subjects and frames, the sharpness gate), so `facelake score` can tell which faces
+    each model learned from."""
     from etl.train.evaluate import write_model_card
     from etl.train.export import sharpness_profile
     from etl.train.forecast import fit_exponential
@@ -389,6 +393,7 @@ def _write_model_folder(outcome: ProtocolOutcome, config: TrainConfig) -> tuple[
     sharpness = sharpness_profile(outcome.split.train.column("sharpness_count").to_pylist(), config.min_sharpness)
     epochs_run = len(history.get("loss", [])) or int(best.get("epoch", 0)) + 1
     metrics = {
+        "train_id": train_id,
         "protocol": label,
         "frames_version": outcome.version,
         **evaluation.to_dict(),

@@ -1,0 +1,1 @@
+"""`facelake score`: a trained live/spoof model scores the lake's faces into the `scores` table."""
