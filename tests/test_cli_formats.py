@@ -32,6 +32,11 @@ from schemas import FRAMES, RUNS, VIDEOS
 # the defaults the query files declare (what an audit without --param uses)
 DEFAULTS = {
     "box_disagreement": {"min_iou": 0.5},
+    "calibration": {"train_id": None, "part": "test", "bins": 10},
+    "confident_errors": {"train_id": None, "part": "test", "n": 20},
+    "error_slices": {"train_id": None, "part": "test"},
+    "mistaken_labels": {"train_id": None, "min_mistakenness": 0.9, "n": 50},
+    "video_score_spread": {"train_id": None, "part": "test", "n": 20},
     "detection_rate_by": {"dimension": "attack_type"},
     "image_bytes_per_row": {"full_frames": 2000000},
     "job_runs": {"job": None},

@@ -56,6 +56,12 @@ EXPECTED_QUERIES = {
     "photo_routes",
     "resolved_identities",
     "split_leakage",
+    # a model's scores: tested in test_score_queries.py on a scores table with known answers
+    "calibration",
+    "confident_errors",
+    "error_slices",
+    "mistaken_labels",
+    "video_score_spread",
 }
 DIMENSIONS = ("split", "label", "attack_type", "sensor", "medium")
 FRAME_COLUMNS = [c for c in FRAMES.schema.names if c not in FRAMES.blob_columns]
