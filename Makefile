@@ -26,9 +26,10 @@ demo: $(STAMP)
 	$(BIN)/facelake embed --lake $(DEMO)/lake --source frames --every-k 10
 	$(BIN)/facelake dedup --lake $(DEMO)/lake --source frames --leakage
 	$(BIN)/facelake audit --lake $(DEMO)/lake
-	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
 	$(BIN)/facelake maintain --lake $(DEMO)/lake
 	$(BIN)/facelake train --lake $(DEMO)/lake --out $(DEMO)/models --epochs 10 --batch-size 32 --input-size 96
+	$(BIN)/facelake score --lake $(DEMO)/lake --model $(DEMO)/models/P1
+	$(BIN)/facelake report --lake $(DEMO)/lake --out $(DEMO)/report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

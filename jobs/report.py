@@ -1,7 +1,9 @@
 """`facelake report`: the audit as one self-contained HTML file (tables, charts, faces).
 
 Charts of detection per video, lost frames, storage and sharpness, contact sheets of aligned
-faces per label and attack type, the faces kept in the worst videos, and every audit
+faces per label and attack type, the faces kept in the worst videos; a scored model's section
+(from `facelake score`: error rates, ROC/DET and calibration of its test part, error slices,
+confident errors with their faces, label suspects); the shortcut audit; and every other audit
 question's table (with its default parameters). Images are inline: the file opens offline.
 Nothing is written to the lake.
 """
@@ -27,6 +29,8 @@ EXAMPLES = """
 facelake report --lake demo/lake --out demo/report.html
 # a lake on S3, written locally
 facelake report --lake s3://bucket/lake --out report.html
+# the model section of one scored model (default: the model created last)
+facelake report --lake demo/lake --out demo/report.html --train-id RUN_ID/P1
 """
 
 
@@ -35,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     JobOptions(parser).lake(creates=False)
     out_help = "the HTML file to write (its folder is created; an existing file is replaced)"
     parser.add_argument("--out", required=True, type=Path, metavar="FILE.html", help=out_help)
+    train_id_help = (
+        "the scored model the model section shows, as `facelake score` keys it (RUN_ID/PROTOCOL, a train_runs "
+        "train_id) (default: the model created last)"
+    )
+    parser.add_argument("--train-id", default=None, metavar="RUN_ID/PROTOCOL", help=train_id_help)
     return parser
 
 
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # a path without a lake: LakeNotFoundError before anything is written (one line, exit 2 in run_job)
     lake = Lake.open(args.lake)
-    summary = run_report(lake=lake, out=args.out)
+    summary = run_report(lake=lake, out=args.out, train_id=args.train_id)
     log.info("report written: %s (%.1f MB)", summary.path, summary.chars / 1e6)
     return 0
 

@@ -9,16 +9,23 @@ from etl.faces.sharpness import ANDROID_BLUR_GATE
 from etl.lake.lake import Lake
 from etl.lake.query import connect, execute, load_query, query_names, query_title
 from etl.report.html import bar_chart_svg, contact_sheet, histogram_svg, img_tag, page, table_html
+from etl.report.model import SHOWN_IN_SECTIONS, model_sections
 
 log = logging.getLogger(f"facelake.{__name__}")
 
 WORST_VIDEOS = 6
 
 
-def build_report(lake: Lake) -> str:
+def build_report(lake: Lake, *, train_id: str | None = None) -> str:
+    """The report's HTML; the model section shows `train_id`'s scores, else the model created last.
+
+    Raises:
+        UsageError: `train_id` has no scores in the lake.
+    """
     connection = connect(lake)
     try:
-        sections = _charts(connection) + _faces(connection) + _audit_tables(connection)
+        model = model_sections(connection, train_id=train_id)  # first: an unknown train_id fails fast
+        sections = _charts(connection) + _faces(connection) + model + _audit_tables(connection)
     finally:
         connection.close()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -100,6 +107,8 @@ def _faces(connection) -> list[tuple[str, str]]:
 def _audit_tables(connection) -> list[tuple[str, str]]:
     sections = []
     for name in query_names():
+        if name in SHOWN_IN_SECTIONS:  # in the model and shortcut sections
+            continue
         sql = load_query(name)
         sections.append((f"{name}: {query_title(sql)}", table_html(execute(connection, sql))))
     return sections

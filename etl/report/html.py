@@ -25,8 +25,13 @@ def esc(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def table_html(table: pa.Table, *, max_rows: int = 200) -> str:
-    """An HTML table of an Arrow table (bytes shown as sizes, floats to 4 digits)."""
+def table_html(
+    table: pa.Table, *, max_rows: int = 200, leading: Sequence[str] | None = None, leading_heading: str = ""
+) -> str:
+    """An HTML table of an Arrow table (bytes shown as sizes, floats to 4 digits).
+
+    `leading`: HTML of a first column (an image per row, say), one per row shown; it is not escaped.
+    """
 
     def cell(value) -> str:
         if isinstance(value, float):
@@ -35,9 +40,17 @@ def table_html(table: pa.Table, *, max_rows: int = 200) -> str:
             return f"&lt;{len(value)} bytes&gt;"
         return esc(value)
 
-    head = "".join(f"<th>{esc(n)}</th>" for n in table.column_names)
     rows = table.slice(0, max_rows).to_pylist()
-    body = "".join("<tr>" + "".join(f"<td>{cell(r[n])}</td>" for n in table.column_names) + "</tr>" for r in rows)
+    if leading is not None and len(leading) != len(rows):
+        raise ValueError(f"table_html: {len(leading)} leading cells for {len(rows)} rows shown")
+    first = [f"<td>{html_cell}</td>" for html_cell in leading] if leading is not None else [""] * len(rows)
+    head = (f"<th>{esc(leading_heading)}</th>" if leading is not None else "") + "".join(
+        f"<th>{esc(n)}</th>" for n in table.column_names
+    )
+    body = "".join(
+        "<tr>" + lead + "".join(f"<td>{cell(r[n])}</td>" for n in table.column_names) + "</tr>"
+        for lead, r in zip(first, rows)
+    )
     more = f"<p class='note'>{table.num_rows - max_rows} more rows not shown</p>" if table.num_rows > max_rows else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
@@ -150,6 +163,12 @@ def img_tag(rgb: np.ndarray | None, *, alt: str) -> str:
     if rgb is None:
         return f"<p class='note'>{esc(alt)}: no image</p>"
     data = base64.b64encode(encode_image(rgb, "png")).decode("ascii")
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def png_tag(png: bytes, *, alt: str) -> str:
+    """An <img> of PNG bytes as they are (a matplotlib figure), inline as a data URI."""
+    data = base64.b64encode(png).decode("ascii")
     return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
 
 
