@@ -5,5 +5,6 @@
 (matplotlib), `html` renders them; `run.run_report` is the `report` job's run (writes the file).
 
 May import: `etl.lake`, `etl.faces`, `etl.errors`, `etl.train.metrics` (PAD metrics, plain numpy),
+`etl.train.plots` (the ROC/DET drawing),
 `schemas`.
 """

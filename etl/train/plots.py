@@ -7,6 +7,7 @@ canvas directly, without pyplot, so no global figure state or display backend is
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,22 +61,36 @@ def plot_roc_det(named_scores: dict[str, PadScores], path: str | Path) -> Path:
     if not named_scores:
         raise ValueError("plot_roc_det needs at least one named PadScores; got an empty dict")
     fig = _new_figure(2)
-    ax_roc, ax_det = fig.axes
+    draw_roc_det(*fig.axes, named_scores)
+    return _save(fig, path)
+
+
+def draw_roc_det(
+    ax_roc: Axes, ax_det: Axes, named_scores: Mapping[str, PadScores], thresholds: Mapping[str, float] | None = None
+) -> None:
+    """One ROC and one DET curve per name on the two axes; `thresholds` marks each named curve's
+    operating point with a dot (the report's model section)."""
     for name, s in named_scores.items():
         if not isinstance(s, PadScores):
             raise TypeError(f"plot_roc_det: {name!r} must be a PadScores; got {type(s).__name__}")
         fpr, tpr, _ = roc_curve(s)
         rate, _ = eer(s)
         label = f"{name} (AUC {100 * roc_auc(s):.2f} %, EER {100 * rate:.2f} %)"
-        ax_roc.plot(fpr, tpr, label=label)
-        ax_det.plot(_probit(1.0 - tpr), _probit(fpr), label=name)
+        (line,) = ax_roc.plot(fpr, tpr, label=label)
+        ax_det.plot(_probit(1.0 - tpr), _probit(fpr), label=name, color=line.get_color())
+        threshold = (thresholds or {}).get(name)
+        if threshold is not None:
+            at = s.scores >= threshold
+            bpcer, apcer = float(at[~s.is_attack].mean()), float((~at[s.is_attack]).mean())
+            ax_roc.plot([bpcer], [1.0 - apcer], marker="o", color=line.get_color())
+            ax_det.plot(_probit(np.array([apcer])), _probit(np.array([bpcer])), marker="o", color=line.get_color())
     ax_roc.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax_roc.set(
         xlim=(0, 1),
         ylim=(0, 1.005),
         xlabel="BPCER (bona fide classified attack)",
         ylabel="1 - APCER (attacks detected)",
-        title="ROC",
+        title="ROC (dot: the model's threshold)" if thresholds else "ROC",
     )
     ax_roc.legend(loc="lower right", fontsize="small")
     lim = _probit(np.array([DET_CLIP, 1.0 - DET_CLIP]))
@@ -87,7 +102,6 @@ def plot_roc_det(named_scores: dict[str, PadScores], path: str | Path) -> Path:
     ax_det.set_yticklabels(labels)
     ax_det.grid(True, alpha=0.3)
     ax_det.legend(loc="upper right", fontsize="small")
-    return _save(fig, path)
 
 
 def _series(history: dict[str, list[float]]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
