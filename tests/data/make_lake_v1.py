@@ -6,6 +6,10 @@ checks that later facelake code still reads this lake (older lakes must stay rea
 Values are typed by each column's schema, with plausible keys (video ids, splits, labels).
 
     .venv/bin/python tests/data/make_lake_v1.py
+    .venv/bin/python tests/data/make_lake_v1.py --new-tables   # add only tables the lake lacks
+
+A table added to facelake later is written with `--new-tables`, at its first schema version,
+leaving every committed table as it was.
 """
 
 from __future__ import annotations
@@ -81,11 +85,15 @@ def canonical(rows: list[dict]) -> list[dict]:
     return sorted((convert(r) for r in rows), key=lambda r: json.dumps(r, sort_keys=True))
 
 
-def main() -> None:
+def main(new_tables: bool = False) -> None:
     root = HERE / "lake_v1"
-    shutil.rmtree(root, ignore_errors=True)
-    lake, expected = Lake(str(root)), {}
+    expected = json.loads((HERE / "lake_v1.json").read_text()) if new_tables else {}
+    if not new_tables:
+        shutil.rmtree(root, ignore_errors=True)
+    lake = Lake(str(root))
     for spec in ALL_TABLES.values():
+        if spec.name in expected:
+            continue
         rows = [{f.name: value(f, row) for f in spec.schema} for row in (0, 1)]
         lake.append(spec, pa.Table.from_pylist(rows, schema=spec.schema))
         expected[spec.name] = {"version": spec.version, "columns": spec.schema.names, "rows": canonical(rows)}
@@ -93,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(new_tables="--new-tables" in sys.argv[1:])
