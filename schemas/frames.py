@@ -7,6 +7,10 @@ annotator wrote 0 0 0 0) | missing_line (the .face file has no line for this fra
 unparseable (the line could not be read) | no_face_file.
 Sharpness is scored on the face region of the frame (the detected box, else the .face
 box): Laplacian variance, and the notes' Android count (256x256, signed response > 50).
+Brightness and contrast (mean and standard deviation of BT.601 luma, `etl.faces.photometry`):
+face_* over the detected face box, null when the detector found no face; background_* outside
+that box on a grey copy of the frame shrunk to 160 px, over the whole frame when no face was
+found. Rows written before these columns existed read them as null.
 """
 
 import pyarrow as pa
@@ -41,6 +45,10 @@ FRAMES = TableSpec(
             pa.field("crop_format", pa.string()),
             pa.field("sharpness_lapvar", pa.float32()),
             pa.field("sharpness_count", pa.int32()),
+            pa.field("face_brightness", pa.float32()),  # luma mean over the detected box; null: no face found
+            pa.field("face_contrast", pa.float32()),  # luma std over the detected box
+            pa.field("background_brightness", pa.float32()),  # luma mean outside it (whole frame: no face)
+            pa.field("background_contrast", pa.float32()),  # luma std outside it
             pa.field("detector", pa.string()),
             pa.field("detector_version", pa.string()),
             pa.field("run_id", pa.string()),

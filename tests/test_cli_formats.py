@@ -41,7 +41,7 @@ DEFAULTS = {
     "image_bytes_per_row": {"full_frames": 2000000},
     "job_runs": {"job": None},
     "sharpness_distribution": {"gate": 1000},
-    "shortcuts": {"split": "test", "flag": 0.8},
+    "shortcuts": {"flag": 0.8, "p1_frames": 60, "min_videos": 2},
     "video_detection": {"split": None},
     "worst_videos": {"n": 10},
 }

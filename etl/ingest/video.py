@@ -1,7 +1,7 @@
 """One video in, its `frames` rows and its `videos` row out (no Ray, no lake I/O).
 
 decode sequentially -> .face box -> locate (region, then full frame) -> align ->
-sharpness -> encode. Frames are handled in chunks so memory stays bounded for long
+sharpness, brightness and contrast -> encode. Frames are handled in chunks so memory stays bounded for long
 1080p videos and the detector sees full batches.
 """
 
@@ -21,6 +21,7 @@ from etl.faces.align import align_face
 from etl.faces.detect import FaceDetector
 from etl.faces.encode import encode_image
 from etl.faces.locate import Located, locate_faces
+from etl.faces.photometry import background_photometry, face_photometry
 from etl.faces.sharpness import android_sharpness_count, laplacian_variance
 from etl.ingest.memory_guard import MemoryGuard
 from etl.ingest.provenance import processing_node
@@ -279,6 +280,13 @@ def _frame_values(frame: np.ndarray, search_box, found: Located, config: IngestC
     if scored is not None and scored.size:
         values["sharpness_lapvar"] = laplacian_variance(scored)
         values["sharpness_count"] = android_sharpness_count(scored)
+    # brightness and contrast of the detected face (none found: null) and of the rest of the frame
+    face_light = face_photometry(frame, face_box)
+    if face_light is not None:
+        values["face_brightness"], values["face_contrast"] = face_light
+    background_light = background_photometry(frame, face_box)
+    if background_light is not None:
+        values["background_brightness"], values["background_contrast"] = background_light
     if config.crops != CropFormat.NONE and crop is not None and crop.size:
         values["crop"] = encode_image(crop, config.crops)
         values["crop_format"] = config.crops

@@ -18,7 +18,22 @@ the real dataset's known defects exactly once, each in a different video:
 
 `sample_manifest.json` at the root describes every file, its ground-truth boxes and
 its defects. Output is byte-identical for the same arguments: all randomness comes
-from `numpy.random.default_rng([seed, video_index])`.
+from `numpy.random.default_rng([seed, video_index])` (and, for the capture conditions,
+`numpy.random.default_rng([seed, subject, 1])`).
+
+No shortcuts (the default): attacks and live faces must differ only in the presentation,
+so nothing that is not liveness tells them apart (`queries/shortcuts.sql` checks it). Every
+video is filmed under a `Capture` (room, framing, camera; the face's tone matched to the
+photo's whatever the medium): per subject and per capture value, the two live videos take the
+two ends of a range (one in its lowest 30 %, the other in its highest 30 %, which one drawn per
+value) and every attack a point 30-70 % of the way between them. The live videos' medium and
+session codes likewise span the subject's attack codes (medium 1 and the highest replay medium,
+sessions 1 and 3). With so few videos per subject, an attack outside its live faces' range
+would be a perfect separator on its own; inside it, no single value separates them.
+
+`shortcuts=True` writes the sample as it was before (each kind with its own camera and
+framing, live medium 1): its print attacks are far sharper than its live faces and its
+attacks encode at a higher bitrate, which the shortcut audit flags.
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ import numpy as np
 from etl.errors import UsageError
 from etl.sources.siw_names import ATTACK_TYPES
 from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
-from etl.synthetic.videos import render_video
+from etl.synthetic.videos import CAPTURE_RANGES, capture_at, render_video
 from schemas.vocabulary import Label
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -143,6 +158,7 @@ class _Plan:
     missing_number_line: int | None = None  # 1-based
     zero_box_line: int | None = None  # 1-based
     short_face: bool = False
+    capture: dict[str, float] | None = None  # position in CAPTURE_RANGES (share of each range); None: the kind's own
 
     @property
     def stem(self) -> str:
@@ -229,8 +245,41 @@ def _clear_previous(out_dir: Path) -> None:
     log.info("removed previous sample tree (%d videos) from %s", len(previous.videos), out_dir)
 
 
-def _plan(*, subjects: int, n_frames: int) -> list[_Plan]:
-    """Names, splits and planted defects of every video, deterministically."""
+# The ends of these capture values go together (True: the high end, False: the low one, for the live
+# video filmed in the harder conditions; the other live video takes the opposite ends), so that the
+# measures that mix them span the attacks' too: the detector's score (a small, low-contrast, dim,
+# blurred face is harder to see), the sharpness (blur lowers it, noise raises it) and the bitrate
+# (noise and grain raise it).
+HARDER = {
+    "face_share": False,
+    "face_contrast": False,
+    "exposure": False,
+    "blur_sigma": True,
+    "noise_sigma": False,
+    "grain": False,
+}
+
+
+def _captures(seed: int, subject: int) -> list[dict[str, float]]:
+    """The capture positions of a subject's 6 videos (live, live, then 4 attacks): per value, the
+    live videos at the two ends of a range (which one drawn), the attacks 30-70 % between them."""
+    rng = np.random.default_rng([seed, subject, 1])
+    lives: list[dict[str, float]] = [{}, {}]
+    attacks: list[dict[str, float]] = [{} for _ in range(4)]
+    hard = int(rng.integers(2))  # the live video filmed in the harder conditions
+    for key in CAPTURE_RANGES:
+        low, high = rng.uniform(0.0, 0.3), rng.uniform(0.7, 1.0)
+        if key in HARDER:
+            lives[hard][key], lives[1 - hard][key] = (high, low) if HARDER[key] else (low, high)
+        else:
+            lives[0][key], lives[1][key] = (high, low) if rng.uniform() < 0.5 else (low, high)
+        for attack in attacks:
+            attack[key] = low + rng.uniform(0.3, 0.7) * (high - low)
+    return lives + attacks
+
+
+def _plan(*, subjects: int, n_frames: int, seed: int = 0, shortcuts: bool = False) -> list[_Plan]:
+    """Names, splits, capture conditions and planted defects of every video, deterministically."""
     plans: list[_Plan] = []
     for subject in range(1, subjects + 1):
         split = "train" if subject % 2 == 1 else "test"  # odd -> Train, even -> Test
@@ -238,15 +287,21 @@ def _plan(*, subjects: int, n_frames: int) -> list[_Plan]:
         s0 = (subject - 1) % 3
         replay_media = (1 + (2 * (subject - 1)) % 4, 2 + (2 * (subject - 1)) % 4)  # 1,2 / 3,4 / 1,2 ...
         other = 2 if subject % 2 == 1 else 1  # the sensor not used first
+        if shortcuts:  # as before: live medium 1, sessions cycled like the attacks'
+            live_codes = ((1, 1 + s0), (1, 1 + (s0 + 1) % 3))
+        else:  # the live codes span the attacks': medium 1 and the highest replay medium, sessions 1 and 3
+            ends = (1, 3) if subject % 2 else (3, 1)
+            live_codes = ((1, ends[0]), (max(replay_media), ends[1]))
         specs = [
-            ("live", 1, 1, 1 + s0),
-            ("live", 2, 1, 1 + (s0 + 1) % 3),
+            ("live", 1, *live_codes[0]),
+            ("live", 2, *live_codes[1]),
             ("print", 3 - other, 1, 1 + (s0 + 2) % 3),
             ("print", other, 2, 1 + s0),
             ("replay", 3 - other, replay_media[0], 1 + (s0 + 1) % 3),
             ("replay", other, replay_media[1], 1 + (s0 + 2) % 3),
         ]
-        for kind, sensor, medium, session in specs:
+        captures = [None] * len(specs) if shortcuts else _captures(seed, subject)
+        for (kind, sensor, medium, session), capture in zip(specs, captures):
             plans.append(
                 _Plan(
                     index=len(plans),
@@ -258,6 +313,7 @@ def _plan(*, subjects: int, n_frames: int) -> list[_Plan]:
                     session=session,
                     photo_index=photo_index,
                     variant=variant,
+                    capture=capture,
                 )
             )
 
@@ -290,6 +346,7 @@ def _plan(*, subjects: int, n_frames: int) -> list[_Plan]:
             photo_index=first.photo_index,
             variant=first.variant,
             leave_frame=True,
+            capture=None if shortcuts else {key: 0.5 for key in CAPTURE_RANGES},
         )
     )
     return plans
@@ -354,21 +411,26 @@ def write_sample_tree(
     seed: int = 0,
     fps: int = 30,
     frame_size: tuple[int, int] = (640, 480),
+    shortcuts: bool = False,
 ) -> SampleManifest:
     """Write a synthetic SiW tree under `out_dir` and return its manifest.
 
     `out_dir` must be missing, empty, or hold a previous sample tree (which is
     replaced). Defaults: 4 subjects x 6 videos + 1 extra = 25 videos of 60 frames.
+    `shortcuts=True` writes the sample as it was before the capture conditions were shared
+    (see the module doc): its attacks carry non-liveness shortcuts (sharpness, bitrate).
     Raises UsageError (a ValueError) on bad arguments before anything is written.
     """
     out_dir = Path(out_dir)
     frame_size = tuple(frame_size) if isinstance(frame_size, list) else frame_size
     n_frames = _validate(out_dir=out_dir, subjects=subjects, seconds=seconds, seed=seed, fps=fps, frame_size=frame_size)
+    if not isinstance(shortcuts, bool):
+        raise UsageError(f"shortcuts must be True or False, got {shortcuts!r}")
     _clear_previous(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     photos = load_face_photos()
-    plans = _plan(subjects=subjects, n_frames=n_frames)
+    plans = _plan(subjects=subjects, n_frames=n_frames, seed=seed, shortcuts=shortcuts)
     people: dict[int, list[int]] = {}
     for subject in range(1, subjects + 1):
         people.setdefault((subject - 1) % len(photos), []).append(subject)
@@ -390,6 +452,7 @@ def write_sample_tree(
             frame_size=frame_size,
             medium=plan.medium,
             leave_frame=plan.leave_frame,
+            capture=capture_at(plan.capture) if plan.capture is not None else None,
         )
         rendered = list(frames)
         boxes = [list(f.face_box) if f.face_box is not None else None for f in rendered]

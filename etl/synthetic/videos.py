@@ -49,6 +49,77 @@ class RenderedFrame:
     face_box: Box | None
 
 
+@dataclass(frozen=True)
+class Capture:
+    """How one video is filmed, whatever is filmed: the camera, the room, the framing.
+
+    With a `Capture`, `render_video` takes these from it instead of drawing them per kind, and
+    matches the face's luma to the photo's (times `face_contrast`) whatever the kind's medium does
+    to it: a print's ink and paper, a screen's black level and cast. What is left to tell an
+    attack from a live face is the presentation itself (halftone, moire, bezel, sheet edges,
+    glare, rigid motion), not the camera or the light. Without one (`capture=None`) every kind
+    keeps its own camera and framing (`AttackSettings`), as the sample did before: print attacks
+    then come out far sharper, and attacks encode at a higher bitrate, than live faces.
+
+    Args:
+        face_share: face-box width as a share of min(W, 4/3 H).
+        home: where the face centre rests, as shares of (W, H).
+        exposure: camera gain (1: as lit).
+        bg_level: mean grey level of the room behind the face (0..255).
+        bg_contrast: the std of the room's grey levels (its gradient and blotches, grain aside).
+        face_contrast: the face's luma contrast relative to the photo's.
+        noise_sigma: sensor noise (grey levels).
+        blur_sigma: optical blur (pixels, 0: none).
+        grain: fine texture of the room (grey levels; averages out at the background's scale).
+    """
+
+    face_share: float
+    home: tuple[float, float]
+    exposure: float
+    bg_level: float
+    bg_contrast: float
+    face_contrast: float
+    noise_sigma: float
+    blur_sigma: float
+    grain: float
+
+
+# The range of every `Capture` value (low, high); `home` is (home_x, home_y).
+CAPTURE_RANGES: dict[str, tuple[float, float]] = {
+    "face_share": (0.11, 0.24),
+    "home_x": (0.43, 0.57),
+    "home_y": (0.38, 0.58),
+    "exposure": (0.55, 1.15),
+    "bg_level": (50.0, 205.0),
+    "bg_contrast": (6.0, 60.0),
+    "face_contrast": (0.45, 1.2),
+    "noise_sigma": (1.2, 5.0),
+    "blur_sigma": (0.0, 2.2),
+    "grain": (2.0, 90.0),
+}
+
+
+# With a `Capture`: the camera's own blur of a flat medium's fine pattern (frame pixels: the halftone
+# screen and the sub-pixels are not resolved), a replay screen's glare peak (grey levels), and how far
+# beyond the face box a print is cropped (shares of the face box: sides, top, bottom).
+CAMERA_PIXEL_BLUR = 0.8
+CAPTURE_DOTS = 0.15
+SCREEN_PIXEL_BLUR = 0.5
+CAPTURE_BEZEL = 4.0
+CAPTURE_GLARE = 25.0
+CAPTURE_MOIRE = 0.04
+PRINT_CROP = (0.45, 0.5, 0.8)
+
+
+def capture_at(position: dict[str, float]) -> Capture:
+    """The `Capture` at `position`: for every key of `CAPTURE_RANGES`, a share 0..1 of its range."""
+    missing = sorted(set(CAPTURE_RANGES) - set(position))
+    require(not missing, f"capture position lacks {', '.join(missing)}")
+    value = {k: lo + float(position[k]) * (hi - lo) for k, (lo, hi) in CAPTURE_RANGES.items()}
+    home = (value.pop("home_x"), value.pop("home_y"))
+    return Capture(home=home, **value)
+
+
 # --------------------------------------------------------------------------- geometry
 
 
@@ -172,11 +243,14 @@ def _motion(
     )
 
 
-def _background(rng: np.random.Generator, *, frame_size: tuple[int, int], margin: int) -> np.ndarray:
+def _background(
+    rng: np.random.Generator, *, frame_size: tuple[int, int], margin: int, capture: Capture | None = None
+) -> np.ndarray:
     """A smooth, slightly textured indoor-like background, `margin` px larger per side.
 
     Two muted colours in a gradient, low-frequency blotches (walls, furniture out of
-    focus) and fine grain; float32 RGB in 0..255.
+    focus) and fine grain; float32 RGB in 0..255. With a `capture`, its mean grey level is
+    `bg_level`, the std of its gradient and blotches `bg_contrast`, and its grain `grain`.
     """
     width, height = frame_size[0] + 2 * margin, frame_size[1] + 2 * margin
     base = rng.uniform(60, 200, size=3)
@@ -190,6 +264,14 @@ def _background(rng: np.random.Generator, *, frame_size: tuple[int, int], margin
     blotches = rng.normal(0.0, 1.0, size=(6, 8, 1)) * 16.0 + rng.normal(0.0, 1.0, size=(6, 8, 3)) * 4.0
     blotches = cv2.resize(blotches.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
     grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, size=(height, width)).astype(np.float32), (0, 0), 1.2)
+    if capture is not None:
+        smooth = img + blotches
+        mean = smooth.mean(axis=(0, 1))
+        grey = smooth @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        level = capture.bg_level / max(float(grey.mean()), 1.0)
+        spread = capture.bg_contrast / max(float(grey.std()) * level, 1e-3)
+        img = (mean + spread * (smooth - mean)) * level + capture.grain * grain[..., None]
+        return np.clip(img, 0, 255).astype(np.float32)
     img = img + blotches + 6.0 * grain[..., None]
     return np.clip(img, 0, 255).astype(np.float32)
 
@@ -244,6 +326,24 @@ def _feather(mask: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
 
 
+def _face_luma(image: np.ndarray, box: tuple[float, ...]) -> tuple[float, float]:
+    """Mean and std of the BT.601 luma of `image` (RGB) inside `box` (x1, y1, x2, y2)."""
+    x1, y1 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x2, y2 = int(round(box[2])), int(round(box[3]))
+    face = image[y1:y2, x1:x2, :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return float(face.mean()), float(face.std())
+
+
+def _tone_matched(
+    image: np.ndarray, box: tuple[float, ...], *, target: tuple[float, float], factor: float = 1.0
+) -> np.ndarray:
+    """`image` (float32 RGB) with one affine map of its levels, so that `factor` x its face box has
+    the luma mean and std of `target` (the same map on every channel keeps the colours)."""
+    mean, std = _face_luma(image * factor, box)
+    gain = target[1] / max(std, 1e-3)
+    return np.clip(((image * factor - mean) * gain + target[0]) / factor, 0.0, 255.0 / factor).astype(np.float32)
+
+
 # ---------------------------------------------------------------- one set-up path
 
 
@@ -280,6 +380,13 @@ class _Scene:
     motion: _Motion
     tint: np.ndarray
     home: tuple[float, float]
+    capture: Capture | None = None
+
+    @property
+    def face_target(self) -> tuple[float, float]:
+        """The face's luma (mean, std) as filmed under `capture`: the photo's, contrast scaled."""
+        mean, std = _face_luma(self.photo.image, self.photo.face_box)
+        return mean, std * (self.capture.face_contrast if self.capture is not None else 1.0)
 
     @property
     def anchor(self) -> tuple[float, float]:
@@ -306,15 +413,15 @@ class _Scene:
 
     def shoot(self, frame: np.ndarray, i: int, homography: np.ndarray) -> RenderedFrame:
         """The camera's frame i (blur, exposure, noise) with the face box projected by `homography`."""
-        m, settings = self.motion, self.settings
+        m, settings, capture = self.motion, self.settings, self.capture
         image = _finish(
             frame,
             self.rng,
-            gain=float(m.gain[i]),
+            gain=float(m.gain[i]) * (capture.exposure if capture is not None else 1.0),
             gamma=float(m.gamma[i]),
             tint=self.tint,
-            noise_sigma=settings.noise_sigma,
-            blur_sigma=settings.blur_sigma,
+            noise_sigma=capture.noise_sigma if capture is not None else settings.noise_sigma,
+            blur_sigma=capture.blur_sigma if capture is not None else settings.blur_sigma,
         )
         return RenderedFrame(
             image=image, face_box=project_box(self.source.box, homography=homography, frame_size=self.frame_size)
@@ -366,16 +473,26 @@ def _set_up(
     frame_size: tuple[int, int],
     medium: int,
     leave_frame: bool,
+    capture: Capture | None = None,
 ) -> _Scene:
     """The one set-up of every kind: background, source, face size, motion, tint, home position.
 
     The generator is drawn in this order for every kind, so a kind's frames depend only on
-    its settings, the photo and the generator's state.
+    its settings, the photo, the generator's state and `capture` (which, when given, sets the
+    room, the face size and position, and the camera, and matches the face's tone to the photo's).
     """
     width, height = frame_size
-    background = _background(rng, frame_size=frame_size, margin=settings.margin)
-    source = settings.source(photo, rng, medium)
-    base_scale = _target_face_width(rng, frame_size) / (source.box[2] - source.box[0])
+    background = _background(rng, frame_size=frame_size, margin=settings.margin, capture=capture)
+    # with a capture, a print shows a head-and-shoulders crop of the photo, not the whole photo
+    printed = capture is not None and settings.source is _print_sheet
+    if printed:
+        source = _print_sheet(_head_crop(photo), rng, medium, border=False, dot_weight=CAPTURE_DOTS)
+    else:
+        source = settings.source(photo, rng, medium)
+    face_width = _target_face_width(rng, frame_size)
+    if capture is not None:
+        face_width = capture.face_share * min(width, height * 4.0 / 3.0)
+    base_scale = face_width / (source.box[2] - source.box[0])
     source_half = max(source.alpha.shape[:2]) / 2.0  # tilt is per source pixel
     motion = _motion(
         rng,
@@ -391,6 +508,8 @@ def _set_up(
     )
     tint = 1.0 + rng.uniform(-settings.tint, settings.tint, size=3)
     home = (width * rng.uniform(0.45, 0.55), height * rng.uniform(0.44, 0.52))
+    if capture is not None:
+        home = (width * capture.home[0], height * capture.home[1])
     return _Scene(
         settings=settings,
         photo=photo,
@@ -406,6 +525,7 @@ def _set_up(
         motion=motion,
         tint=tint,
         home=home,
+        capture=capture,
     )
 
 
@@ -452,9 +572,12 @@ def _live_frames(scene: _Scene) -> Iterator[RenderedFrame]:
         width=scene.frame_size[0],
     )
     source = scene.source
+    texture = source.texture
+    if scene.capture is not None:
+        texture = _tone_matched(texture, source.box, target=scene.face_target)
     for i in range(scene.n_frames):
         hom, bg = scene.pose(i, offset_x=exit_dx[i] if scene.leave_frame else 0.0)
-        frame = _composite(bg, texture=source.texture, alpha=source.alpha, homography=hom, frame_size=scene.frame_size)
+        frame = _composite(bg, texture=texture, alpha=source.alpha, homography=hom, frame_size=scene.frame_size)
         yield scene.shoot(frame, i, hom)
 
 
@@ -520,7 +643,26 @@ def _halftone(rgb: np.ndarray, *, period: float, dot_weight: float) -> np.ndarra
     return out
 
 
-def _print_sheet(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _Source:
+def _head_crop(photo: FacePhoto) -> FacePhoto:
+    """The photo cropped to the face box grown by `PRINT_CROP` (what a captured print shows)."""
+    h, w = photo.image.shape[:2]
+    x1, y1, x2, y2 = photo.face_box[:4]
+    fw, fh = x2 - x1, y2 - y1
+    side, top, bottom = PRINT_CROP
+    cx1, cy1 = max(0, int(x1 - side * fw)), max(0, int(y1 - top * fh))
+    cx2, cy2 = min(w, int(math.ceil(x2 + side * fw))), min(h, int(math.ceil(y2 + bottom * fh)))
+    box = (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1, *photo.face_box[4:])
+    return FacePhoto(
+        name=photo.name,
+        image=np.ascontiguousarray(photo.image[cy1:cy2, cx1:cx2]),
+        face_box=box,
+        landmarks=photo.landmarks - np.array([cx1, cy1], dtype=np.float64),
+    )
+
+
+def _print_sheet(
+    photo: FacePhoto, rng: np.random.Generator, medium: int, *, border: bool = True, dot_weight: float | None = None
+) -> _Source:
     """A sheet of paper with the photo printed on it (medium 1 or 2, see `_PAPERS`).
 
     Halftone dots, lower contrast and gamut, paper fibre and a visible darker edge.
@@ -531,13 +673,14 @@ def _print_sheet(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _So
     grey = img.mean(axis=2, keepdims=True)
     img = grey + screen.saturation * (img - grey)  # reduced colour gamut
     img = 0.1 + screen.contrast * img  # ink never reaches black, paper never glares
-    img = _halftone(np.clip(img, 0, 1), period=screen.period, dot_weight=screen.dot_weight)
+    dots = screen.dot_weight if dot_weight is None else dot_weight
+    img = _halftone(np.clip(img, 0, 1), period=screen.period, dot_weight=dots)
     paper = np.array([0.95, 0.94, 0.90], dtype=np.float32) * rng.uniform(0.97, 1.0)
     img = img * paper
     ph, pw = img.shape[:2]
-    left = int(0.12 * pw)
-    top = int(0.10 * ph)
-    bottom = int(0.22 * ph)
+    left = int(0.12 * pw) if border else 2
+    top = int(0.10 * ph) if border else 2
+    bottom = int(0.22 * ph) if border else 2
     sheet = np.empty((ph + top + bottom, pw + 2 * left, 3), dtype=np.float32)
     sheet[:] = paper
     sheet[top : top + ph, left : left + pw] = img
@@ -563,6 +706,12 @@ def _print_frames(scene: _Scene) -> Iterator[RenderedFrame]:
     light_angle = rng.uniform(0, 2 * math.pi)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     light_dir = (xx * math.cos(light_angle) + yy * math.sin(light_angle)) / max(width, height)
+    texture = source.texture
+    if scene.capture is not None:
+        # the camera does not resolve the halftone screen (it integrates over its pixels), and the
+        # ink and paper are such that the printed face has the filmed face's tone
+        texture = cv2.GaussianBlur(texture, (0, 0), CAMERA_PIXEL_BLUR / scene.base_scale)
+        texture = _tone_matched(texture, source.box, target=scene.face_target)
     for i in range(scene.n_frames):
         hom, bg = scene.pose(i)
         # Soft shadow of the sheet on the background (held a little in front of it).
@@ -570,7 +719,7 @@ def _print_frames(scene: _Scene) -> Iterator[RenderedFrame]:
         shadow = _feather(_warp(source.alpha, shadow_hom, frame_size), 6.0)
         bg = bg * (1.0 - 0.35 * shadow[..., None])
         sheet_a = _warp(source.alpha, hom, frame_size)[..., None]
-        fg = _warp(source.texture, hom, frame_size)
+        fg = _warp(texture, hom, frame_size)
         # Uneven light on the paper, changing as the sheet moves.
         shading = 1.0 + 0.12 * (light_dir - 0.5 + 0.3 * math.sin(i / max(scene.fps, 1) * 1.7))
         frame = bg * (1.0 - sheet_a) + fg * shading[..., None] * sheet_a
@@ -667,15 +816,27 @@ def _replay_frames(scene: _Scene) -> Iterator[RenderedFrame]:
     glare_pos = rng.uniform(-0.2, 0.4) + _smooth(rng, n_frames=scene.n_frames, fps=fps, amplitude=0.15)
     band_speed = rng.uniform(0.4, 1.2) * dh  # rolling band, display px per second
     shown = source.texture * cast * 0.92 + 12.0  # colour cast; an LCD's black is not black
+    pixels = shown * subpixel * scanlines
+    glare_peak, moire_depth = 70.0, 0.07
+    if scene.capture is not None:
+        # the camera does not resolve the sub-pixels (it integrates over its pixels), the screen's
+        # brightness and contrast are such that the shown face has the filmed face's tone, and the
+        # glare is milder (it would brighten the face)
+        pixels = cv2.GaussianBlur(pixels, (0, 0), SCREEN_PIXEL_BLUR / scene.base_scale)
+        face = tuple(v - o for v, o in zip(source.box, (dx0, dy0, dx0, dy0)))
+        pixels = _tone_matched(pixels, face, target=scene.face_target)
+        glare_peak, moire_depth = CAPTURE_GLARE, CAPTURE_MOIRE
     device = np.empty((source.alpha.shape[0], source.alpha.shape[1], 3), dtype=np.float32)
     bezel = np.array([20.0, 20.0, 23.0], dtype=np.float32) * rng.uniform(0.8, 1.3)
+    if scene.capture is not None:  # a grey frame, not a black one: the bezel alone would stand out of the room
+        bezel = bezel * CAPTURE_BEZEL
     for i in range(scene.n_frames):
         t = i / fps
-        moire = 1.0 + 0.07 * np.cos(2 * math.pi * moire_base + 1.3 * t)
+        moire = 1.0 + moire_depth * np.cos(2 * math.pi * moire_base + 1.3 * t)
         band_y = (band_speed * t) % dh
         band = 1.0 - 0.08 * np.exp(-(((yy - band_y) / (0.08 * dh)) ** 2))
-        glare = 70.0 * np.exp(-(((glare_axis - glare_pos[i]) / 0.25) ** 2))
-        display = shown * subpixel * scanlines * (moire * band)[..., None] + glare[..., None]
+        glare = glare_peak * np.exp(-(((glare_axis - glare_pos[i]) / 0.25) ** 2))
+        display = pixels * (moire * band)[..., None] + glare[..., None]
         device[:] = bezel
         device[dy0 : dy0 + dh, dx0 : dx0 + dw] = display
         hom, bg = scene.pose(i)
@@ -755,6 +916,7 @@ def render_video(
     frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE,
     medium: int = 1,
     leave_frame: bool = False,
+    capture: Capture | None = None,
 ) -> Iterator[RenderedFrame]:
     """Frames of one video of `kind` ('live', 'print' or 'replay'), rendered lazily.
 
@@ -767,6 +929,8 @@ def render_video(
         frame_size: (width, height) of a frame.
         medium: the print quality (1, 2) or the replay device (1..4); ignored for live.
         leave_frame: (live only) the face leaves the frame in the second half.
+        capture: the room, framing and camera, the same for every kind (see `Capture`); None: each
+            kind's own (`ATTACKS`), which leaves non-liveness differences between kinds.
 
     Returns:
         An iterator of `RenderedFrame`s; nothing is drawn from `rng` before the first.
@@ -791,6 +955,7 @@ def render_video(
         frame_size=frame_size,
         medium=medium,
         leave_frame=leave_frame,
+        capture=capture,
     )
 
 
