@@ -382,6 +382,7 @@ FULL_TIER_MODULES = frozenset(
         "test_predict",  # a trained model scoring photos and videos
         "test_s3_faults",  # ingest and register through a 15 % fault proxy
         "test_s3_lake",  # the pipeline on moto's S3
+        "test_score",  # a trained model scoring a lake with Ray Data, three times
         "test_train",  # Ray Train with two workers
     }
 )
