@@ -289,9 +289,12 @@ def test_forget_removes_the_person_from_every_table_and_every_byte_on_disk(lake,
     pngs, vectors, other_pngs, other_vectors = _faces(lake, kind)
     assert len(pngs) >= 3 and len(vectors) >= 3 and other_pngs and other_vectors
     uncommitted_mine, uncommitted_other = _plant_uncommitted_files(lake, kind)
-    # the byte search finds the person's faces and vectors in the lake's files before forget
+    # the byte search finds the person's faces and vectors in the lake's files before forget. PNGs are stored whole;
+    # a vector's 512 bytes can lose their raw form in a file (a back-reference of a compressed page, a page boundary),
+    # so most, not all, of them are found raw; the decoded search is the exact one
     files = _lake_files(lake)
-    assert _raw_hits(files, pngs) == len(pngs) and _raw_hits(files, vectors) == len(vectors)
+    assert _raw_hits(files, pngs) == len(pngs) and _raw_hits(files, vectors) >= 0.8 * len(vectors)
+    assert _decoded_hits(lake, vectors) == len(vectors)
 
     result = run_job_cli("forget", "--lake", lake.root, f"--{kind}", person.arg)
     # a file no commit listed goes if it holds the person (forget finds it by its rows); another stays for maintain
