@@ -86,15 +86,15 @@ class Capture:
 
 # The range of every `Capture` value (low, high); `home` is (home_x, home_y).
 CAPTURE_RANGES: dict[str, tuple[float, float]] = {
-    "face_share": (0.11, 0.24),
+    "face_share": (0.17, 0.26),
     "home_x": (0.43, 0.57),
     "home_y": (0.38, 0.58),
     "exposure": (0.55, 1.15),
     "bg_level": (50.0, 205.0),
     "bg_contrast": (6.0, 60.0),
-    "face_contrast": (0.45, 1.2),
+    "face_contrast": (0.7, 1.2),
     "noise_sigma": (1.2, 5.0),
-    "blur_sigma": (0.0, 2.2),
+    "blur_sigma": (0.0, 1.4),
     "grain": (2.0, 90.0),
 }
 
