@@ -32,6 +32,7 @@ from etl.lake.query import (
     run_query,
 )
 from schemas import ALL_TABLES, FRAMES, RUNS, VIDEOS
+from tests.test_shortcuts import _features as shortcut_features
 
 EXPECTED_QUERIES = {
     "box_disagreement",
@@ -340,37 +341,6 @@ def test_every_query_shows_subjects_as_siw_writes_them(lake, data):
 # ---------------------------------------------------------------- one test per query
 
 
-def _shortcut_features(frame: dict, video: dict) -> dict:
-    """The shortcut query's single features of one frame, computed here from the rows (None: undefined)."""
-    x1, y1, x2, y2 = frame["det_box"]
-    width, height = video["width"], video["height"]
-    inter = area = None
-    if frame["face_box"] is not None:
-        a1, b1, a2, b2 = frame["face_box"]
-        inter = max(0.0, min(a2, x2) - max(a1, x1)) * max(0.0, min(b2, y2) - max(b1, y1))
-        area = (a2 - a1) * (b2 - b1) + (x2 - x1) * (y2 - y1)
-    return {
-        "sharpness_lapvar": frame["sharpness_lapvar"],
-        "sharpness_count": frame["sharpness_count"],
-        "det_score": frame["det_score"],
-        "face_width": (x2 - x1) / width,
-        "face_height": (y2 - y1) / height,
-        "face_center_x": (x1 + x2) / 2 / width,
-        "face_center_y": (y1 + y2) / 2 / height,
-        "face_box_iou": None if inter is None or area == inter else inter / (area - inter),
-        "face_brightness": frame["face_brightness"],
-        "face_contrast": frame["face_contrast"],
-        "background_brightness": frame["background_brightness"],
-        "background_contrast": frame["background_contrast"],
-        "frame_index": frame["frame_index"],
-        "sensor": frame["sensor"],
-        "medium": frame["medium"],
-        "session": video["session"],
-        "bitrate": video["size_bytes"] * 8 / (video["stream_frames"] / video["fps"]),
-        "resolution": width * height,
-    }
-
-
 def test_shortcuts_equal_every_pair_compared_on_the_attack_type_views(lake, data):
     """P1, P3.1 and P3.2 test all attacks, replay and print attacks against live faces of the test split: every
     pair compared here. Per-protocol parts, the combined model and the flags on the old generator's sample are
@@ -379,7 +349,7 @@ def test_shortcuts_equal_every_pair_compared_on_the_attack_type_views(lake, data
 
     rows = {(r["protocol"], r["feature"]): r for r in query(lake, "shortcuts").to_pylist()}
     frames = [f for f in data["frames"] if f["det_status"] == "ok" and f["split"] == "test"]
-    features = [(f["attack_type"], _shortcut_features(f, data["videos_by_id"][f["video_id"]])) for f in frames]
+    features = [(f["attack_type"], shortcut_features(f, data["videos_by_id"][f["video_id"]])) for f in frames]
     names = list(features[0][1])
     strengths, enough = {}, {}
     for protocol, attacks in (("P1", ("print", "replay")), ("P3.2", ("print",)), ("P3.1", ("replay",))):
