@@ -14,8 +14,15 @@ Per case, each run on the same tree:
                      Unlike the notes' loop it sees every decoded frame (theirs stopped at the
                      end of a short `.face` and skipped detection where the crop was empty),
                      so that both sides handle the same frames;
-  facelake 1 and 2   `python -m jobs.ingest --crops png` with the same detector settings,
-                     each in a fresh process and lake, timed end to end (Ray start included);
+  facelake           `python -m jobs.ingest --crops png` with the same detector settings, each
+                     in a fresh process and lake, timed end to end (Ray start included), with
+                     1 and 2 workers, on both paths: `full cascade` (`--cascade-every 1`: MTCNN's
+                     whole cascade on every frame, ingest before issue 20) and `ONet tracking`
+                     (the default: the cascade every 30th frame, ONet alone between;
+                     etl/faces/track.py). `steady` frames/s leave out start-up (Ray, model
+                     loading, the first video): the frames of every video but the first to
+                     finish over the time between the first and the last finishing (the
+                     lake's `videos.processed_at`), what a long run over SiW approaches;
   decode only        the same OpenCV decoder, nothing else, in 1 and in 2 processes.
 The bench exits 1 when the baseline's answer differs materially from facelake's (the
 checks and their tolerances are printed under each table), so that a broken baseline
@@ -100,6 +107,7 @@ class Run:
     bytes: int | None = None
     files: int | None = None
     job_seconds: float | None = None  # facelake's own elapsed time, from its `runs` row
+    steady_fps: float | None = None  # frames/s after start-up (see the module doc)
     landmarks: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -189,7 +197,14 @@ def baseline_detector() -> FaceDetector:
     )
 
 
-def run_facelake(source: Path, lake: Path, workers: int, log_file: Path) -> Run:
+PATHS = {"full cascade": 1, "ONet tracking": 30}  # facelake's two ways to find faces: --cascade-every
+
+
+def facelake_name(path: str, workers: int) -> str:
+    return f"facelake {path}, {workers} worker{'s' if workers > 1 else ''}"
+
+
+def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: str) -> Run:
     """facelake ingest in a fresh process (its own local Ray), timed end to end."""
     shutil.rmtree(lake, ignore_errors=True)
     command = [
@@ -211,6 +226,8 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path) -> Run:
         str(NOTES_MIN_FACE),
         "--accept-score",
         str(NOTES_ACCEPT),
+        "--cascade-every",
+        str(PATHS[path]),
     ]
     started = time.perf_counter()
     with log_file.open("w") as output:
@@ -218,12 +235,23 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path) -> Run:
     seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"facelake ingest with {workers} workers exited {code}; its output is in {log_file}")
-    return _lake_run(lake, workers, seconds)
+    return _lake_run(lake, workers, seconds, facelake_name(path, workers))
 
 
-def _lake_run(lake: Path, workers: int, seconds: float) -> Run:
+def steady_frames_per_s(videos: list[dict]) -> float | None:
+    """Frames of every video but the first to finish, over the time from the first finishing to the last."""
+    done = sorted(
+        (v for v in videos if v["processed_at"] is not None and v["n_frames"]), key=lambda v: v["processed_at"]
+    )
+    if len(done) < 2:
+        return None
+    span = (done[-1]["processed_at"] - done[0]["processed_at"]).total_seconds()
+    return sum(v["n_frames"] for v in done[1:]) / span if span > 0 else None
+
+
+def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
     from etl.lake.lake import Lake
-    from schemas import FRAMES, RUNS
+    from schemas import FRAMES, RUNS, VIDEOS
 
     table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "det_status", "landmarks"])
     landmarks = {
@@ -232,8 +260,8 @@ def _lake_run(lake: Path, workers: int, seconds: float) -> Run:
         if r["det_status"] == "ok"
     }
     counts = json.loads(Lake(str(lake)).read(RUNS).to_pylist()[0]["counts_json"])
+    videos = Lake(str(lake)).read(VIDEOS, columns=["n_frames", "processed_at"]).to_pylist()
     size, files = disk_usage(lake)
-    name = f"facelake, {workers} worker{'s' if workers > 1 else ''}"
     return Run(
         name,
         processes=workers,
@@ -243,6 +271,7 @@ def _lake_run(lake: Path, workers: int, seconds: float) -> Run:
         bytes=size,
         files=files,
         job_seconds=counts["elapsed_s"],
+        steady_fps=steady_frames_per_s(videos),
         landmarks=landmarks,
     )
 
@@ -300,8 +329,8 @@ class Check:
     passed: bool
 
 
-def answer_checks(baseline: Run, one: Run, two: Run, truth: Path) -> list[Check]:
-    """Does facelake give the baseline's answer (within the tolerances), and 2 workers the same as 1?"""
+def answer_checks(baseline: Run, one: Run, two: Run, truth: Path, *, path: str) -> list[Check]:
+    """Does facelake (on `path`) give the baseline's answer (within the tolerances), and 2 workers the same as 1?"""
     both = baseline.landmarks.keys() & two.landmarks.keys()
     allowed = max(2, round(FACE_COUNT_TOLERANCE * baseline.faces))
     extra = two.landmarks.keys() - baseline.landmarks.keys()
@@ -310,31 +339,31 @@ def answer_checks(baseline: Run, one: Run, two: Run, truth: Path) -> list[Check]
     distance = landmark_distance(baseline, two, both)
     return [
         Check(
-            "frames decoded, facelake = baseline",
+            f"{path}: frames decoded, facelake = baseline",
             f"{two.frames} vs {baseline.frames}",
             "equal",
             two.frames == baseline.frames,
         ),
         Check(
-            "frames with a face, facelake - baseline",
+            f"{path}: frames with a face, facelake - baseline",
             f"{two.faces - baseline.faces:+d} ({real} of facelake's {len(extra)} extra faces inside the true face box)",
             f"within ±{allowed}, or every extra face a real one",
             abs(two.faces - baseline.faces) <= allowed or (two.faces >= baseline.faces and real == len(extra)),
         ),
         Check(
-            "baseline's face frames where facelake found one too",
+            f"{path}: baseline's face frames where facelake found one too",
             f"{recall:.2%}",
             f">= {FACE_RECALL_MIN:.0%}",
             recall >= FACE_RECALL_MIN,
         ),
         Check(
-            "landmark distance where both found a face, median / eye distance",
+            f"{path}: landmark distance where both found a face, median / eye distance",
             f"{distance:.3f}",
             f"<= {LANDMARK_MEDIAN_MAX}",
             distance <= LANDMARK_MEDIAN_MAX,
         ),
         Check(
-            "faces found, 2 workers = 1 worker (same frames)",
+            f"{path}: faces found, 2 workers = 1 worker (same frames)",
             f"{len(two.landmarks.keys() ^ one.landmarks.keys())} differ",
             "0 differ",
             one.landmarks.keys() == two.landmarks.keys(),
@@ -377,6 +406,8 @@ COLUMNS = (
     "frames/s",
     "× baseline",
     "÷ decode-only",
+    "steady frames/s",
+    "steady ÷ decode-only",
     "frames with a face",
     "bytes on disk",
     "files",
@@ -405,6 +436,8 @@ class CaseResult:
             extra = {"x_baseline": round(run.fps / base.fps, 3)}
             if not run.name.startswith("decode"):
                 extra["of_decode_only"] = round(run.fps / self.decode_fps(run.processes), 4)
+                if run.steady_fps:
+                    extra["steady_of_decode_only"] = round(run.steady_fps / self.decode_fps(run.processes), 4)
                 extra["faces_of_baseline"] = round(run.faces / base.faces, 4) if base.faces else None
             runs.append({**run.summary(), **extra})
         videos = self.tree.manifest.videos
@@ -421,7 +454,7 @@ class CaseResult:
 
 
 def case_table(case: CaseResult) -> str:
-    base, one, two = case.run("baseline (notes)"), case.run("facelake, 1 worker"), case.run("facelake, 2 workers")
+    base = case.run("baseline (notes)")
     videos = case.tree.manifest.videos
     truncated = len(case.tree.manifest.by_defect("truncated"))
     unreadable = f" ({truncated} truncated on purpose: it does not open)" if truncated else ""
@@ -434,17 +467,30 @@ def case_table(case: CaseResult) -> str:
     for run in case.runs:
         decode = run.name.startswith("decode")
         of_decode = "" if decode else f"{run.fps / case.decode_fps(run.processes):.3f} ({run.processes} proc.)"
+        steady = "" if run.steady_fps is None else f"{run.steady_fps:.1f}"
+        steady_of = "" if run.steady_fps is None else f"{run.steady_fps / case.decode_fps(run.processes):.3f}"
         faces = "" if run.faces is None else f"{run.faces} ({run.faces / max(base.faces, 1):.1%})"
         size = "" if run.bytes is None else f"{run.bytes / 1e6:.1f} MB"
         lines.append(
             f"| {run.name} | {run.frames} | {run.seconds:.1f} | {run.fps:.1f} | {run.fps / base.fps:.2f} | "
-            f"{of_decode} | {faces} | {size} | {run.files if run.files is not None else ''} |"
+            f"{of_decode} | {steady} | {steady_of} | {faces} | {size} | {run.files if run.files is not None else ''} |"
         )
+    lines.append("")
+    for path in PATHS:
+        one, two = case.run(facelake_name(path, 1)), case.run(facelake_name(path, 2))
+        lines.append(
+            f"- {path}: 2 workers vs 1 worker {two.fps / one.fps:.2f}×; seconds are end to end, with Ray start-up and "
+            f"model loading (job: 1 worker {one.job_seconds:.1f} s, 2 workers {two.job_seconds:.1f} s)"
+        )
+    tracking, cascade = case.run(facelake_name("ONet tracking", 2)), case.run(facelake_name("full cascade", 2))
     lines += [
-        "",
         (
-            f"- 2 workers vs 1 worker: {two.fps / one.fps:.2f}×; seconds are end to end, with Ray start-up and model "
-            f"loading (the job's own figures: 1 worker {one.job_seconds:.1f} s, 2 workers {two.job_seconds:.1f} s)"
+            f"- ONet tracking vs full cascade, 2 workers: {tracking.fps / cascade.fps:.2f}× end to end"
+            + (
+                f", {tracking.steady_fps / cascade.steady_fps:.2f}× steady"
+                if tracking.steady_fps and cascade.steady_fps
+                else ""
+            )
         ),
         (
             "- ÷ decode-only: the run's frames/s over decoding alone with as many processes (baseline and 1 worker: 1, "
@@ -455,7 +501,7 @@ def case_table(case: CaseResult) -> str:
             f"side, mean IoU with the generator's box {case.jitter.mean_iou:.3f}"
         ),
         f"- load average (1 min) before / after: {case.load[0]:.2f} / {case.load[1]:.2f} on {os.cpu_count()} cores",
-        "- checks (facelake 2 workers vs baseline):",
+        "- checks (facelake 2 workers vs baseline, each path):",
     ]
     lines += [f"  - {'PASS' if c.passed else 'FAIL'} {c.name}: {c.value} ({c.limit})" for c in case.checks]
     return "\n".join(lines)
@@ -477,15 +523,20 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
         stats.mean_iou,
     )
     runs = []
-    for workers in (1, 2):
-        runs.append(run_facelake(source, work / f"lake-{workers}", workers, work / f"facelake-{workers}.log"))
-        log.info("%s: %s", name, runs[-1].summary())
+    for path in PATHS:
+        for workers in (1, 2):
+            label = f"{PATHS[path]}-{workers}"
+            runs.append(run_facelake(source, work / f"lake-{label}", workers, work / f"facelake-{label}.log", path))
+            log.info("%s: %s", name, runs[-1].summary())
     for processes in (1, 2):
         runs.append(run_decode_only(source, processes))
         log.info("%s: %s", name, runs[-1].summary())
     runs.insert(0, run_baseline(source, work / "baseline", detector))
     log.info("%s: %s", name, runs[0].summary())
-    checks = answer_checks(runs[0], runs[1], runs[2], tree.root)
+    checks = []
+    for path in PATHS:
+        one, two = (next(r for r in runs if r.name == facelake_name(path, w)) for w in (1, 2))
+        checks += answer_checks(runs[0], one, two, tree.root, path=path)
     return CaseResult(name, tree, stats, runs, checks, (load_before, os.getloadavg()[0]))
 
 

@@ -28,7 +28,14 @@ import numpy as np
 
 from etl.sources.decode import probe_video
 from etl.synthetic.face_photos import FacePhoto, load_face_photos
-from etl.synthetic.siw_tree import MANIFEST_NAME, TYPE_IDS, SampleManifest, SampleVideo, write_sample_tree
+from etl.synthetic.siw_tree import (
+    MANIFEST_NAME,
+    TYPE_IDS,
+    SampleManifest,
+    SampleVideo,
+    true_landmarks,
+    write_sample_tree,
+)
 from etl.synthetic.videos import render_video
 
 log = logging.getLogger("bench.ingest")
@@ -155,7 +162,7 @@ def write_hd_video(plan: HdPlan, *, root: Path, frames: int, seed: int) -> Sampl
     )
     video, face = root / plan.folder / f"{plan.stem}.mov", root / plan.folder / f"{plan.stem}.face"
     video.parent.mkdir(parents=True, exist_ok=True)
-    boxes = encode_h264(video, rendered)
+    boxes, landmarks = encode_h264(video, rendered)
     face.write_text("".join(f"{' '.join(map(str, b)) if b else '0 0 0 0'}\n" for b in boxes), encoding="ascii")
     _check_readable(video, frames)
     return SampleVideo(
@@ -173,6 +180,7 @@ def write_hd_video(plan: HdPlan, *, root: Path, frames: int, seed: int) -> Sampl
         face_lines=len(boxes),
         photo=photo.name,
         true_boxes=boxes,
+        true_landmarks=landmarks,
     )
 
 
@@ -181,19 +189,20 @@ def _photos() -> list[FacePhoto]:
     return load_face_photos()
 
 
-def encode_h264(path: Path, rendered: Iterator) -> list[list[int] | None]:
-    """Stream the rendered frames into an H.264 `.mov`; return each frame's face box."""
+def encode_h264(path: Path, rendered: Iterator) -> tuple[list, list]:
+    """Stream the rendered frames into an H.264 `.mov`; return each frame's face box and true landmarks."""
     import av  # the `bench` extra
 
-    boxes = []
+    boxes, landmarks = [], []
     with av.open(str(path), "w", format="mov") as container:
         stream = container.add_stream("libx264", rate=HD_FPS, options=X264_OPTIONS)
         stream.width, stream.height, stream.pix_fmt = *HD_SIZE, "yuv420p"
         for frame in rendered:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame.image, format="rgb24")))
             boxes.append(list(frame.face_box) if frame.face_box else None)
+            landmarks.append(true_landmarks(frame))
         container.mux(stream.encode())  # flush the encoder's delayed frames
-    return boxes
+    return boxes, landmarks
 
 
 def _check_readable(path: Path, frames: int) -> None:

@@ -2,14 +2,15 @@
 
 What is timed is ingest's own per-video code, not a copy of it: `etl.ingest.video.process_video`
 runs as the Ray task runs it (`etl.ingest.run._process_remote`: the cached detector, the job's
-default `IngestConfig` and `DetectorConfig`, chunks of `DetectorConfig.batch_size` frames), then
-`VideoResult.written_to` writes the Parquet files and `etl.ingest.store.commit_videos` commits
-every `IngestConfig.commit_every` videos to a fresh local lake, as the driver does. Only the
-time is taken: for the instrumented pass the functions `etl.ingest.video` and `etl.faces.locate`
-call are wrapped in timers (restored afterwards; nothing under etl/ changes):
+default `IngestConfig` and `DetectorConfig` but for `--cascade-every`, chunks of
+`DetectorConfig.batch_size` frames), then `VideoResult.written_to` writes the Parquet files and
+`etl.ingest.store.commit_videos` commits every `IngestConfig.commit_every` videos to a fresh local
+lake, as the driver does. Only the time is taken: for the instrumented pass the functions that
+`etl.ingest.video`, `etl.faces.track`, `etl.faces.onet_refine` and `etl.faces.locate` call are
+wrapped in timers (restored afterwards; nothing under etl/ changes):
 
   decode            `probe_video` and every frame `FrameReader` yields (OpenCV read + BGR->RGB)
-  region resample   `etl.faces.locate._resample`: the `.face` box grown and resampled to 160x160
+  region resample   `etl.faces.locate.resample_region`: the `.face` box grown and resampled to 160x160
   detect ...        per pass (region, full frame), per MTCNN stage: the `mtcnn` package's stage
                     objects (PNet pyramid, RNet, ONet) in the detector's `MTCNN` pipeline are
                     wrapped, and so is each stage's Keras net (`net ms/frame`: the forward passes
@@ -17,18 +18,33 @@ call are wrapped in timers (restored afterwards; nothing under etl/ changes):
                     `MTCNN batching/post` is the detector call minus its stages (image stacking
                     and normalisation, box fixing, our `Face` rows)
   full-frame resize `cv2.resize` of frames searched whole (no face in the region)
-  locate other      `locate_faces` minus all of the above (transforms, choosing the best face)
+  locate other      the cascade (`locate_faces`, as `etl.faces.track` calls it) minus all of the
+                    above (transforms, choosing the best face)
+  ONet alone ...    frames between the cascade's guard frames (`--cascade-every` N > 1), found by
+                    `OnetRefiner.refine` (etl/faces/onet_refine.py): its region crop/resample
+                    (`resample_region` as that module calls it), its 48x48 patch (`onet_patch`),
+                    the net (`OnnxONet.__call__`, onnxruntime), and `box arithmetic`: `refine`
+                    minus those three
+  tracking other    `VideoFaceLocator.locate` minus the cascade calls it makes and minus `refine`
+                    (choosing guard frames and candidates, accepting or rejecting ONet's face)
   align, sharpness, photometry, encode (aligned PNG; the `.face` crop when `--crops`), Arrow
                     (`_FrameRows.table`), Parquet write (`written_to`), Delta commit (`commit_videos`)
   other             the instrumented run's total minus every stage (row buffers, memory guard, loop)
 
 The same frames then go through the same code again without any timer (end to end, fresh
 lake): its frames/s stands beside the sum of the stages, so that a stage the profile misses
-shows as a gap. The detector is warmed up first (a whole video, and a full-frame batch, untimed).
+shows as a gap. The detector is warmed up first (a whole video, a full-frame batch, and, when
+ONet alone runs, one ONet call on onnxruntime; all untimed).
 
 Cases: `640x480`, facelake's sample tree (`etl.synthetic.write_sample_tree`, mp4v), and
 `1920x1080`, SiW's format (H.264 `.mov`, faces about 300-410 px) from bench/ingest_samples.py;
 both with the `.face` boxes jittered as bench/ingest.py does. Trees are kept in `--work` and reused.
+
+`--cascade-every N` (default: `DetectorConfig().cascade_every`) picks the path: MTCNN's full cascade
+on every N-th frame of a video and on frames ONet alone does not accept, ONet alone on the others
+(etl/faces/track.py); 1 runs the full cascade on every frame (the ONet-alone stages are then 0).
+Each case's header line counts the frames through the cascade's region pass, the frames searched
+whole, and the frames ONet alone tried and accepted (`det_source` onet_track or onet_face_box).
 """
 
 from __future__ import annotations
@@ -53,7 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.ingest_samples import Tree, jittered_copy, sample_tree_640, sample_tree_1080  # noqa: E402
-from etl.config import IngestConfig  # noqa: E402
+from etl.config import DetectorConfig, IngestConfig  # noqa: E402
 from etl.sources.siw_tree import VideoSource, scan_source  # noqa: E402
 
 log = logging.getLogger("bench.profile_ingest")
@@ -75,6 +91,11 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("full_onet", "detect full frame: ONet"),
     ("full_mtcnn", "detect full frame: MTCNN batching/post"),
     ("locate_other", "locate other (transforms, best face)"),
+    ("onet_region", "ONet alone: region crop/resample"),
+    ("onet_patch", "ONet alone: 48x48 patch"),
+    ("onet_net", "ONet alone: net (onnxruntime)"),
+    ("onet_other", "ONet alone: box arithmetic"),
+    ("track_other", "tracking other (candidates, checks)"),
     ("align", "align (norm_crop 112x112)"),
     ("sharpness", "sharpness (lapvar + Android count)"),
     ("photometry", "photometry (face + background)"),
@@ -198,8 +219,12 @@ def _replaced(target, name: str, make, missing: list[str]):
 
 @contextlib.contextmanager
 def instrumented(detector, clock: Clock, missing: list[str]):
-    """Timers around what `etl.ingest.video` and `etl.faces.locate` call, and inside the MTCNN pipeline."""
+    """Timers around what `etl.ingest.video`, `etl.faces.track`, `etl.faces.onet_refine` and `etl.faces.locate`
+    call, and inside the MTCNN pipeline."""
     import etl.faces.locate as locate_module
+    import etl.faces.mtcnn_onnx as onnx_module
+    import etl.faces.onet_refine as refine_module
+    import etl.faces.track as track_module
     import etl.ingest.video as video_module
 
     class TimedFrameReader(video_module.FrameReader):
@@ -245,7 +270,6 @@ def instrumented(detector, clock: Clock, missing: list[str]):
     replacements = [
         (video_module, "FrameReader", lambda _: TimedFrameReader),
         (video_module, "probe_video", timed("decode")),
-        (video_module, "locate_faces", timed("locate")),
         (video_module, "align_face", align_wrapper),
         (video_module, "encode_image", encode_wrapper),
         (video_module, "laplacian_variance", timed("sharpness")),
@@ -253,8 +277,15 @@ def instrumented(detector, clock: Clock, missing: list[str]):
         (video_module, "face_photometry", timed("photometry")),
         (video_module, "background_photometry", timed("photometry")),
         (video_module._FrameRows, "table", timed("arrow")),
-        (locate_module, "_resample", timed("region")),
+        (locate_module, "resample_region", timed("region")),
         (locate_module, "cv2", lambda cv2: _Cv2WithTimedResize(cv2, clock)),
+        # the locator: the cascade (as it calls it), ONet alone, and its own total
+        (track_module, "locate_faces", timed("locate")),
+        (track_module.VideoFaceLocator, "locate", timed("track")),
+        (refine_module.OnetRefiner, "refine", timed("onet_refine")),
+        (refine_module, "resample_region", timed("onet_region")),
+        (refine_module, "onet_patch", timed("onet_patch")),
+        (onnx_module.OnnxONet, "__call__", timed("onet_net")),
     ]
     pipeline = getattr(getattr(detector, "_mtcnn", None), "_stages", None)
     with contextlib.ExitStack() as stack:
@@ -281,6 +312,7 @@ class Pass:
     seconds: float
     clock: Clock | None = None
     ok_faces: int = 0
+    onet_faces: int = 0  # frames whose face ONet alone found (det_source onet_*)
 
 
 def ingest_videos(videos: list[VideoSource], config: IngestConfig, detector, lake_root: Path, *, clock=None) -> Pass:
@@ -296,13 +328,14 @@ def ingest_videos(videos: list[VideoSource], config: IngestConfig, detector, lak
     for spec in (VIDEOS, FRAMES):
         lake.ensure(spec)
     run_id = "profile"
-    frames = ok = 0
+    frames = ok = onet = 0
     pending_rows, pending_frames, pending_staged = [], [], []
     started = time.perf_counter()
     for number, video in enumerate(videos, 1):
         result = process_video(video, config, detector, run_id=run_id)
         frames += result.n_frames
         ok += sum(1 for s in result.frames.column("det_status").to_pylist() if s == DetStatus.OK)
+        onet += sum(1 for s in result.frames.column("det_source").to_pylist() if s and s.startswith("onet_"))
         mark = time.perf_counter()
         result = result.written_to(lake)
         if clock is not None:
@@ -318,18 +351,26 @@ def ingest_videos(videos: list[VideoSource], config: IngestConfig, detector, lak
             if clock is not None:
                 clock.add("commit", time.perf_counter() - mark)
             pending_rows, pending_frames, pending_staged = [], [], []
-    return Pass(frames=frames, seconds=time.perf_counter() - started, clock=clock, ok_faces=ok)
+    return Pass(frames=frames, seconds=time.perf_counter() - started, clock=clock, ok_faces=ok, onet_faces=onet)
 
 
 def warm_up(videos: list[VideoSource], config: IngestConfig, detector, work: Path) -> None:
-    """One whole video through ingest (untimed), and a full-frame detector batch (frames with no region)."""
+    """One whole video through ingest (untimed), a full-frame detector batch (frames with no region), and,
+    when ingest runs ONet alone, one ONet call (its onnxruntime session made and run once, as ingest's)."""
     from etl.faces.locate import locate_faces
+    from etl.faces.onet_refine import cached_refiner
     from etl.sources.decode import iter_frames
 
     started = time.perf_counter()
     ingest_videos(videos[:1], config, detector, work / "lake-warm-up")
     frames = [frame for _, frame in zip(range(2), (f for _, f in iter_frames(videos[0].abs_path)))]
-    locate_faces(frames, [None] * len(frames), detector, config.detector)
+    located = locate_faces(frames, [None] * len(frames), detector, config.detector)
+    if config.detector.onet_tracking and detector.name == "mtcnn":  # as etl.ingest.video decides
+        height, width = frames[0].shape[:2]
+        face = located[0].face if located[0] is not None else None  # any box warms it; a face's is typical
+        box = face.box if face is not None else (width / 4, height / 4, width * 3 / 4, height * 3 / 4)
+        settings = config.detector
+        cached_refiner(settings.threads).refine(frames[0], box, box, margin=settings.roi_margin, size=settings.roi_size)
     for video in videos:  # the files in the page cache for every pass alike
         video.abs_path.read_bytes()
     log.info("warm-up: %.1f s", time.perf_counter() - started)
@@ -354,11 +395,18 @@ def stage_seconds(clock: Clock, total: float) -> dict[str, float]:
         out[f"{prefix}_mtcnn"] = max(0.0, s.get(f"detector_{prefix}", 0.0) - staged)
     inside_locate = out["region"] + out["full_resize"] + s.get("detector_roi", 0.0) + s.get("detector_full", 0.0)
     out["locate_other"] = max(0.0, s.get("locate", 0.0) - inside_locate)
+    for key in ("onet_region", "onet_patch", "onet_net"):
+        out[key] = s.get(key, 0.0)
+    inside_refine = out["onet_region"] + out["onet_patch"] + out["onet_net"]
+    out["onet_other"] = max(0.0, s.get("onet_refine", 0.0) - inside_refine)
+    out["track_other"] = max(0.0, s.get("track", 0.0) - s.get("locate", 0.0) - s.get("onet_refine", 0.0))
     out["other"] = max(0.0, total - sum(v for k, v in out.items() if k != "other"))
     return out
 
 
-def case_figures(name: str, tree: Tree, videos: list[VideoSource], timed: list[Pass], plain: list[Pass]) -> dict:
+def case_figures(
+    name: str, tree: Tree, videos: list[VideoSource], timed: list[Pass], plain: list[Pass], config: IngestConfig
+) -> dict:
     frames = sum(p.frames for p in timed)
     total = sum(p.seconds for p in timed)
     seconds = defaultdict(float)
@@ -393,10 +441,14 @@ def case_figures(name: str, tree: Tree, videos: list[VideoSource], timed: list[P
         "frame_size": list(tree.frame_size),
         "codec": tree.codec,
         "videos": [v.rel_path for v in videos],
+        "cascade_every": config.detector.cascade_every,
+        "onet_tracking": config.detector.onet_tracking,
         "frames": frames // repeats,
         "repeats": repeats,
         "frames_region_pass": calls["images_roi"] // repeats,
         "frames_full_frame_pass": calls["images_full"] // repeats,
+        "frames_onet_tried": calls["onet_refine"] // repeats,
+        "frames_onet_accepted": sum(p.onet_faces for p in timed) // repeats,
         "ok_faces": sum(p.ok_faces for p in timed) // repeats,
         "stages": stages,
         "stages_ms_per_frame": measured,
@@ -413,10 +465,16 @@ def case_figures(name: str, tree: Tree, videos: list[VideoSource], timed: list[P
 
 def case_table(case: dict) -> str:
     width = 42
+    every = case["cascade_every"]
+    path = (
+        f"cascade every {every} frames, ONet alone between" if case["onet_tracking"] else "full cascade on every frame"
+    )
     lines = [
         f"{case['case']} ({case['codec']}): {len(case['videos'])} videos, {case['frames']} frames"
-        f" x {case['repeats']} repeat(s); {case['frames_region_pass']} frames through the region pass,"
-        f" {case['frames_full_frame_pass']} searched whole; {case['ok_faces']} ok faces",
+        f" x {case['repeats']} repeat(s); {path}",
+        f"{case['frames_region_pass']} frames through the cascade's region pass,"
+        f" {case['frames_full_frame_pass']} searched whole, {case['frames_onet_tried']} tried by ONet alone"
+        f" ({case['frames_onet_accepted']} accepted); {case['ok_faces']} ok faces",
         f"{'stage':<{width}} {'ms/frame':>9} {'share':>7} {'net ms/frame':>13}",
     ]
     for stage in case["stages"]:
@@ -510,7 +568,7 @@ def profile_case(name: str, work: Path, args: argparse.Namespace, config: Ingest
             timed[-1].frames / timed[-1].seconds,
             plain[-1].frames / plain[-1].seconds,
         )
-    return case_figures(name, tree, videos, timed, plain)
+    return case_figures(name, tree, videos, timed, plain, config)
 
 
 # ------------------------------------------------------------------------ main
@@ -530,6 +588,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--hd-kinds", default="live,replay", help="1920x1080: kinds of the videos (as bench/ingest.py)")
     parser.add_argument("--crops", default=IngestConfig().crops, help="ingest's --crops: none | jpeg | png")
+    parser.add_argument(
+        "--cascade-every",
+        type=int,
+        default=DetectorConfig().cascade_every,
+        help="MTCNN's full cascade on every N-th frame of a video (and where ONet alone is unsure), ONet alone"
+        " between; 1: the full cascade on every frame",
+    )
     parser.add_argument("--jitter", type=float, default=0.03, help=".face jitter: sigma as a share of the box side")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trees and the jitter")
     parser.add_argument(
@@ -548,6 +613,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown case or kind {unknown}; cases: {', '.join(CASES)}; kinds: live, print, replay")
     if args.videos < 1 or args.repeats < 1:
         parser.error(f"--videos and --repeats must be >= 1, got {args.videos} and {args.repeats}")
+    if args.cascade_every < 1:
+        parser.error(f"--cascade-every must be >= 1, got {args.cascade_every}")
     if args.frames < 10:
         parser.error(f"--frames must be >= 10 (the sample generator's minimum), got {args.frames}")
     if not 0.0 <= args.jitter <= 0.2:
@@ -563,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from etl.faces.detect import cached_detector
 
-    config = IngestConfig(crops=args.crops)
+    config = IngestConfig(crops=args.crops, detector=DetectorConfig(cascade_every=args.cascade_every))
     started = time.perf_counter()
     detector = cached_detector(config.detector)  # as the task body gets it
     log.info("detector %s %s loaded in %.1f s", detector.name, detector.version, time.perf_counter() - started)
@@ -580,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         "detector_version": detector.version,
         "batch_size": config.detector.batch_size,
         "roi_size": config.detector.roi_size,
+        "cascade_every": config.detector.cascade_every,
+        "onet_tracking": config.detector.onet_tracking,
         "crops": config.crops,
         "commit_every": config.commit_every,
     }
@@ -587,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"ingest profile, 1 process (no Ray): {machine['cpus']} CPUs, load {machine['load_average_at_start']:.2f}"
         f" at start; detector {settings['detector']} {settings['detector_version']}, batch {settings['batch_size']},"
-        f" TF threads {machine['detector_threads']}, OpenCV threads {machine['opencv_threads']}, crops {config.crops}"
+        f" TF threads {machine['detector_threads']}, OpenCV threads {machine['opencv_threads']}, crops {config.crops};"
+        f" cascade every {config.detector.cascade_every} frame(s)"
     )
     sys.stdout.write(header + "\n\n" + "\n\n".join(case_table(case) for case in results) + "\n")
     if args.json:

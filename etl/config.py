@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from etl.errors import require
 from schemas.vocabulary import CropFormat, LrSchedule, P1ValidationFrames, values
@@ -29,6 +29,11 @@ class DetectorConfig:
     full_frame_max_side: int = 960  # full-frame fallback downsamples larger frames to this
     batch_size: int = 32  # regions per detector call
     threads: int = 1  # TensorFlow/ONNX threads per worker (one Ray CPU each)
+    # mtcnn only (etl/faces/track.py): the full cascade on every cascade_every-th frame of a video and
+    # wherever ONet alone is unsure; on the other frames ONet alone on the previous frame's face or
+    # on the .face box. 1: the full cascade on every frame.
+    cascade_every: int = 30
+    onet_min_iou: float = 0.5  # ONet's refined box must overlap the box it was given at least this much
 
     def __post_init__(self) -> None:
         # normalise numbers so equal settings hash (and cache) equally: 1 and 1.0, list and tuple
@@ -36,6 +41,7 @@ class DetectorConfig:
             object.__setattr__(self, "stage_thresholds", tuple(float(t) for t in self.stage_thresholds))
             object.__setattr__(self, "accept_score", float(self.accept_score))
             object.__setattr__(self, "roi_margin", float(self.roi_margin))
+            object.__setattr__(self, "onet_min_iou", float(self.onet_min_iou))
         except (TypeError, ValueError) as error:
             raise ValueError(f"detector thresholds must be numbers: {error}") from error
         require(
@@ -55,6 +61,23 @@ class DetectorConfig:
         require(self.full_frame_max_side >= 64, f"full_frame_max_side must be >= 64, got {self.full_frame_max_side}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         require(self.threads >= 1, f"threads must be >= 1, got {self.threads}")
+        require(self.cascade_every >= 1, f"cascade_every must be >= 1, got {self.cascade_every}")
+        require(0.0 < self.onet_min_iou <= 1.0, f"onet_min_iou must be in (0, 1], got {self.onet_min_iou}")
+
+    @property
+    def onet_tracking(self) -> bool:
+        """Whether frames between cascades may be found by ONet alone (MTCNN only)."""
+        return self.backend == "mtcnn" and self.cascade_every > 1
+
+    def content_settings(self) -> dict:
+        """The settings that change what a frame's detection holds (for processing hashes).
+
+        Without ONet tracking, the hash is the one from before it existed, so lakes made with
+        the full cascade on every frame are not reprocessed for a setting they did not use."""
+        settings = asdict(self)
+        for name in ("batch_size", "threads") + (() if self.onet_tracking else ("cascade_every", "onet_min_iou")):
+            settings.pop(name)
+        return settings
 
 
 @dataclass(frozen=True)
@@ -82,9 +105,11 @@ class IngestConfig:
 
     def processing_hash(self) -> str:
         """A hash of every setting that changes what a video's rows contain."""
-        settings = {"detector": asdict(self.detector), "crops": self.crops, "frame_stride": self.frame_stride}
-        settings["detector"].pop("batch_size")
-        settings["detector"].pop("threads")
+        settings = {
+            "detector": self.detector.content_settings(),
+            "crops": self.crops,
+            "frame_stride": self.frame_stride,
+        }
         return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 
@@ -110,14 +135,11 @@ class RegisterConfig:
         require(self.photos_per_task >= 1, f"photos_per_task must be >= 1, got {self.photos_per_task}")
 
     def processing_hash(self) -> str:
+        # photos are single images: ONet tracking never applies, whatever the setting
         settings = {
-            "detector": asdict(self.detector),
-            "retry": asdict(self.retry_detector) if self.retry_detector else None,
+            "detector": replace(self.detector, cascade_every=1).content_settings(),
+            "retry": replace(self.retry_detector, cascade_every=1).content_settings() if self.retry_detector else None,
         }
-        for detector in (settings["detector"], settings["retry"]):
-            if detector:
-                detector.pop("batch_size")
-                detector.pop("threads")
         return hashlib.blake2b(json.dumps(settings, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 

@@ -1,7 +1,8 @@
 """`facelake ingest` / `python -m jobs.ingest`: a SiW video tree into the lake's `videos` and `frames` tables.
 
-Each video is one Ray task: its frames are decoded, the face found (the .face box first,
-then the whole frame) and aligned to 112x112. The job commits finished videos every
+Each video is one Ray task: its frames are decoded, the face found (MTCNN's last stage alone on
+the previous frame's face or the .face box; the full cascade on every 30th frame and wherever
+that is unsure: the .face region first, then the whole frame) and aligned to 112x112. The job commits finished videos every
 --commit-every videos (`etl.ingest.store`) and shows a progress bar; a killed run loses at
 most the videos not yet committed, and the next run picks up where it stopped.
 """
@@ -34,6 +35,8 @@ facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 
 facelake ingest --source s3://bucket/SiW --lake s3://bucket/lake --address HEAD_IP:6379 --workers 32
 # keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM
 facelake ingest --source /data/siw --lake /data/lake --watch --interval 600
+# the full MTCNN cascade on every frame (slower; the ingest of before ONet tracking)
+facelake ingest --source demo/siw --lake demo/lake --full --cascade-every 1
 # reprocess every video with other detector settings
 facelake ingest --source demo/siw --lake demo/lake --full --min-face-size 30 --accept-score 0.9
 # then: a photo registry into the same lake
@@ -67,6 +70,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     option.detector(
         unit="frame",
         thresholds=True,
+        tracking=True,
         accept_help="a frame whose best face scores below this gets det_status low_score and no aligned face",
     )
     option.run_flags(strict_when="any video did not end ok (by default failures are rows and the exit is 0)")

@@ -36,7 +36,7 @@ FRAMES = TableSpec(
             pa.field("face_box", pa.list_(pa.int32())),  # x1 y1 x2 y2 from .face; null when absent
             pa.field("face_box_source", pa.string()),
             pa.field("det_status", pa.string(), nullable=False),
-            pa.field("det_source", pa.string()),  # roi | full_frame; null when nothing found
+            pa.field("det_source", pa.string()),  # roi | full_frame | onet_track | onet_face_box; null: none found
             pa.field("det_score", pa.float32()),
             pa.field("det_box", pa.list_(pa.float32())),  # x1 y1 x2 y2 in frame pixels
             pa.field("landmarks", pa.list_(pa.list_(pa.float32()))),  # 5 x [x, y]

@@ -59,10 +59,12 @@ class DetStatus(StrEnum):
 
 
 class DetSource(StrEnum):
-    """`frames.det_source`: where the detector looked when it found the face."""
+    """`frames.det_source`: where the detector looked when it found the face, and how."""
 
-    ROI = "roi"
-    FULL_FRAME = "full_frame"
+    ROI = "roi"  # the full cascade on the frame's `.face` region
+    FULL_FRAME = "full_frame"  # the full cascade on the whole frame
+    ONET_TRACK = "onet_track"  # ONet alone on the previous frame's face (etl/faces/track.py)
+    ONET_FACE_BOX = "onet_face_box"  # ONet alone on the `.face` box, mapped by the video's last detection
 
 
 class FaceBoxSource(StrEnum):

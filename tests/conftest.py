@@ -384,6 +384,7 @@ FULL_TIER_MODULES = frozenset(
         "test_s3_lake",  # the pipeline on moto's S3
         "test_score",  # a trained model scoring a lake with Ray Data, three times
         "test_train",  # Ray Train with two workers
+        "test_track_accuracy",  # every sample video through ingest twice (cascade only, ONet tracking)
     }
 )
 

@@ -24,6 +24,13 @@ from schemas import FRAMES, VIDEOS
 FLAG = 0.8
 P1_FRAMES = 60
 MIN_VIDEOS = 2
+# What the audit flags on the default sample, and why it is not a liveness cue the generator should lose. Since ingest
+# follows a face with ONet alone (issue 20), the detected box sits steadily in the same place relative to the `.face`
+# box within a video (IoU std 0.01-0.05, was 0.03-0.05), so a per-video difference shows: on the sample's one test
+# subject, the 2 live videos' boxes overlap the .face box a little less (mean IoU 0.87, 0.89) than the 3 attacks'
+# (0.92-0.93): P1 (all attacks) and P3.1 (the 2 replays) flag it at AUC 0.82, just over 0.8, with 2 live videos, the
+# least the flag allows ($min_videos). P3.2 has one print video with faces, so it is not flagged there.
+KNOWN_FLAGGED = {("P1", "face_box_iou"), ("P3.1", "face_box_iou")}
 FEATURES = (
     "sharpness_lapvar",
     "sharpness_count",
@@ -208,18 +215,18 @@ def test_every_protocol_and_feature_equals_numpy_on_the_sample(lake):
 
 def test_no_feature_is_flagged_on_the_default_sample(lake):
     rows = run_query(lake, load_query("shortcuts"), {}).to_pylist()
-    assert rows and [(r["protocol"], r["feature"], r["auc"]) for r in rows if r["flagged"]] == []
-    # on the parts with several videos a side nothing is even strong; what is strong rests on one video a side
-    strong = [r for r in rows if r["strength"] >= FLAG]
+    assert rows and {(r["protocol"], r["feature"]) for r in rows if r["flagged"]} == KNOWN_FLAGGED
+    # on the parts with several videos a side nothing else is even strong; what is strong rests on one video a side
+    strong = [r for r in rows if r["strength"] >= FLAG and (r["protocol"], r["feature"]) not in KNOWN_FLAGGED]
     assert all(min(r["attack_videos"], r["live_videos"]) < MIN_VIDEOS for r in strong), strong
     assert all(r["meaning"].startswith(f"not flagged: strong on {r['protocol']}'s test part") for r in strong)
     several = {r["protocol"] for r in rows if min(r["attack_videos"], r["live_videos"]) >= MIN_VIDEOS}
     assert {"P1", "P3.1"} <= several
-    # without the video gate, only single-video parts can flag
+    # without the video gate, what flags besides those is what is strong on single-video parts
     ungated = run_query(lake, load_query("shortcuts"), {"min_videos": 1}).to_pylist()
     assert {(r["protocol"], r["feature"]) for r in ungated if r["flagged"]} == {
         (r["protocol"], r["feature"]) for r in strong
-    }
+    } | KNOWN_FLAGGED
     # a flag low enough to catch anything catches what reaches it, with its meaning
     loose = run_query(lake, load_query("shortcuts"), {"flag": 0.5, "min_videos": 1}).to_pylist()
     assert all(r["flagged"] and r["meaning"] for r in loose)

@@ -25,7 +25,7 @@ class Located:
     source: str | None  # roi | full_frame
 
 
-def _region_transform(box, margin: float, size: int) -> tuple[float, float, float]:
+def region_transform(box, margin: float, size: int) -> tuple[float, float, float]:
     """(scale, offset_x, offset_y) so that frame = region / scale + offset."""
     x1, y1, x2, y2 = (float(v) for v in box)
     side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
@@ -33,7 +33,7 @@ def _region_transform(box, margin: float, size: int) -> tuple[float, float, floa
     return size / side, cx - side / 2.0, cy - side / 2.0
 
 
-def _resample(frame: np.ndarray, scale: float, offset_x: float, offset_y: float, size: int) -> np.ndarray:
+def resample_region(frame: np.ndarray, scale: float, offset_x: float, offset_y: float, size: int) -> np.ndarray:
     matrix = np.array([[scale, 0.0, -offset_x * scale], [0.0, scale, -offset_y * scale]], dtype=np.float64)
     return cv2.warpAffine(
         frame, matrix, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR, borderValue=0
@@ -59,10 +59,10 @@ def locate_faces(
     results: list[Located | None] = [None] * len(frames)
 
     roi_items = [
-        (i, _region_transform(b, config.roi_margin, config.roi_size)) for i, b in enumerate(boxes) if b is not None
+        (i, region_transform(b, config.roi_margin, config.roi_size)) for i, b in enumerate(boxes) if b is not None
     ]
     if roi_items:
-        regions = [_resample(frames[i], *t, config.roi_size) for i, t in roi_items]
+        regions = [resample_region(frames[i], *t, config.roi_size) for i, t in roi_items]
         # a face must be at least min_face_size frame pixels; in the region, that many times the scale,
         # but the pyramid needs not look for faces below half the annotated box
         roi_min = int(config.roi_size / (1.0 + 2.0 * config.roi_margin) / 2.0)

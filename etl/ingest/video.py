@@ -1,6 +1,7 @@
 """One video in, its `frames` rows and its `videos` row out (no Ray, no lake I/O).
 
-decode sequentially -> .face box -> locate (region, then full frame) -> align ->
+decode sequentially -> .face box -> locate (ONet alone on a known face, else the cascade on the
+region, then the full frame; etl/faces/track.py) -> align ->
 sharpness, brightness and contrast -> encode. Frames are handled in chunks so memory stays bounded for long
 1080p videos and the detector sees full batches.
 """
@@ -20,9 +21,11 @@ from etl.config import IngestConfig
 from etl.faces.align import align_face
 from etl.faces.detect import FaceDetector
 from etl.faces.encode import encode_image
-from etl.faces.locate import Located, locate_faces
+from etl.faces.locate import Located
+from etl.faces.onet_refine import cached_refiner
 from etl.faces.photometry import background_photometry, face_photometry
 from etl.faces.sharpness import android_sharpness_count, laplacian_variance
+from etl.faces.track import VideoFaceLocator
 from etl.ingest.memory_guard import MemoryGuard
 from etl.ingest.provenance import processing_node
 from etl.sources.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
@@ -188,6 +191,8 @@ def _process_file(
         )
 
     rows = _FrameRows(video, detector, run_id)
+    tracking = config.detector.onet_tracking and detector.name == "mtcnn"
+    locator = VideoFaceLocator(detector, config.detector, cached_refiner(config.detector.threads) if tracking else None)
     chunk: list[tuple[int, np.ndarray]] = []
     guard = MemoryGuard(config.task_memory_mb, what=f"video {video.rel_path}")
     reader = FrameReader(path, stride=config.frame_stride)
@@ -195,11 +200,11 @@ def _process_file(
         chunk.append((index, frame))
         guard.check(f"decoding frame {index}")
         if len(chunk) >= config.detector.batch_size:
-            _process_chunk(chunk, video, config, detector, rows)
+            _process_chunk(chunk, video, config, locator, rows)
             chunk = []
             guard.check(f"after frame {index}")
     if chunk:
-        _process_chunk(chunk, video, config, detector, rows)
+        _process_chunk(chunk, video, config, locator, rows)
         guard.check("after the last frame")
     log.debug("video %s: memory grew by at most %.0f MB", video.video_id, guard.peak_mb)
 
@@ -240,7 +245,9 @@ def _process_file(
     return VideoResult(video.video_id, frames, row, time.perf_counter() - started)
 
 
-def _process_chunk(chunk, video: VideoSource, config: IngestConfig, detector: FaceDetector, rows: _FrameRows) -> None:
+def _process_chunk(
+    chunk, video: VideoSource, config: IngestConfig, locator: VideoFaceLocator, rows: _FrameRows
+) -> None:
     height, width = chunk[0][1].shape[:2]
     raw_boxes, box_sources, search_boxes = [], [], []
     for index, _ in chunk:
@@ -251,7 +258,7 @@ def _process_chunk(chunk, video: VideoSource, config: IngestConfig, detector: Fa
         raw_boxes.append(box)
         box_sources.append(source)
         search_boxes.append(_clip_box(box, width, height))
-    located = locate_faces([f for _, f in chunk], search_boxes, detector, config.detector)
+    located = locator.locate([f for _, f in chunk], search_boxes)
     for (index, frame), box, source, search_box, found in zip(chunk, raw_boxes, box_sources, search_boxes, located):
         rows.add(
             frame_index=index,

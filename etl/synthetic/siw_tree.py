@@ -50,7 +50,7 @@ import numpy as np
 from etl.errors import UsageError
 from etl.sources.siw_names import ATTACK_TYPES
 from etl.synthetic.face_photos import FacePhoto, load_face_photos, photo_variant
-from etl.synthetic.videos import CAPTURE_RANGES, capture_at, render_video
+from etl.synthetic.videos import CAPTURE_RANGES, RenderedFrame, capture_at, render_video
 from schemas.vocabulary import Label
 
 log = logging.getLogger(f"facelake.{__name__}")
@@ -75,7 +75,9 @@ class SampleVideo:
 
     `path` and `face_path` are POSIX paths relative to the tree root. `true_boxes`
     holds the ground-truth face box per frame written ([x1, y1, x2, y2], or None
-    when the face is out of view), before any `.face` defect was applied.
+    when the face is out of view), before any `.face` defect was applied; `true_landmarks`
+    the photo's 5 landmarks carried into each frame by the same transform ([[x, y] x 5] in frame
+    pixels, 0.01 px; None where the face is out of view).
 
     `defects` strings: `face_missing_number:line=K` and `face_zero_box:line=K`
     (K = 1-based line of the `.face`), `face_short:lines=N` (lines left),
@@ -99,6 +101,7 @@ class SampleVideo:
     same_person_as: list[int] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     true_boxes: list[list[int] | None] = field(default_factory=list)
+    true_landmarks: list[list[list[float]] | None] = field(default_factory=list)
 
 
 @dataclass
@@ -385,6 +388,13 @@ def _face_lines(plan: _Plan, boxes: list[list[int] | None]) -> tuple[list[str], 
     return lines, defects
 
 
+def true_landmarks(frame: RenderedFrame) -> list[list[float]] | None:
+    """A rendered frame's landmarks for the manifest: None when its face is out of view."""
+    if frame.face_box is None or frame.landmarks is None:
+        return None
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in frame.landmarks]
+
+
 def write_video(path: Path, frames: list[np.ndarray], *, fps: int, frame_size: tuple[int, int]) -> None:
     """RGB frames to an mp4v `.mov` (the folder must exist)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame_size)
@@ -456,6 +466,7 @@ def write_sample_tree(
         )
         rendered = list(frames)
         boxes = [list(f.face_box) if f.face_box is not None else None for f in rendered]
+        landmarks = [true_landmarks(f) for f in rendered]
         lines, defects = _face_lines(plan, boxes)
 
         video_path, face_path = out_dir / plan.video_rel, out_dir / plan.face_rel
@@ -483,6 +494,7 @@ def write_sample_tree(
                 same_person_as=[s for s in people[plan.photo_index] if s != plan.subject],
                 defects=defects,
                 true_boxes=boxes,
+                true_landmarks=landmarks,
             )
         )
         log.info("wrote %s (%d frames%s)", plan.video_rel, len(rendered), f", defects: {defects}" if defects else "")

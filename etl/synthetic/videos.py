@@ -43,10 +43,12 @@ FACE_WIDTH_SHARE = (0.19, 0.22)
 
 @dataclass(frozen=True)
 class RenderedFrame:
-    """One frame (RGB uint8, HxWx3) and the face box in frame pixels, None if out of view."""
+    """One frame (RGB uint8, HxWx3), the face box in frame pixels (None if out of view) and the
+    photo's 5 landmarks carried by the same transform (5 x 2 frame pixels, wherever the face is)."""
 
     image: np.ndarray
     face_box: Box | None
+    landmarks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -353,12 +355,14 @@ class _Source:
 
     `texture` is float32 RGB 0..255 (for a replay device: the display content only,
     the device is drawn per frame), `alpha` float32 0..1 over the whole source, `box`
-    the face box (x1, y1, x2, y2) and `display` a device's display rectangle (x, y, w, h).
+    the face box (x1, y1, x2, y2), `landmarks` the photo's 5 landmarks (5 x 2) and `display` a
+    device's display rectangle (x, y, w, h).
     """
 
     texture: np.ndarray
     alpha: np.ndarray
     box: tuple[float, ...]
+    landmarks: np.ndarray
     display: tuple[int, int, int, int] | None = None
 
 
@@ -424,7 +428,9 @@ class _Scene:
             blur_sigma=capture.blur_sigma if capture is not None else settings.blur_sigma,
         )
         return RenderedFrame(
-            image=image, face_box=project_box(self.source.box, homography=homography, frame_size=self.frame_size)
+            image=image,
+            face_box=project_box(self.source.box, homography=homography, frame_size=self.frame_size),
+            landmarks=transform_points(self.source.landmarks, homography),
         )
 
 
@@ -557,7 +563,9 @@ def _head_mask(photo: FacePhoto) -> np.ndarray:
 
 def _live_head(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _Source:
     """The photo's head and shoulders, cut out (a live video has no medium)."""
-    return _Source(texture=photo.image.astype(np.float32), alpha=_head_mask(photo), box=photo.face_box)
+    return _Source(
+        texture=photo.image.astype(np.float32), alpha=_head_mask(photo), box=photo.face_box, landmarks=photo.landmarks
+    )
 
 
 def _live_frames(scene: _Scene) -> Iterator[RenderedFrame]:
@@ -695,7 +703,8 @@ def _print_sheet(
     alpha = np.ones(sheet.shape[:2], dtype=np.float32)
     x1, y1, x2, y2 = photo.face_box[:4]
     box = (x1 * up + left, y1 * up + top, x2 * up + left, y2 * up + top)
-    return _Source(texture=np.clip(sheet * 255.0, 0, 255), alpha=alpha, box=box)
+    landmarks = photo.landmarks * up + [left, top]
+    return _Source(texture=np.clip(sheet * 255.0, 0, 255), alpha=alpha, box=box, landmarks=landmarks)
 
 
 def _print_frames(scene: _Scene) -> Iterator[RenderedFrame]:
@@ -788,6 +797,7 @@ def _screen_device(photo: FacePhoto, rng: np.random.Generator, medium: int) -> _
         texture=content.astype(np.float32),
         alpha=alpha.astype(np.float32) / 255.0,
         box=box,
+        landmarks=photo.landmarks * k + [ox, oy],
         display=(bezel_side, bezel_end, disp_w, disp_h),
     )
 

@@ -83,9 +83,12 @@ class JobOptions:
             "$RAY_ADDRESS, else a local Ray on this machine)",
         )
 
-    def detector(self, *, unit: str, accept_help: str, pass_name: str = "", thresholds: bool = False) -> None:
+    def detector(
+        self, *, unit: str, accept_help: str, pass_name: str = "", thresholds: bool = False, tracking: bool = False
+    ) -> None:
         """The face detector's options (`DetectorConfig`, read back by `detector_from`): --detector,
-        --min-face-size, --accept-score and, with `thresholds`, MTCNN's --stage-thresholds.
+        --min-face-size, --accept-score, with `thresholds` MTCNN's --stage-thresholds and, with `tracking`
+        (videos), --cascade-every and --onet-min-iou (etl/faces/track.py).
 
         `unit`: whose pixels a face's size counts; `pass_name` prefixes each help text (register
         has two detector passes).
@@ -97,6 +100,17 @@ class JobOptions:
             option("stage_thresholds", thresholds_help, ("PNET", "RNET", "ONET"))
         option("min_face_size", f"{prefix}smallest face searched for, in {unit} pixels (at least 12)", "PIXELS")
         option("accept_score", prefix + accept_help, "SCORE")
+        if tracking:
+            every_help = (
+                "MTCNN: run the full cascade on every N-th frame of a video and wherever ONet alone is unsure; "
+                "on the frames between, only its last stage (ONet) on the previous frame's face or the .face box "
+                "(1: the full cascade on every frame)"
+            )
+            option("cascade_every", every_help, "N")
+            iou_help = (
+                "trust ONet alone only when its box overlaps the box it was given (and the .face box) by this IoU"
+            )
+            option("onet_min_iou", iou_help, "IOU")
 
     def run_flags(self, *, strict_when: str, progress: bool = True) -> None:
         """--strict (exit 1 when `strict_when`) and, with `progress`, --no-progress."""
