@@ -2,8 +2,8 @@
 
 Each video is one Ray task: its frames are decoded, the face found (MTCNN's last stage alone on
 the previous frame's face or the .face box; the full cascade on every 30th frame and wherever
-that is unsure: the .face region first, then the whole frame) and aligned to 112x112. The job commits finished videos every
---commit-every videos (`etl.ingest.store`) and shows a progress bar; a killed run loses at
+that is unsure: the .face region first, then the whole frame) and aligned to 112x112. The job
+commits finished videos every --commit-every videos (`etl.ingest.store`) and shows a progress bar; a killed run loses at
 most the videos not yet committed, and the next run picks up where it stopped.
 """
 
