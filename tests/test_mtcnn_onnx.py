@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from etl.faces.mtcnn_onnx import OnnxONet, _Pool, _pool_pads
+from etl.faces.mtcnn_onnx import OnnxNet, OnnxONet
 from etl.faces.onet_refine import onet_patch, square_box
 from etl.synthetic.face_photos import load_face_photos
 
@@ -36,12 +36,24 @@ def face_regions() -> list[tuple[np.ndarray, np.ndarray]]:
     return regions
 
 
-def test_pool_pads_match_keras_same_and_valid():
-    # ONet's 46 -> 23 (3x3 stride 2 "same": one column of padding at the end, as TensorFlow pads)
-    assert _pool_pads(46, _Pool(3, 2, True)) == (23, [0, 0, 1, 1])
-    assert _pool_pads(21, _Pool(3, 2, False)) == (10, [0, 0, 0, 0])
-    assert _pool_pads(8, _Pool(2, 2, True)) == (4, [0, 0, 0, 0])
-    assert _pool_pads(7, _Pool(2, 2, True)) == (4, [0, 0, 1, 1])
+@pytest.mark.parametrize(
+    ("net", "shapes"),
+    [("pnet", [(41, 41), (29, 30), (12, 12), (160, 160)]), ("rnet", [(24, 24)]), ("onet", [(48, 48)])],
+)
+def test_onnx_nets_equal_the_packages_keras_nets(net, shapes):
+    """Every output of every net, on odd and even sizes (Keras' "same" pooling pads at the end when odd)."""
+    from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+    keras = {"pnet": StagePNet, "rnet": StageRNet, "onet": StageONet}[net]()._model
+    onnx = OnnxNet(net)
+    rng = np.random.default_rng(1)
+    for height, width in shapes:
+        images = rng.uniform(-1, 1, (3, height, width, 3)).astype(np.float32)
+        ours, theirs = onnx(images), [t.numpy() for t in keras(images)]
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a.numpy(), b, atol=2e-5)
 
 
 def test_onnx_onet_equals_the_packages_keras_onet(keras_onet, face_regions):
