@@ -9,7 +9,8 @@ Per case, each run on the same tree:
   baseline (notes)   serial, per frame: the `.face` crop to a PNG; MTCNN on the full frame
                      with the notes' settings (stage thresholds 0.6/0.7/0.7, minimum face
                      40 px) through facelake's bounded-pyramid PNet (etl/faces/detect.py; stock
-                     mtcnn 1.0 finds nothing with min_face_size=40, DOMAIN.md); the best face
+                     mtcnn 1.0 finds nothing with min_face_size=40, DOMAIN.md) and the package's
+                     own TensorFlow nets (facelake runs them on onnxruntime); the best face
                      kept at score >= 0.8, aligned by insightface norm_crop, one PNG per face.
                      Unlike the notes' loop it sees every decoded frame (theirs stopped at the
                      end of a short `.face` and skipped detection where the crop was empty),
@@ -193,7 +194,8 @@ def baseline_detector() -> FaceDetector:
             min_face_size=NOTES_MIN_FACE,
             accept_score=NOTES_ACCEPT,
             threads=os.cpu_count() or 1,
-        )
+        ),
+        tensorflow_nets=True,  # the notes ran the mtcnn package's Keras nets
     )
 
 

@@ -33,6 +33,7 @@ def _wrapped_names():
 
     return [
         (video_module, "FrameReader"),
+        (video_module, "read_ahead"),
         (video_module, "encode_image"),
         (video_module, "align_face"),
         (video_module._FrameRows, "table"),

@@ -73,7 +73,8 @@ class MtcnnDetector:
 
     name = "mtcnn"
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, *, tensorflow_nets: bool = False) -> None:
+        """`tensorflow_nets`: keep the package's Keras nets (as the original notes ran them; bench baselines)."""
         try:
             import tensorflow as tf
             from mtcnn import MTCNN
@@ -85,14 +86,15 @@ class MtcnnDetector:
         self._config = config
         device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
         stages = [_pyramid_pnet_class()(), StageRNet(), StageONet()]
-        for stage, net in zip(stages, ("pnet", "rnet", "onet")):
-            stage._model = OnnxNet(net, config.threads)
+        if not tensorflow_nets:
+            for stage, net in zip(stages, ("pnet", "rnet", "onet")):
+                stage._model = OnnxNet(net, config.threads)
         self._mtcnn = MTCNN(stages=stages, device=device)
         self._thresholds = config.stage_thresholds
         log.info(
-            "MTCNN %s, nets on onnxruntime %s, image ops on TensorFlow %s, stage thresholds %s",
+            "MTCNN %s, nets on %s, image ops on TensorFlow %s, stage thresholds %s",
             self.version,
-            stages[0]._model.providers,
+            "TensorFlow" if tensorflow_nets else f"onnxruntime {stages[0]._model.providers}",
             device,
             self._thresholds,
         )

@@ -1,7 +1,7 @@
 """One video in, its `frames` rows and its `videos` row out (no Ray, no lake I/O).
 
-decode sequentially -> .face box -> locate (ONet alone on a known face, else the cascade on the
-region, then the full frame; etl/faces/track.py) -> align ->
+decode sequentially (a chunk ahead, in a thread) -> .face box -> locate (ONet alone on a known
+face, else the cascade on the region, then the full frame; etl/faces/track.py) -> align ->
 sharpness, brightness and contrast -> encode. Frames are handled in chunks so memory stays bounded for long
 1080p videos and the detector sees full batches.
 """
@@ -28,6 +28,7 @@ from etl.faces.sharpness import android_sharpness_count, laplacian_variance
 from etl.faces.track import VideoFaceLocator
 from etl.ingest.memory_guard import MemoryGuard
 from etl.ingest.provenance import processing_node
+from etl.ingest.read_ahead import read_ahead
 from etl.sources.decode import FrameReader, StreamInfo, VideoDecodeError, probe_video
 from etl.sources.files import source_folder
 from etl.sources.siw_tree import VideoSource
@@ -196,7 +197,8 @@ def _process_file(
     chunk: list[tuple[int, np.ndarray]] = []
     guard = MemoryGuard(config.task_memory_mb, what=f"video {video.rel_path}")
     reader = FrameReader(path, stride=config.frame_stride)
-    for index, frame in reader:
+    # the next chunk decodes while this one is processed (a thread; etl/ingest/read_ahead.py)
+    for index, frame in read_ahead(reader, config.detector.batch_size):
         chunk.append((index, frame))
         guard.check(f"decoding frame {index}")
         if len(chunk) >= config.detector.batch_size:
