@@ -1,10 +1,8 @@
 """`facelake ingest` / `python -m jobs.ingest`: a SiW video tree into the lake's `videos` and `frames` tables.
 
-Each video is one Ray task: its frames are decoded, the face found (MTCNN's last stage alone on
-the previous frame's face or the .face box; the full cascade on every 30th frame and wherever
-that is unsure: the .face region first, then the whole frame) and aligned to 112x112. The job
-commits finished videos every --commit-every videos (`etl.ingest.store`) and shows a progress bar; a killed run loses at
-most the videos not yet committed, and the next run picks up where it stopped.
+Each video is one Ray task: its frames are decoded, the face found (etl/faces/track.py: mostly ONet alone, the full
+cascade as a guard) and aligned to 112x112. Finished videos are committed every --commit-every videos, with a progress
+bar (`etl.ingest.store`); a killed run loses at most the uncommitted videos, and the next run picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -35,8 +33,6 @@ facelake ingest --source /shared/SiW --lake /shared/lake --address HEAD_IP:6379 
 facelake ingest --source s3://bucket/SiW --lake s3://bucket/lake --address HEAD_IP:6379 --workers 32
 # keep ingesting what arrives, every 10 minutes, until Ctrl-C or SIGTERM
 facelake ingest --source /data/siw --lake /data/lake --watch --interval 600
-# the full MTCNN cascade on every frame (slower; the ingest of before ONet tracking)
-facelake ingest --source demo/siw --lake demo/lake --full --cascade-every 1
 # reprocess every video with other detector settings
 facelake ingest --source demo/siw --lake demo/lake --full --min-face-size 30 --accept-score 0.9
 # then: a photo registry into the same lake
