@@ -24,6 +24,9 @@ Per case, each run on the same tree:
                      loading, the first video): the frames of every video but the first to
                      finish over the time between the first and the last finishing (the
                      lake's `videos.processed_at`), what a long run over SiW approaches;
+  facelake, no crops ONet tracking as ingest runs by default (`--crops none`: no `.face` crop
+                     image, which the notes wrote and a 1080p frame spends ~5 ms encoding),
+                     1 and 2 workers: the figure for "ingest ÷ decode-only";
   decode only        the same OpenCV decoder, nothing else, in 1 and in 2 processes.
 The bench exits 1 when the baseline's answer differs materially from facelake's (the
 checks and their tolerances are printed under each table), so that a broken baseline
@@ -202,12 +205,15 @@ def baseline_detector() -> FaceDetector:
 PATHS = {"full cascade": 1, "ONet tracking": 30}  # facelake's two ways to find faces: --cascade-every
 
 
+NO_CROPS = "ONet tracking, no crops"  # the default ingest: not the notes' work (no .face crop images)
+
+
 def facelake_name(path: str, workers: int) -> str:
     return f"facelake {path}, {workers} worker{'s' if workers > 1 else ''}"
 
 
 def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: str) -> Run:
-    """facelake ingest in a fresh process (its own local Ray), timed end to end."""
+    """facelake ingest in a fresh process (its own local Ray), timed end to end; `path` is one of PATHS or NO_CROPS."""
     shutil.rmtree(lake, ignore_errors=True)
     command = [
         sys.executable,
@@ -220,7 +226,7 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: s
         "--workers",
         str(workers),
         "--crops",
-        "png",
+        "none" if path == NO_CROPS else "png",
         "--no-progress",
         "--stage-thresholds",
         *map(str, NOTES_THRESHOLDS),
@@ -229,7 +235,7 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: s
         "--accept-score",
         str(NOTES_ACCEPT),
         "--cascade-every",
-        str(PATHS[path]),
+        str(PATHS.get(path, PATHS["ONet tracking"])),
     ]
     started = time.perf_counter()
     with log_file.open("w") as output:
@@ -373,6 +379,19 @@ def answer_checks(baseline: Run, one: Run, two: Run, truth: Path, *, path: str) 
     ]
 
 
+def same_faces_check(with_crops: Run, without: Run) -> Check:
+    """Leaving the crop images out changes no face: the same frames, the same landmarks."""
+    differ = len(with_crops.landmarks.keys() ^ without.landmarks.keys())
+    both = with_crops.landmarks.keys() & without.landmarks.keys()
+    moved = max((float(np.abs(with_crops.landmarks[k] - without.landmarks[k]).max()) for k in both), default=0.0)
+    return Check(
+        f"{NO_CROPS}, 2 workers: faces vs with --crops png",
+        f"{differ} frames differ, landmarks move <= {moved:.1e} px",
+        "0 differ, <= 1e-3 px",
+        differ == 0 and moved <= 1e-3,
+    )
+
+
 def real_faces(run: Run, keys: set[tuple[str, int]], truth: Path) -> int:
     """How many of these frames' faces have their landmarks' centre inside the generator's true box."""
     videos = {video.video_id: video for video in processable(truth)}
@@ -485,7 +504,13 @@ def case_table(case: CaseResult) -> str:
             f"model loading (job: 1 worker {one.job_seconds:.1f} s, 2 workers {two.job_seconds:.1f} s)"
         )
     tracking, cascade = case.run(facelake_name("ONet tracking", 2)), case.run(facelake_name("full cascade", 2))
+    default = case.run(facelake_name(NO_CROPS, 2))
     lines += [
+        (
+            f"- ingest as it runs by default ({NO_CROPS}), 2 workers ÷ decode-only in 2 processes: "
+            f"{default.fps / case.decode_fps(2):.3f} end to end"
+            + (f", {default.steady_fps / case.decode_fps(2):.3f} steady" if default.steady_fps else "")
+        ),
         (
             f"- ONet tracking vs full cascade, 2 workers: {tracking.fps / cascade.fps:.2f}× end to end"
             + (
@@ -525,9 +550,9 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
         stats.mean_iou,
     )
     runs = []
-    for path in PATHS:
+    for path in (*PATHS, NO_CROPS):
         for workers in (1, 2):
-            label = f"{PATHS[path]}-{workers}"
+            label = f"{PATHS.get(path, 'no-crops')}-{workers}"
             runs.append(run_facelake(source, work / f"lake-{label}", workers, work / f"facelake-{label}.log", path))
             log.info("%s: %s", name, runs[-1].summary())
     for processes in (1, 2):
@@ -539,6 +564,8 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
     for path in PATHS:
         one, two = (next(r for r in runs if r.name == facelake_name(path, w)) for w in (1, 2))
         checks += answer_checks(runs[0], one, two, tree.root, path=path)
+    named = {run.name: run for run in runs}
+    checks.append(same_faces_check(named[facelake_name("ONet tracking", 2)], named[facelake_name(NO_CROPS, 2)]))
     return CaseResult(name, tree, stats, runs, checks, (load_before, os.getloadavg()[0]))
 
 

@@ -25,8 +25,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# every job run by a test writes its log file here, not under the user's ~/.local/state
-os.environ.setdefault("FACELAKE_LOG_DIR", tempfile.mkdtemp(prefix="facelake-test-logs-"))
+# every job run by a test writes its log file here, not under the user's ~/.local/state;
+# a folder of our own is removed after a session that passed (a failed one keeps it to read)
+_OWN_LOG_DIR = None if "FACELAKE_LOG_DIR" in os.environ else tempfile.mkdtemp(prefix="facelake-test-logs-")
+if _OWN_LOG_DIR:
+    os.environ["FACELAKE_LOG_DIR"] = _OWN_LOG_DIR
 SAMPLE_ARGS = {"subjects": 2, "seconds": 1.0, "seed": 7}
 # the shared photo registry (`registry_tree`, `registry`): one person registered twice (user_03, user_09)
 REGISTRY_ARGS = {"seed": 3, "duplicate": True}
@@ -387,6 +390,11 @@ FULL_TIER_MODULES = frozenset(
         "test_track_accuracy",  # every sample video through ingest twice (cascade only, ONet tracking)
     }
 )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_LOG_DIR and exitstatus == 0:
+        shutil.rmtree(_OWN_LOG_DIR, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
