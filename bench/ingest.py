@@ -27,6 +27,11 @@ Per case, each run on the same tree:
   facelake, no crops ONet tracking as ingest runs by default (`--crops none`: no `.face` crop
                      image, which the notes wrote and a 1080p frame spends ~5 ms encoding),
                      1 and 2 workers: the figure for "ingest ÷ decode-only";
+  facelake before    ingest as it was before issue 20 (`--before`, default 9746693: the full
+                     cascade on TensorFlow nets, libpng's filter choice), exported from this
+                     repository's history into the work folder and run from there by the same
+                     Python, with 2 workers and the same flags (`--crops png`): "today's
+                     frames/s" of the issue, measured on the same input beside the rest;
   decode only        the same OpenCV decoder, nothing else, in 1 and in 2 processes.
 The bench exits 1 when the baseline's answer differs materially from facelake's (the
 checks and their tolerances are printed under each table), so that a broken baseline
@@ -46,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,13 +119,14 @@ class Run:
     job_seconds: float | None = None  # facelake's own elapsed time, from its `runs` row
     steady_fps: float | None = None  # frames/s after start-up (see the module doc)
     landmarks: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
+    det_sources: frozenset[str] = field(default_factory=frozenset, repr=False)  # frames.det_source values seen
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds
 
     def summary(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k != "landmarks"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("landmarks", "det_sources")}
         return {**data, "frames_per_s": round(self.fps, 2)}
 
 
@@ -206,6 +213,34 @@ PATHS = {"full cascade": 1, "ONet tracking": 30}  # facelake's two ways to find 
 
 
 NO_CROPS = "ONet tracking, no crops"  # the default ingest: not the notes' work (no .face crop images)
+BEFORE_ISSUE_20 = "9746693"  # the last commit before issue 20 (ONet tracking, nets on onnxruntime)
+
+
+def before_name(revision: str) -> str:
+    return f"facelake before ({revision}), 2 workers"
+
+
+def export_revision(revision: str, folder: Path) -> Path:
+    """This repository's code at `revision`, exported (git archive) into `folder`; reused when already there.
+    Nothing is written to the repository itself (no worktree is registered)."""
+    if not (folder / "jobs" / "ingest.py").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", revision], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-xf", "-", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def run_before(source: Path, work: Path, revision: str) -> Run:
+    """Ingest as it was at `revision`, 2 workers, timed end to end like `run_facelake`. Its modules come from the
+    export (`python -m` puts the working folder first on sys.path, and Ray's local workers get the driver's)."""
+    code = export_revision(revision, work / f"code-{revision}")
+    lake = work / f"lake-before-{revision}"
+    shutil.rmtree(lake, ignore_errors=True)
+    seconds = _timed_ingest(source, lake, 2, work / f"facelake-before-{revision}.log", crops="png", cwd=code)
+    return _lake_run(lake, 2, seconds, before_name(revision))
 
 
 def facelake_name(path: str, workers: int) -> str:
@@ -215,6 +250,16 @@ def facelake_name(path: str, workers: int) -> str:
 def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: str) -> Run:
     """facelake ingest in a fresh process (its own local Ray), timed end to end; `path` is one of PATHS or NO_CROPS."""
     shutil.rmtree(lake, ignore_errors=True)
+    crops = "none" if path == NO_CROPS else "png"
+    cascade = ["--cascade-every", str(PATHS.get(path, PATHS["ONet tracking"]))]
+    seconds = _timed_ingest(source, lake, workers, log_file, crops=crops, cwd=REPO, extra=cascade)
+    return _lake_run(lake, workers, seconds, facelake_name(path, workers))
+
+
+def _timed_ingest(
+    source: Path, lake: Path, workers: int, log_file: Path, *, crops: str, cwd: Path, extra: Sequence[str] = ()
+) -> float:
+    """Seconds of `python -m jobs.ingest` (run in `cwd`) with the notes' detector settings, end to end."""
     command = [
         sys.executable,
         "-m",
@@ -226,7 +271,7 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: s
         "--workers",
         str(workers),
         "--crops",
-        "none" if path == NO_CROPS else "png",
+        crops,
         "--no-progress",
         "--stage-thresholds",
         *map(str, NOTES_THRESHOLDS),
@@ -234,16 +279,15 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: s
         str(NOTES_MIN_FACE),
         "--accept-score",
         str(NOTES_ACCEPT),
-        "--cascade-every",
-        str(PATHS.get(path, PATHS["ONet tracking"])),
+        *extra,
     ]
     started = time.perf_counter()
     with log_file.open("w") as output:
-        code = subprocess.run(command, check=False, cwd=REPO, stdout=output, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(command, check=False, cwd=cwd, stdout=output, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - started
     if code != 0:
-        raise RuntimeError(f"facelake ingest with {workers} workers exited {code}; its output is in {log_file}")
-    return _lake_run(lake, workers, seconds, facelake_name(path, workers))
+        raise RuntimeError(f"facelake ingest ({cwd}) with {workers} workers exited {code}; its output is in {log_file}")
+    return seconds
 
 
 def steady_frames_per_s(videos: list[dict]) -> float | None:
@@ -261,7 +305,7 @@ def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
     from etl.lake.lake import Lake
     from schemas import FRAMES, RUNS, VIDEOS
 
-    table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "det_status", "landmarks"])
+    table = Lake(str(lake)).read(FRAMES, columns=["video_id", "frame_index", "det_status", "det_source", "landmarks"])
     landmarks = {
         (r["video_id"], r["frame_index"]): np.asarray(r["landmarks"], dtype=np.float32)
         for r in table.to_pylist()
@@ -281,6 +325,7 @@ def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
         job_seconds=counts["elapsed_s"],
         steady_fps=steady_frames_per_s(videos),
         landmarks=landmarks,
+        det_sources=frozenset(s for s in table.column("det_source").unique().to_pylist() if s),
     )
 
 
@@ -377,6 +422,17 @@ def answer_checks(baseline: Run, one: Run, two: Run, truth: Path, *, path: str) 
             one.landmarks.keys() == two.landmarks.keys(),
         ),
     ]
+
+
+def before_check(before: Run, tracking: Run) -> Check:
+    """The before run ran the old code: none of its frames was found by ONet alone, as many of ONet tracking's were."""
+    onet = {"onet_track", "onet_face_box"}
+    return Check(
+        f"{before.name}: ran the code of then (frames found by ONet alone)",
+        f"{len(before.det_sources & onet)} ONet-alone sources (ONet tracking: {sorted(tracking.det_sources & onet)})",
+        "none, where ONet tracking has some",
+        not before.det_sources & onet and bool(tracking.det_sources & onet),
+    )
 
 
 def same_faces_check(with_crops: Run, without: Run) -> Check:
@@ -505,6 +561,17 @@ def case_table(case: CaseResult) -> str:
         )
     tracking, cascade = case.run(facelake_name("ONet tracking", 2)), case.run(facelake_name("full cascade", 2))
     default = case.run(facelake_name(NO_CROPS, 2))
+    before = next((r for r in case.runs if r.name.startswith("facelake before")), None)
+    if before:
+        lines.append(
+            f"- {before.name} → ONet tracking, 2 workers (both `--crops png`): {tracking.fps / before.fps:.2f}× end "
+            "to end"
+            + (
+                f", {tracking.steady_fps / before.steady_fps:.2f}× steady"
+                if tracking.steady_fps and before.steady_fps
+                else ""
+            )
+        )
     lines += [
         (
             f"- ingest as it runs by default ({NO_CROPS}), 2 workers ÷ decode-only in 2 processes: "
@@ -537,7 +604,9 @@ def case_table(case: CaseResult) -> str:
 # ------------------------------------------------------------------------- main
 
 
-def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, detector: FaceDetector) -> CaseResult:
+def bench_case(
+    name: str, tree: Tree, work: Path, *, jitter: float, seed: int, detector: FaceDetector, before: str | None
+) -> CaseResult:
     load_before = os.getloadavg()[0]
     source = work / "siw"
     stats = jittered_copy(tree, source, sigma=jitter, seed=seed)
@@ -555,6 +624,9 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
             label = f"{PATHS.get(path, 'no-crops')}-{workers}"
             runs.append(run_facelake(source, work / f"lake-{label}", workers, work / f"facelake-{label}.log", path))
             log.info("%s: %s", name, runs[-1].summary())
+    if before:
+        runs.append(run_before(source, work, before))
+        log.info("%s: %s", name, runs[-1].summary())
     for processes in (1, 2):
         runs.append(run_decode_only(source, processes))
         log.info("%s: %s", name, runs[-1].summary())
@@ -566,6 +638,8 @@ def bench_case(name: str, tree: Tree, work: Path, *, jitter: float, seed: int, d
         checks += answer_checks(runs[0], one, two, tree.root, path=path)
     named = {run.name: run for run in runs}
     checks.append(same_faces_check(named[facelake_name("ONet tracking", 2)], named[facelake_name(NO_CROPS, 2)]))
+    if before:
+        checks.append(before_check(named[before_name(before)], named[facelake_name("ONet tracking", 2)]))
     return CaseResult(name, tree, stats, runs, checks, (load_before, os.getloadavg()[0]))
 
 
@@ -589,8 +663,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="working folder, where generated trees are kept and reused; none: a new temporary folder",
     )
+    parser.add_argument(
+        "--before",
+        default=BEFORE_ISSUE_20,
+        help="also run ingest as it was at this git revision of this repository (2 workers); none: skip",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args(argv)
+    args.before = None if args.before.lower() == "none" else args.before
     args.cases = args.cases.split(",")
     args.hd_kinds = args.hd_kinds.split(",")
     unknown = [c for c in args.cases if c not in ("640x480", "1920x1080")] + [
@@ -630,7 +710,9 @@ def main(argv: list[str] | None = None) -> int:
         case_work = work / name
         case_work.mkdir(parents=True, exist_ok=True)
         tree = build_tree(name, case_work, args)
-        results.append(bench_case(name, tree, case_work, jitter=args.jitter, seed=args.seed, detector=detector))
+        results.append(
+            bench_case(name, tree, case_work, jitter=args.jitter, seed=args.seed, detector=detector, before=args.before)
+        )
     sys.stdout.write("\n\n".join(case_table(case) for case in results) + "\n")
     passed = all(c.passed for case in results for c in case.checks)
     if args.json:
