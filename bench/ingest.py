@@ -224,12 +224,13 @@ def export_revision(revision: str, folder: Path) -> Path:
     """This repository's code at `revision`, exported (git archive) into `folder`; reused when already there.
     Nothing is written to the repository itself (no worktree is registered)."""
     if not (folder / "jobs" / "ingest.py").exists():
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision], capture_output=True)
+        if archive.returncode != 0:
+            reason = archive.stderr.decode(errors="replace").strip()
+            raise SystemExit(f"bench: cannot export revision {revision} (--before; none skips it): {reason}")
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", "--format=tar", revision], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-xf", "-", "-C", str(folder)], input=archive, check=True)
+        subprocess.run(["tar", "-xf", "-", "-C", str(folder)], input=archive.stdout, check=True)
     return folder
 
 
