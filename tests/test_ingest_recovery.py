@@ -206,6 +206,12 @@ def test_sigterm_stops_cleanly_then_rerun_equals_clean_run(sample, clean_ingest,
     assert contents(lake) == contents(clean_ingest.lake)
 
 
+# 4K frames the huge video has: 20 x 24.9 MB (RGB) = 498 MB decoded and held at once (one chunk of
+# DetectorConfig.batch_size 32), over the test's 400 MB limit by the frames alone, whatever the
+# allocator keeps or returns while they are processed (with 10, growth measured 350-420 MB: a coin toss)
+HUGE_FRAMES = 20
+
+
 def _add_huge_video(root) -> str:
     """A 4K (3840x2160) copy of the tree's first video under a new SiW name, no .face; its video id."""
     import cv2
@@ -214,7 +220,7 @@ def _add_huge_video(root) -> str:
     capture = cv2.VideoCapture(str(source))
     target = source.with_name(source.stem[:-1] + "9.mov")
     writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), 30, (3840, 2160))
-    for _ in range(10):
+    for _ in range(HUGE_FRAMES):
         ok, frame = capture.read()
         assert ok
         writer.write(cv2.resize(frame, (3840, 2160)))
