@@ -213,7 +213,7 @@ PATHS = {"full cascade": 1, "ONet tracking": 30}  # facelake's two ways to find 
 
 
 NO_CROPS = "ONet tracking, no crops"  # the default ingest: not the notes' work (no .face crop images)
-BEFORE_ISSUE_20 = "9746693"  # the last commit before issue 20 (ONet tracking, nets on onnxruntime)
+BEFORE_ISSUE_20 = "9746693"  # the last commit before issue 20: no ONet tracking, MTCNN's nets on TensorFlow
 
 
 def before_name(revision: str) -> str:
@@ -239,7 +239,6 @@ def run_before(source: Path, work: Path, revision: str) -> Run:
     export (`python -m` puts the working folder first on sys.path, and Ray's local workers get the driver's)."""
     code = export_revision(revision, work / f"code-{revision}")
     lake = work / f"lake-before-{revision}"
-    shutil.rmtree(lake, ignore_errors=True)
     seconds = _timed_ingest(source, lake, 2, work / f"facelake-before-{revision}.log", crops="png", cwd=code)
     return _lake_run(lake, 2, seconds, before_name(revision))
 
@@ -250,7 +249,6 @@ def facelake_name(path: str, workers: int) -> str:
 
 def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: str) -> Run:
     """facelake ingest in a fresh process (its own local Ray), timed end to end; `path` is one of PATHS or NO_CROPS."""
-    shutil.rmtree(lake, ignore_errors=True)
     crops = "none" if path == NO_CROPS else "png"
     cascade = ["--cascade-every", str(PATHS.get(path, PATHS["ONet tracking"]))]
     seconds = _timed_ingest(source, lake, workers, log_file, crops=crops, cwd=REPO, extra=cascade)
@@ -260,7 +258,8 @@ def run_facelake(source: Path, lake: Path, workers: int, log_file: Path, path: s
 def _timed_ingest(
     source: Path, lake: Path, workers: int, log_file: Path, *, crops: str, cwd: Path, extra: Sequence[str] = ()
 ) -> float:
-    """Seconds of `python -m jobs.ingest` (run in `cwd`) with the notes' detector settings, end to end."""
+    """Seconds of `python -m jobs.ingest` (run in `cwd`) into a fresh `lake`, with the notes' detector settings."""
+    shutil.rmtree(lake, ignore_errors=True)
     command = [
         sys.executable,
         "-m",
@@ -634,10 +633,11 @@ def bench_case(
     runs.insert(0, run_baseline(source, work / "baseline", detector))
     log.info("%s: %s", name, runs[0].summary())
     checks = []
-    for path in PATHS:
-        one, two = (next(r for r in runs if r.name == facelake_name(path, w)) for w in (1, 2))
-        checks += answer_checks(runs[0], one, two, tree.root, path=path)
     named = {run.name: run for run in runs}
+    for path in PATHS:
+        checks += answer_checks(
+            runs[0], named[facelake_name(path, 1)], named[facelake_name(path, 2)], tree.root, path=path
+        )
     checks.append(same_faces_check(named[facelake_name("ONet tracking", 2)], named[facelake_name(NO_CROPS, 2)]))
     if before:
         checks.append(before_check(named[before_name(before)], named[facelake_name("ONet tracking", 2)]))
