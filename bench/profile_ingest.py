@@ -11,12 +11,13 @@ wrapped in timers (restored afterwards; nothing under etl/ changes):
 
   decode            `probe_video` and every frame `FrameReader` yields (OpenCV read + BGR->RGB)
   region resample   `etl.faces.locate.resample_region`: the `.face` box grown and resampled to 160x160
-  detect ...        per pass (region, full frame), per MTCNN stage: the `mtcnn` package's stage
-                    objects (PNet pyramid, RNet, ONet) in the detector's `MTCNN` pipeline are
-                    wrapped, and so is each stage's Keras net (`net ms/frame`: the forward passes
-                    only; the rest of a stage is patch extraction, NMS and box arithmetic);
-                    `MTCNN batching/post` is the detector call minus its stages (image stacking
-                    and normalisation, box fixing, our `Face` rows)
+  detect ...        per pass (region, full frame), per MTCNN stage: the stage methods of the
+                    detector's cascade (etl/faces/mtcnn_cascade.py: PNet pyramid, RNet, ONet; with
+                    --tensorflow-nets the `mtcnn` package's stage objects) are wrapped, and so is
+                    each stage's net (`net ms/frame`: the forward passes only; the rest of a stage
+                    is the pyramid, patch extraction, NMS and box arithmetic); `MTCNN
+                    batching/post` is the detector call minus its stages (image stacking and
+                    normalisation, boxes clipped to the image, our `Face` rows)
   full-frame resize `cv2.resize` of frames searched whole (no face in the region)
   locate other      the cascade (`locate_faces`, as `etl.faces.track` calls it) minus all of the
                     above (transforms, choosing the best face)
@@ -164,7 +165,7 @@ class TimedDetector:
 
 
 class _TimedStage:
-    """An `mtcnn` stage object (as `MTCNN.detect_faces` calls it) with its time and its net's time taken."""
+    """One MTCNN stage (the package's stage object, or a stage method of facelake's cascade) with its time taken."""
 
     def __init__(self, stage, name: str, clock: Clock) -> None:
         self._stage, self._name, self._clock = stage, name, clock
@@ -294,7 +295,8 @@ def instrumented(detector, clock: Clock, missing: list[str]):
         (refine_module, "onet_patch", timed("onet_patch")),
         (onnx_module.OnnxONet, "__call__", timed("onet_net")),
     ]
-    pipeline = getattr(getattr(detector, "_mtcnn", None), "_stages", None)
+    cascade = getattr(detector, "_cascade", None)
+    pipeline = getattr(getattr(cascade, "_mtcnn", None), "_stages", None)  # the package's own (--tensorflow-nets)
     with contextlib.ExitStack() as stack:
         for target, name, value in replacements:
             stack.enter_context(_replaced(target, name, value, missing))
@@ -305,8 +307,14 @@ def instrumented(detector, clock: Clock, missing: list[str]):
                 stack.enter_context(_replaced(stage, "_model", lambda net, n=name: _TimedNet(net, n, clock), missing))
                 pipeline[index] = _TimedStage(stage, name, clock)
             stack.callback(pipeline.__setitem__, slice(None), originals)
+        elif cascade is not None:  # facelake's cascade (etl/faces/mtcnn_cascade.py): stage `_pnet` runs net `pnet`
+            for name in MTCNN_STAGES:
+                stack.enter_context(_replaced(cascade, name, lambda net, n=name: _TimedNet(net, n, clock), missing))
+                stack.enter_context(
+                    _replaced(cascade, f"_{name}", lambda stage, n=name: _TimedStage(stage, n, clock), missing)
+                )
         else:
-            missing.append(f"{type(detector).__name__}._mtcnn._stages (no per-stage split)")
+            missing.append(f"{type(detector).__name__}._cascade (no per-stage split)")
         yield
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from etl.config import DetectorConfig
-from etl.faces.detect import Face, MtcnnDetector, bounded_scale_pyramid
+from etl.faces.detect import Face, MtcnnDetector
 from etl.faces.locate import locate_faces
+from etl.faces.mtcnn_cascade import bounded_scale_pyramid
 
 # t1.jpg face boxes, x y w h
 T1_FACES_XYWH = [(911, 62, 101, 136), (743, 343, 99, 132), (54, 266, 110, 129)]

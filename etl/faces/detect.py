@@ -8,6 +8,7 @@ right eye, nose, left mouth corner, right mouth corner; the order of the ArcFace
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -18,8 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from etl.config import DetectorConfig
-from etl.faces.mtcnn_onnx import OnnxNet
-from etl.faces.tensorflow_threads import limit_tensorflow_threads
+from etl.faces.mtcnn_cascade import MtcnnCascade
 
 log = logging.getLogger(f"facelake.{__name__}")
 
@@ -58,129 +58,45 @@ def _missing(package: str, extra: str) -> ImportError:
 
 
 class MtcnnDetector:
-    """MTCNN from the `mtcnn` package (TensorFlow; weights ship inside the package).
+    """MTCNN with the weights that ship inside the `mtcnn` package.
 
-    mtcnn 1.0 sizes its scale pyramid as if the first scale were 1, so with
-    `min_face_size=40` the last levels fall below PNet's 12-pixel input and the whole call
-    returns no face (DOMAIN.md). We replace the PNet stage with one that stops the
-    pyramid at 12 pixels; everything else is the package's own code and weights.
-
-    The three nets run on onnxruntime (etl/faces/mtcnn_onnx.py: the package's weights as
-    ONNX graphs, equal to its Keras nets to 2e-5): TensorFlow's per-call overhead made a
-    one-frame cascade cost about 40 ms on a 160 px region, most of it outside the nets'
-    arithmetic. The stages' own code (pyramid, patches, NMS, box arithmetic) is unchanged.
+    By default its cascade runs without TensorFlow (etl/faces/mtcnn_cascade.py): the nets on
+    onnxruntime, the pyramid and patches on OpenCV and numpy, the package's box arithmetic and
+    NMS step by step. A worker then never imports TensorFlow (about 4 s and a few hundred MB
+    each). `tensorflow_nets=True` runs the package's own pipeline with its Keras nets, as the
+    original notes did (etl/faces/mtcnn_package.py; the benchmarks' baseline). Either way the
+    scale pyramid stops at PNet's 12-pixel input: mtcnn 1.0's own pyramid returns no face at
+    all with `min_face_size=40` (DOMAIN.md).
     """
 
     name = "mtcnn"
 
     def __init__(self, config: DetectorConfig, *, tensorflow_nets: bool = False) -> None:
-        """`tensorflow_nets`: keep the package's Keras nets (as the original notes ran them; bench baselines)."""
-        try:
-            import tensorflow as tf
-            from mtcnn import MTCNN
-            from mtcnn.stages import StageONet, StageRNet
-        except ImportError as error:  # pragma: no cover - install problem
-            raise _missing("mtcnn", "MTCNN detector") from error
-        limit_tensorflow_threads(tf, config.threads)
+        if importlib.util.find_spec("mtcnn") is None:  # pragma: no cover - install problem
+            raise _missing("mtcnn", "MTCNN detector")
         self.version = importlib.metadata.version("mtcnn")
-        self._config = config
-        device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
-        stages = [_pyramid_pnet_class()(), StageRNet(), StageONet()]
-        if not tensorflow_nets:
-            for stage, net in zip(stages, ("pnet", "rnet", "onet")):
-                stage._model = OnnxNet(net, config.threads)
-        self._mtcnn = MTCNN(stages=stages, device=device)
         self._thresholds = config.stage_thresholds
-        log.info(
-            "MTCNN %s, nets on %s, image ops on TensorFlow %s, stage thresholds %s",
-            self.version,
-            "TensorFlow" if tensorflow_nets else f"onnxruntime {stages[0]._model.providers}",
-            device,
-            self._thresholds,
-        )
+        if tensorflow_nets:
+            from etl.faces.mtcnn_package import PackageMtcnn
+
+            self._cascade = PackageMtcnn(config.threads)
+            nets = self._cascade.nets
+        else:
+            self._cascade = MtcnnCascade(config.threads)
+            nets = f"onnxruntime {self._cascade.providers}, no TensorFlow"
+        log.info("MTCNN %s, nets on %s, stage thresholds %s", self.version, nets, self._thresholds)
 
     def __call__(self, images: list[np.ndarray], *, min_face_size: int) -> list[list[Face]]:
         if not images:
             return []
-        raw = self._mtcnn.detect_faces(
-            list(images),
-            box_format="xyxy",
-            output_type="numpy",
-            min_face_size=max(12, int(min_face_size)),
-            threshold_pnet=self._thresholds[0],
-            threshold_rnet=self._thresholds[1],
-            threshold_onet=self._thresholds[2],
-        )
+        rows = self._cascade(list(images), min_face_size=max(12, int(min_face_size)), thresholds=self._thresholds)
         faces: list[list[Face]] = [[] for _ in images]
-        for row in np.asarray(raw, dtype=np.float64).reshape(-1, 16):
+        for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
             # row: image id, x1 y1 x2 y2, confidence, then the 5 landmarks' x values followed by
             # their 5 y values (mtcnn/utils/landmarks.py), in template order
             landmarks = np.stack([row[6:11], row[11:16]], axis=1).astype(np.float32)
             faces[int(row[0])].append(Face(box=row[1:5].astype(np.float32), score=float(row[5]), landmarks=landmarks))
         return faces
-
-
-@lru_cache(maxsize=1)
-def _pyramid_pnet_class():
-    """StagePNet with a scale pyramid that never goes below PNet's 12-pixel input."""
-    from mtcnn.stages import StagePNet
-    from mtcnn.stages.stage_pnet import (
-        apply_scales,
-        generate_bounding_box,
-        resize_to_square,
-        smart_nms_from_bboxes,
-        upscale_bboxes,
-    )
-
-    class BoundedPyramidPNet(StagePNet):
-        def __call__(
-            self,
-            images_normalized,
-            images_oshapes,
-            min_face_size=20,
-            min_size=12,
-            scale_factor=0.709,
-            threshold_pnet=0.6,
-            nms_pnet1=0.5,
-            nms_pnet2=0.7,
-            **kwargs,
-        ):
-            scales_groups = [
-                bounded_scale_pyramid(int(s[1]), int(s[0]), min_face_size, scale_factor, min_size)
-                for s in images_oshapes
-            ]
-            if any(len(g) == 0 for g in scales_groups):
-                return np.empty((0, 6))
-            scales_result, scales_index = apply_scales(images_normalized, scales_groups)
-            batch_size = images_normalized.shape[0]
-            pnet_result = [self._model(s) for s in scales_result]
-            proposals = [generate_bounding_box(r[0], r[1], threshold_pnet) for r in pnet_result]
-            upscaled = [
-                upscale_bboxes(b, np.asarray([scale] * batch_size)) for b, scale in zip(proposals, scales_index)
-            ]
-            per_scale = [
-                smart_nms_from_bboxes(b, threshold=nms_pnet1, method="union", initial_sort=False) for b in upscaled
-            ]
-            merged = np.concatenate(per_scale, axis=0) if per_scale else np.empty((0, 6))
-            merged = smart_nms_from_bboxes(merged, threshold=nms_pnet2, method="union", initial_sort=True)
-            return resize_to_square(merged)
-
-    return BoundedPyramidPNet
-
-
-def bounded_scale_pyramid(
-    width: int, height: int, min_face_size: float, scale_factor: float, min_size: int = 12
-) -> np.ndarray:
-    """Scales m, m*f, m*f^2, ... with m = min_size / min_face_size, while the scaled image
-    side stays >= min_size (the PNet input)."""
-    first = min_size / float(min_face_size)
-    smallest = min(width, height)
-    scales = []
-    scale = first
-    while smallest * scale >= min_size:
-        scales.append(scale)
-        scale *= scale_factor
-    return np.asarray(scales, dtype=np.float64)
 
 
 class InsightfaceOnnxDetector:

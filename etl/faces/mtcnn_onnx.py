@@ -12,10 +12,11 @@ transpose to NCHW inside, and give the Keras outputs in Keras order.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -90,9 +91,12 @@ NETS = {
 def _weights(name: str) -> list[np.ndarray]:
     import joblib
 
-    path = importlib.resources.files("mtcnn.assets.weights") / name
-    with importlib.resources.as_file(path) as local:
-        return [np.asarray(w, dtype=np.float32) for w in joblib.load(local)]
+    # found, not imported: importing any part of the `mtcnn` package imports TensorFlow
+    spec = importlib.util.find_spec("mtcnn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("MTCNN's weights ship in the 'mtcnn' package: pip install mtcnn")
+    path = Path(spec.submodule_search_locations[0]) / "assets" / "weights" / name
+    return [np.asarray(w, dtype=np.float32) for w in joblib.load(path)]
 
 
 def net_graph(name: str) -> bytes:
