@@ -95,6 +95,9 @@ FACE_RECALL_MIN = 0.98  # facelake finds a face in >= 98 % of the frames the bas
 # distance <= 8 % of the eye distance, about 3 px on the 112 px aligned face. Measured: 0.03
 # in both cases; a swapped landmark order or a coordinate scale error gives more than 0.3.
 LANDMARK_MEDIAN_MAX = 0.08
+# The job's wall-clock span (runs.started_at to ended_at) exceeds its own timer by a scan's
+# worth (< 0.3 s measured); more means the clock jumped, and steady frames/s are not measured.
+CLOCK_JUMP_MAX_S = 1.0
 
 HD_KINDS_HELP = (
     "kinds of the 1080p videos, comma-separated (live, print, replay). Print is left out by default: "
@@ -118,6 +121,7 @@ class Run:
     files: int | None = None
     job_seconds: float | None = None  # facelake's own elapsed time, from its `runs` row
     steady_fps: float | None = None  # frames/s after start-up (see the module doc)
+    clock_jump_s: float | None = None  # the wall clock's span of the job minus its own timer's (see `_lake_run`)
     landmarks: dict[tuple[str, int], np.ndarray] = field(default_factory=dict, repr=False)
     det_sources: frozenset[str] = field(default_factory=frozenset, repr=False)  # frames.det_source values seen
 
@@ -301,6 +305,12 @@ def steady_frames_per_s(videos: list[dict]) -> float | None:
     return sum(v["n_frames"] for v in done[1:]) / span if span > 0 else None
 
 
+def clock_jump_s(run: dict) -> float:
+    """How much longer a job's wall-clock span (its `runs` row's started_at to ended_at) was than its own
+    monotonic timer (`elapsed_s` in its counts)."""
+    return (run["ended_at"] - run["started_at"]).total_seconds() - json.loads(run["counts_json"])["elapsed_s"]
+
+
 def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
     from etl.lake.lake import Lake
     from schemas import FRAMES, RUNS, VIDEOS
@@ -311,8 +321,15 @@ def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
         for r in table.to_pylist()
         if r["det_status"] == "ok"
     }
-    counts = json.loads(Lake(str(lake)).read(RUNS).to_pylist()[0]["counts_json"])
+    run = Lake(str(lake)).read(RUNS).to_pylist()[0]
     videos = Lake(str(lake)).read(VIDEOS, columns=["n_frames", "processed_at"]).to_pylist()
+    # steady frames/s come from wall-clock timestamps (videos.processed_at); this machine's clock
+    # has jumped forward by seconds during a run, which the job's own (monotonic) timer does not see
+    clock_jump = clock_jump_s(run)
+    steady = steady_frames_per_s(videos)
+    if abs(clock_jump) > CLOCK_JUMP_MAX_S:
+        log.warning("%s: the wall clock moved %+.1f s against the job's timer: no steady frames/s", name, clock_jump)
+        steady = None
     size, files = disk_usage(lake)
     return Run(
         name,
@@ -322,8 +339,9 @@ def _lake_run(lake: Path, workers: int, seconds: float, name: str) -> Run:
         faces=len(landmarks),
         bytes=size,
         files=files,
-        job_seconds=counts["elapsed_s"],
-        steady_fps=steady_frames_per_s(videos),
+        job_seconds=json.loads(run["counts_json"])["elapsed_s"],
+        steady_fps=steady,
+        clock_jump_s=round(clock_jump, 3),
         landmarks=landmarks,
         det_sources=frozenset(s for s in table.column("det_source").unique().to_pylist() if s),
     )
@@ -360,15 +378,16 @@ def balanced_shares(videos: list[VideoSource], processes: int) -> list[list[str]
 
 
 def decode_share(paths: list[str], ready: multiprocessing.synchronize.Barrier, results: multiprocessing.Queue) -> None:
-    """(start, end, frames) of decoding `paths`, in wall-clock seconds (runs in its own process)."""
+    """(start, end, frames) of decoding `paths`, in seconds of the system-wide monotonic clock (runs in its own
+    process; the wall clock can jump on this machine)."""
     ready.wait()
-    start, frames = time.time(), 0
+    start, frames = time.monotonic(), 0
     for path in paths:
         try:
             frames += sum(1 for _ in iter_frames(Path(path)))
         except VideoDecodeError:  # the truncated sample video
             continue
-    results.put((start, time.time(), frames))
+    results.put((start, time.monotonic(), frames))
 
 
 # ----------------------------------------------------------------------- checks

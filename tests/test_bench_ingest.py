@@ -1,15 +1,18 @@
 """bench/ingest.py's own logic that decides a bench's verdict: exporting an old revision to run beside the new
 code, and the checks that the side runs did the work they claim (no crops changes no face; `before` ran the old
-code). The bench itself takes half an hour and is not run here."""
+code), and the wall-clock jump that voids a run's steady frames/s. The bench itself takes half an hour and is not
+run here."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 
-from bench.ingest import Run, before_check, export_revision, same_faces_check
+from bench.ingest import CLOCK_JUMP_MAX_S, Run, before_check, clock_jump_s, export_revision, same_faces_check
 from tests.conftest import REPO
 
 
@@ -49,3 +52,16 @@ def test_the_before_run_must_show_no_frame_found_by_onet_alone():
     assert not before_check(_run("before", {}, {"roi", "onet_track"}), tracking).passed
     # and a tracking run without ONet-alone frames proves nothing
     assert not before_check(_run("before", {}, {"roi"}), _run("tracking", {}, {"roi"})).passed
+
+
+def test_a_wall_clock_jump_is_the_runs_span_beyond_its_own_timer():
+    started = datetime(2026, 12, 4, 22, 25, 28, tzinfo=timezone.utc)
+
+    def row(wall_s: float, elapsed_s: float) -> dict:
+        ended = started + timedelta(seconds=wall_s)
+        return {"started_at": started, "ended_at": ended, "counts_json": json.dumps({"elapsed_s": elapsed_s})}
+
+    assert clock_jump_s(row(46.2, 46.0)) == pytest.approx(0.2)  # a scan's worth: steady frames/s stand
+    assert clock_jump_s(row(46.2, 46.0)) <= CLOCK_JUMP_MAX_S
+    assert clock_jump_s(row(67.7, 46.0)) == pytest.approx(21.7)  # measured 2026-12-04: steady is dropped
+    assert clock_jump_s(row(67.7, 46.0)) > CLOCK_JUMP_MAX_S
