@@ -139,6 +139,27 @@ def test_replacing_a_video_removes_its_own_files_and_no_other(tmp_path):
     assert counts(lake) == {"b": 3}
 
 
+def test_committing_the_same_staged_files_again_keeps_them_once(tmp_path):
+    """Ingest's SIGTERM path commits its pending files; SIGTERM can land after their commit returned and before
+    the caller forgot them (seen in CI, 2026-12-04: delta-rs refused to add and remove the same path)."""
+    lake = Lake(str(tmp_path / "lake"))
+    lake.replace_files(FRAMES, key="video_id", values=["b"], staged=write_staged(lake, FRAMES, frame_rows("b", 2)))
+    staged = write_staged(lake, FRAMES, pa.concat_tables([frame_rows("a", 3), frame_rows("c", 2, split="test")]))
+    lake.replace_files(FRAMES, key="video_id", values=["a", "c"], staged=staged)
+    files, version = sorted(lake.file_uris(FRAMES)), DeltaTable(lake.uri(FRAMES)).version()
+    lake.replace_files(FRAMES, key="video_id", values=["a", "c"], staged=staged)
+    assert counts(lake) == {"a": 3, "b": 2, "c": 2}
+    assert sorted(lake.file_uris(FRAMES)) == files
+    assert DeltaTable(lake.uri(FRAMES)).version() == version  # nothing to do: no commit
+    # one of them again beside a new file for the other video: the new one replaces the old, the first stays
+    newer = write_staged(lake, FRAMES, frame_rows("c", 4, split="test", seed=1))
+    lake.replace_files(
+        FRAMES, key="video_id", values=["a", "c"], staged=[*[f for f in staged if "train" in f.path], *newer]
+    )
+    assert counts(lake) == {"a": 3, "b": 2, "c": 4}
+    assert len(lake.file_uris(FRAMES)) == 3
+
+
 def test_an_uncommitted_file_is_never_read_and_vacuum_deletes_it(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
     lake.replace_files(FRAMES, key="video_id", values=["a"], staged=write_staged(lake, FRAMES, frame_rows("a", 3)))

@@ -436,6 +436,12 @@ class Lake:
         if self._add_missing_columns(spec, table):
             table = self._table(spec)
         only_theirs, shared = self._files_holding(spec, table, key=key, values=values) if values else ([], [])
+        # a staged file the table lists already was committed by an earlier call whose end its caller never saw
+        # (SIGTERM between this commit and the next, a lost reply): it stays in, and is neither removed nor re-added
+        listed = {f.path for f in staged}.intersection(f.path for f in [*only_theirs, *shared])
+        staged = [f for f in staged if f.path not in listed]
+        only_theirs = [f for f in only_theirs if f.path not in listed]
+        shared = [f for f in shared if f.path not in listed]
         rewritten = [r for r in (rewrite_without(self, spec, f, key=key, values=values) for f in shared) if r]
         now = int(time.time() * 1000)
         actions = [
