@@ -18,17 +18,16 @@ import numpy as np
 
 from etl.faces.detect import Face
 from etl.faces.locate import region_transform, resample_region
+from etl.faces.mtcnn_cascade import squared
 from etl.faces.mtcnn_onnx import OnnxONet
 
 ONET_INPUT = 48
 
 
 def square_box(box) -> np.ndarray:
-    """The box made square around its centre on its longer side (mtcnn's `resize_to_square`)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    side = max(x2 - x1, y2 - y1)
-    left, top = x1 + (x2 - x1) / 2.0 - side / 2.0, y1 + (y2 - y1) / 2.0 - side / 2.0
-    return np.array([left, top, left + side, top + side], dtype=np.float64)
+    """The box made square around its centre on its longer side (the cascade's `squared`, for one box)."""
+    row = np.concatenate([[0.0], np.asarray(box, dtype=np.float64).reshape(4)])[None]
+    return squared(row)[0, 1:5]
 
 
 def onet_patch(region: np.ndarray, box: np.ndarray) -> np.ndarray:
